@@ -1,0 +1,10 @@
+"""Data: BEIR datasets, TREC qrels and runs, training examples, the built-in ``stdlib-code`` set."""
+
+from rankwise.data.beir import Dataset, Document, load_beir
+from rankwise.data.examples import TrainExample, examples_from_qrels, load_examples, write_examples
+from rankwise.data.trec import read_qrels, read_run, write_qrels, write_run
+
+__all__ = [
+    "Dataset", "Document", "load_beir", "TrainExample", "examples_from_qrels", "load_examples",
+    "write_examples", "read_qrels", "read_run", "write_qrels", "write_run",
+]

@@ -1,0 +1,126 @@
+"""BEIR-format datasets: ``corpus.jsonl``, ``queries.jsonl`` (each optionally ``.gz``) and ``qrels/<split>.tsv``."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rankwise.data.jsonl import find_file, iter_jsonl, require_str
+from rankwise.data.trec import Qrels, iter_qrels
+from rankwise.errors import DataError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Document:
+    text: str
+    title: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def full_text(self) -> str:
+        """BEIR's convention: ``title + " " + text`` (just the text when there is no title)."""
+        return f"{self.title} {self.text}" if self.title else self.text
+
+
+@dataclass
+class Dataset:
+    """A retrieval dataset for one split. ``qrels`` grades are integers (0 = judged non-relevant)."""
+
+    corpus: dict[str, Document]
+    queries: dict[str, str]
+    qrels: Qrels
+    path: Path | None = None
+    split: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def split_queries(self) -> dict[str, str]:
+        """The queries this split evaluates: those named in its qrels, in qrels order."""
+        return {qid: self.queries[qid] for qid in self.qrels if qid in self.queries}
+
+    def restrict_corpus(self, keep: set[str]) -> "Dataset":
+        """A copy whose corpus holds only ``keep`` and whose qrels drop judgements outside it."""
+        corpus = {did: doc for did, doc in self.corpus.items() if did in keep}
+        qrels = {q: {d: r for d, r in j.items() if d in keep} for q, j in self.qrels.items()}
+        return Dataset(corpus, self.queries, {q: j for q, j in qrels.items() if j}, self.path, self.split, list(self.warnings))
+
+
+def load_corpus(path: str | Path) -> dict[str, Document]:
+    path = Path(path)
+    corpus: dict[str, Document] = {}
+    for lineno, obj in iter_jsonl(path):
+        did = require_str(obj, "_id", path, lineno)
+        if did in corpus:
+            raise DataError(f"duplicate id {did!r}", path=path, line=lineno, field="_id")
+        text = require_str(obj, "text", path, lineno, allow_empty=True)
+        title = obj.get("title") or ""
+        if not isinstance(title, str):
+            raise DataError(f"expected a string, got {type(title).__name__}", path=path, line=lineno, field="title")
+        if not text.strip() and not title.strip():
+            raise DataError("empty text (and no title)", path=path, line=lineno, field="text")
+        meta = {k: v for k, v in obj.items() if k not in {"_id", "text", "title"}}
+        corpus[did] = Document(text=text, title=title, meta=meta)
+    return corpus
+
+
+def load_queries(path: str | Path) -> dict[str, str]:
+    path = Path(path)
+    queries: dict[str, str] = {}
+    for lineno, obj in iter_jsonl(path):
+        qid = require_str(obj, "_id", path, lineno)
+        if qid in queries:
+            raise DataError(f"duplicate id {qid!r}", path=path, line=lineno, field="_id")
+        queries[qid] = require_str(obj, "text", path, lineno)
+    return queries
+
+
+def available_splits(folder: str | Path) -> list[str]:
+    qdir = Path(folder) / "qrels"
+    return sorted(p.name.split(".")[0] for p in qdir.glob("*.tsv*")) if qdir.is_dir() else []
+
+
+def load_beir(folder: str | Path, split: str = "test", *, allow_missing: bool = False) -> Dataset:
+    """Load one split of a BEIR folder.
+
+    Qrels that name a query or document absent from ``queries``/``corpus`` are an error naming the
+    qrels line; with ``allow_missing=True`` they are dropped and counted in ``Dataset.warnings``.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError("no such dataset folder", path=folder)
+    corpus = load_corpus(find_file(folder, "corpus.jsonl"))
+    queries = load_queries(find_file(folder, "queries.jsonl"))
+    qrels_dir = folder / "qrels"
+    try:
+        qrels_path = find_file(qrels_dir, f"{split}.tsv")
+    except DataError:
+        raise DataError(f"no qrels for split {split!r}; available: {available_splits(folder) or 'none'}", path=qrels_dir) from None
+    qrels: Qrels = {}
+    missing_q = missing_d = 0
+    for lineno, qid, did, rel in iter_qrels(qrels_path):
+        if qid not in queries:
+            if not allow_missing:
+                raise DataError(f"query {qid!r} is not in queries.jsonl (use --allow-missing to drop it)", path=qrels_path, line=lineno, field="query-id")
+            missing_q += 1
+            continue
+        if did not in corpus:
+            if not allow_missing:
+                raise DataError(f"document {did!r} is not in corpus.jsonl (use --allow-missing to drop it)", path=qrels_path, line=lineno, field="corpus-id")
+            missing_d += 1
+            continue
+        judged = qrels.setdefault(qid, {})
+        if did in judged:
+            raise DataError(f"document {did!r} judged twice for query {qid!r}", path=qrels_path, line=lineno, field="corpus-id")
+        judged[did] = rel
+    warnings = []
+    if missing_q:
+        warnings.append(f"dropped {missing_q} judgements of queries missing from queries.jsonl")
+    if missing_d:
+        warnings.append(f"dropped {missing_d} judgements of documents missing from corpus.jsonl")
+    for w in warnings:
+        log.warning("%s: %s", qrels_path, w)
+    return Dataset(corpus, queries, qrels, folder, split, warnings)

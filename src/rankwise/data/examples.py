@@ -1,0 +1,137 @@
+"""Training examples: one query with its positives and (optional) hard negatives.
+
+JSONL, one object a line, either with texts::
+
+    {"query": "...", "positives": ["..."], "negatives": ["..."], "scores": {"positives": [..], "negatives": [..]}}
+
+or with ids into a BEIR corpus (and optionally its queries)::
+
+    {"query_id": "q1", "positive_ids": ["d1"], "negative_ids": ["d7", "d9"]}
+
+``scores`` (teacher scores, for distillation) is optional and must align with the lists it names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from rankwise.data.beir import Dataset, Document
+from rankwise.data.jsonl import iter_jsonl, require_str
+from rankwise.errors import DataError
+from rankwise.io import atomic_path
+
+
+@dataclass
+class TrainExample:
+    """Documents carry ids so a batch can tell when two examples share a document."""
+
+    query: str
+    positives: list[tuple[str, str]]  # (doc id, text)
+    negatives: list[tuple[str, str]] = field(default_factory=list)
+    scores: dict[str, list[float]] | None = None
+    query_id: str | None = None
+
+
+def _text_id(text: str) -> str:
+    # Texts without ids are identified by content, so equal texts count as the same document.
+    return "text:" + text
+
+
+def _text_list(obj: dict[str, Any], name: str, path: Path, line: int, *, required: bool) -> list[str] | None:
+    if name not in obj:
+        if required:
+            raise DataError("missing field", path=path, line=line, field=name)
+        return None
+    value = obj[name]
+    if not isinstance(value, list):
+        raise DataError(f"expected a list, got {type(value).__name__}", path=path, line=line, field=name)
+    for i, item in enumerate(value):
+        if isinstance(item, (int, float)) and not isinstance(item, bool) and name.endswith("_ids"):
+            value[i] = item = str(item)
+        if not isinstance(item, str):
+            raise DataError(f"item {i} is {type(item).__name__}, expected a string", path=path, line=line, field=name)
+        if not item.strip():
+            raise DataError(f"item {i} is empty text", path=path, line=line, field=name)
+    return value
+
+
+def _scores(obj: dict[str, Any], lengths: dict[str, int], path: Path, line: int) -> dict[str, list[float]] | None:
+    raw = obj.get("scores")
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise DataError("expected an object {\"positives\": [...], \"negatives\": [...]}", path=path, line=line, field="scores")
+    out: dict[str, list[float]] = {}
+    for key, values in raw.items():
+        where = f"scores.{key}"
+        if key not in lengths:
+            raise DataError(f"unknown key; expected one of {sorted(lengths)}", path=path, line=line, field=where)
+        if not isinstance(values, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            raise DataError("expected a list of numbers", path=path, line=line, field=where)
+        if len(values) != lengths[key]:
+            raise DataError(f"has {len(values)} scores for {lengths[key]} {key}", path=path, line=line, field=where)
+        out[key] = [float(v) for v in values]
+    return out
+
+
+def load_examples(path: str | Path, dataset: Dataset | None = None) -> list[TrainExample]:
+    """Read training JSONL; the id form needs ``dataset`` (its corpus, and its queries for ``query_id``)."""
+    path = Path(path)
+    examples: list[TrainExample] = []
+    for lineno, obj in iter_jsonl(path):
+        by_id = "positive_ids" in obj or "query_id" in obj
+        if by_id:
+            if dataset is None:
+                raise DataError("ids need a corpus: pass --data with the BEIR folder they refer to", path=path, line=lineno, field="positive_ids")
+            if "query" in obj:
+                query, qid = require_str(obj, "query", path, lineno), obj.get("query_id")
+            else:
+                qid = require_str(obj, "query_id", path, lineno)
+                if qid not in dataset.queries:
+                    raise DataError(f"unknown query {qid!r}", path=path, line=lineno, field="query_id")
+                query = dataset.queries[qid]
+            docs = {}
+            for name in ("positive_ids", "negative_ids"):
+                ids = _text_list(obj, name, path, lineno, required=name == "positive_ids") or []
+                for did in ids:
+                    if did not in dataset.corpus:
+                        raise DataError(f"unknown document {did!r}", path=path, line=lineno, field=name)
+                docs[name] = [(did, dataset.corpus[did].full_text) for did in ids]
+            positives, negatives = docs["positive_ids"], docs["negative_ids"]
+        else:
+            query, qid = require_str(obj, "query", path, lineno), None
+            positives = [(_text_id(t), t) for t in _text_list(obj, "positives", path, lineno, required=True) or []]
+            negatives = [(_text_id(t), t) for t in _text_list(obj, "negatives", path, lineno, required=False) or []]
+        if not positives:
+            raise DataError("no positive", path=path, line=lineno, field="positive_ids" if by_id else "positives")
+        scores = _scores(obj, {"positives": len(positives), "negatives": len(negatives)}, path, lineno)
+        examples.append(TrainExample(query, positives, negatives, scores, qid))
+    if not examples:
+        raise DataError("no training examples", path=path)
+    return examples
+
+
+def examples_from_qrels(dataset: Dataset) -> list[TrainExample]:
+    """One example per judged query: its documents with grade > 0 are the positives."""
+    out = []
+    for qid, judged in dataset.qrels.items():
+        pos = [(did, dataset.corpus[did].full_text) for did, rel in judged.items() if rel > 0]
+        if pos and qid in dataset.queries:
+            out.append(TrainExample(dataset.queries[qid], pos, query_id=qid))
+    return out
+
+
+def write_examples(path: str | Path, examples: Iterable[TrainExample]) -> None:
+    import json
+
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        for ex in examples:
+            row: dict[str, Any] = {"query": ex.query, "positives": [t for _, t in ex.positives], "negatives": [t for _, t in ex.negatives]}
+            if ex.scores:
+                row["scores"] = ex.scores
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+__all__ = ["TrainExample", "load_examples", "examples_from_qrels", "write_examples", "Document"]

@@ -1,0 +1,70 @@
+"""``rankwise data inspect``: counts, lengths, label distribution and the problems found."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rankwise.data.beir import available_splits, load_beir
+from rankwise.errors import DataError
+
+
+@dataclass
+class SplitReport:
+    split: str
+    queries: int
+    judgements: int
+    queries_without_positive: int
+    labels: dict[int, int]
+    positives_per_query: dict[str, float]
+
+
+@dataclass
+class InspectReport:
+    path: str
+    documents: int
+    queries: int
+    doc_words: dict[str, float]
+    query_words: dict[str, float]
+    splits: list[SplitReport] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def _stats(values: list[int]) -> dict[str, float]:
+    if not values:
+        return {"mean": 0.0, "p50": 0.0, "p95": 0.0, "max": 0.0}
+    a = np.asarray(values)
+    return {"mean": float(a.mean()), "p50": float(np.percentile(a, 50)), "p95": float(np.percentile(a, 95)), "max": float(a.max())}
+
+
+def inspect_dataset(folder: str | Path) -> InspectReport:
+    """Load every split leniently and describe it; problems are listed, not raised, where possible."""
+    folder = Path(folder)
+    splits = available_splits(folder)
+    if not splits:
+        raise DataError("no qrels/<split>.tsv found", path=folder)
+    first = load_beir(folder, splits[0], allow_missing=True)
+    report = InspectReport(
+        path=str(folder),
+        documents=len(first.corpus),
+        queries=len(first.queries),
+        doc_words=_stats([len(d.full_text.split()) for d in first.corpus.values()]),
+        query_words=_stats([len(q.split()) for q in first.queries.values()]),
+    )
+    texts = Counter(d.full_text for d in first.corpus.values())
+    dup = sum(c - 1 for c in texts.values() if c > 1)
+    if dup:
+        report.problems.append(f"{dup} documents repeat another document's text exactly")
+    for split in splits:
+        ds = first if split == splits[0] else load_beir(folder, split, allow_missing=True)
+        report.problems.extend(f"{split}: {w}" for w in ds.warnings)
+        labels = Counter(r for j in ds.qrels.values() for r in j.values())
+        npos = [sum(1 for r in j.values() if r > 0) for j in ds.qrels.values()]
+        no_pos = sum(1 for n in npos if n == 0)
+        if no_pos:
+            report.problems.append(f"{split}: {no_pos} queries have no relevant document (they score 0 on every metric)")
+        report.splits.append(SplitReport(split, len(ds.qrels), sum(labels.values()), no_pos, dict(sorted(labels.items())), _stats(npos)))
+    return report

@@ -1,0 +1,39 @@
+"""BM25 retrieval with bm25s (English stopwords), for baselines and negative mining."""
+
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+import bm25s
+import numpy as np
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def split_identifiers(text: str) -> str:
+    """``read_file``/``readFile`` -> ``read file``, so natural-language queries match code tokens."""
+    return _CAMEL.sub(" ", text).replace("_", " ")
+
+
+class BM25Index:
+    def __init__(self, texts: Sequence[str], ids: Sequence[str], *, k1: float = 1.5, b: float = 0.75,
+                 code: bool = False, show_progress: bool = False) -> None:
+        self.ids = list(ids)
+        self.code = code
+        self.show_progress = show_progress
+        self.retriever = bm25s.BM25(k1=k1, b=b)
+        self.retriever.index(self._tokenize(texts), show_progress=show_progress)
+
+    def _tokenize(self, texts: Sequence[str]):
+        texts = [split_identifiers(t) for t in texts] if self.code else list(texts)
+        return bm25s.tokenize(texts, stopwords="en", show_progress=self.show_progress)
+
+    def search_run(self, qids: Sequence[str], queries: Sequence[str], k: int) -> dict[str, dict[str, float]]:
+        k = min(k, len(self.ids))
+        docs, scores = self.retriever.retrieve(self._tokenize(queries), k=k, show_progress=self.show_progress, n_threads=1)
+        run = {}
+        for qid, row_d, row_s in zip(qids, np.asarray(docs), np.asarray(scores)):
+            # bm25s pads with score 0 when fewer than k documents share a term; keep only matches
+            run[qid] = {self.ids[int(d)]: float(s) for d, s in zip(row_d, row_s) if s > 0}
+        return run

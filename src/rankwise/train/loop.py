@@ -1,0 +1,171 @@
+"""The training loop: plain torch, AdamW, linear warm-up and decay, clipping, checkpoints, resume.
+
+Resuming is exact: the data order and every sampling choice are functions of (seed, step), and
+checkpoints hold the model, optimizer, scheduler and torch RNG state (dropout), so a run killed
+after checkpoint N and resumed reaches the same weights as one that was never interrupted.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from rankwise.data.examples import TrainExample
+from rankwise.errors import RankwiseError
+from rankwise.io import atomic_path
+from rankwise.losses import get as get_loss
+from rankwise.models import BiEncoder
+from rankwise.train.batching import build_inbatch
+from rankwise.train.config import TrainConfig
+
+CKPT_DIR = "checkpoints"
+
+
+@dataclass
+class StepLog:
+    step: int
+    loss: float
+    lr: float
+    examples_per_s: float
+
+
+@dataclass
+class TrainResult:
+    history: list[StepLog] = field(default_factory=list)
+    resumed_from: int = 0
+    seconds: float = 0.0
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def batch_indices(n_examples: int, batch_size: int, seed: int, step: int) -> np.ndarray:
+    """Examples of ``step``: epoch-wise shuffles from (seed, epoch), incomplete last batches dropped."""
+    per_epoch = n_examples // batch_size
+    if per_epoch == 0:
+        raise RankwiseError(f"batch size {batch_size} is larger than the {n_examples} training examples")
+    epoch, pos = divmod(step, per_epoch)
+    order = np.random.default_rng([seed, epoch]).permutation(n_examples)
+    return order[pos * batch_size : (pos + 1) * batch_size]
+
+
+def linear_schedule(optimizer: torch.optim.Optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / max(1, warmup)
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def _checkpoints(out_dir: Path) -> list[Path]:
+    root = out_dir / CKPT_DIR
+    return sorted(root.glob("step-*.pt")) if root.is_dir() else []
+
+
+def latest_checkpoint(out_dir: str | Path) -> Path | None:
+    found = _checkpoints(Path(out_dir))
+    return found[-1] if found else None
+
+
+def train(
+    model: BiEncoder,
+    examples: Sequence[TrainExample],
+    config: TrainConfig,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    on_step: Callable[[StepLog], None] | None = None,
+    stop_after: int | None = None,
+) -> TrainResult:
+    """Train ``model`` in place. ``stop_after`` ends the run early after that step (tests use it to
+    stand in for a kill); checkpoints go to ``out_dir/checkpoints``."""
+    out_dir = Path(out_dir)
+    seed_everything(config.seed)
+    loss_fn = get_loss(config.loss)
+    model.config.query_max_length = config.query_max_length
+    model.config.doc_max_length = config.doc_max_length
+    params = list(model.backbone.named_parameters())
+    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
+    groups = [
+        {"params": [p for n, p in params if not n.endswith(no_decay)], "weight_decay": config.weight_decay},
+        {"params": [p for n, p in params if n.endswith(no_decay)], "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=config.lr)
+    scheduler = linear_schedule(optimizer, int(config.warmup_ratio * config.steps), config.steps)
+    result = TrainResult()
+    start = 0
+    if resume:
+        ckpt = latest_checkpoint(out_dir)
+        if ckpt is not None:
+            state = torch.load(ckpt, map_location="cpu", weights_only=False)
+            if state["config"] != config.model_dump():
+                raise RankwiseError(f"{ckpt}: the checkpoint was made with another configuration; use a new --out or the same options")
+            model.backbone.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            torch.set_rng_state(state["torch_rng"])
+            result.history = [StepLog(**h) for h in state["history"]]
+            start = result.resumed_from = state["step"]
+    model.train()
+    t0 = time.perf_counter()
+    for step in range(start, config.steps):
+        t_step = time.perf_counter()
+        idx = batch_indices(len(examples), config.batch_size, config.seed, step)
+        batch = build_inbatch([examples[i] for i in idx], np.random.default_rng([config.seed, 1, step]), config.negatives_per_query)
+        q = model.embed(batch.queries, "query")
+        d = model.embed(batch.docs, "doc")
+        scores = q @ d.T
+        loss = loss_fn(scores, batch.labels.to(scores.dtype))
+        if not torch.isfinite(loss):
+            raise RankwiseError(f"step {step + 1}: the loss is {loss.item()}; lower the learning rate or check the data")
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.backbone.parameters(), config.max_grad_norm)
+        lr = optimizer.param_groups[0]["lr"]
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        log = StepLog(step + 1, float(loss.detach()), lr, len(idx) / (time.perf_counter() - t_step))
+        result.history.append(log)
+        if on_step:
+            on_step(log)
+        done = step + 1
+        if done % config.checkpoint_every == 0 or done == config.steps:
+            save_checkpoint(out_dir, done, model, optimizer, scheduler, config, result)
+        if stop_after is not None and done >= stop_after:
+            break
+    model.eval()
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def save_checkpoint(out_dir: Path, step: int, model: BiEncoder, optimizer, scheduler, config: TrainConfig, result: TrainResult) -> Path:
+    path = out_dir / CKPT_DIR / f"step-{step:07d}.pt"
+    state = {
+        "step": step,
+        "model": model.backbone.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        "config": config.model_dump(),
+        "history": [h.__dict__ for h in result.history],
+    }
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+    for old in _checkpoints(out_dir)[: -config.keep_checkpoints]:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def remove_checkpoints(out_dir: str | Path) -> None:
+    shutil.rmtree(Path(out_dir) / CKPT_DIR, ignore_errors=True)

@@ -1,0 +1,83 @@
+import gzip
+import json
+import shutil
+
+import pytest
+
+from rankwise.data import load_beir
+from rankwise.errors import DataError
+from tests.conftest import SHARED_DATA, write_beir
+
+
+def test_loads_split_and_joins_title(toy_beir):
+    ds = load_beir(toy_beir, "test")
+    assert len(ds.corpus) == 8 and len(ds.queries) == 8
+    assert ds.qrels == {"q4": {"d4": 2, "d5": 0}, "q5": {"d5": 1}, "q6": {"d6": 1}, "q7": {"d7": 1}}
+    assert isinstance(ds.qrels["q4"]["d4"], int)
+    assert ds.corpus["d1"].full_text == "T1 the ocean is deep and blue"  # title + " " + text
+    assert ds.corpus["d0"].full_text == "apples are red fruit"
+    assert list(ds.split_queries) == ["q4", "q5", "q6", "q7"]
+
+
+def test_gzip_files(toy_beir):
+    for name in ("corpus.jsonl", "queries.jsonl"):
+        src = toy_beir / name
+        with open(src, "rb") as fh, gzip.open(toy_beir / f"{name}.gz", "wb") as out:
+            shutil.copyfileobj(fh, out)
+        src.unlink()
+    assert len(load_beir(toy_beir, "train").corpus) == 8
+
+
+@pytest.mark.parametrize(
+    "line, field, reason",
+    [
+        ('{"_id": "x", "text": ', None, "malformed JSON"),
+        ('{"text": "no id"}', "_id", "missing field"),
+        ('{"_id": "x", "text": "  "}', "text", "empty text"),
+        ('{"_id": "d0", "text": "again"}', "_id", "duplicate id"),
+        ('["a", "list"]', None, "expected a JSON object"),
+    ],
+)
+def test_corpus_errors_name_file_line_field(toy_beir, line, field, reason):
+    corpus = toy_beir / "corpus.jsonl"
+    corpus.write_text(corpus.read_text() + line + "\n")
+    with pytest.raises(DataError) as exc:
+        load_beir(toy_beir, "test")
+    err = exc.value
+    assert err.path == str(corpus) and err.line == 9 and err.field == field
+    assert reason in str(err) and f"corpus.jsonl:9" in str(err)
+
+
+def test_qrels_unknown_ids_error_or_counted_warning(toy_beir):
+    qrels = toy_beir / "qrels" / "test.tsv"
+    qrels.write_text(qrels.read_text() + "q4\tghost\t1\nnobody\td1\t1\n")
+    with pytest.raises(DataError) as exc:
+        load_beir(toy_beir, "test")
+    assert exc.value.line == 7 and exc.value.field == "corpus-id" and "ghost" in str(exc.value)
+    ds = load_beir(toy_beir, "test", allow_missing=True)
+    assert ds.qrels["q4"] == {"d4": 2, "d5": 0}
+    assert ds.warnings == ["dropped 1 judgements of queries missing from queries.jsonl",
+                           "dropped 1 judgements of documents missing from corpus.jsonl"]
+
+
+def test_missing_split_lists_available(toy_beir):
+    with pytest.raises(DataError, match=r"no qrels for split 'dev'; available: \['test', 'train'\]"):
+        load_beir(toy_beir, "dev")
+
+
+def test_restrict_corpus_drops_judgements(toy_beir):
+    ds = load_beir(toy_beir, "test").restrict_corpus({"d4", "d6"})
+    assert set(ds.corpus) == {"d4", "d6"}
+    assert ds.qrels == {"q4": {"d4": 2}, "q6": {"d6": 1}}
+
+
+def test_trec_dl_5k_counts():
+    folder = SHARED_DATA / "trec-dl-5k"
+    if not folder.is_dir():
+        pytest.skip(f"shared benchmark data not found at {folder}")
+    ds = load_beir(folder, "test")
+    assert len(ds.corpus) == 5000
+    assert len(ds.queries) == 50
+    assert sum(len(j) for j in ds.qrels.values()) == 4102
+    assert len(ds.qrels) == 43
+    assert all(any(r > 0 for r in j.values()) for j in ds.qrels.values())

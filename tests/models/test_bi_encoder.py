@@ -1,0 +1,68 @@
+import numpy as np
+import pytest
+import torch
+
+from rankwise.errors import RankwiseError
+from rankwise.models import BiEncoder
+
+TEXTS = ["a short one", "def parse(source):\n    return ast.parse(source, mode='exec')", "x " * 400, "Return the sum of two numbers."]
+
+
+def _reference_embeddings(model: BiEncoder, texts, kind="doc"):
+    """One text at a time, no padding, no sorting: what batched encoding must equal."""
+    return np.stack([model.embed([t], kind).detach().numpy()[0] for t in texts])
+
+
+def test_encode_sorts_and_pads_without_changing_results(tiny_model_dir):
+    model = BiEncoder.load(tiny_model_dir, normalize=True, doc_max_length=64).eval()
+    got = model.encode(TEXTS, "doc", batch_size=2)
+    with torch.no_grad():
+        ref = _reference_embeddings(model, TEXTS)
+    np.testing.assert_allclose(got, ref, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+
+
+def test_mean_pooling_ignores_padding(tiny_model_dir):
+    model = BiEncoder.load(tiny_model_dir, normalize=False)
+    hidden = torch.arange(12, dtype=torch.float32).reshape(1, 3, 4)
+    pooled = model.pool(hidden, torch.tensor([[1, 1, 0]]))
+    assert torch.equal(pooled, hidden[0, :2].mean(0, keepdim=True))
+
+
+def test_query_and_doc_lengths_truncate_separately(tiny_model_dir):
+    model = BiEncoder.load(tiny_model_dir, query_max_length=8, doc_max_length=32)
+    assert model.tokenize(["w " * 100], "query")["input_ids"].shape[1] == 8
+    assert model.tokenize(["w " * 100], "doc")["input_ids"].shape[1] == 32
+
+
+def test_saved_folder_loads_in_sentence_transformers(tiny_model_dir, tmp_path):
+    st = pytest.importorskip("sentence_transformers")
+    model = BiEncoder.load(tiny_model_dir, normalize=True, query_max_length=16, doc_max_length=48)
+    path = model.save(tmp_path / "saved")
+    ours = model.encode(TEXTS, "doc")
+    theirs = st.SentenceTransformer(str(path), device="cpu").encode(TEXTS, convert_to_numpy=True)
+    np.testing.assert_allclose(ours, theirs, atol=1e-5)
+    again = BiEncoder.load(path)  # rankwise's own lengths survive the round trip
+    assert (again.config.query_max_length, again.config.doc_max_length, again.config.normalize) == (16, 48, True)
+    np.testing.assert_allclose(again.encode(TEXTS, "doc"), ours, atol=1e-6)
+
+
+def test_bad_model_path_is_a_clear_error(tmp_path):
+    with pytest.raises(RankwiseError, match="cannot load model"):
+        BiEncoder.load(tmp_path)  # an empty folder
+    with pytest.raises(RankwiseError, match="not a folder"):
+        BiEncoder.load(str(tmp_path / "nothing-here"))
+
+
+@pytest.mark.slow
+def test_default_model_matches_sentence_transformers_and_survives_save(tmp_path):
+    st = pytest.importorskip("sentence_transformers")
+    from rankwise.models import default_model_path
+
+    model = BiEncoder.load()
+    assert model.config.normalize and model.config.pooling == "mean" and model.config.doc_max_length == 256
+    ours = model.encode(TEXTS, "doc")
+    ref = st.SentenceTransformer(str(default_model_path()), device="cpu").encode(TEXTS, convert_to_numpy=True)
+    np.testing.assert_allclose(ours, ref, atol=1e-5)
+    saved = st.SentenceTransformer(str(model.save(tmp_path / "m")), device="cpu").encode(TEXTS, convert_to_numpy=True)
+    np.testing.assert_allclose(saved, ours, atol=1e-5)

@@ -1,0 +1,19 @@
+from rankwise.report import metrics_table, per_query_delta, training_loss, write_report
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_figures_are_pngs(tmp_path):
+    loss = training_loss(range(1, 101), [1 / s for s in range(1, 101)], tmp_path / "loss.png")
+    delta = per_query_delta({"a": 0.5, "b": 0.2, "c": 1.0}, {"a": 0.7, "b": 0.2, "c": 0.0}, tmp_path / "d.png")
+    for path in (loss, delta):
+        data = path.read_bytes()
+        assert data[:8] == PNG and len(data) > 5000
+
+
+def test_markdown_report(tmp_path):
+    table = metrics_table({"before": {"ndcg@10": 0.5, "map": 0.25}, "after": {"ndcg@10": 0.75, "map": 0.3}})
+    assert table.splitlines() == ["| metric | before | after |", "|---|---:|---:|", "| ndcg@10 | 0.5000 | 0.7500 |", "| map | 0.2500 | 0.3000 |"]
+    path = write_report(tmp_path / "report.md", title="T", summary="S", columns={"x": {"map": 1.0}}, figures={"Loss": "loss.png"})
+    text = path.read_text()
+    assert text.startswith("# T\n\nS\n") and "![Loss](loss.png)" in text

@@ -1,0 +1,91 @@
+"""The command line, end to end on small data (and, marked slow, on the real model and data)."""
+
+import json
+import sys
+
+import pytest
+
+from rankwise.cli import app
+from tests.conftest import SHARED_DATA
+
+
+def run_cli(monkeypatch, capsys, *args):
+    monkeypatch.setattr(sys, "argv", ["rankwise", *map(str, args)])
+    code = 0
+    try:
+        app()
+    except SystemExit as exc:
+        code = exc.code or 0
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+def test_bad_input_is_one_clear_line(monkeypatch, capsys, toy_beir, tmp_path):
+    corpus = toy_beir / "corpus.jsonl"
+    corpus.write_text(corpus.read_text() + '{"_id": "d0", "text": "again"}\n')
+    code, out = run_cli(monkeypatch, capsys, "eval", "--data", toy_beir, "--out", tmp_path / "o")
+    assert code == 2
+    assert "corpus.jsonl:9, field '_id': duplicate id 'd0'" in " ".join(out.split())
+    assert "Traceback" not in out
+
+
+def test_data_inspect(monkeypatch, capsys, toy_beir):
+    (toy_beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq4\td5\t0\nq5\tghost\t1\nq6\td6\t1\n")
+    code, out = run_cli(monkeypatch, capsys, "data", "inspect", toy_beir)
+    assert code == 0
+    text = " ".join(out.split())
+    assert "8 documents, 8 queries" in text
+    assert "1 queries have no relevant document" in text
+    assert "dropped 1 judgements of documents missing from corpus.jsonl" in text
+
+
+def test_eval_and_train_write_run_folders(monkeypatch, capsys, toy_beir, tiny_model_dir, tmp_path):
+    out = tmp_path / "eval"
+    code, text = run_cli(monkeypatch, capsys, "eval", "--data", toy_beir, "--split", "test", "--model", tiny_model_dir, "--out", out, "--max-length", 32)
+    assert code == 0, text
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics) == {"ndcg@10", "mrr@10", "recall@100", "map"} and all(0 <= v <= 1 for v in metrics.values())
+    assert {"run.trec", "config.toml", "report.md", "per_query.json"} <= {p.name for p in out.iterdir()}
+    from rankwise.data import load_beir, read_run
+    from rankwise.metrics import evaluate
+
+    # the written run re-scores to the same figures
+    assert evaluate(load_beir(toy_beir, "test").qrels, read_run(out / "run.trec")) == pytest.approx(metrics)
+
+    tr = tmp_path / "train"
+    code, text = run_cli(monkeypatch, capsys, "train", "--data", toy_beir, "--out", tr, "--model", tiny_model_dir, "--steps", 4,
+                         "--batch-size", 2, "--eval-split", "test", "--query-max-length", 16, "--doc-max-length", 32)
+    assert code == 0, text
+    summary = json.loads((tr / "metrics.json").read_text())
+    assert set(summary["before"]) == set(summary["after"]) == set(metrics)
+    assert {"model", "loss.png", "per_query_ndcg10.png", "report.md", "config.toml", "run.trec", "history.json"} <= {p.name for p in tr.iterdir()}
+    # config.toml is enough to re-run: same options, new folder
+    code, text = run_cli(monkeypatch, capsys, "train", "--config", tr / "config.toml", "--out", tmp_path / "again", "--eval-split", "test")
+    assert code == 0, text
+    assert json.loads((tmp_path / "again" / "metrics.json").read_text())["after"] == summary["after"]
+
+
+@pytest.mark.slow
+def test_eval_default_model_on_trec_dl_5k(monkeypatch, capsys, tmp_path):
+    """The foundation bar: sentence-transformers' own figures on this data (nDCG@10 0.798, R@100 0.803)."""
+    folder = SHARED_DATA / "trec-dl-5k"
+    if not folder.is_dir():
+        pytest.skip(f"shared benchmark data not found at {folder}")
+    code, text = run_cli(monkeypatch, capsys, "eval", "--data", folder, "--split", "test", "--out", tmp_path / "o")
+    assert code == 0, text
+    metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert metrics["ndcg@10"] == pytest.approx(0.798, abs=0.005)
+    assert metrics["recall@100"] == pytest.approx(0.803, abs=0.005)
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end(monkeypatch, capsys, tmp_path):
+    """A short demo (2 steps): every artefact of the run folder is written."""
+    monkeypatch.setenv("RANKWISE_CACHE", str(tmp_path / "cache"))
+    code, text = run_cli(monkeypatch, capsys, "demo", "--out", tmp_path / "demo", "--steps", 2)
+    assert code == 0, text
+    metrics = json.loads((tmp_path / "demo" / "metrics.json").read_text())
+    assert set(metrics) >= {"before", "after"} and metrics["before"]["ndcg@10"] > metrics["bm25"]["ndcg@10"] > 0.3
+    names = {p.name for p in (tmp_path / "demo").iterdir()}
+    assert {"config.toml", "metrics.json", "run.trec", "model", "report.md", "loss.png", "per_query_ndcg10.png"} <= names
+    assert "checkpoints" not in names

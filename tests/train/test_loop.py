@@ -1,0 +1,111 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from rankwise.data import examples_from_qrels, load_beir
+from rankwise.errors import ConfigError, RankwiseError
+from rankwise.models import BiEncoder
+from rankwise.train import TrainConfig, latest_checkpoint, load_config, train
+from rankwise.train.loop import batch_indices
+
+
+def _cfg(tiny_model_dir, **kw):
+    base = dict(model=str(tiny_model_dir), batch_size=2, steps=6, lr=1e-3, checkpoint_every=2, query_max_length=16, doc_max_length=16)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _params(model):
+    return {k: v.detach().clone() for k, v in model.backbone.state_dict().items()}
+
+
+def test_resume_after_stop_equals_uninterrupted_run(tiny_model_dir, toy_beir, tmp_path):
+    examples = examples_from_qrels(load_beir(toy_beir, "train"))
+    cfg = _cfg(tiny_model_dir)
+    full = BiEncoder.load(cfg.model)
+    res_full = train(full, examples, cfg, tmp_path / "full")
+    part = BiEncoder.load(cfg.model)
+    train(part, examples, cfg, tmp_path / "part", stop_after=3)  # "killed" after step 3: last checkpoint is step 2
+    assert latest_checkpoint(tmp_path / "part").name == "step-0000002.pt"
+    resumed = BiEncoder.load(cfg.model)  # a fresh process would start from the base weights
+    res = train(resumed, examples, cfg, tmp_path / "part", resume=True)
+    assert res.resumed_from == 2
+    a, b = _params(full), _params(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [h.loss for h in res.history] == [h.loss for h in res_full.history]
+    base = _params(BiEncoder.load(cfg.model))
+    assert any(not torch.equal(a[k], base[k]) for k in a)  # training did change the weights
+    assert len(list((tmp_path / "full" / "checkpoints").glob("*.pt"))) == cfg.keep_checkpoints
+
+
+def test_training_lowers_the_loss(tiny_model_dir, toy_beir, tmp_path):
+    examples = examples_from_qrels(load_beir(toy_beir, "train"))
+    cfg = _cfg(tiny_model_dir, steps=40, lr=5e-3, batch_size=4, checkpoint_every=100, warmup_ratio=0.0)
+    res = train(BiEncoder.load(cfg.model), examples, cfg, tmp_path / "run")
+    first, last = sum(h.loss for h in res.history[:5]) / 5, sum(h.loss for h in res.history[-5:]) / 5
+    assert last < 0.5 * first
+
+
+def test_resume_with_other_options_is_refused(tiny_model_dir, toy_beir, tmp_path):
+    examples = examples_from_qrels(load_beir(toy_beir, "train"))
+    train(BiEncoder.load(str(tiny_model_dir)), examples, _cfg(tiny_model_dir), tmp_path, stop_after=2)
+    with pytest.raises(RankwiseError, match="another configuration"):
+        train(BiEncoder.load(str(tiny_model_dir)), examples, _cfg(tiny_model_dir, lr=0.5), tmp_path, resume=True)
+
+
+def test_batches_cover_each_epoch_once():
+    steps = [set(batch_indices(10, 3, 0, s).tolist()) for s in range(3)]
+    assert set().union(*steps) <= set(range(10)) and sum(map(len, steps)) == 9
+    assert batch_indices(10, 3, 0, 3).tolist() != batch_indices(10, 3, 0, 0).tolist()  # epoch 2 reshuffles
+    with pytest.raises(RankwiseError, match="larger than"):
+        batch_indices(2, 3, 0, 0)
+
+
+def test_config_errors_name_the_field(tmp_path):
+    with pytest.raises(ConfigError, match="field 'batch_size'"):
+        load_config(batch_size=1)
+    bad = tmp_path / "c.toml"
+    bad.write_text("[train]\nlr = -1\n")
+    with pytest.raises(ConfigError, match=r"c.toml: field 'lr'"):
+        load_config(bad)
+    bad.write_text("[train]\nlearning_rate = 1\n")
+    with pytest.raises(ConfigError, match="field 'learning_rate'"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="temperature must be > 0"):
+        load_config(loss="infonce:temperature=0")
+    good = tmp_path / "g.toml"
+    good.write_text("[train]\nsteps = 7\n")
+    assert load_config(good, steps=None, lr=0.1).model_dump()["steps"] == 7
+
+
+def _rankwise(*args):
+    return [sys.executable, "-m", "rankwise.cli", *map(str, args)]
+
+
+def test_cli_resume_after_sigkill_matches_uninterrupted(tiny_model_dir, toy_beir, tmp_path):
+    from safetensors.torch import load_file
+
+    common = ["train", "--data", toy_beir, "--model", tiny_model_dir, "--batch-size", 2, "--steps", 100,
+              "--checkpoint-every", 5, "--lr", 1e-3, "--query-max-length", 16, "--doc-max-length", 16]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(_rankwise(*common, "--out", killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        ckpt = latest_checkpoint(killed)
+        if ckpt is not None and int(ckpt.stem.split("-")[1]) >= 10:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    step = int(latest_checkpoint(killed).stem.split("-")[1])
+    assert step < 100, "the run finished before it could be killed"
+    subprocess.run(_rankwise(*common, "--out", killed, "--resume"), env=env, check=True, capture_output=True)
+    subprocess.run(_rankwise(*common, "--out", tmp_path / "clean"), env=env, check=True, capture_output=True)
+    a, b = load_file(killed / "model" / "model.safetensors"), load_file(tmp_path / "clean" / "model" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

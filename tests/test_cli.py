@@ -60,7 +60,7 @@ def test_eval_and_train_write_run_folders(monkeypatch, capsys, toy_beir, tiny_mo
     assert set(summary["before"]) == set(summary["after"]) == set(metrics)
     assert {"model", "loss.png", "per_query_ndcg10.png", "report.md", "config.toml", "run.trec", "history.json"} <= {p.name for p in tr.iterdir()}
     # config.toml is enough to re-run: same options, new folder
-    code, text = run_cli(monkeypatch, capsys, "train", "--config", tr / "config.toml", "--out", tmp_path / "again", "--eval-split", "test")
+    code, text = run_cli(monkeypatch, capsys, "train", "--config", tr / "config.toml", "--out", tmp_path / "again")
     assert code == 0, text
     assert json.loads((tmp_path / "again" / "metrics.json").read_text())["after"] == summary["after"]
 

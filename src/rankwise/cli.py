@@ -49,7 +49,7 @@ def train_cmd(
     data: Optional[Path] = typer.Option(None, help="BEIR folder (its qrels split gives the training pairs)"),
     out: Path = typer.Option(..., help="run folder (checkpoints, model, report)"),
     config: Optional[Path] = typer.Option(None, help="TOML file with training options ([train] table)"),
-    split: str = typer.Option("train", help="qrels split to train on"),
+    split: Optional[str] = typer.Option(None, help="qrels split to train on [default: train]"),
     train_file: Optional[Path] = typer.Option(None, help="training JSONL instead of qrels pairs"),
     eval_split: Optional[str] = typer.Option(None, help="evaluate before and after training on this split"),
     resume: bool = typer.Option(False, help="continue from the last checkpoint in --out"),
@@ -72,10 +72,16 @@ def train_cmd(
     cfg = load_config(config, model=model, loss=loss, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
                       query_max_length=query_max_length, doc_max_length=doc_max_length,
                       negatives_per_query=negatives_per_query, checkpoint_every=checkpoint_every)
-    if data is None and config is not None:
+    # a run folder's config.toml names its data and splits in [run]; flags win
+    run_table = {}
+    if config is not None:
         from rankwise.train.config import tomllib
 
-        data = Path(tomllib.loads(config.read_text()).get("run", {}).get("data", "")) or None
+        run_table = tomllib.loads(config.read_text(encoding="utf-8")).get("run", {})
+    data = data or (Path(run_table["data"]) if run_table.get("data") else None)
+    train_file = train_file or (Path(run_table["train_file"]) if run_table.get("train_file") else None)
+    split = split or run_table.get("split", "train")
+    eval_split = eval_split or run_table.get("eval_split")
     if data is None:
         raise RankwiseError("--data is required (or a config.toml whose [run] table names it)")
     summary = run_train(data, out, cfg, split=split, train_file=train_file, eval_split=eval_split, resume=resume, allow_missing=allow_missing)

@@ -164,7 +164,7 @@ def run_demo(out: str | Path = "runs/demo", *, data_dir: str | Path | None = Non
     before = evaluate_model(model, test, show_progress=show_progress)
     write_run(out / "run-before.trec", before.run, tag="base")
     log(f"[bold]4/5[/] fine-tuning: {cfg.steps} steps, batch {cfg.batch_size}, {cfg.loss}")
-    _write_config(out, {"command": "demo", "data": str(data), "split": "test"}, cfg, {"demo": {"eval_max_length": demo.eval_max_length}})
+    _write_config(out, {"command": "demo", "data": str(data), "split": "train", "eval_split": "test"}, cfg, {"demo": {"eval_max_length": demo.eval_max_length}})
     result = _train_with_progress(model, examples, cfg, out, True, show_progress)
     _finish_training(model, result, out)
     remove_checkpoints(out)

@@ -66,3 +66,14 @@ def test_default_model_matches_sentence_transformers_and_survives_save(tmp_path)
     np.testing.assert_allclose(ours, ref, atol=1e-5)
     saved = st.SentenceTransformer(str(model.save(tmp_path / "m")), device="cpu").encode(TEXTS, convert_to_numpy=True)
     np.testing.assert_allclose(saved, ours, atol=1e-5)
+
+
+def test_hub_name_offline_without_cache_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    import huggingface_hub.constants as c
+
+    monkeypatch.setattr(c, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    with pytest.raises(RankwiseError, match="cannot load model 'someone/some-model' from the Hugging Face hub"):
+        BiEncoder.load("someone/some-model")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from rankwise.data.jsonl import find_file, iter_jsonl, require_str
 from rankwise.data.trec import Qrels, iter_qrels
@@ -49,13 +49,21 @@ class Dataset:
         return Dataset(corpus, self.queries, {q: j for q, j in qrels.items() if j}, self.path, self.split, list(self.warnings))
 
 
+def _records(path: Path) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    """``(line, _id, object)`` for each record; a repeated ``_id`` is an error."""
+    seen: set[str] = set()
+    for lineno, obj in iter_jsonl(path):
+        rid = require_str(obj, "_id", path, lineno)
+        if rid in seen:
+            raise DataError(f"duplicate id {rid!r}", path=path, line=lineno, field="_id")
+        seen.add(rid)
+        yield lineno, rid, obj
+
+
 def load_corpus(path: str | Path) -> dict[str, Document]:
     path = Path(path)
     corpus: dict[str, Document] = {}
-    for lineno, obj in iter_jsonl(path):
-        did = require_str(obj, "_id", path, lineno)
-        if did in corpus:
-            raise DataError(f"duplicate id {did!r}", path=path, line=lineno, field="_id")
+    for lineno, did, obj in _records(path):
         text = require_str(obj, "text", path, lineno, allow_empty=True)
         title = obj.get("title") or ""
         if not isinstance(title, str):
@@ -69,13 +77,7 @@ def load_corpus(path: str | Path) -> dict[str, Document]:
 
 def load_queries(path: str | Path) -> dict[str, str]:
     path = Path(path)
-    queries: dict[str, str] = {}
-    for lineno, obj in iter_jsonl(path):
-        qid = require_str(obj, "_id", path, lineno)
-        if qid in queries:
-            raise DataError(f"duplicate id {qid!r}", path=path, line=lineno, field="_id")
-        queries[qid] = require_str(obj, "text", path, lineno)
-    return queries
+    return {qid: require_str(obj, "text", path, lineno) for lineno, qid, obj in _records(path)}
 
 
 def available_splits(folder: str | Path) -> list[str]:

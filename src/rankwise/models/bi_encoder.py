@@ -74,6 +74,16 @@ def _read_st_config(path: Path) -> tuple[Path, EncoderConfig]:
     return backbone, cfg
 
 
+def _from_hub(name: str) -> Path:
+    """Download (or find in the Hugging Face cache, e.g. with HF_HUB_OFFLINE=1) a hub repository."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(repo_id=name, allow_patterns=["*.json", "*.txt", "*.safetensors", "*.model", "1_Pooling/*"]))
+    except Exception as exc:  # hub errors come in many classes (offline, not found, gated)
+        raise RankwiseError(f"cannot load model {name!r} from the Hugging Face hub: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+
+
 class BiEncoder(nn.Module):
     """One shared encoder for queries and documents."""
 
@@ -115,7 +125,11 @@ class BiEncoder(nn.Module):
         elif path.exists() or str(source).startswith((".", "/", "~")):
             raise RankwiseError(f"model {source}: not a folder")
         else:
-            backbone_path, cfg = Path(str(source)), EncoderConfig(normalize=False)
+            path = _from_hub(str(source))
+            if (path / "modules.json").is_file():
+                backbone_path, cfg = _read_st_config(path)
+            else:
+                backbone_path, cfg = path, EncoderConfig(normalize=False)
         if normalize is not None:
             cfg.normalize = normalize
         if pooling is not None:

@@ -169,7 +169,6 @@ def data_inspect(folder: Path = typer.Argument(..., help="BEIR folder")) -> None
 def app() -> None:
     """Entry point: user errors print one clear line, not a traceback."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
-    logging.getLogger("bm25s").setLevel(logging.WARNING)
     try:
         typer_app()
     except RankwiseError as exc:

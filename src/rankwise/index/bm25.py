@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Sequence
 
 import bm25s
 import numpy as np
+
+# bm25s sets its own logger to DEBUG on import, which floods the terminal; keep warnings only.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 

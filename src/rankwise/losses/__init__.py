@@ -1,10 +1,22 @@
 """Ranking losses on one shape: ``loss(scores, labels, mask=None, *, weights=None, reduction="mean", **hp)``.
 
-``scores``, ``labels`` (graded, >= 0) and ``mask`` are ``[n_lists, list_size]``. The registry
+``scores``, ``labels`` (graded, >= 0) and ``mask`` are ``[n_lists, list_size]``. Each loss is a
+pure function with its formula, paper and a worked example in its docstring; the registry
 resolves ``"name:key=value,..."`` specs from the CLI or a config.
 """
 
-from rankwise.losses.listwise import infonce
-from rankwise.losses.registry import available, get, parse_spec
+from rankwise.losses.distillation import kl, margin_mse
+from rankwise.losses.distribution import wasserstein
+from rankwise.losses.listwise import decoupled_softmax, infonce, listmle, listnet, plistmle, soft_topk
+from rankwise.losses.metric import approxndcg, lambdaloss, neuralndcg
+from rankwise.losses.pairwise import diffkendall, hinge, lambdarank, lipo, mw, ranknet
+from rankwise.losses.pointwise import mse, sigmoid
+from rankwise.losses.policy import pg_rank
+from rankwise.losses.registry import NEEDS_TEACHER, available, get, parse_spec
+from rankwise.losses.regularisers import tcm
 
-__all__ = ["infonce", "available", "get", "parse_spec"]
+__all__ = [
+    "sigmoid", "mse", "ranknet", "hinge", "mw", "lambdarank", "infonce", "listnet", "listmle", "plistmle",
+    "lambdaloss", "approxndcg", "neuralndcg", "wasserstein", "decoupled_softmax", "soft_topk", "lipo",
+    "diffkendall", "margin_mse", "kl", "pg_rank", "tcm", "available", "get", "parse_spec", "NEEDS_TEACHER",
+]

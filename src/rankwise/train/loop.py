@@ -93,6 +93,11 @@ def train(
     out_dir = Path(out_dir)
     seed_everything(config.seed)
     loss_fn = get_loss(config.loss)
+    from rankwise.losses import NEEDS_TEACHER, parse_spec
+
+    if parse_spec(config.loss)[0] in NEEDS_TEACHER:
+        raise RankwiseError(f"loss {config.loss!r} needs teacher scores for every (query, document) of the batch; "
+                            "in-batch training has none yet: use a loss without a teacher")
     model.config.query_max_length = config.query_max_length
     model.config.doc_max_length = config.doc_max_length
     params = list(model.backbone.named_parameters())

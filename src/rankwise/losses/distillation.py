@@ -1,0 +1,74 @@
+"""Distillation losses: match a teacher's scores (``teacher_scores``, same shape as ``scores``)."""
+
+from __future__ import annotations
+
+import torch
+
+from rankwise.errors import ConfigError
+from rankwise.losses._common import check_inputs, masked_log_softmax, pair_mask, positive, reduce
+
+
+def _teacher(name: str, scores: torch.Tensor, teacher_scores: torch.Tensor | None) -> torch.Tensor:
+    if teacher_scores is None:
+        raise ConfigError(f"{name} needs teacher_scores= (the teacher's scores, same shape as scores)")
+    if teacher_scores.shape != scores.shape:
+        raise ValueError(f"teacher_scores shape {tuple(teacher_scores.shape)} differs from scores shape {tuple(scores.shape)}")
+    return teacher_scores.detach().to(scores.dtype)
+
+
+def margin_mse(
+    scores: torch.Tensor,
+    labels: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    teacher_scores: torch.Tensor | None = None,
+    weights: torch.Tensor | None = None,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    r"""Margin-MSE: match the teacher's score margins, not its scores.
+
+    ``L_q = 1/|P_q| sum_{y_i > y_j} ((s_i - s_j) - (t_i - t_j))^2``. Hofstätter et al.,
+    "Improving Efficient Neural Ranking Models with Cross-Architecture Knowledge Distillation"
+    (arXiv 2010.02666; ``margin_mse_loss.py``): margins are invariant to the offset and scale
+    differences between a cross-encoder teacher and a dual-encoder student. The paper's
+    (query, positive, negative) triple is the one-pair case; with in-batch lists every
+    (more relevant, less relevant) pair counts, as TAS-Balanced's in-batch term.
+
+    Example: scores ``[[2., 1.]]``, teacher ``[[5., 1.]]``, labels ``[[1, 0]]``:
+    ``(1 - 4)^2 = 9``.
+    """
+    m = check_inputs(scores, labels, mask)
+    t = _teacher("margin_mse", scores, teacher_scores)
+    pairs = pair_mask(labels, m)
+    err = ((scores[:, :, None] - scores[:, None, :]) - (t[:, :, None] - t[:, None, :])) ** 2
+    n = pairs.sum(dim=(1, 2))
+    return reduce(torch.where(pairs, err, torch.zeros_like(err)).sum(dim=(1, 2)) / n.clamp_min(1), n > 0, weights, reduction)
+
+
+def kl(
+    scores: torch.Tensor,
+    labels: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    teacher_scores: torch.Tensor | None = None,
+    weights: torch.Tensor | None = None,
+    reduction: str = "mean",
+    temperature: float = 1.0,
+    teacher_temperature: float = 1.0,
+) -> torch.Tensor:
+    r"""Listwise KL divergence from the teacher's softmax to the student's.
+
+    ``L_q = sum_i p_i (log p_i - log q_i)`` with ``p = softmax(t / tau_t)`` and
+    ``q = softmax(s / tau)`` over the real items (Hinton et al., "Distilling the Knowledge in a
+    Neural Network", 2015; the listwise distillation of RocketQAv2, AR2 and
+    sentence-transformers' ``DistillKLDivLoss``). ``labels`` are not used beyond the contract.
+
+    Example: scores ``[[0., 0.]]``, teacher ``[[log 3, 0.]]``: p = (3/4, 1/4), q = (1/2, 1/2),
+    ``KL = 3/4 log(3/2) + 1/4 log(1/2) = 0.1308``.
+    """
+    m = check_inputs(scores, labels, mask)
+    t = _teacher("kl", scores, teacher_scores)
+    logq = masked_log_softmax(scores / positive("temperature", temperature), m)
+    logp = masked_log_softmax(t / positive("teacher_temperature", teacher_temperature), m)
+    term = torch.where(m, logp.exp() * (logp - logq), torch.zeros_like(logq))
+    return reduce(term.sum(dim=1), m.any(dim=1), weights, reduction)

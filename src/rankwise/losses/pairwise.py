@@ -1,0 +1,214 @@
+"""Pairwise losses: every (more relevant, less relevant) pair of a list, or of the whole batch (MW)."""
+
+from __future__ import annotations
+
+import torch
+
+from rankwise.errors import ConfigError
+from rankwise.losses._common import check_inputs, cutoff, discount, gains, ideal_dcg, pair_mask, pairwise_logistic, positive, ranks, reduce
+
+
+def _diffs(scores: torch.Tensor) -> torch.Tensor:
+    return scores[:, :, None] - scores[:, None, :]
+
+
+def ranknet(
+    scores: torch.Tensor,
+    labels: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    weights: torch.Tensor | None = None,
+    reduction: str = "mean",
+    sigma: float = 1.0,
+) -> torch.Tensor:
+    r"""RankNet: logistic loss on every ordered pair of a list.
+
+    ``L_q = 1/|P_q| * sum_{(i,j) in P_q} log(1 + exp(-sigma (s_i - s_j)))`` with
+    ``P_q = {(i, j) : y_i > y_j}`` (Burges et al., "Learning to Rank using Gradient Descent",
+    ICML 2005). Averaged over the pairs of a list as allRank's ``rankNet`` does, then over lists.
+
+    Example: scores ``[[1., 0.]]``, labels ``[[1, 0]]`` gives ``log(1 + e^-1) = 0.3133``.
+    """
+    m = check_inputs(scores, labels, mask)
+    s = positive("sigma", sigma)
+    total, n = pairwise_logistic(s * _diffs(scores), pair_mask(labels, m))
+    return reduce(total / n.clamp_min(1), n > 0, weights, reduction)
+
+
+def hinge(
+    scores: torch.Tensor,
+    labels: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    weights: torch.Tensor | None = None,
+    reduction: str = "mean",
+    margin: float = 1.0,
+) -> torch.Tensor:
+    r"""Pairwise hinge (margin ranking) loss, as in RankSVM (Joachims, KDD 2002).
+
+    ``L_q = 1/|P_q| * sum_{y_i > y_j} max(0, margin - (s_i - s_j))``.
+
+    Example: scores ``[[0.5, 0.]]``, labels ``[[1, 0]]``, margin 1 gives ``0.5``.
+    """
+    m = check_inputs(scores, labels, mask)
+    if margin < 0:
+        raise ConfigError(f"margin must be >= 0, got {margin}")
+    pairs = pair_mask(labels, m)
+    diff = _diffs(scores)
+    term = torch.where(pairs, torch.relu(margin - diff), torch.zeros_like(diff))
+    n = pairs.sum(dim=(1, 2))
+    return reduce(term.sum(dim=(1, 2)) / n.clamp_min(1), n > 0, weights, reduction)
+
+
+def mw(
+    scores: torch.Tensor,
+    labels: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    weights: torch.Tensor | None = None,
+    reduction: str = "mean",
+    temperature: float = 0.01,
+    scope: str = "global",
+    chunk: int = 4096,
+) -> torch.Tensor:
+    r"""Mann-Whitney (MW) loss: binary cross-entropy over positive-minus-negative differences.
+
+    ``L = 1/|S+||S-| * sum_{p in S+} sum_{n in S-} log(1 + exp(-(s_p - s_n) / tau))``
+
+    Sheikholeslami et al., "Optimizing What Matters: AUC-Driven Learning for Robust Neural
+    Retrieval" (arXiv 2510.00137, 2025). Positives are items with label > 0, negatives items
+    with label 0. ``scope="global"`` (the default, as in the paper) compares each positive with
+    the negatives of *every* list of the batch, which makes scores comparable across queries (an
+    upper bound on 1 - global AUC: ``1 - AUC <= L / log 2`` at tau = 1); ``scope="per_query"``
+    compares within each list only (RankNet over positive/negative pairs). The paper sums over
+    negatives and averages over queries; here the sum is divided by the number of pairs (as
+    LibAUC's ``PairwiseAUCLoss`` does), which only rescales the gradient. Pairs are processed in
+    chunks of positives so memory stays ``O(chunk * |S-|)``.
+
+    ``weights`` and ``reduction="none"`` apply to ``scope="per_query"``; the global loss is one
+    number for the batch. Defaults follow the paper: tau = 0.01 on cosine similarities.
+
+    Example: scores ``[[0.3, 0.1], [0.2, 0.4]]``, labels ``[[1, 0], [0, 1]]``, tau = 1:
+    pairs (0.3, 0.1), (0.3, 0.2), (0.4, 0.1), (0.4, 0.2) give mean softplus(-d) = 0.6211.
+    """
+    m = check_inputs(scores, labels, mask)
+    tau = positive("temperature", temperature)
+    pos = (labels > 0) & m
+    neg = (labels <= 0) & m
+    if scope == "per_query":
+        both = pos[:, :, None] & neg[:, None, :]
+        total, n = pairwise_logistic(_diffs(scores) / tau, both)
+        return reduce(total / n.clamp_min(1), n > 0, weights, reduction)
+    if scope != "global":
+        raise ConfigError(f"scope must be 'global' or 'per_query', got {scope!r}")
+    if reduction != "mean" or weights is not None:
+        raise ConfigError("mw with scope='global' is one value for the batch: use reduction='mean' and no weights, or scope='per_query'")
+    p, n = scores[pos], scores[neg]
+    if p.numel() == 0 or n.numel() == 0:
+        return scores.sum() * 0.0
+    total = scores.new_zeros(())
+    for start in range(0, p.numel(), chunk):
+        total = total + torch.nn.functional.softplus(-(p[start : start + chunk, None] - n[None, :]) / tau).sum()
+    return total / (p.numel() * n.numel())
+
+
+def lambdarank(
+    scores: torch.Tensor,
+    labels: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    weights: torch.Tensor | None = None,
+    reduction: str = "mean",
+    sigma: float = 1.0,
+    k: int | None = None,
+) -> torch.Tensor:
+    r"""LambdaRank: pairwise logistic loss weighted by the |ΔNDCG| of swapping the pair.
+
+    ``L_q = sum_{y_i > y_j} |ΔNDCG_ij| * log(1 + exp(-sigma (s_i - s_j)))`` with
+    ``|ΔNDCG_ij| = |G_i - G_j| * |1/D(r_i) - 1/D(r_j)| / IDCG_q``, ``G = 2^y - 1``,
+    ``D(r) = log2(1 + r)`` and ``r`` the item's rank under the current scores (no gradient).
+    Burges, "From RankNet to LambdaRank to LambdaMART: An Overview" (MSR-TR-2010-82); this is
+    the LambdaLoss paper's "LambdaRank" weighting (Wang et al., CIKM 2018, allRank's
+    ``lamdbaRank_scheme``). With ``k``, only pairs with an item in the top k count (Eq. 18).
+
+    Example: scores ``[[0., 1.]]``, labels ``[[1, 0]]`` (misordered): ranks 2 and 1,
+    ``|ΔNDCG| = (1 - 1/log2 3) / 1 = 0.3691``, loss ``0.3691 * log(1 + e^1) = 0.4840``.
+    """
+    m = check_inputs(scores, labels, mask)
+    s = positive("sigma", sigma)
+    kk = None if k is None else cutoff("k", k, scores.shape[1])
+    r = ranks(scores, m)
+    g = gains(labels, m)
+    d = discount(r, scores.dtype)
+    idcg = ideal_dcg(labels, m, kk)
+    w = (g[:, :, None] - g[:, None, :]).abs() * (d[:, :, None] - d[:, None, :]).abs() / idcg.clamp_min(1e-12)[:, None, None]
+    pairs = pair_mask(labels, m)
+    if kk is not None:
+        pairs = pairs & ((r[:, :, None] <= kk) | (r[:, None, :] <= kk))
+    total, n = pairwise_logistic(s * _diffs(scores), pairs, w.detach())
+    return reduce(total, (n > 0) & (idcg > 0), weights, reduction)
+
+
+
+def lipo(
+    scores: torch.Tensor,
+    labels: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    weights: torch.Tensor | None = None,
+    reduction: str = "mean",
+    beta: float = 1.0,
+) -> torch.Tensor:
+    r"""LiPO-λ: lambda-weighted pairwise logistic loss over a preference list.
+
+    ``L_q = -sum_{psi_i > psi_j} Δ_ij log sigmoid(beta (s_i - s_j))`` with
+    ``Δ_ij = |G_i - G_j| * |1/D(r_i) - 1/D(r_j)|``, ``G = 2^psi - 1``, ``D(r) = log2(1 + r)``,
+    ranks from the current scores (constant weights). Liu et al., "LiPO: Listwise Preference
+    Optimization through Learning-to-Rank" (arXiv 2402.01878). For an LLM, ``scores`` are the
+    log-likelihood ratios ``log pi(y|x) - log pi_ref(y|x)`` of each response and ``beta`` the
+    DPO coefficient; for a retriever they are its scores. No official code is published: the
+    weights follow the paper's LambdaLoss form without IDCG normalisation (so, unlike
+    :func:`lambdarank`, lists with more relevance mass weigh more). A two-item list is DPO.
+
+    Example: scores ``[[0., 1.]]``, labels ``[[1, 0]]``: Δ = 1 - 1/log2 3 = 0.3691, loss
+    ``0.3691 * log(1 + e) = 0.4840``.
+    """
+    m = check_inputs(scores, labels, mask)
+    b = positive("beta", beta)
+    r = ranks(scores, m)
+    g = gains(labels.to(scores.dtype), m)
+    d = discount(r, scores.dtype)
+    w = (g[:, :, None] - g[:, None, :]).abs() * (d[:, :, None] - d[:, None, :]).abs()
+    total, n = pairwise_logistic(b * _diffs(scores), pair_mask(labels, m), w.detach())
+    return reduce(total, n > 0, weights, reduction)
+
+
+def diffkendall(
+    scores: torch.Tensor,
+    labels: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    weights: torch.Tensor | None = None,
+    reduction: str = "mean",
+    alpha: float = 0.5,
+    beta: float = 1.0,
+) -> torch.Tensor:
+    r"""Differentiable Kendall tau between scores and labels (negated, to minimise).
+
+    ``t(z) = sigmoid(beta alpha z) - sigmoid(-beta alpha z)`` (a soft sign) and
+    ``L_q = -sum_{i != j} t(s_i - s_j) t(y_i - y_j) / (n (n - 1) / 2)``, over the list's n real
+    items: ParZC's ``diffkendall`` (pprp/PicoNAS ``piconas/core/losses/diffkd.py``; alpha = 0.5,
+    beta = 1), after DiffKendall (Zheng et al., NeurIPS 2023). The sum runs over ordered pairs
+    and the count over unordered ones, as in that code, so the value is -2 x the soft tau.
+
+    Example: scores ``[[1., 0.]]``, labels ``[[1, 0]]``: ``-2 * tanh(0.25)^2 = -0.1201``.
+    """
+    m = check_inputs(scores, labels, mask)
+    ab = positive("alpha", alpha) * positive("beta", beta)
+    y = labels.to(scores.dtype)
+    both = m[:, :, None] & m[:, None, :]
+    ts = torch.tanh(ab * _diffs(scores) / 2)  # sigmoid(z) - sigmoid(-z) = tanh(z/2)
+    ty = torch.tanh(ab * (y[:, :, None] - y[:, None, :]) / 2)
+    total = torch.where(both, ts * ty, torch.zeros_like(ts)).sum(dim=(1, 2))
+    n = m.sum(dim=1).to(scores.dtype)
+    return reduce(-total / (n * (n - 1) / 2).clamp_min(1), n > 1, weights, reduction)

@@ -116,16 +116,20 @@ def _neural_sort(scores: torch.Tensor, m: torch.Tensor, tau: float) -> torch.Ten
     return p * rows[:, :, None].to(p.dtype)
 
 
-def _sinkhorn(p: torch.Tensor, m: torch.Tensor, iterations: int) -> torch.Tensor:
-    """Alternate row and column normalisation over the real block (a fixed number of rounds, so
-    the value is a smooth function of the scores)."""
-    n = m.sum(dim=1)
-    block = (torch.arange(p.shape[1], device=p.device)[None, :] < n[:, None])[:, :, None] & m[:, None, :]
+def _sinkhorn_scalings(k: torch.Tensor, iterations: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sinkhorn scaling vectors ``u, v`` with ``diag(u) K diag(v)`` doubly stochastic on the real
+    block (rows normalised, then columns, ``iterations`` times, as allRank's ``sinkhorn_scaling``).
+
+    Working on the vectors keeps one copy of ``K`` for the backward pass instead of one per
+    iteration, so 1,000-item lists fit in memory. A fixed number of rounds keeps the value a
+    smooth function of the scores."""
+    kt = k.transpose(1, 2).contiguous()  # one transposed copy, not one per iteration
+    v = torch.ones(k.shape[0], k.shape[2], 1, dtype=k.dtype, device=k.device)
+    u = v
     for _ in range(iterations):
-        p = p / p.sum(dim=2, keepdim=True).clamp_min(1e-10)
-        p = p / p.sum(dim=1, keepdim=True).clamp_min(1e-10)
-        p = p * block
-    return p
+        u = 1.0 / torch.bmm(k, v).clamp_min(1e-10)
+        v = 1.0 / torch.bmm(kt, u).clamp_min(1e-10)
+    return u[..., 0], v[..., 0]
 
 
 def neuralndcg(
@@ -156,11 +160,15 @@ def neuralndcg(
     kk = cutoff("k", k, scores.shape[1])
     if sinkhorn_iterations < 1:
         raise ConfigError(f"sinkhorn_iterations must be >= 1, got {sinkhorn_iterations}")
-    p = _sinkhorn(_neural_sort(scores, m, tau), m, sinkhorn_iterations)
+    k_mat = _neural_sort(scores, m, tau)
+    u, v = _sinkhorn_scalings(k_mat, sinkhorn_iterations)
     y = labels.to(scores.dtype)
     g = gains(y, m)
     pos = torch.arange(1, scores.shape[1] + 1, device=scores.device, dtype=scores.dtype)
     disc = torch.where(pos <= kk, 1.0 / torch.log2(1.0 + pos), torch.zeros_like(pos))
-    dcg = (torch.einsum("qij,qj->qi", p, g) * disc[None]).sum(dim=1)
+    rows = (torch.arange(scores.shape[1], device=scores.device)[None, :] < m.sum(dim=1, keepdim=True)).to(scores.dtype)
+    # (P g)_i with P = diag(u) K diag(v), for the real positions only
+    pg = u * rows * torch.bmm(k_mat, (v * g)[..., None])[..., 0]
+    dcg = (pg * disc[None]).sum(dim=1)
     idcg = ideal_dcg(y, m, kk)
     return reduce(-dcg / idcg.clamp_min(1e-12), idcg > 0, weights, reduction)

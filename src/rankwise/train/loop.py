@@ -20,6 +20,7 @@ import torch
 from rankwise.data.examples import TrainExample
 from rankwise.errors import RankwiseError
 from rankwise.io import atomic_path
+from rankwise.losses import NEEDS_TEACHER, parse_spec
 from rankwise.losses import get as get_loss
 from rankwise.models import BiEncoder
 from rankwise.train.batching import build_inbatch
@@ -93,8 +94,6 @@ def train(
     out_dir = Path(out_dir)
     seed_everything(config.seed)
     loss_fn = get_loss(config.loss)
-    from rankwise.losses import NEEDS_TEACHER, parse_spec
-
     if parse_spec(config.loss)[0] in NEEDS_TEACHER:
         raise RankwiseError(f"loss {config.loss!r} needs teacher scores for every (query, document) of the batch; "
                             "in-batch training has none yet: use a loss without a teacher")

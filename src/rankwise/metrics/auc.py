@@ -1,0 +1,59 @@
+"""Score-separation diagnostics: per-query and global ROC-AUC (Mann-Whitney U).
+
+AUC is the probability that a random relevant document scores above a random non-relevant one
+(ties count 1/2). Following the MW-loss paper's protocol (Sheikholeslami et al., 2025), each
+query's negatives are its top retrieved non-relevant documents (unjudged count as
+non-relevant); per-query AUC averages each query's own AUC, global AUC pools every query's
+positives and negatives into one ROC, so it also asks whether one threshold works for all
+queries.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+
+def auc(pos: np.ndarray, neg: np.ndarray) -> float:
+    """Mann-Whitney AUC of two score samples via ranks (ties share their average rank)."""
+    pos, neg = np.asarray(pos, dtype=np.float64), np.asarray(neg, dtype=np.float64)
+    if len(pos) == 0 or len(neg) == 0:
+        return float("nan")
+    allv = np.concatenate([pos, neg])
+    order = np.argsort(allv, kind="mergesort")
+    ranks = np.empty(len(allv))
+    sorted_v = allv[order]
+    # average ranks over runs of ties
+    starts = np.flatnonzero(np.r_[True, sorted_v[1:] != sorted_v[:-1]])
+    ends = np.r_[starts[1:], len(allv)]
+    for s, e in zip(starts, ends):
+        ranks[order[s:e]] = (s + e + 1) / 2
+    u = ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2
+    return float(u / (len(pos) * len(neg)))
+
+
+def _split(qrels: Mapping[str, Mapping[str, int]], run: Mapping[str, Mapping[str, float]], qid: str) -> tuple[np.ndarray, np.ndarray]:
+    judged = qrels.get(qid, {})
+    ranking = run.get(qid, {})
+    pos = np.array([s for d, s in ranking.items() if judged.get(d, 0) > 0])
+    neg = np.array([s for d, s in ranking.items() if judged.get(d, 0) <= 0])
+    return pos, neg
+
+
+def per_query_auc(qrels: Mapping[str, Mapping[str, int]], run: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    """AUC of each qrels query over the documents of its ranking; queries lacking a retrieved
+    positive or negative are left out (their AUC is undefined)."""
+    out = {}
+    for qid in qrels:
+        pos, neg = _split(qrels, run, qid)
+        if len(pos) and len(neg):
+            out[qid] = auc(pos, neg)
+    return out
+
+
+def global_auc(qrels: Mapping[str, Mapping[str, int]], run: Mapping[str, Mapping[str, float]]) -> float:
+    parts = [_split(qrels, run, qid) for qid in qrels]
+    pos = np.concatenate([p for p, _ in parts]) if parts else np.array([])
+    neg = np.concatenate([n for _, n in parts]) if parts else np.array([])
+    return auc(pos, neg)

@@ -73,6 +73,14 @@ def main() -> None:
     if result.get("settings") != settings:
         result = {"settings": settings, "runs": []}
     result["machine"] = machine()
+    if "base" not in result:  # the untrained model, for reference
+        base = BiEncoder.load()
+        dev_m, test_m = scores_of(base, dev, 500, 128), scores_of(base, test, 500, 128)
+        result["base"] = {"ndcg@10": test_m["ndcg@10"], "recall@100": test_m["recall@100"], "auc": test_m["auc"],
+                          "global_auc": test_m["global_auc"], "dev ndcg@10": dev_m["ndcg@10"], "dev auc": dev_m["auc"]}
+        if trec is not None:
+            result["base"]["trec-dl-5k ndcg@10"] = scores_of(base, trec, 100, 256)["ndcg@10"]
+        write_json(OUT, result)
     done = {r["loss"] for r in result["runs"]}
     for name in args.losses.split(","):
         if name in done:

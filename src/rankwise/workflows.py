@@ -64,7 +64,7 @@ def evaluate_model(model: BiEncoder, dataset: Dataset, k: int = 100, *, show_pro
 def run_eval(data: str | Path, split: str, out: str | Path, *, model_name: str | None = None, k: int = 100,
              allow_missing: bool = False, max_length: int | None = None, show_progress: bool = True) -> dict[str, float]:
     out = Path(out)
-    dataset = load_beir(data, split, allow_missing=allow_missing)
+    dataset = split_corpus(load_beir(data, split, allow_missing=allow_missing))
     model = BiEncoder.load(model_name, query_max_length=max_length, doc_max_length=max_length)
     res = evaluate_model(model, dataset, k, show_progress=show_progress)
     out.mkdir(parents=True, exist_ok=True)

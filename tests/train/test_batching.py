@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from rankwise.data import TrainExample
@@ -28,3 +29,19 @@ def test_sampling_is_a_function_of_the_generator():
     a = build_inbatch(exs, np.random.default_rng([7, 1, 3]), 2)
     b = build_inbatch(exs, np.random.default_rng([7, 1, 3]), 2)
     assert a.doc_ids == b.doc_ids and len(a.doc_ids) == 4 * 3
+
+
+def test_pad_lists_feeds_any_loss_and_keeps_gradients():
+    import rankwise.losses as L
+    from rankwise.train.batching import pad_lists
+
+    a = torch.tensor([2.0, 0.5, -1.0], dtype=torch.float64, requires_grad=True)
+    b = torch.tensor([0.3], dtype=torch.float64, requires_grad=True)
+    scores, labels, mask = pad_lists([a, b], [[2, 1, 0], [1]])
+    assert scores.shape == labels.shape == mask.shape == (2, 3)
+    assert mask.tolist() == [[True, True, True], [True, False, False]]
+    loss = L.lambdaloss(scores, labels, mask)
+    loss.backward()
+    alone = L.lambdaloss(a.detach()[None], torch.tensor([[2.0, 1.0, 0.0]], dtype=torch.float64))
+    assert loss.item() == pytest.approx(alone.item())  # the 1-item list has no pair and is left out
+    assert a.grad is not None and torch.isfinite(a.grad).all()

@@ -49,3 +49,27 @@ def build_inbatch(examples: Sequence[TrainExample], rng: np.random.Generator, n_
             if j is not None:
                 labels[i, j] = 1.0
     return InBatch([ex.query for ex in examples], list(doc_index), docs, labels)
+
+
+def pad_lists(
+    scores: Sequence[torch.Tensor], labels: Sequence[Sequence[float]]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Ragged candidate lists (cross-encoder reranking, LETOR feature lists, LLM preference
+    lists) to the loss shape: ``(scores, labels, mask)`` padded to the longest list.
+
+    ``scores[i]`` is a 1-D tensor (gradients flow through), ``labels[i]`` its grades."""
+    if len(scores) != len(labels):
+        raise ValueError(f"{len(scores)} score lists for {len(labels)} label lists")
+    for i, (s, y) in enumerate(zip(scores, labels)):
+        if s.ndim != 1 or len(s) != len(y):
+            raise ValueError(f"list {i}: {tuple(s.shape)} scores for {len(y)} labels")
+    n = max((len(s) for s in scores), default=0)
+    ref = scores[0] if scores else torch.zeros(0)
+    out = ref.new_zeros(len(scores), n)
+    lab = torch.zeros(len(scores), n, dtype=ref.dtype)
+    mask = torch.zeros(len(scores), n, dtype=torch.bool)
+    for i, (s, y) in enumerate(zip(scores, labels)):
+        out = out.index_put((torch.full((len(s),), i), torch.arange(len(s))), s)
+        lab[i, : len(s)] = torch.as_tensor(list(y), dtype=ref.dtype)
+        mask[i, : len(s)] = True
+    return out, lab, mask

@@ -254,3 +254,9 @@ def test_registry_parses_specs():
     assert L.parse_spec("mw:per_query") == ("mw", {"scope": "per_query"})
     with pytest.raises(ConfigError, match="needs teacher_scores"):
         L.margin_mse(torch.zeros(1, 2), torch.ones(1, 2))
+
+
+def test_listnet_label_temperature_sharpens_the_target():
+    s, y = T([[1.0, 0.0, 0.0]]), T([[1, 0, 0]])
+    sharp = L.listnet(s, y, label_temperature=1e-3).item()
+    assert sharp == pytest.approx(-math.log(math.e / (math.e + 2)), abs=1e-6)  # one-hot target: softmax CE

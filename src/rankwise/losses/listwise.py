@@ -100,20 +100,24 @@ def listnet(
     weights: torch.Tensor | None = None,
     reduction: str = "mean",
     temperature: float = 1.0,
+    label_temperature: float = 1.0,
 ) -> torch.Tensor:
     r"""ListNet: cross-entropy between the top-one probabilities of labels and scores.
 
     ``L_q = -sum_i softmax(y)_i * log softmax(s / tau)_i`` over the real items (Cao et al.,
     "Learning to Rank: From Pairwise Approach to Listwise Approach", ICML 2007; allRank's
     ``listNet`` and sentence-transformers' CrossEncoder ``ListNetLoss`` use the same target
-    ``softmax(y)``). Lists without a relevant item are skipped.
+    ``softmax(y)``). Lists without a relevant item are skipped. With binary labels and long
+    lists ``softmax(y)`` is nearly uniform (one positive among 31 negatives gets 8 % of the
+    mass), which trains scores towards equality; ``label_temperature`` < 1 sharpens the target
+    to ``softmax(y / label_temperature)``.
 
     Example: scores ``[[1., 0.]]``, labels ``[[1, 0]]`` gives
     ``-(e/(e+1)) log(e/(e+1)) - (1/(e+1)) log(1/(e+1)) = 0.5822``.
     """
     m = check_inputs(scores, labels, mask)
     tau = positive("temperature", temperature)
-    target = torch.softmax(labels.to(scores.dtype).masked_fill(~m, NEG), dim=1)
+    target = torch.softmax((labels.to(scores.dtype) / positive("label_temperature", label_temperature)).masked_fill(~m, NEG), dim=1)
     logp = masked_log_softmax(scores / tau, m)
     per_list = -torch.where(m, target * logp, torch.zeros_like(logp)).sum(dim=1)
     return reduce(per_list, ((labels > 0) & m).any(dim=1), weights, reduction)

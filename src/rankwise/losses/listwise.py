@@ -36,22 +36,25 @@ def infonce(
     Example: scores ``[[2., 1., 0.]]``, labels ``[[1, 0, 0]]``, tau = 1 gives
     ``-2 + log(e^2 + e^1 + e^0) = 0.4076``.
     """
-    m = check_inputs(scores, labels, mask)
+    check_inputs(scores, labels, mask)
     tau = positive("temperature", temperature)
+    m = None if mask is None else mask.bool()
     rows = _softmax_ce(scores / tau, labels, m, weights, reduction)
     if not symmetric:
         return rows
     if reduction == "none":
         raise ConfigError("infonce with symmetric=True has no per-list value: use reduction='mean' or 'sum'")
-    cols = _softmax_ce(scores.T / tau, labels.T, m.T, None, reduction)
+    cols = _softmax_ce(scores.T / tau, labels.T, None if m is None else m.T, None, reduction)
     return (rows + cols) / 2
 
 
 def _softmax_ce(logits, labels, m, weights, reduction):
-    pos = (labels > 0) & m
-    logp = masked_log_softmax(logits, m)
-    n_pos = pos.sum(dim=1)
-    per_list = -torch.where(pos, logp, torch.zeros_like(logp)).sum(dim=1) / n_pos.clamp_min(1)
+    # the unmasked path skips the mask ops: this loss runs on every in-batch training step
+    pos = labels > 0 if m is None else (labels > 0) & m
+    logp = torch.log_softmax(logits, dim=1) if m is None else masked_log_softmax(logits, m)
+    pos_f = pos.to(logp.dtype)
+    n_pos = pos_f.sum(dim=1)
+    per_list = -(logp * pos_f).sum(dim=1) / n_pos.clamp_min(1)
     return reduce(per_list, n_pos > 0, weights, reduction)
 
 

@@ -51,19 +51,26 @@ def lambdaloss(
     m_sorted = torch.gather(m, 1, order)
     idcg = ideal_dcg(labels.to(scores.dtype), m, kk)
     g = gains(y_sorted, m_sorted) / idcg.clamp_min(1e-12)[:, None]
-    pos = torch.arange(1, size + 1, device=scores.device, dtype=scores.dtype)
-    inv_d = 1.0 / torch.log2(1.0 + pos)
-    gap = (pos[:, None] - pos[None, :]).abs()
+    pos = torch.arange(1, size + 1, device=scores.device, dtype=scores.dtype).expand(scores.shape[0], -1)
+    # Only items above their list's lowest label can be the better item of a pair, so the pair
+    # tensors are [lists, R, size] with R the most such items in a list (5 of 1,000, say),
+    # not [lists, size, size].
+    y_low = y_sorted.masked_fill(~m_sorted, float("inf")).min(dim=1, keepdim=True).values
+    above = m_sorted & (y_sorted > y_low)
+    r = max(int(above.sum(dim=1).max()), 1)
+    rows = torch.argsort(above.to(torch.int8), dim=1, descending=True, stable=True)[:, :r]
+    take = lambda t: torch.gather(t, 1, rows)  # noqa: E731
+    s_i, y_i, g_i, p_i, ok_i = take(s_sorted), take(y_sorted), take(g), take(pos), take(above)
+    gap = (p_i[:, :, None] - pos[:, None, :]).abs()
     delta = (1.0 / torch.log2(1.0 + gap).clamp_min(1e-12) - 1.0 / torch.log2(2.0 + gap)).abs()
-    delta.fill_diagonal_(0.0)
-    dg = (g[:, :, None] - g[:, None, :]).abs()
-    w = dg * delta[None]
+    dg = (g_i[:, :, None] - g[:, None, :]).abs()
+    w = dg * delta
     if scheme == "ndcg2pp":
-        w = mu * w + dg * (inv_d[:, None] - inv_d[None, :]).abs()[None]
-    pairs = m_sorted[:, :, None] & m_sorted[:, None, :] & (y_sorted[:, :, None] > y_sorted[:, None, :])
+        w = mu * w + dg * (1.0 / torch.log2(1.0 + p_i)[:, :, None] - 1.0 / torch.log2(1.0 + pos)[:, None, :]).abs()
+    pairs = ok_i[:, :, None] & m_sorted[:, None, :] & (y_i[:, :, None] > y_sorted[:, None, :])
     top = pos <= kk
-    pairs = pairs & (top[:, None] | top[None, :])[None]
-    diff = s * (s_sorted[:, :, None] - s_sorted[:, None, :])
+    pairs = pairs & (take(top)[:, :, None] | top[:, None, :])
+    diff = s * (s_i[:, :, None] - s_sorted[:, None, :])
     term = torch.where(pairs, torch.nn.functional.softplus(-diff) * w.detach(), torch.zeros_like(diff))
     per_list = term.sum(dim=(1, 2)) / LN2
     return reduce(per_list, pairs.any(dim=2).any(dim=1) & (idcg > 0), weights, reduction)

@@ -49,12 +49,13 @@ def infonce(
 
 
 def _softmax_ce(logits, labels, m, weights, reduction):
-    # the unmasked path skips the mask ops: this loss runs on every in-batch training step
+    # -log softmax_p = lse - s_p: one log-sum-exp per list instead of a full log-softmax matrix
+    # (this loss runs on every in-batch training step)
     pos = labels > 0 if m is None else (labels > 0) & m
-    logp = torch.log_softmax(logits, dim=1) if m is None else masked_log_softmax(logits, m)
-    pos_f = pos.to(logp.dtype)
+    lse = torch.logsumexp(logits if m is None else logits.masked_fill(~m, NEG), dim=1)
+    pos_f = pos.to(logits.dtype)
     n_pos = pos_f.sum(dim=1)
-    per_list = -(logp * pos_f).sum(dim=1) / n_pos.clamp_min(1)
+    per_list = lse - (logits * pos_f).sum(dim=1) / n_pos.clamp_min(1)
     return reduce(per_list, n_pos > 0, weights, reduction)
 
 

@@ -67,7 +67,7 @@ def reduce(per_list: torch.Tensor, valid: torch.Tensor, weights: torch.Tensor | 
     if reduction == "sum":
         return total
     if reduction == "mean":
-        return total / w.sum().clamp_min(1e-12) if bool(w.sum() > 0) else total * 0.0
+        return total / w.sum().clamp_min(1e-12)  # an all-invalid batch: 0 / eps = 0, gradient path kept
     raise ConfigError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 

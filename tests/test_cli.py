@@ -25,8 +25,12 @@ def test_bad_input_is_one_clear_line(monkeypatch, capsys, toy_beir, tmp_path):
     corpus.write_text(corpus.read_text() + '{"_id": "d0", "text": "again"}\n')
     code, out = run_cli(monkeypatch, capsys, "eval", "--data", toy_beir, "--out", tmp_path / "o")
     assert code == 2
-    assert "corpus.jsonl:9, field '_id': duplicate id 'd0'" in " ".join(out.split())
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].endswith("corpus.jsonl:9, field '_id': duplicate id 'd0'")
     assert "Traceback" not in out
+    corpus.write_text("".join(corpus.read_text().splitlines(keepends=True)[:-1]))  # repaired
+    code, out = run_cli(monkeypatch, capsys, "eval", "--data", toy_beir, "--split", "dev", "--out", tmp_path / "o")
+    assert code == 2 and "available: ['test', 'train']" in out  # brackets survive rich markup
 
 
 def test_data_inspect(monkeypatch, capsys, toy_beir):

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from rankwise.errors import RankwiseError
@@ -172,7 +173,8 @@ def app() -> None:
     try:
         typer_app()
     except RankwiseError as exc:
-        console.print(f"[red]error:[/] {exc}")
+        # one unwrapped line, and no rich markup read into the message (it may hold "[...]")
+        console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True, highlight=False)
         sys.exit(2)
 
 

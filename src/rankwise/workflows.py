@@ -26,7 +26,7 @@ from rankwise.models import BiEncoder
 from rankwise.progress import console, task
 from rankwise.report import per_query_delta, training_loss, write_report
 from rankwise.train import TrainConfig, train
-from rankwise.train.loop import remove_checkpoints
+from rankwise.train.loop import latest_checkpoint, remove_checkpoints
 
 Log = Callable[[str], None]
 
@@ -82,8 +82,6 @@ def run_eval(data: str | Path, split: str, out: str | Path, *, model_name: str |
 # ---------------------------------------------------------------------------- train
 def _train_with_progress(model: BiEncoder, examples, cfg: TrainConfig, out: Path, resume: bool, show_progress: bool):
     with task("train", cfg.steps, enabled=show_progress) as advance:
-        from rankwise.train.loop import latest_checkpoint
-
         ckpt = latest_checkpoint(out) if resume else None
         if ckpt is not None:
             done = int(ckpt.stem.split("-")[1])

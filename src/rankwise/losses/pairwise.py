@@ -12,6 +12,15 @@ def _diffs(scores: torch.Tensor) -> torch.Tensor:
     return scores[:, :, None] - scores[:, None, :]
 
 
+def _lambda_weights(scores: torch.Tensor, labels: torch.Tensor, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``|G_i - G_j| * |1/D(r_i) - 1/D(r_j)|`` under the current ranking (shared by LambdaRank and
+    LiPO-λ), and the ranks it used."""
+    r = ranks(scores, m)
+    g = gains(labels.to(scores.dtype), m)
+    d = discount(r, scores.dtype)
+    return (g[:, :, None] - g[:, None, :]).abs() * (d[:, :, None] - d[:, None, :]).abs(), r
+
+
 def ranknet(
     scores: torch.Tensor,
     labels: torch.Tensor,
@@ -137,11 +146,9 @@ def lambdarank(
     m = check_inputs(scores, labels, mask)
     s = positive("sigma", sigma)
     kk = None if k is None else cutoff("k", k, scores.shape[1])
-    r = ranks(scores, m)
-    g = gains(labels, m)
-    d = discount(r, scores.dtype)
-    idcg = ideal_dcg(labels, m, kk)
-    w = (g[:, :, None] - g[:, None, :]).abs() * (d[:, :, None] - d[:, None, :]).abs() / idcg.clamp_min(1e-12)[:, None, None]
+    w, r = _lambda_weights(scores, labels, m)
+    idcg = ideal_dcg(labels.to(scores.dtype), m, kk)
+    w = w / idcg.clamp_min(1e-12)[:, None, None]
     pairs = pair_mask(labels, m)
     if kk is not None:
         pairs = pairs & ((r[:, :, None] <= kk) | (r[:, None, :] <= kk))
@@ -175,10 +182,7 @@ def lipo(
     """
     m = check_inputs(scores, labels, mask)
     b = positive("beta", beta)
-    r = ranks(scores, m)
-    g = gains(labels.to(scores.dtype), m)
-    d = discount(r, scores.dtype)
-    w = (g[:, :, None] - g[:, None, :]).abs() * (d[:, :, None] - d[:, None, :]).abs()
+    w, _ = _lambda_weights(scores, labels, m)
     total, n = pairwise_logistic(b * _diffs(scores), pair_mask(labels, m), w.detach())
     return reduce(total, n > 0, weights, reduction)
 

@@ -6,6 +6,7 @@ import torch
 
 from rankwise.errors import ConfigError
 from rankwise.losses._common import NEG, check_inputs, cutoff, gains, ideal_dcg, positive, reduce
+from rankwise.losses.listwise import _pl_log_probs
 
 
 def pg_rank(
@@ -56,9 +57,10 @@ def pg_rank(
         reward = (g_sorted * disc).sum(dim=2) / idcg.clamp_min(1e-12)[:, None]  # [q, N]
         baseline = (reward.sum(dim=1, keepdim=True) - reward) / (n_samples - 1)
         advantage = reward - baseline
-    xs = torch.gather(x[:, None, :].expand(-1, n_samples, -1), 2, order)
-    suffix = torch.flip(torch.logcumsumexp(torch.flip(xs, [2]), dim=2), [2])
-    placed = (pos <= kk)[None, None, :] & torch.gather(m[:, None, :].expand(-1, n_samples, -1), 2, order)
-    log_pi = torch.where(placed, xs - suffix, torch.zeros_like(xs)).sum(dim=2)  # [q, N]
+    # the same Plackett-Luce log-probabilities as ListMLE, over [lists * samples] rankings
+    flat = (n_lists * n_samples, size)
+    logp, valid = _pl_log_probs(x[:, None, :].expand(-1, n_samples, -1).reshape(flat), order.reshape(flat),
+                                m[:, None, :].expand(-1, n_samples, -1).reshape(flat))
+    log_pi = torch.where(valid & (pos <= kk)[None, :], logp, torch.zeros_like(logp)).sum(dim=1).view(n_lists, n_samples)
     per_list = -(advantage * log_pi).mean(dim=1)
     return reduce(per_list, idcg > 0, weights, reduction)

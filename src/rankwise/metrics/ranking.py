@@ -1,100 +1,254 @@
-"""Ranking metrics equal to trec_eval (checked against pytrec-eval-terrier in the tests).
+"""Ranking metrics equal to trec_eval, vectorised over all queries at once.
+
+Metrics (names are case-insensitive; ``@k`` cuts the ranking at k):
+
+============== ===================================================== ==================
+name           definition                                            trec_eval measure
+============== ===================================================== ==================
+ndcg[@k]       sum gain/log2(rank+1), gain = grade, over the ideal   ndcg, ndcg_cut_k
+ndcg_exp[@k]   the same with gain 2^grade - 1 (Burges et al., 2005)  (none)
+mrr[@k]        1 / rank of the first relevant document               recip_rank (cut)
+recall@k       relevant retrieved in the top k / relevant judged     recall_k
+p@k            relevant retrieved in the top k / k                   P_k
+map[@k]        mean over relevant docs of the precision at its rank  map, map_cut_k
+rprec          precision at R, R = number of relevant judged         Rprec
+success@k      1 if any relevant document is in the top k            success_k
+judged@k       judged documents (any grade) in the top k / k         (ir_measures Judged)
+============== ===================================================== ==================
 
 Conventions, all trec_eval's:
 
 * A run's documents are ranked by descending score; ties are broken by descending docid
-  (byte order), as trec_eval sorts them.
+  (byte order), as trec_eval sorts them. Scores must be finite.
+* Scores are compared as 32-bit floats, because trec_eval stores them so: two scores that
+  differ by less than float32 precision are a tie, broken by docid. ``float32=False`` ranks
+  by the float64 values instead (then results can differ from trec_eval's on near-ties).
 * A document is relevant when its grade >= 1; unjudged documents count as non-relevant.
-* nDCG uses the grade itself as gain and 1/log2(rank + 1) as discount; the ideal ranking is
-  built from all of the query's judgements (cut at the same k).
-* P@k divides by k even when fewer than k documents were retrieved. Recall@k and MAP divide by
-  the number of relevant documents judged for the query.
-* MRR@k is trec_eval's ``recip_rank`` on the run cut at k.
+* The ideal ranking for nDCG is built from all of the query's judgements, cut at the same k.
+* P@k and judged@k divide by k even when fewer than k documents were retrieved.
 
-Averaging: over the queries of the qrels. A qrels query with no relevant document scores 0 on
-every metric (pytrec_eval reports it so); a qrels query missing from the run scores 0 (as
-``trec_eval -c``). Run queries that are not in the qrels are ignored.
+Counting of queries: the mean is taken over the queries of the qrels. A qrels query with no
+relevant document scores 0 on every metric but judged@k (pytrec_eval reports 0 so); a qrels
+query missing from the run scores 0 (``trec_eval -c``). Run queries absent from the qrels are
+ignored here; ``rankwise compare`` reports them as an error.
+
+How it is fast: a metric only needs the rank of each *judged* document, never a sorted
+ranking. The rank of a judged document with score s is the number of the query's scores above
+s (a numba kernel sorts each query's scores once and binary-searches them, queries in
+parallel) plus, only when scores tie, the tied documents with a larger docid (Python, rare).
+Everything after that is a handful of ``bincount`` calls over the judged documents.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
+from dataclasses import dataclass
 from typing import Iterable, Mapping
 
+import numba
 import numpy as np
 
-from rankwise.errors import ConfigError
+from rankwise.errors import ConfigError, DataError
 
 DEFAULT_METRICS = ("ndcg@10", "mrr@10", "recall@100", "map")
-_NAME = re.compile(r"^(ndcg|mrr|recall|p|map)(?:@(\d+))?$")
+KINDS = ("ndcg", "ndcg_exp", "mrr", "recall", "p", "map", "rprec", "success", "judged")
+_NAME = re.compile(r"^(ndcg_exp|ndcg|mrr|recall|p|map|rprec|success|judged)(?:@(\d+))?$")
+_NEEDS_K = {"recall", "p", "success", "judged"}
+
+
+@dataclass(frozen=True)
+class Metric:
+    kind: str
+    k: int | None
+    name: str
 
 
 def parse_metric(name: str) -> tuple[str, int | None]:
     m = _NAME.match(name.strip().lower())
     if not m:
-        raise ConfigError(f"unknown metric {name!r}: expected ndcg[@k], mrr[@k], recall@k, p@k or map[@k]")
+        raise ConfigError(f"unknown metric {name!r}: expected one of " + ", ".join(f"{k}@k" if k in _NEEDS_K else f"{k}[@k]" for k in KINDS))
     kind, k = m.group(1), (int(m.group(2)) if m.group(2) else None)
     if k is not None and k < 1:
         raise ConfigError(f"metric {name!r}: k must be >= 1")
-    if kind in {"recall", "p"} and k is None:
+    if kind in _NEEDS_K and k is None:
         raise ConfigError(f"metric {name!r} needs a cut-off, e.g. {kind}@10")
+    if kind == "rprec" and k is not None:
+        raise ConfigError(f"metric {name!r}: rprec takes no cut-off (it cuts at the number of relevant documents)")
     return kind, k
 
 
-def rank(scores: Mapping[str, float]) -> list[str]:
-    """Document ids in trec_eval's order: score descending, then docid descending."""
-    return [d for d, _ in sorted(scores.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)]
+def rank(scores: Mapping[str, float], *, float32: bool = True) -> list[str]:
+    """Document ids in trec_eval's order: score (as float32) descending, then docid descending."""
+    cast = np.float32 if float32 else float
+    return [d for d, _ in sorted(scores.items(), key=lambda kv: (cast(kv[1]), kv[0]), reverse=True)]
 
 
-def _query_metric(kind: str, k: int | None, gains: np.ndarray, judged: np.ndarray) -> float:
-    """``gains``: grades of the ranked documents (0 if unjudged); ``judged``: all grades of the query."""
-    n_rel = int((judged >= 1).sum())
-    if n_rel == 0:
-        return 0.0
-    cut = gains if k is None else gains[:k]
-    rel = cut >= 1
-    if kind == "ndcg":
-        ideal = np.sort(judged[judged > 0])[::-1]
-        if k is not None:
-            ideal = ideal[:k]
-        disc = 1.0 / np.log2(np.arange(2, max(len(cut), len(ideal)) + 2))
-        dcg = float((np.maximum(cut, 0) * disc[: len(cut)]).sum())
-        idcg = float((ideal * disc[: len(ideal)]).sum())
-        return dcg / idcg if idcg > 0 else 0.0
-    if kind == "mrr":
-        hits = np.flatnonzero(rel)
-        return 1.0 / (hits[0] + 1) if len(hits) else 0.0
-    if kind == "recall":
-        return float(rel.sum()) / n_rel
-    if kind == "p":
-        return float(rel.sum()) / k  # type: ignore[operator]
-    # map: precision at each relevant rank, over all relevant documents
-    hits = np.flatnonzero(rel)
-    return float((np.arange(1, len(hits) + 1) / (hits + 1)).sum()) / n_rel
+# ------------------------------------------------------------------------------ kernel
+@numba.njit(parallel=True, cache=True)
+def _count_above(flat: np.ndarray, offsets: np.ndarray, pair_offsets: np.ndarray, pair_scores: np.ndarray):
+    """For each judged pair: how many of its query's scores are > its score, and how many == it."""
+    n_q = len(offsets) - 1
+    above = np.zeros(len(pair_scores), dtype=np.int64)
+    equal = np.zeros(len(pair_scores), dtype=np.int64)
+    for q in numba.prange(n_q):
+        p0, p1 = pair_offsets[q], pair_offsets[q + 1]
+        if p1 == p0:
+            continue
+        row = flat[offsets[q]:offsets[q + 1]]
+        n = len(row)
+        if p1 - p0 <= 8:  # few judged documents: one pass each beats sorting the row
+            for p in range(p0, p1):
+                s = pair_scores[p]
+                a = 0
+                e = 0
+                for v in row:
+                    if v > s:
+                        a += 1
+                    elif v == s:
+                        e += 1
+                above[p] = a
+                equal[p] = e
+        else:
+            srt = np.sort(row)
+            for p in range(p0, p1):
+                s = pair_scores[p]
+                lo = np.searchsorted(srt, s, side="left")
+                hi = np.searchsorted(srt, s, side="right")
+                above[p] = n - hi
+                equal[p] = hi - lo
+    return above, equal
+
+
+@dataclass
+class _Judged:
+    """Every judged document of every qrels query: its query index, grade and rank (-1 when not retrieved)."""
+
+    qids: list[str]
+    q: np.ndarray
+    grade: np.ndarray
+    rank: np.ndarray
+    n_rel: np.ndarray
+
+
+def _prepare(qrels: Mapping[str, Mapping[str, int]], run: Mapping[str, Mapping[str, float]], float32: bool = True) -> _Judged:
+    qids = list(qrels)
+    rankings = [run.get(q) or {} for q in qids]
+    lengths = np.fromiter((len(r) for r in rankings), dtype=np.int64, count=len(qids))
+    offsets = np.zeros(len(qids) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    flat = np.fromiter(itertools.chain.from_iterable(r.values() for r in rankings), dtype=np.float64, count=int(offsets[-1]))
+    if not np.isfinite(flat).all():
+        at = int(np.flatnonzero(~np.isfinite(flat))[0])
+        qi = int(np.searchsorted(offsets, at, side="right") - 1)
+        doc = list(rankings[qi])[at - offsets[qi]]
+        raise DataError(f"query {qids[qi]!r}, document {doc!r}: score is {flat[at]} (scores must be finite)", field="score")
+    if float32:
+        flat = flat.astype(np.float32).astype(np.float64)
+
+    # judged documents, grouped by query; retrieved ones first get their score looked up
+    jq, jgrade, jscore, jdoc = [], [], [], []
+    for i, (qid, ranking) in enumerate(zip(qids, rankings)):
+        for doc, grade in qrels[qid].items():
+            jq.append(i)
+            jgrade.append(grade)
+            jscore.append(ranking.get(doc, np.nan))
+            jdoc.append(doc)
+    q = np.asarray(jq, dtype=np.int64)
+    grade = np.asarray(jgrade, dtype=np.float64)
+    score = np.asarray(jscore, dtype=np.float32 if float32 else np.float64).astype(np.float64)
+    retrieved = ~np.isnan(score)
+    rq, rscore = q[retrieved], score[retrieved]
+    pair_offsets = np.zeros(len(qids) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rq, minlength=len(qids)), out=pair_offsets[1:])
+    above, equal = _count_above(flat, offsets, pair_offsets, rscore)
+    ranks = above
+    ret_idx = np.flatnonzero(retrieved)
+    for p in np.flatnonzero(equal > 1):  # ties: trec_eval puts larger docids first
+        i, s = int(rq[p]), rscore[p]
+        doc = jdoc[int(ret_idx[p])]
+        cast = np.float32 if float32 else float
+        ranks[p] += sum(1 for d, v in rankings[i].items() if cast(v) == s and d > doc)
+    rank_all = np.full(len(q), -1, dtype=np.int64)
+    rank_all[retrieved] = ranks
+    n_rel = np.bincount(q[grade >= 1], minlength=len(qids))
+    return _Judged(qids, q, grade, rank_all, n_rel)
+
+
+def _ideal_dcg(j: _Judged, k: int | None, gain: np.ndarray) -> np.ndarray:
+    """DCG of each query's ideal ranking: its judged gains sorted descending, cut at k."""
+    order = np.lexsort((-gain, j.q))
+    gq, gg = j.q[order], gain[order]
+    starts = np.searchsorted(gq, gq, side="left")
+    pos = np.arange(len(gq)) - starts
+    keep = gg > 0 if k is None else (gg > 0) & (pos < k)
+    return np.bincount(gq[keep], gg[keep] / np.log2(pos[keep] + 2), minlength=len(j.qids))
+
+
+def _per_query(j: _Judged, kind: str, k: int | None) -> np.ndarray:
+    n_q = len(j.qids)
+    ret = j.rank >= 0
+    cut = ret if k is None else ret & (j.rank < k)
+    rel = j.grade >= 1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if kind in ("ndcg", "ndcg_exp"):
+            gain = np.maximum(j.grade, 0) if kind == "ndcg" else np.exp2(np.maximum(j.grade, 0)) - 1
+            dcg = np.bincount(j.q[cut], gain[cut] / np.log2(j.rank[cut] + 2), minlength=n_q)
+            idcg = _ideal_dcg(j, k, gain)
+            out = np.where(idcg > 0, dcg / idcg, 0.0)
+        elif kind == "judged":
+            return np.bincount(j.q[cut], minlength=n_q) / k  # type: ignore[operator]
+        elif kind in ("recall", "p", "success"):
+            hits = np.bincount(j.q[cut & rel], minlength=n_q).astype(np.float64)
+            out = hits / j.n_rel if kind == "recall" else (hits / k if kind == "p" else (hits > 0).astype(np.float64))  # type: ignore[operator]
+        elif kind == "rprec":
+            sel = ret & rel & (j.rank < j.n_rel[j.q])
+            out = np.bincount(j.q[sel], minlength=n_q) / j.n_rel
+        elif kind == "mrr":
+            first = np.full(n_q, np.iinfo(np.int64).max)
+            np.minimum.at(first, j.q[cut & rel], j.rank[cut & rel])
+            out = np.where(first < np.iinfo(np.int64).max, 1.0 / (first + 1.0), 0.0)
+        else:  # map: precision at each relevant document's rank, summed, over all relevant judged
+            sel = np.flatnonzero(cut & rel)
+            order = sel[np.lexsort((j.rank[sel], j.q[sel]))]
+            gq, gr = j.q[order], j.rank[order]
+            pos = np.arange(len(gq)) - np.searchsorted(gq, gq, side="left")
+            out = np.bincount(gq, (pos + 1) / (gr + 1.0), minlength=n_q) / j.n_rel
+    return np.where(j.n_rel > 0, out, 0.0)
+
+
+def evaluate_arrays(
+    qrels: Mapping[str, Mapping[str, int]],
+    run: Mapping[str, Mapping[str, float]],
+    metrics: Iterable[str] = DEFAULT_METRICS,
+    *,
+    float32: bool = True,
+) -> tuple[list[str], dict[str, np.ndarray]]:
+    """``(qids, {metric: values})``: one array per metric, aligned with the qrels' query order."""
+    parsed = {m: parse_metric(m) for m in metrics}
+    j = _prepare(qrels, run, float32)
+    return j.qids, {name: _per_query(j, kind, k) for name, (kind, k) in parsed.items()}
 
 
 def evaluate_per_query(
     qrels: Mapping[str, Mapping[str, int]],
     run: Mapping[str, Mapping[str, float]],
     metrics: Iterable[str] = DEFAULT_METRICS,
+    *,
+    float32: bool = True,
 ) -> dict[str, dict[str, float]]:
     """``{metric: {qid: value}}`` for every query of ``qrels``."""
-    parsed = {m: parse_metric(m) for m in metrics}
-    out: dict[str, dict[str, float]] = {m: {} for m in parsed}
-    for qid, judgements in qrels.items():
-        ranking = rank(run.get(qid, {}))
-        gains = np.array([judgements.get(d, 0) for d in ranking], dtype=np.float64)
-        judged = np.array(list(judgements.values()), dtype=np.float64)
-        for name, (kind, k) in parsed.items():
-            out[name][qid] = _query_metric(kind, k, gains, judged)
-    return out
+    qids, values = evaluate_arrays(qrels, run, metrics, float32=float32)
+    return {m: dict(zip(qids, v.tolist())) for m, v in values.items()}
 
 
 def evaluate(
     qrels: Mapping[str, Mapping[str, int]],
     run: Mapping[str, Mapping[str, float]],
     metrics: Iterable[str] = DEFAULT_METRICS,
+    *,
+    float32: bool = True,
 ) -> dict[str, float]:
     """Mean of each metric over the qrels queries (see the module docstring)."""
-    per_query = evaluate_per_query(qrels, run, metrics)
-    return {m: (float(np.mean(list(v.values()))) if v else 0.0) for m, v in per_query.items()}
+    qids, values = evaluate_arrays(qrels, run, metrics, float32=float32)
+    return {m: (float(v.mean()) if len(qids) else 0.0) for m, v in values.items()}

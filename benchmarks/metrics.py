@@ -1,0 +1,150 @@
+"""Score one synthetic run (10,000 queries x 1,000 documents) for nDCG@10, MRR@10, Recall@100
+and MAP with rankwise, ranx and pytrec_eval in the same process, on the same dicts.
+
+Every side starts from the same ``{qid: {docid: score}}`` dicts, so the timed work includes
+each library's own conversion (ranx: ``Qrels``/``Run`` construction; rankwise: building its
+arrays). ranx's time without the conversion is reported too. Numba compiles on the first call
+of each library; that first call runs on a small problem beforehand and is reported separately
+(rankwise caches its compiled kernel on disk, so its figure is a cache load after the first run
+on a machine). Timings are medians of interleaved repeats.
+
+Agreement: per-query values against pytrec_eval (nDCG@10, Recall@100, MAP; trec_eval's
+recip_rank has no cut-off, so MRR@10 is compared with ranx) and against ranx (all four).
+Scores are drawn as float32 values: trec_eval compares scores in float32 and ranx in
+float64, so float64 scores closer than float32 precision would rank differently in the two
+peers (rankwise follows trec_eval; see rankwise.metrics.ranking).
+
+    python benchmarks/metrics.py [--quick] [--repeats 3]
+
+Writes benchmarks/results/metrics.json (metrics-quick.json with --quick).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import machine  # noqa: E402
+
+from rankwise.io import write_json  # noqa: E402
+from rankwise.metrics import evaluate_per_query  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+METRICS = ["ndcg@10", "mrr@10", "recall@100", "map"]
+RANX = {"ndcg@10": "ndcg@10", "mrr@10": "mrr@10", "recall@100": "recall@100", "map": "map"}
+TREC = {"ndcg@10": "ndcg_cut_10", "recall@100": "recall_100", "map": "map"}
+
+
+def make_data(n_queries: int, n_docs: int, judged: int, seed: int = 0):
+    """Random run with continuous scores; each query judges ``judged`` documents with grades
+    0-3, a fifth of them not retrieved."""
+    rng = np.random.default_rng(seed)
+    run, qrels = {}, {}
+    doc_names = np.array([f"doc{i}" for i in range(n_docs * 5)])
+    for q in range(n_queries):
+        docs = doc_names[rng.choice(len(doc_names), n_docs + judged, replace=False)]
+        scores = rng.normal(size=n_docs).astype(np.float32)
+        run[f"q{q}"] = dict(zip(docs[:n_docs].tolist(), scores.tolist()))
+        jd = np.concatenate([docs[rng.choice(n_docs, judged - judged // 5, replace=False)], docs[n_docs : n_docs + judged // 5]])
+        qrels[f"q{q}"] = dict(zip(jd.tolist(), rng.integers(0, 4, len(jd)).tolist()))
+    return qrels, run
+
+
+def run_rankwise(qrels, run):
+    return evaluate_per_query(qrels, run, METRICS)
+
+
+def run_ranx(qrels, run):
+    import ranx
+
+    return ranx.evaluate(ranx.Qrels(qrels), ranx.Run(run), list(RANX.values()), return_mean=False)
+
+
+def run_pytrec(qrels, run):
+    import pytrec_eval
+
+    return pytrec_eval.RelevanceEvaluator(qrels, set(TREC.values())).evaluate(run)
+
+
+def first_call(fn, small) -> float:
+    t0 = time.perf_counter()
+    fn(*small)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="1,000 queries x 1,000 documents, 1 repeat")
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    n_queries = 1000 if args.quick else 10_000
+    repeats = 1 if args.quick else args.repeats
+
+    small = make_data(20, 100, 10, seed=1)
+    compile_s = {"rankwise": first_call(run_rankwise, small), "ranx": first_call(run_ranx, small)}
+
+    t0 = time.perf_counter()
+    qrels, run = make_data(n_queries, 1000, 20)
+    print(f"data: {n_queries} queries x 1000 documents, 20 judged each ({time.perf_counter() - t0:.1f} s to build)")
+
+    import ranx
+
+    ranx_qrels, ranx_run = ranx.Qrels(qrels), ranx.Run(run)
+    sides = {
+        "rankwise": lambda: run_rankwise(qrels, run),
+        "ranx": lambda: run_ranx(qrels, run),
+        "ranx_prebuilt": lambda: ranx.evaluate(ranx_qrels, ranx_run, list(RANX.values()), return_mean=False),
+        "pytrec_eval": lambda: run_pytrec(qrels, run),
+    }
+    times: dict[str, list[float]] = {k: [] for k in sides}
+    outputs = {}
+    for _ in range(repeats):
+        for name, fn in sides.items():  # interleaved, so load drift hits every side alike
+            t0 = time.perf_counter()
+            outputs[name] = fn()
+            times[name].append(time.perf_counter() - t0)
+    med = {k: statistics.median(v) for k, v in times.items()}
+
+    ours, rx, te = outputs["rankwise"], outputs["ranx"], outputs["pytrec_eval"]
+    qids = list(qrels)
+    diffs = {}
+    for m, trec_name in TREC.items():
+        diffs[f"{m} vs pytrec_eval"] = max(abs(ours[m][q] - te[q][trec_name]) for q in qids)
+    ranx_qids = ranx_qrels.get_query_ids()  # ranx sorts query ids; its arrays follow that order
+    for m, ranx_name in RANX.items():
+        diffs[f"{m} vs ranx"] = float(np.max(np.abs(np.array([ours[m][q] for q in ranx_qids]) - np.asarray(rx[ranx_name]))))
+    result = {
+        "machine": machine() | {"numba_threads": int(os.environ.get("NUMBA_NUM_THREADS", os.cpu_count() or 1))},
+        "queries": n_queries,
+        "documents_per_query": 1000,
+        "judged_per_query": 20,
+        "metrics": METRICS,
+        "repeats": repeats,
+        "rankwise_seconds": med["rankwise"],
+        "ranx_seconds": med["ranx"],
+        "ranx_prebuilt_seconds": med["ranx_prebuilt"],
+        "pytrec_eval_seconds": med["pytrec_eval"],
+        "ratio_ranx_over_rankwise": med["ranx"] / med["rankwise"],
+        "ratio_pytrec_eval_over_rankwise": med["pytrec_eval"] / med["rankwise"],
+        "first_call_seconds": compile_s,
+        "max_abs_diff": max(diffs.values()),
+        "max_abs_diff_by_metric": diffs,
+        "means": {m: float(np.mean(list(ours[m].values()))) for m in METRICS},
+    }
+    out = RESULTS / ("metrics-quick.json" if args.quick else "metrics.json")
+    write_json(out, result)
+    for k, v in med.items():
+        print(f"{k:>14}: {v:.3f} s")
+    print(f"ranx / rankwise = {result['ratio_ranx_over_rankwise']:.2f}, pytrec_eval / rankwise = {result['ratio_pytrec_eval_over_rankwise']:.2f}")
+    print(f"first calls (compile): {compile_s}; max |diff| {result['max_abs_diff']:.2e}; wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -10,9 +10,10 @@ on a machine). Timings are medians of interleaved repeats.
 
 Agreement: per-query values against pytrec_eval (nDCG@10, Recall@100, MAP; trec_eval's
 recip_rank has no cut-off, so MRR@10 is compared with ranx) and against ranx (all four).
-Scores are drawn as float32 values: trec_eval compares scores in float32 and ranx in
-float64, so float64 scores closer than float32 precision would rank differently in the two
-peers (rankwise follows trec_eval; see rankwise.metrics.ranking).
+Scores are distinct within a query and exact in float32: ranx breaks ties in its own order
+(trec_eval by docid, which rankwise follows and tests), and trec_eval compares scores as
+float32 while ranx uses float64, so ties or near-ties would make the peers disagree with each
+other rather than test anyone's arithmetic.
 
     python benchmarks/metrics.py [--quick] [--repeats 3]
 
@@ -50,7 +51,7 @@ def make_data(n_queries: int, n_docs: int, judged: int, seed: int = 0):
     doc_names = np.array([f"doc{i}" for i in range(n_docs * 5)])
     for q in range(n_queries):
         docs = doc_names[rng.choice(len(doc_names), n_docs + judged, replace=False)]
-        scores = rng.normal(size=n_docs).astype(np.float32)
+        scores = rng.choice(2**20, n_docs, replace=False) / 2**20  # distinct, exact in float32
         run[f"q{q}"] = dict(zip(docs[:n_docs].tolist(), scores.tolist()))
         jd = np.concatenate([docs[rng.choice(n_docs, judged - judged // 5, replace=False)], docs[n_docs : n_docs + judged // 5]])
         qrels[f"q{q}"] = dict(zip(jd.tolist(), rng.integers(0, 4, len(jd)).tolist()))

@@ -58,11 +58,23 @@ def test_eval_and_train_write_run_folders(monkeypatch, capsys, toy_beir, tiny_mo
 
     tr = tmp_path / "train"
     code, text = run_cli(monkeypatch, capsys, "train", "--data", toy_beir, "--out", tr, "--model", tiny_model_dir, "--steps", 4,
-                         "--batch-size", 2, "--eval-split", "test", "--query-max-length", 16, "--doc-max-length", 32)
+                         "--batch-size", 2, "--eval-split", "test", "--query-max-length", 16, "--doc-max-length", 32, "--eval-every", 2)
     assert code == 0, text
     summary = json.loads((tr / "metrics.json").read_text())
     assert set(summary["before"]) == set(summary["after"]) == set(metrics)
-    assert {"model", "loss.png", "per_query_ndcg10.png", "report.md", "config.toml", "run.trec", "history.json"} <= {p.name for p in tr.iterdir()}
+    assert {"model", "loss.png", "per_query_ndcg10.png", "report.md", "report.html", "config.toml", "run.trec", "run-before.trec",
+            "history.json", "metrics_over_steps.png", "tensorboard"} <= {p.name for p in tr.iterdir()}
+    history = json.loads((tr / "eval_history.json").read_text())
+    assert [h["step"] for h in history] == [0, 2, 4]
+    assert history[0]["metrics"] == pytest.approx(summary["before"]) and history[-1]["metrics"] == pytest.approx(summary["after"])
+    # TensorBoard holds the per-step training scalars and the periodic evaluations
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tr / "tensorboard")).Reload()
+    assert [e.step for e in events.Scalars("train/loss")] == [1, 2, 3, 4]
+    tb_eval = events.Scalars("eval/ndcg@10")
+    assert [e.step for e in tb_eval] == [0, 2, 4]
+    assert [e.value for e in tb_eval] == pytest.approx([h["metrics"]["ndcg@10"] for h in history], abs=1e-6)
     # config.toml is enough to re-run: same options, new folder
     code, text = run_cli(monkeypatch, capsys, "train", "--config", tr / "config.toml", "--out", tmp_path / "again")
     assert code == 0, text
@@ -80,6 +92,17 @@ def test_eval_default_model_on_trec_dl_5k(monkeypatch, capsys, tmp_path):
     metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
     assert metrics["ndcg@10"] == pytest.approx(0.798, abs=0.005)
     assert metrics["recall@100"] == pytest.approx(0.803, abs=0.005)
+    # issue 5's bar: `rankwise compare` prints the significance of two runs' nDCG@10 difference (BM25 vs the model)
+    from rankwise.data import load_beir, write_run
+    from rankwise.index.retrieve import bm25_run
+
+    write_run(tmp_path / "bm25.trec", bm25_run(load_beir(folder, "test"), 100, show_progress=False), tag="bm25")
+    code, text = run_cli(monkeypatch, capsys, "compare", tmp_path / "bm25.trec", tmp_path / "o", "--metrics", "ndcg@10",
+                         "--out", tmp_path / "cmp.md")
+    assert code == 0, text
+    cell = json.loads((tmp_path / "cmp.json").read_text())["runs"]["o"]["ndcg@10"]
+    assert cell["mean"] == pytest.approx(metrics["ndcg@10"]) and cell["delta"] > 0.05 and cell["p"] < 0.05
+    assert "p=" in text and "▲" in text
 
 
 @pytest.mark.slow

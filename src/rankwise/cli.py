@@ -65,6 +65,7 @@ def train_cmd(
     doc_max_length: Optional[int] = typer.Option(None),
     negatives_per_query: Optional[int] = typer.Option(None),
     checkpoint_every: Optional[int] = typer.Option(None),
+    eval_every: Optional[int] = typer.Option(None, help="evaluate on --eval-split every N steps (TensorBoard, report curve)"),
 ) -> None:
     """Fine-tune a dual encoder; --resume continues after a kill with the same result."""
     from rankwise.train import load_config
@@ -72,7 +73,7 @@ def train_cmd(
 
     cfg = load_config(config, model=model, loss=loss, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
                       query_max_length=query_max_length, doc_max_length=doc_max_length,
-                      negatives_per_query=negatives_per_query, checkpoint_every=checkpoint_every)
+                      negatives_per_query=negatives_per_query, checkpoint_every=checkpoint_every, eval_every=eval_every)
     # a run folder's config.toml names its data and splits in [run]; flags win
     run_table = {}
     if config is not None:
@@ -106,6 +107,99 @@ def eval_cmd(
 
     metrics = run_eval(data, split, out, model_name=model, k=k, allow_missing=allow_missing, max_length=max_length)
     console.print(_table(f"{data} ({split})", {model or "all-MiniLM-L6-v2": metrics}))
+
+
+def _metric_list(text: str) -> list[str]:
+    from rankwise.metrics import parse_metric
+
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    for m in names:
+        parse_metric(m)  # a clear error for an unknown name
+    return names
+
+
+@typer_app.command("compare")
+def compare_cmd(
+    runs: list[Path] = typer.Argument(..., help="run folders (with run.trec and config.toml) or TREC run files"),
+    baseline: Optional[str] = typer.Option(None, help="run to compare against, by path or name [default: the first]"),
+    qrels: Optional[Path] = typer.Option(None, help="qrels file (BEIR TSV or TREC) [default: from the run folders' config]"),
+    data: Optional[Path] = typer.Option(None, help="BEIR folder whose qrels/<split>.tsv to use"),
+    split: Optional[str] = typer.Option(None, help="qrels split with --data [default: the run folder's, else test]"),
+    metrics: str = typer.Option("ndcg@10,mrr@10,recall@100,map", help="comma-separated metric names"),
+    test: str = typer.Option("t", help="significance test: t (paired t-test) or fisher (randomization)"),
+    alpha: float = typer.Option(0.05, min=1e-6, max=0.5),
+    resamples: int = typer.Option(10_000, min=100, help="bootstrap resamples and randomization permutations"),
+    seed: int = typer.Option(0),
+    out: Optional[Path] = typer.Option(None, help="also write the table as markdown (and .json beside it)"),
+    lenient: bool = typer.Option(False, help="drop bad run lines and unjudged queries with a counted warning"),
+) -> None:
+    """Metrics per run with confidence intervals, and significance against a baseline."""
+    from rankwise.data.runs import check_queries, load_run, resolve_qrels
+    from rankwise.io import write_json, write_text
+    from rankwise.metrics.compare import compare_runs
+    from rankwise.metrics.significance import TESTS
+
+    if test not in TESTS:
+        raise RankwiseError(f"--test {test!r}: choose one of {', '.join(TESTS)}")
+    names = _metric_list(metrics)
+    loaded = [load_run(r, lenient=lenient) for r in runs]
+    seen: dict[str, int] = {}
+    for r in loaded:  # two runs with the same folder name stay apart
+        seen[r.name] = seen.get(r.name, 0) + 1
+        if seen[r.name] > 1:
+            r.name = f"{r.name}#{seen[r.name]}"
+    judgements, source = resolve_qrels(loaded, qrels=qrels, data=data, split=split)
+    loaded = [check_queries(r, judgements, lenient=lenient) for r in loaded]
+    base = loaded[0].name
+    if baseline is not None:
+        match = [r.name for r in loaded if r.name == baseline or str(r.path) == baseline or (r.folder and str(r.folder) == baseline.rstrip("/"))]
+        if not match:
+            raise RankwiseError(f"--baseline {baseline!r} is not one of the runs given: {', '.join(r.name for r in loaded)}")
+        base = match[0]
+    res = compare_runs(judgements, {r.name: r.run for r in loaded}, baseline=base, metrics=names, test=test, alpha=alpha,
+                       resamples=resamples, seed=seed)
+    table = Table(title=f"{len(loaded)} runs on {source}: mean [{100 * (1 - alpha):.0f}% CI], Δ vs {base}, p")
+    table.add_column("run")
+    for m in names:
+        table.add_column(m, justify="right")
+    for name, row in res.cells.items():
+        cells = []
+        for m in names:
+            c = row[m]
+            text = f"{c.mean:.4f} [{c.ci[0]:.3f}, {c.ci[1]:.3f}]"
+            if name != base:
+                mark = res.marker(name, m)
+                color = "green" if mark == "▲" else "red" if mark == "▼" else "dim"
+                text += f"\n[{color}]{c.delta:+.4f} p={c.p_adjusted:.3g} {mark}[/]"
+            cells.append(text)
+        table.add_row(escape(name) + (" (baseline)" if name == base else ""), *cells)
+    console.print(table)
+    test_name = "paired t-test" if test == "t" else "Fisher randomization test"
+    console.print(f"{res.n_queries} queries; {test_name}" + (", Holm-corrected over the runs" if len(loaded) > 2 else "")
+                  + f"; ▲/▼ significant at alpha={alpha}.")
+    if out is not None:
+        write_text(out, res.markdown() + "\n")
+        write_json(out.with_suffix(".json"), {"qrels": source, "baseline": base, "test": test, "alpha": alpha, "queries": res.n_queries,
+                                               "runs": {n: {m: c.__dict__ for m, c in row.items()} for n, row in res.cells.items()}})
+        console.print(f"wrote {out}")
+
+
+@typer_app.command("report")
+def report_cmd(
+    run_dir: Path = typer.Argument(..., help="run folder (run.trec, config.toml)"),
+    baseline: Optional[Path] = typer.Option(None, help="run folder or TREC file to compare with [default: RUN_DIR/run-before.trec]"),
+    qrels: Optional[Path] = typer.Option(None, help="qrels file [default: from the run folder's config]"),
+    data: Optional[Path] = typer.Option(None, help="BEIR folder whose qrels/<split>.tsv to use"),
+    split: Optional[str] = typer.Option(None),
+    worst: int = typer.Option(10, min=0, help="worst queries to list"),
+    lenient: bool = typer.Option(False, help="drop bad run lines and unjudged queries with a counted warning"),
+) -> None:
+    """Write report.html (self-contained) and report.md with metrics, ROC, score histograms,
+    training curves, per-query deltas and the worst queries."""
+    from rankwise.report.run_report import build_report
+
+    md, page = build_report(run_dir, baseline=baseline, qrels=qrels, data=data, split=split, lenient=lenient, worst=worst)
+    console.print(f"wrote {page} and {md}")
 
 
 @data_app.command("get")

@@ -24,9 +24,11 @@ from rankwise.io import write_json, write_text
 from rankwise.metrics import DEFAULT_METRICS, evaluate, evaluate_per_query
 from rankwise.models import BiEncoder
 from rankwise.progress import console, task
-from rankwise.report import per_query_delta, training_loss, write_report
+from rankwise.report import training_loss, write_report
+from rankwise.report.run_report import EVAL_HISTORY, build_report
 from rankwise.train import TrainConfig, train
 from rankwise.train.loop import latest_checkpoint, remove_checkpoints
+from rankwise.train.tracking import Tracker
 
 Log = Callable[[str], None]
 
@@ -73,28 +75,53 @@ def run_eval(data: str | Path, split: str, out: str | Path, *, model_name: str |
     write_json(out / "per_query.json", {"ndcg@10": res.per_query})
     _write_config(out, {"command": "eval", "data": str(data), "split": split, "model": model_name, "k": k,
                         "query_max_length": model.config.query_max_length, "doc_max_length": model.config.doc_max_length})
-    write_report(out / "report.md", title=f"Evaluation: {model.name} on {Path(data).name} ({split})",
-                 summary=f"{len(dataset.qrels)} judged queries, {len(dataset.corpus)} documents; metrics as trec_eval computes them.",
-                 columns={model.name: res.metrics}, figures={})
+    build_report(out, summary=f"Evaluation of {model.name} on {Path(data).name} ({split}): {len(dataset.qrels)} judged queries, "
+                              f"{len(dataset.corpus)} documents.", seed=0)
     return res.metrics
 
 
 # ---------------------------------------------------------------------------- train
-def _train_with_progress(model: BiEncoder, examples, cfg: TrainConfig, out: Path, resume: bool, show_progress: bool):
-    with task("train", cfg.steps, enabled=show_progress) as advance:
-        ckpt = latest_checkpoint(out) if resume else None
-        if ckpt is not None:
-            done = int(ckpt.stem.split("-")[1])
-            console.print(f"resuming from {ckpt} (step {done})")
-            advance(done)
-        return train(model, examples, cfg, out, resume=resume,
-                     on_step=lambda s: advance(1, info=f"loss {s.loss:.4f}  lr {s.lr:.2e}  {s.examples_per_s:.1f} ex/s"))
+def _train_with_progress(model: BiEncoder, examples, cfg: TrainConfig, out: Path, resume: bool, show_progress: bool,
+                         eval_ds: Dataset | None = None, before: dict[str, float] | None = None):
+    """Train with a progress bar, TensorBoard/MLflow logging and, with ``cfg.eval_every``,
+    evaluation on ``eval_ds`` during training (``before``: the metrics at step 0)."""
+    tracker = Tracker(out, run_name=out.name, params=cfg.to_toml_dict())
+    if before:
+        tracker.log(0, {f"eval/{k}": v for k, v in before.items()})
+
+    def on_step(s) -> None:
+        advance(1, info=f"loss {s.loss:.4f}  lr {s.lr:.2e}  {s.examples_per_s:.1f} ex/s")
+        tracker.log(s.step, {"train/loss": s.loss, "train/lr": s.lr, "train/examples_per_s": s.examples_per_s})
+
+    def evaluator(step: int) -> dict[str, float]:
+        metrics = evaluate_model(model, eval_ds, show_progress=False).metrics
+        tracker.log(step, {f"eval/{k}": v for k, v in metrics.items()})
+        return metrics
+
+    try:
+        with task("train", cfg.steps, enabled=show_progress) as advance:
+            ckpt = latest_checkpoint(out) if resume else None
+            if ckpt is not None:
+                done = int(ckpt.stem.split("-")[1])
+                console.print(f"resuming from {ckpt} (step {done})")
+                advance(done)
+            return train(model, examples, cfg, out, resume=resume, on_step=on_step,
+                         evaluator=evaluator if eval_ds is not None and cfg.eval_every else None)
+    finally:
+        tracker.close()
 
 
 def _finish_training(model: BiEncoder, result, out: Path) -> None:
     model.save(out / "model")
     write_json(out / "history.json", [h.__dict__ for h in result.history])
     training_loss([h.step for h in result.history], [h.loss for h in result.history], out / "loss.png")
+
+
+def _write_eval_history(out: Path, cfg: TrainConfig, before: EvalResult, result, after: EvalResult) -> None:
+    """Step 0 (before), the periodic evaluations, and the final model, for the report's curve."""
+    history = [{"step": 0, "metrics": before.metrics}] + [e for e in result.evals if e["step"] < cfg.steps]
+    history.append({"step": cfg.steps, "metrics": after.metrics})
+    write_json(out / EVAL_HISTORY, history)
 
 
 def run_train(data: str | Path, out: str | Path, cfg: TrainConfig, *, split: str = "train", train_file: str | Path | None = None,
@@ -111,22 +138,22 @@ def run_train(data: str | Path, out: str | Path, cfg: TrainConfig, *, split: str
     if eval_split:
         eval_ds = split_corpus(load_beir(data, eval_split, allow_missing=allow_missing))
         before = evaluate_model(model, eval_ds, show_progress=show_progress)
-    result = _train_with_progress(model, examples, cfg, out, resume, show_progress)
+        write_run(out / "run-before.trec", before.run, tag="before")
+    result = _train_with_progress(model, examples, cfg, out, resume, show_progress, eval_ds, before.metrics if before else None)
     _finish_training(model, result, out)
     summary: dict[str, Any] = {"steps": cfg.steps, "examples": len(examples), "seconds": round(result.seconds, 1)}
-    figures = {"Training loss": "loss.png"}
-    columns: dict[str, dict[str, float]] = {}
+    text = f"{len(examples)} training examples, {cfg.steps} steps of batch {cfg.batch_size} with {cfg.loss}, {result.seconds:.0f} s."
     if eval_ds is not None and before is not None:
         after = evaluate_model(model, eval_ds, show_progress=show_progress)
-        write_run(out / "run.trec", after.run)
+        write_run(out / "run.trec", after.run, tag="finetuned")
+        _write_eval_history(out, cfg, before, result, after)
         summary.update({"before": before.metrics, "after": after.metrics})
-        per_query_delta(before.per_query, after.per_query, out / "per_query_ndcg10.png")
-        figures["Per-query nDCG@10 change"] = "per_query_ndcg10.png"
-        columns = {"before": before.metrics, "after": after.metrics}
-    write_json(out / "metrics.json", summary)
-    write_report(out / "report.md", title=f"Training run: {cfg.loss} on {Path(data).name}",
-                 summary=f"{len(examples)} training examples, {cfg.steps} steps of batch {cfg.batch_size}, {result.seconds:.0f} s.",
-                 columns=columns or {"final loss": {"loss": result.history[-1].loss}}, figures=figures)
+        write_json(out / "metrics.json", summary)
+        build_report(out, summary=f"Training run on {Path(data).name}: {text}")
+    else:
+        write_json(out / "metrics.json", summary)
+        write_report(out / "report.md", title=f"Training run: {cfg.loss} on {Path(data).name}", summary=text,
+                     columns={"final loss": {"loss": result.history[-1].loss}}, figures={"Training loss": "loss.png"})
     return summary
 
 
@@ -167,7 +194,7 @@ def run_demo(out: str | Path = "runs/demo", *, data_dir: str | Path | None = Non
     write_run(out / "run-before.trec", before.run, tag="base")
     log(f"[bold]4/5[/] fine-tuning: {cfg.steps} steps, batch {cfg.batch_size}, {cfg.loss}")
     _write_config(out, {"command": "demo", "data": str(data), "split": "train", "eval_split": "test"}, cfg, {"demo": {"eval_max_length": demo.eval_max_length}})
-    result = _train_with_progress(model, examples, cfg, out, True, show_progress)
+    result = _train_with_progress(model, examples, cfg, out, True, show_progress, None)
     _finish_training(model, result, out)
     remove_checkpoints(out)
     model.config.query_max_length = model.config.doc_max_length = demo.eval_max_length
@@ -176,12 +203,9 @@ def run_demo(out: str | Path = "runs/demo", *, data_dir: str | Path | None = Non
     write_run(out / "run.trec", after.run, tag="finetuned")
     metrics = {"before": before.metrics, "after": after.metrics, "bm25": bm25_metrics}
     write_json(out / "metrics.json", metrics)
-    per_query_delta(before.per_query, after.per_query, out / "per_query_ndcg10.png")
     gain = 100 * (after.metrics["ndcg@10"] - before.metrics["ndcg@10"])
-    write_report(out / "report.md", title="rankwise demo: fine-tuning all-MiniLM-L6-v2 on stdlib-code",
-                 summary=(f"Test split: {len(test.qrels)} docstring queries over {len(test.corpus)} functions of modules unseen in training. "
-                          f"Fine-tuning ({cfg.steps} steps, batch {cfg.batch_size}, {cfg.loss}) changed nDCG@10 by {gain:+.1f} points "
-                          f"in {time.perf_counter() - t0:.0f} s."),
-                 columns={"BM25": bm25_metrics, "base model": before.metrics, "fine-tuned": after.metrics},
-                 figures={"Training loss": "loss.png", "Per-query nDCG@10 change": "per_query_ndcg10.png"})
+    build_report(out, others=[out / "run-bm25.trec"], summary=(
+        f"rankwise demo: fine-tuning all-MiniLM-L6-v2 on stdlib-code. Test split: {len(test.qrels)} docstring queries over "
+        f"{len(test.corpus)} functions of modules unseen in training. Fine-tuning ({cfg.steps} steps, batch {cfg.batch_size}, "
+        f"{cfg.loss}) changed nDCG@10 by {gain:+.1f} points in {time.perf_counter() - t0:.0f} s."))
     return metrics

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 from typing import Iterator, Mapping
@@ -10,6 +11,8 @@ from typing import Iterator, Mapping
 from rankwise.data.jsonl import open_text
 from rankwise.errors import DataError
 from rankwise.io import atomic_path
+
+log = logging.getLogger(__name__)
 
 Qrels = dict[str, dict[str, int]]
 Run = dict[str, dict[str, float]]
@@ -75,10 +78,13 @@ def write_qrels(path: str | Path, qrels: Mapping[str, Mapping[str, int]], *, tre
                 fh.write(f"{qid} 0 {did} {rel}\n" if trec else f"{qid}\t{did}\t{rel}\n")
 
 
-def read_run(path: str | Path) -> Run:
-    """Read a TREC run. Scores must be finite; a document twice in one ranking is an error."""
+def read_run(path: str | Path, *, lenient: bool = False, lines: dict[str, int] | None = None) -> Run:
+    """Read a TREC run. Scores must be finite and a document may appear once per ranking; with
+    ``lenient`` such lines are dropped (the first occurrence kept) and counted in one warning.
+    ``lines``, when given, receives the first line of each query (for errors that name it)."""
     path = Path(path)
     run: Run = {}
+    dropped: dict[str, int] = {}
     with open_text(path) as fh:
         for lineno, raw in enumerate(fh, start=1):
             line = raw.strip()
@@ -92,12 +98,22 @@ def read_run(path: str | Path) -> Run:
                 score = float(score_text)
             except ValueError:
                 raise DataError(f"expected a number, got {score_text!r}", path=path, line=lineno, field="score") from None
-            if not math.isfinite(score):
-                raise DataError(f"score is {score_text}", path=path, line=lineno, field="score")
             ranking = run.setdefault(qid, {})
-            if did in ranking:
-                raise DataError(f"document {did!r} appears twice in the ranking of query {qid!r}", path=path, line=lineno, field="docid")
+            if lines is not None:
+                lines.setdefault(qid, lineno)
+            problem = None
+            if not math.isfinite(score):
+                problem, field, msg = "non-finite score", "score", f"score is {score_text}"
+            elif did in ranking:
+                problem, field, msg = "duplicate document", "docid", f"document {did!r} appears twice in the ranking of query {qid!r}"
+            if problem is not None:
+                if not lenient:
+                    raise DataError(msg + " (--lenient drops such lines with a warning)", path=path, line=lineno, field=field)
+                dropped[problem] = dropped.get(problem, 0) + 1
+                continue
             ranking[did] = score
+    if dropped:
+        log.warning("%s: dropped %s", path, ", ".join(f"{n} line(s) with a {k}" for k, n in dropped.items()))
     return run
 
 

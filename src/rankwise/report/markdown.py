@@ -1,21 +1,20 @@
-"""``report.md`` for a run folder: metrics table and the figures beside it."""
+"""The short report every run folder gets: a metrics table and the figures beside it, written as
+``report.md`` and a self-contained ``report.html`` (``rankwise report`` writes the full one)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Mapping
 
-from rankwise.io import write_text
+from rankwise.report.document import Document, Figure, Heading, Paragraph, TableBlock
 
 
-def metrics_table(columns: Mapping[str, Mapping[str, float]]) -> str:
-    """Markdown table: one row per metric, one column per system (e.g. BM25, before, after)."""
+def metrics_table(columns: Mapping[str, Mapping[str, float]]) -> TableBlock:
+    """One row per metric, one column per system (e.g. BM25, before, after)."""
     names = list(columns)
     metrics = list(next(iter(columns.values())))
-    lines = ["| metric | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
-    for m in metrics:
-        lines.append(f"| {m} | " + " | ".join(f"{columns[n].get(m, float('nan')):.4f}" for n in names) + " |")
-    return "\n".join(lines)
+    rows = [[m, *(f"{columns[n].get(m, float('nan')):.4f}" for n in names)] for m in metrics]
+    return TableBlock(["metric", *names], rows)
 
 
 def write_report(
@@ -27,10 +26,12 @@ def write_report(
     figures: Mapping[str, str],
     details: str = "",
 ) -> Path:
-    parts = [f"# {title}", "", summary, "", metrics_table(columns), ""]
+    """Write ``path`` (markdown) and the HTML beside it; figures are PNGs in the same folder."""
+    path = Path(path)
+    doc = Document(title, [Paragraph(summary), metrics_table(columns)])
     for caption, rel in figures.items():
-        parts += [f"## {caption}", "", f"![{caption}]({rel})", ""]
+        doc.add(Heading(caption), Figure(caption, rel))
     if details:
-        parts += [details, ""]
-    write_text(path, "\n".join(parts))
-    return Path(path)
+        doc.add(Paragraph(details))
+    doc.write(path.parent, path.stem)
+    return path

@@ -52,3 +52,56 @@ def per_query_delta(before: Mapping[str, float], after: Mapping[str, float], pat
     ax.set_ylabel(f"Δ {metric}")
     ax.grid(alpha=0.3, axis="y")
     return _save(fig, Path(path))
+
+
+_COLORS = ["#08519c", "#de2d26", "#31a354", "#756bb1", "#e6550d", "#636363"]
+
+
+def roc_curves(curves: Mapping[str, tuple[np.ndarray, np.ndarray, float]], path: str | Path, *, title: str = "ROC, all queries pooled") -> Path:
+    """One ROC curve per run: ``{name: (fpr, tpr, auc)}``; log-scaled FPR shows the low-FAR end
+    where a served threshold lives."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, log in zip(axes, (False, True)):
+        for i, (name, (fpr, tpr, area)) in enumerate(curves.items()):
+            ax.step(fpr, tpr, where="post", color=_COLORS[i % len(_COLORS)], lw=1.6, label=f"{name} (AUC {area:.4f})")
+        ax.plot([1e-4, 1], [1e-4, 1], color="#bbbbbb", lw=0.8, ls="--")
+        ax.set_xlabel("false positive rate" + (" (log)" if log else ""))
+        ax.set_ylabel("true positive rate")
+        if log:
+            ax.set_xscale("log")
+            ax.set_xlim(1e-4, 1)
+        ax.grid(alpha=0.3)
+    axes[0].legend(loc="lower right", fontsize=8)
+    fig.suptitle(title)
+    return _save(fig, Path(path))
+
+
+def score_histograms(samples: Mapping[str, tuple[np.ndarray, np.ndarray]], path: str | Path) -> Path:
+    """Positive vs negative score densities, one panel per run: how far apart, and where one
+    global threshold would have to sit."""
+    n = len(samples)
+    fig, axes = plt.subplots(1, n, figsize=(5 * n, 3.6), squeeze=False)
+    for ax, (name, (pos, neg)) in zip(axes[0], samples.items()):
+        allv = np.concatenate([pos, neg])
+        bins = np.linspace(allv.min(), allv.max(), 60) if len(allv) and allv.max() > allv.min() else 10
+        ax.hist(neg, bins=bins, density=True, alpha=0.55, color="#de2d26", label=f"negatives ({len(neg)})")
+        ax.hist(pos, bins=bins, density=True, alpha=0.55, color="#31a354", label=f"positives ({len(pos)})")
+        ax.set_title(name)
+        ax.set_xlabel("score")
+        ax.set_ylabel("density")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    return _save(fig, Path(path))
+
+
+def metric_over_steps(steps: Sequence[int], series: Mapping[str, Sequence[float]], path: str | Path, *, title: str = "Evaluation during training") -> Path:
+    """Each metric against the training step (step 0 = before training)."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    for i, (name, values) in enumerate(series.items()):
+        ax.plot(steps, values, marker="o", ms=3, color=_COLORS[i % len(_COLORS)], label=name)
+    ax.set_xlabel("step")
+    ax.set_ylabel("value")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, Path(path))

@@ -32,6 +32,7 @@ class TrainConfig(BaseModel):
     doc_max_length: int = Field(256, ge=4)
     negatives_per_query: int = Field(0, ge=0, description="hard negatives drawn from each example's list")
     checkpoint_every: int = Field(50, ge=1)
+    eval_every: int = Field(0, ge=0, description="evaluate on the eval split every N steps (0: before and after only)")
     keep_checkpoints: int = Field(2, ge=1)
 
     @field_validator("loss")

@@ -40,6 +40,7 @@ class StepLog:
 @dataclass
 class TrainResult:
     history: list[StepLog] = field(default_factory=list)
+    evals: list[dict] = field(default_factory=list)  # {"step": n, "metrics": {...}} from the evaluator
     resumed_from: int = 0
     seconds: float = 0.0
 
@@ -87,10 +88,13 @@ def train(
     *,
     resume: bool = False,
     on_step: Callable[[StepLog], None] | None = None,
+    evaluator: Callable[[int], dict[str, float]] | None = None,
     stop_after: int | None = None,
 ) -> TrainResult:
-    """Train ``model`` in place. ``stop_after`` ends the run early after that step (tests use it to
-    stand in for a kill); checkpoints go to ``out_dir/checkpoints``."""
+    """Train ``model`` in place. ``evaluator(step)`` runs every ``config.eval_every`` steps with the
+    model in eval mode; its metrics are kept in ``result.evals`` (and in checkpoints, so they
+    survive a resume). ``stop_after`` ends the run early after that step (tests use it to stand
+    in for a kill); checkpoints go to ``out_dir/checkpoints``."""
     out_dir = Path(out_dir)
     seed_everything(config.seed)
     loss_fn = get_loss(config.loss)
@@ -120,6 +124,7 @@ def train(
             scheduler.load_state_dict(state["scheduler"])
             torch.set_rng_state(state["torch_rng"])
             result.history = [StepLog(**h) for h in state["history"]]
+            result.evals = state.get("evals", [])
             start = result.resumed_from = state["step"]
     model.train()
     t0 = time.perf_counter()
@@ -144,6 +149,10 @@ def train(
         if on_step:
             on_step(log)
         done = step + 1
+        if evaluator is not None and config.eval_every and done % config.eval_every == 0:
+            model.eval()
+            result.evals.append({"step": done, "metrics": evaluator(done)})
+            model.train()
         if done % config.checkpoint_every == 0 or done == config.steps:
             save_checkpoint(out_dir, done, model, optimizer, scheduler, config, result)
         if stop_after is not None and done >= stop_after:
@@ -163,6 +172,7 @@ def save_checkpoint(out_dir: Path, step: int, model: BiEncoder, optimizer, sched
         "torch_rng": torch.get_rng_state(),
         "config": config.model_dump(),
         "history": [h.__dict__ for h in result.history],
+        "evals": result.evals,
     }
     with atomic_path(path) as tmp:
         torch.save(state, tmp)

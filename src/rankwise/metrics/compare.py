@@ -1,0 +1,74 @@
+"""Several runs on the same qrels: every metric per run with a bootstrap confidence interval,
+and each run's difference from a baseline with a paired significance test, Holm-corrected over
+the runs compared (see :mod:`rankwise.metrics.significance`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from rankwise.metrics.ranking import evaluate_arrays
+from rankwise.metrics.significance import Comparison, bootstrap_ci, compare_systems
+
+
+@dataclass
+class RunComparison:
+    metrics: list[str]
+    baseline: str
+    test: str
+    alpha: float
+    n_queries: int
+    cells: dict[str, dict[str, Comparison]]  # run -> metric -> comparison (the baseline: delta 0, p 1)
+    per_query: dict[str, dict[str, np.ndarray]]
+
+    def marker(self, run: str, metric: str) -> str:
+        c = self.cells[run][metric]
+        if run == self.baseline or c.p_adjusted >= self.alpha:
+            return ""
+        return "▲" if c.delta > 0 else "▼"
+
+    def markdown(self) -> str:
+        head = "| run | " + " | ".join(self.metrics) + " |"
+        lines = [head, "|---|" + "---:|" * len(self.metrics)]
+        for run, row in self.cells.items():
+            cells = []
+            for m in self.metrics:
+                c = row[m]
+                text = f"{c.mean:.4f} [{c.ci[0]:.4f}, {c.ci[1]:.4f}]"
+                if run != self.baseline:
+                    text += f" {c.delta:+.4f} p={c.p_adjusted:.3g}{self.marker(run, m)}"
+                cells.append(text)
+            lines.append(f"| {run}{' (baseline)' if run == self.baseline else ''} | " + " | ".join(cells) + " |")
+        test = "paired t-test" if self.test == "t" else "Fisher randomization test"
+        corr = ", Holm-corrected over the runs" if len(self.cells) > 2 else ""
+        lines += ["", f"{self.n_queries} queries. Mean [{100 * (1 - self.alpha):.0f} % bootstrap CI]; difference from the baseline "
+                  f"and its p-value ({test}{corr}); ▲/▼: significant at alpha = {self.alpha}."]
+        return "\n".join(lines)
+
+
+def compare_runs(
+    qrels: Mapping[str, Mapping[str, int]],
+    runs: Mapping[str, Mapping[str, Mapping[str, float]]],
+    *,
+    baseline: str,
+    metrics: Sequence[str],
+    test: str = "t",
+    alpha: float = 0.05,
+    resamples: int = 10_000,
+    seed: int = 0,
+) -> RunComparison:
+    if baseline not in runs:
+        raise ValueError(f"baseline {baseline!r} is not among the runs {list(runs)}")
+    per_query = {name: evaluate_arrays(qrels, run, metrics)[1] for name, run in runs.items()}
+    cells: dict[str, dict[str, Comparison]] = {name: {} for name in runs}
+    others = [n for n in runs if n != baseline]
+    for m in metrics:
+        base = per_query[baseline][m]
+        cells[baseline][m] = Comparison(float(base.mean()), bootstrap_ci(base, alpha=alpha, resamples=resamples, seed=seed), 0.0, 1.0, 1.0)
+        if others:
+            res = compare_systems(base, {n: per_query[n][m] for n in others}, test=test, alpha=alpha, resamples=resamples, seed=seed)
+            for n in others:
+                cells[n][m] = res[n]
+    return RunComparison(list(metrics), baseline, test, alpha, len(qrels), cells, per_query)

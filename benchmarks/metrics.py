@@ -4,9 +4,10 @@ and MAP with rankwise, ranx and pytrec_eval in the same process, on the same dic
 Every side starts from the same ``{qid: {docid: score}}`` dicts, so the timed work includes
 each library's own conversion (ranx: ``Qrels``/``Run`` construction; rankwise: building its
 arrays). ranx's time without the conversion is reported too. Numba compiles on the first call
-of each library; that first call runs on a small problem beforehand and is reported separately
-(rankwise caches its compiled kernel on disk, so its figure is a cache load after the first run
-on a machine). Timings are medians of interleaved repeats.
+of each library; that first call runs on a small problem beforehand and is reported separately,
+both as it happens here (both libraries cache compiled code on disk, so after the first run on
+a machine it is a cache load) and in a fresh process with an empty numba cache (the compile a
+new install pays once). Timings are medians of interleaved repeats.
 
 Agreement: per-query values against pytrec_eval (nDCG@10, Recall@100, MAP; trec_eval's
 recip_rank has no cut-off, so MRR@10 is compared with ranx) and against ranx (all four).
@@ -80,6 +81,29 @@ def first_call(fn, small) -> float:
     return time.perf_counter() - t0
 
 
+_COLD = """
+import sys, time
+sys.path.insert(0, {here!r})
+import metrics as b
+small = b.make_data(20, 100, 10, seed=1)
+t0 = time.perf_counter()
+b.run_{side}(*small)
+print(time.perf_counter() - t0)
+"""
+
+
+def cold_compile(side: str) -> float:
+    """First call in a fresh process with an empty numba cache: the compile a new install pays once."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        out = subprocess.run([sys.executable, "-c", _COLD.format(here=str(Path(__file__).resolve().parent), side=side)],
+                             env=env, capture_output=True, text=True, check=True).stdout
+    return float(out.strip().splitlines()[-1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="1,000 queries x 1,000 documents, 1 repeat")
@@ -90,6 +114,8 @@ def main() -> None:
 
     small = make_data(20, 100, 10, seed=1)
     compile_s = {"rankwise": first_call(run_rankwise, small), "ranx": first_call(run_ranx, small)}
+    # --quick leaves out the empty-cache compile (ranx's alone takes ~30 s here)
+    cold_s = None if args.quick else {"rankwise": cold_compile("rankwise"), "ranx": cold_compile("ranx")}
 
     t0 = time.perf_counter()
     qrels, run = make_data(n_queries, 1000, 20)
@@ -135,6 +161,7 @@ def main() -> None:
         "ratio_ranx_over_rankwise": med["ranx"] / med["rankwise"],
         "ratio_pytrec_eval_over_rankwise": med["pytrec_eval"] / med["rankwise"],
         "first_call_seconds": compile_s,
+        "first_call_empty_numba_cache_seconds": cold_s,
         "max_abs_diff": max(diffs.values()),
         "max_abs_diff_by_metric": diffs,
         "means": {m: float(np.mean(list(ours[m].values()))) for m in METRICS},
@@ -144,7 +171,7 @@ def main() -> None:
     for k, v in med.items():
         print(f"{k:>14}: {v:.3f} s")
     print(f"ranx / rankwise = {result['ratio_ranx_over_rankwise']:.2f}, pytrec_eval / rankwise = {result['ratio_pytrec_eval_over_rankwise']:.2f}")
-    print(f"first calls (compile): {compile_s}; max |diff| {result['max_abs_diff']:.2e}; wrote {out}")
+    print(f"first calls: {compile_s}; with an empty numba cache: {cold_s}; max |diff| {result['max_abs_diff']:.2e}; wrote {out}")
 
 
 if __name__ == "__main__":

@@ -202,6 +202,42 @@ def report_cmd(
     console.print(f"wrote {page} and {md}")
 
 
+@typer_app.command("mine")
+def mine_cmd(
+    data: Path = typer.Option(..., help="BEIR folder"),
+    out: Path = typer.Option(..., help="training JSONL to write (id form, with ranks, scores, teacher scores)"),
+    split: str = typer.Option("train", help="qrels split whose queries get negatives"),
+    method: str = typer.Option("bm25", help="bm25 or dense"),
+    k: int = typer.Option(7, min=1, help="negatives per query"),
+    window: str = typer.Option("1-100", help="ranks a-b to draw from (1-based, inclusive); 11-100 skips the top 10"),
+    sampling: str = typer.Option("top", help="top (first k by rank) or uniform (k at random from the window)"),
+    margin: Optional[float] = typer.Option(None, help="drop candidates scoring within this margin of the lowest positive"),
+    margin_mode: str = typer.Option("absolute", help="absolute (s <= s_pos - margin) or relative (s <= s_pos * (1 - margin))"),
+    teacher: Optional[str] = typer.Option(None, help="cross-encoder or bi-encoder folder ('default': all-MiniLM-L6-v2) to filter and score"),
+    teacher_margin: float = typer.Option(0.0, help="drop candidates the teacher scores above its lowest positive minus this"),
+    model: Optional[str] = typer.Option(None, help="dense retriever [default: packaged all-MiniLM-L6-v2]"),
+    max_length: int = typer.Option(256, help="dense: token limit for queries and documents"),
+    code: bool = typer.Option(False, help="BM25: split identifiers (read_file -> read file) for code corpora"),
+    seed: int = typer.Option(42),
+    lenient: bool = typer.Option(False, help="skip queries without a positive with a counted warning"),
+) -> None:
+    """Mine hard negatives (BM25 or dense) for a training split; resumable, written atomically."""
+    from rankwise.data import load_beir
+    from rankwise.negatives.mining import MineOptions, mine
+    from rankwise.spec import convert
+    from rankwise.workflows import split_corpus
+
+    try:
+        opts = MineOptions(method=method, k=k, window=convert("--window", "window", window, "tuple[int, int]"), sampling=sampling,
+                           margin=margin, margin_mode=margin_mode, teacher=teacher, teacher_margin=teacher_margin, model=model,
+                           seed=seed, max_length=max_length, code=code)
+    except ValueError as exc:
+        raise RankwiseError(f"mine: {exc}") from None
+    dataset = split_corpus(load_beir(data, split))
+    mine(dataset, opts, out, lenient=lenient)
+    console.print(f"wrote {out} (statistics in {out}.stats.json)")
+
+
 @data_app.command("get")
 def data_get(
     spec: str = typer.Argument(..., help="beir:<name>, e.g. beir:scifact"),

@@ -22,7 +22,7 @@ def split_spec(spec: str) -> tuple[str, dict[str, str]]:
     return name.strip().lower(), params
 
 
-def _convert(option: str, key: str, value: str, kind: Any) -> Any:
+def convert(option: str, key: str, value: str, kind: Any) -> Any:
     kind = {"int": int, "float": float, "str": str, "bool": bool}.get(kind, kind) if isinstance(kind, str) else kind
     text = str(kind)
     try:
@@ -53,7 +53,7 @@ def parse_options(option: str, params: dict[str, str], cls: type[T], **fixed: An
         if key not in known or key in fixed:
             allowed = ", ".join(k for k in known if k not in fixed)
             raise ConfigError(f"{option}: unknown parameter {key!r}; it takes: {allowed}")
-        values[key] = _convert(option, key, value, known[key].type)
+        values[key] = convert(option, key, value, known[key].type)
     try:
         return cls(**values)
     except ValueError as exc:

@@ -28,6 +28,7 @@ from rankwise.report import training_loss, write_report
 from rankwise.report.run_report import EVAL_HISTORY, build_report
 from rankwise.train import TrainConfig, train
 from rankwise.train.loop import latest_checkpoint, remove_checkpoints
+from rankwise.train.plan import Plan
 from rankwise.train.tracking import Tracker
 
 Log = Callable[[str], None]
@@ -82,7 +83,7 @@ def run_eval(data: str | Path, split: str, out: str | Path, *, model_name: str |
 
 # ---------------------------------------------------------------------------- train
 def _train_with_progress(model: BiEncoder, examples, cfg: TrainConfig, out: Path, resume: bool, show_progress: bool,
-                         eval_ds: Dataset | None = None, before: dict[str, float] | None = None):
+                         eval_ds: Dataset | None = None, before: dict[str, float] | None = None, train_ds: Dataset | None = None):
     """Train with a progress bar, TensorBoard/MLflow logging and, with ``cfg.eval_every``,
     evaluation on ``eval_ds`` during training (``before``: the metrics at step 0)."""
     tracker = Tracker(out, run_name=out.name, params=cfg.to_toml_dict())
@@ -105,8 +106,9 @@ def _train_with_progress(model: BiEncoder, examples, cfg: TrainConfig, out: Path
                 done = int(ckpt.stem.split("-")[1])
                 console.print(f"resuming from {ckpt} (step {done})")
                 advance(done)
+            plan = Plan(cfg, list(examples), dataset=train_ds, out_dir=out, show_progress=show_progress, log=console.print)
             return train(model, examples, cfg, out, resume=resume, on_step=on_step,
-                         evaluator=evaluator if eval_ds is not None and cfg.eval_every else None)
+                         evaluator=evaluator if eval_ds is not None and cfg.eval_every else None, plan=plan)
     finally:
         tracker.close()
 
@@ -139,7 +141,8 @@ def run_train(data: str | Path, out: str | Path, cfg: TrainConfig, *, split: str
         eval_ds = split_corpus(load_beir(data, eval_split, allow_missing=allow_missing))
         before = evaluate_model(model, eval_ds, show_progress=show_progress)
         write_run(out / "run-before.trec", before.run, tag="before")
-    result = _train_with_progress(model, examples, cfg, out, resume, show_progress, eval_ds, before.metrics if before else None)
+    result = _train_with_progress(model, examples, cfg, out, resume, show_progress, eval_ds, before.metrics if before else None,
+                                  split_corpus(dataset))
     _finish_training(model, result, out)
     summary: dict[str, Any] = {"steps": cfg.steps, "examples": len(examples), "seconds": round(result.seconds, 1)}
     text = f"{len(examples)} training examples, {cfg.steps} steps of batch {cfg.batch_size} with {cfg.loss}, {result.seconds:.0f} s."
@@ -194,7 +197,7 @@ def run_demo(out: str | Path = "runs/demo", *, data_dir: str | Path | None = Non
     write_run(out / "run-before.trec", before.run, tag="base")
     log(f"[bold]4/5[/] fine-tuning: {cfg.steps} steps, batch {cfg.batch_size}, {cfg.loss}")
     _write_config(out, {"command": "demo", "data": str(data), "split": "train", "eval_split": "test"}, cfg, {"demo": {"eval_max_length": demo.eval_max_length}})
-    result = _train_with_progress(model, examples, cfg, out, True, show_progress, None)
+    result = _train_with_progress(model, examples, cfg, out, True, show_progress, None, None, split_corpus(train_ds))
     _finish_training(model, result, out)
     remove_checkpoints(out)
     model.config.query_max_length = model.config.doc_max_length = demo.eval_max_length

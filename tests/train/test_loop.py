@@ -11,7 +11,7 @@ from rankwise.data import examples_from_qrels, load_beir
 from rankwise.errors import ConfigError, RankwiseError
 from rankwise.models import BiEncoder
 from rankwise.train import TrainConfig, latest_checkpoint, load_config, train
-from rankwise.train.loop import batch_indices
+from rankwise.negatives.samplers import Sampler
 
 
 def _cfg(tiny_model_dir, **kw):
@@ -59,11 +59,11 @@ def test_resume_with_other_options_is_refused(tiny_model_dir, toy_beir, tmp_path
 
 
 def test_batches_cover_each_epoch_once():
-    steps = [set(batch_indices(10, 3, 0, s).tolist()) for s in range(3)]
+    steps = [set(Sampler('random', 10, 3, 0).indices(s, []).tolist()) for s in range(3)]
     assert set().union(*steps) <= set(range(10)) and sum(map(len, steps)) == 9
-    assert batch_indices(10, 3, 0, 3).tolist() != batch_indices(10, 3, 0, 0).tolist()  # epoch 2 reshuffles
+    assert Sampler('random', 10, 3, 0).indices(3, []).tolist() != Sampler('random', 10, 3, 0).indices(0, []).tolist()  # epoch 2 reshuffles
     with pytest.raises(RankwiseError, match="larger than"):
-        batch_indices(2, 3, 0, 0)
+        Sampler('random', 2, 3, 0)
 
 
 def test_config_errors_name_the_field(tmp_path):

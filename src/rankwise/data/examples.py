@@ -32,6 +32,8 @@ class TrainExample:
     negatives: list[tuple[str, str]] = field(default_factory=list)
     scores: dict[str, list[float]] | None = None
     query_id: str | None = None
+    # from `rankwise mine`: the retriever's ranks and scores of the positives and negatives
+    mined: dict[str, list[float]] | None = None
 
 
 def _text_id(text: str) -> str:
@@ -76,6 +78,23 @@ def _scores(obj: dict[str, Any], lengths: dict[str, int], path: Path, line: int)
     return out
 
 
+def _mined(obj: dict[str, Any], n_pos: int, n_neg: int, path: Path, line: int) -> dict[str, list[float]] | None:
+    raw = obj.get("mined")
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise DataError("expected an object", path=path, line=line, field="mined")
+    out = {}
+    for key, n in (("positive_ranks", n_pos), ("positive_scores", n_pos), ("negative_ranks", n_neg), ("negative_scores", n_neg)):
+        values = raw.get(key)
+        if values is None:
+            continue
+        if not isinstance(values, list) or len(values) != n or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            raise DataError(f"expected {n} numbers", path=path, line=line, field=f"mined.{key}")
+        out[key] = [float(v) for v in values]
+    return out
+
+
 def load_examples(path: str | Path, dataset: Dataset | None = None) -> list[TrainExample]:
     """Read training JSONL; the id form needs ``dataset`` (its corpus, and its queries for ``query_id``)."""
     path = Path(path)
@@ -107,7 +126,8 @@ def load_examples(path: str | Path, dataset: Dataset | None = None) -> list[Trai
         if not positives:
             raise DataError("no positive", path=path, line=lineno, field="positive_ids" if by_id else "positives")
         scores = _scores(obj, {"positives": len(positives), "negatives": len(negatives)}, path, lineno)
-        examples.append(TrainExample(query, positives, negatives, scores, qid))
+        mined = _mined(obj, len(positives), len(negatives), path, lineno)
+        examples.append(TrainExample(query, positives, negatives, scores, qid, mined))
     if not examples:
         raise DataError("no training examples", path=path)
     return examples

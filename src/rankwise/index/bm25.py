@@ -33,6 +33,22 @@ class BM25Index:
         texts = [split_identifiers(t) for t in texts] if self.code else list(texts)
         return bm25s.tokenize(texts, stopwords="en", show_progress=self.show_progress)
 
+    def search(self, queries: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` (row indices, scores) per query, best first; -1 where fewer documents match."""
+        k = min(k, len(self.ids))
+        docs, scores = self.retriever.retrieve(self._tokenize(queries), k=k, show_progress=self.show_progress, n_threads=1)
+        docs, scores = np.asarray(docs).astype(np.int64), np.asarray(scores, dtype=np.float32)
+        docs[scores <= 0] = -1  # bm25s pads with score-0 documents that share no term
+        return docs, scores
+
+    def score_all(self, query: str) -> np.ndarray:
+        """BM25 score of every document for ``query`` (e.g. the positives' exact scores)."""
+        text = split_identifiers(query) if self.code else query
+        tokens = bm25s.tokenize([text], stopwords="en", return_ids=False, show_progress=False)[0]
+        vocab = self.retriever.vocab_dict
+        known = [t for t in tokens if t in vocab]
+        return self.retriever.get_scores(known) if known else np.zeros(len(self.ids), dtype=np.float32)
+
     def search_run(self, qids: Sequence[str], queries: Sequence[str], k: int) -> dict[str, dict[str, float]]:
         k = min(k, len(self.ids))
         docs, scores = self.retriever.retrieve(self._tokenize(queries), k=k, show_progress=self.show_progress, n_threads=1)

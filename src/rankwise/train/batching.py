@@ -10,7 +10,7 @@ positive is never treated as another query's negative.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -24,31 +24,48 @@ class InBatch:
     doc_ids: list[str]
     docs: list[str]
     labels: torch.Tensor  # [n_queries, n_docs], 1.0 where the document is a positive of the query
+    positive: list[int]  # column of each query's sampled positive
+    hard: list[list[tuple[int, int]]]  # per query: (column, index into example.negatives) of its own sampled hard negatives
 
 
-def build_inbatch(examples: Sequence[TrainExample], rng: np.random.Generator, n_negatives: int = 0) -> InBatch:
-    """One sampled positive and up to ``n_negatives`` sampled hard negatives per example."""
+def build_inbatch(
+    examples: Sequence[TrainExample],
+    rng: np.random.Generator,
+    n_negatives: int = 0,
+    extra: Sequence[Sequence[tuple[str, str]]] | None = None,
+    choose: Callable[[int, TrainExample, np.random.Generator], Sequence[int]] | None = None,
+) -> InBatch:
+    """One sampled positive and up to ``n_negatives`` sampled hard negatives per example, plus
+    ``extra[i]`` documents for example i (e.g. STAR's random negatives). ``choose`` picks which
+    of an example's negatives to use (e.g. TAS-Balanced's margin bins); default: uniform."""
     doc_index: dict[str, int] = {}
     docs: list[str] = []
 
-    def add(did: str, text: str) -> None:
+    def add(did: str, text: str) -> int:
         if did not in doc_index:
             doc_index[did] = len(docs)
             docs.append(text)
+        return doc_index[did]
 
-    for ex in examples:
-        add(*ex.positives[int(rng.integers(len(ex.positives)))])
+    positive, hard = [], []
+    for i, ex in enumerate(examples):
+        positive.append(add(*ex.positives[int(rng.integers(len(ex.positives)))]))
+        own = []
         if n_negatives and ex.negatives:
             take = min(n_negatives, len(ex.negatives))
-            for j in rng.choice(len(ex.negatives), size=take, replace=False):
-                add(*ex.negatives[int(j)])
+            picks = choose(take, ex, rng) if choose else rng.choice(len(ex.negatives), size=take, replace=False)
+            for j in picks:
+                own.append((add(*ex.negatives[int(j)]), int(j)))
+        hard.append(own)
+        for did, text in (extra[i] if extra else ()):
+            add(did, text)
     labels = torch.zeros(len(examples), len(docs))
     for i, ex in enumerate(examples):
         for did, _ in ex.positives:
             j = doc_index.get(did)
             if j is not None:
                 labels[i, j] = 1.0
-    return InBatch([ex.query for ex in examples], list(doc_index), docs, labels)
+    return InBatch([ex.query for ex in examples], list(doc_index), docs, labels, positive, hard)
 
 
 def pad_lists(

@@ -30,10 +30,34 @@ class TrainConfig(BaseModel):
     seed: int = 42
     query_max_length: int = Field(64, ge=4)
     doc_max_length: int = Field(256, ge=4)
-    negatives_per_query: int = Field(0, ge=0, description="hard negatives drawn from each example's list")
+    negatives_per_query: int = Field(0, ge=0, description="hard negatives per query per step (0: 1 when a hard-negative strategy is set)")
+    negatives: Optional[str] = Field(None, description="inbatch | file | bm25:... | dense:... | star:... | dynamic:... (default: file when the examples carry negatives, else inbatch)")
+    batching: str = Field("random", description="random | nodup | tas:clusters=C | ngame:every=N,cluster_size=S")
+    false_negatives: Optional[str] = Field(None, description="teacher:tau=T | self:tau=T (down-weight likely false negatives)")
+    curriculum: Optional[str] = Field(None, description="reciprank|normscore|kdescore:steps=M (easy samples first)")
     checkpoint_every: int = Field(50, ge=1)
     eval_every: int = Field(0, ge=0, description="evaluate on the eval split every N steps (0: before and after only)")
     keep_checkpoints: int = Field(2, ge=1)
+
+    @field_validator("negatives", "batching", "false_negatives", "curriculum")
+    @classmethod
+    def _known_strategy(cls, v: Optional[str], info) -> Optional[str]:
+        if v is None:
+            return v
+        from rankwise.negatives.curriculum import Curriculum
+        from rankwise.negatives.false_negatives import FalseNegatives
+        from rankwise.negatives.samplers import Sampler
+        from rankwise.negatives.strategies import Negatives
+
+        if info.field_name == "negatives":
+            Negatives(v)
+        elif info.field_name == "batching":
+            Sampler(v, 2, 2, 0)
+        elif info.field_name == "false_negatives":
+            FalseNegatives(v)
+        else:
+            Curriculum(v)
+        return v
 
     @field_validator("loss")
     @classmethod

@@ -23,8 +23,8 @@ from rankwise.io import atomic_path
 from rankwise.losses import NEEDS_TEACHER, parse_spec
 from rankwise.losses import get as get_loss
 from rankwise.models import BiEncoder
-from rankwise.train.batching import build_inbatch
 from rankwise.train.config import TrainConfig
+from rankwise.train.plan import Plan
 
 CKPT_DIR = "checkpoints"
 
@@ -49,16 +49,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def batch_indices(n_examples: int, batch_size: int, seed: int, step: int) -> np.ndarray:
-    """Examples of ``step``: epoch-wise shuffles from (seed, epoch), incomplete last batches dropped."""
-    per_epoch = n_examples // batch_size
-    if per_epoch == 0:
-        raise RankwiseError(f"batch size {batch_size} is larger than the {n_examples} training examples")
-    epoch, pos = divmod(step, per_epoch)
-    order = np.random.default_rng([seed, epoch]).permutation(n_examples)
-    return order[pos * batch_size : (pos + 1) * batch_size]
 
 
 def linear_schedule(optimizer: torch.optim.Optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
@@ -90,11 +80,13 @@ def train(
     on_step: Callable[[StepLog], None] | None = None,
     evaluator: Callable[[int], dict[str, float]] | None = None,
     stop_after: int | None = None,
+    plan: Plan | None = None,
 ) -> TrainResult:
     """Train ``model`` in place. ``evaluator(step)`` runs every ``config.eval_every`` steps with the
     model in eval mode; its metrics are kept in ``result.evals`` (and in checkpoints, so they
     survive a resume). ``stop_after`` ends the run early after that step (tests use it to stand
-    in for a kill); checkpoints go to ``out_dir/checkpoints``."""
+    in for a kill); checkpoints go to ``out_dir/checkpoints``. ``plan`` says how batches and
+    negatives are made (default: from ``config`` and the examples alone, no corpus)."""
     out_dir = Path(out_dir)
     seed_everything(config.seed)
     loss_fn = get_loss(config.loss)
@@ -103,6 +95,8 @@ def train(
                             "in-batch training has none yet: use a loss without a teacher")
     model.config.query_max_length = config.query_max_length
     model.config.doc_max_length = config.doc_max_length
+    plan = plan or Plan(config, list(examples), out_dir=out_dir)
+    plan.prepare(model)
     params = list(model.backbone.named_parameters())
     no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
     groups = [
@@ -125,17 +119,19 @@ def train(
             torch.set_rng_state(state["torch_rng"])
             result.history = [StepLog(**h) for h in state["history"]]
             result.evals = state.get("evals", [])
+            if state.get("plan"):
+                plan.load_state_dict(state["plan"])
             start = result.resumed_from = state["step"]
     model.train()
     t0 = time.perf_counter()
     for step in range(start, config.steps):
+        plan.before_step(step, model)
         t_step = time.perf_counter()
-        idx = batch_indices(len(examples), config.batch_size, config.seed, step)
-        batch = build_inbatch([examples[i] for i in idx], np.random.default_rng([config.seed, 1, step]), config.negatives_per_query)
+        exs, batch = plan.batch(step)
         q = model.embed(batch.queries, "query")
         d = model.embed(batch.docs, "doc")
         scores = q @ d.T
-        loss = loss_fn(scores, batch.labels.to(scores.dtype))
+        loss = plan.loss(loss_fn, scores, batch, exs, step)
         if not torch.isfinite(loss):
             raise RankwiseError(f"step {step + 1}: the loss is {loss.item()}; lower the learning rate or check the data")
         loss.backward()
@@ -144,7 +140,7 @@ def train(
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-        log = StepLog(step + 1, float(loss.detach()), lr, len(idx) / (time.perf_counter() - t_step))
+        log = StepLog(step + 1, float(loss.detach()), lr, len(exs) / (time.perf_counter() - t_step))
         result.history.append(log)
         if on_step:
             on_step(log)
@@ -154,7 +150,7 @@ def train(
             result.evals.append({"step": done, "metrics": evaluator(done)})
             model.train()
         if done % config.checkpoint_every == 0 or done == config.steps:
-            save_checkpoint(out_dir, done, model, optimizer, scheduler, config, result)
+            save_checkpoint(out_dir, done, model, optimizer, scheduler, config, result, plan)
         if stop_after is not None and done >= stop_after:
             break
     model.eval()
@@ -162,7 +158,8 @@ def train(
     return result
 
 
-def save_checkpoint(out_dir: Path, step: int, model: BiEncoder, optimizer, scheduler, config: TrainConfig, result: TrainResult) -> Path:
+def save_checkpoint(out_dir: Path, step: int, model: BiEncoder, optimizer, scheduler, config: TrainConfig, result: TrainResult,
+                    plan: Plan | None = None) -> Path:
     path = out_dir / CKPT_DIR / f"step-{step:07d}.pt"
     state = {
         "step": step,
@@ -173,6 +170,7 @@ def save_checkpoint(out_dir: Path, step: int, model: BiEncoder, optimizer, sched
         "config": config.model_dump(),
         "history": [h.__dict__ for h in result.history],
         "evals": result.evals,
+        "plan": plan.state_dict() if plan is not None else None,
     }
     with atomic_path(path) as tmp:
         torch.save(state, tmp)

@@ -66,6 +66,10 @@ def train_cmd(
     negatives_per_query: Optional[int] = typer.Option(None),
     checkpoint_every: Optional[int] = typer.Option(None),
     eval_every: Optional[int] = typer.Option(None, help="evaluate on --eval-split every N steps (TensorBoard, report curve)"),
+    negatives: Optional[str] = typer.Option(None, help="inbatch | file | 'bm25:k=7,window=10-100' | 'dense:...' | 'star:random=1,...' | 'dynamic:every=200,...'"),
+    batching: Optional[str] = typer.Option(None, help="random | nodup | 'tas:clusters=64' | 'ngame:every=100,cluster_size=8'"),
+    false_negatives: Optional[str] = typer.Option(None, help="'self:tau=0.05' or 'teacher:tau=1' (down-weight likely false negatives)"),
+    curriculum: Optional[str] = typer.Option(None, help="'reciprank:steps=100' | normscore | kdescore (easy samples first)"),
 ) -> None:
     """Fine-tune a dual encoder; --resume continues after a kill with the same result."""
     from rankwise.train import load_config
@@ -73,7 +77,8 @@ def train_cmd(
 
     cfg = load_config(config, model=model, loss=loss, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
                       query_max_length=query_max_length, doc_max_length=doc_max_length,
-                      negatives_per_query=negatives_per_query, checkpoint_every=checkpoint_every, eval_every=eval_every)
+                      negatives_per_query=negatives_per_query, checkpoint_every=checkpoint_every, eval_every=eval_every,
+                      negatives=negatives, batching=batching, false_negatives=false_negatives, curriculum=curriculum)
     # a run folder's config.toml names its data and splits in [run]; flags win
     run_table = {}
     if config is not None:

@@ -54,7 +54,8 @@ def kmeans(x: np.ndarray, k: int, seed: int) -> np.ndarray:
     x = np.ascontiguousarray(x, dtype=np.float32)
     x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
     k = max(1, min(k, len(x)))
-    km = faiss.Kmeans(x.shape[1], k, niter=20, seed=seed, spherical=True, min_points_per_centroid=1, max_points_per_centroid=1 << 20)
+    km = faiss.Kmeans(x.shape[1], k, niter=20, nredo=3, seed=seed, spherical=True, min_points_per_centroid=1,
+                      max_points_per_centroid=1 << 20)
     km.train(x)
     return km.index.search(x, 1)[1][:, 0].astype(np.int64)
 

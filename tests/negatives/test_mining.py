@@ -1,0 +1,114 @@
+import json
+
+import numpy as np
+import pytest
+
+from rankwise.data import load_beir
+from rankwise.errors import ConfigError, DataError, RankwiseError
+from rankwise.negatives.mining import MineOptions, _guard, mine
+
+
+def rows(path):
+    return {r["query_id"]: r for r in map(json.loads, path.read_text().splitlines())}
+
+
+def test_window_excludes_positives_and_keeps_ranks(topics_beir, tmp_path):
+    ds = load_beir(topics_beir, "train")
+    stats = mine(ds, MineOptions(method="bm25", k=3, window=(2, 10)), tmp_path / "n.jsonl", show_progress=False, log_fn=lambda _: None)
+    got = rows(tmp_path / "n.jsonl")
+    assert stats.queries == len(got) == 16 and not (tmp_path / "n.jsonl.partial").exists()
+    for qid, r in got.items():
+        assert set(r["negative_ids"]).isdisjoint(r["positive_ids"])
+        ranks = r["mined"]["negative_ranks"]
+        assert all(2 <= x <= 10 for x in ranks) and ranks == sorted(ranks) and len(ranks) <= 3
+        assert r["mined"]["negative_scores"] == sorted(r["mined"]["negative_scores"], reverse=True)
+    # BM25 scores are exact: the positive's score is what bm25s gives it for the query
+    assert all(len(r["mined"]["positive_scores"]) == 1 for r in got.values())
+    # a judged grade-0 document is a confirmed negative, not excluded like a positive
+    wide = mine(ds, MineOptions(method="bm25", k=10, window=(1, 10)), tmp_path / "w.jsonl", show_progress=False, log_fn=lambda _: None)
+    assert wide.queries == 16 and "d04" in rows(tmp_path / "w.jsonl")["q00"]["negative_ids"]
+
+
+def test_margin_guard_drops_what_it_should():
+    neg = np.array([5.0, 4.5, 3.9, 3.0])
+    assert _guard(neg, 4.0, None, "absolute").all()
+    assert _guard(neg, 4.0, 0.0, "absolute").tolist() == [False, False, True, True]  # at or above the positive: dropped
+    assert _guard(neg, 4.0, 0.5, "absolute").tolist() == [False, False, False, True]  # within 0.5 of it: dropped
+    assert _guard(neg, 4.0, 0.1, "relative").tolist() == [False, False, False, True]  # above 0.9 x 4.0 = 3.6: dropped
+
+
+def test_margin_guard_in_mining(topics_beir, tmp_path):
+    ds = load_beir(topics_beir, "train")
+    mine(ds, MineOptions(method="bm25", k=10, window=(1, 40), margin=0.0), tmp_path / "n.jsonl", show_progress=False, log_fn=lambda _: None)
+    for r in rows(tmp_path / "n.jsonl").values():
+        low = min(r["mined"]["positive_scores"])
+        assert all(s <= low for s in r["mined"]["negative_scores"])
+
+
+def test_uniform_sampling_is_seeded_per_query(topics_beir, tmp_path):
+    ds = load_beir(topics_beir, "train")
+    opts = MineOptions(method="bm25", k=2, window=(1, 30), sampling="uniform", seed=3)
+    mine(ds, opts, tmp_path / "a.jsonl", show_progress=False, log_fn=lambda _: None)
+    small_chunks = MineOptions(method="bm25", k=2, window=(1, 30), sampling="uniform", seed=3, chunk=3)
+    mine(ds, small_chunks, tmp_path / "b.jsonl", show_progress=False, log_fn=lambda _: None)
+    a, b = rows(tmp_path / "a.jsonl"), rows(tmp_path / "b.jsonl")
+    assert {q: r["negative_ids"] for q, r in a.items()} == {q: r["negative_ids"] for q, r in b.items()}
+    top = MineOptions(method="bm25", k=2, window=(1, 30), sampling="top")
+    mine(ds, top, tmp_path / "c.jsonl", show_progress=False, log_fn=lambda _: None)
+    c = rows(tmp_path / "c.jsonl")
+    assert any(a[q]["negative_ids"] != c[q]["negative_ids"] for q in a)
+
+
+def test_resume_reuses_finished_chunks(topics_beir, tmp_path, monkeypatch):
+    ds = load_beir(topics_beir, "train")
+    opts = MineOptions(method="bm25", k=2, window=(1, 30), chunk=4)
+    import rankwise.negatives.mining as m
+
+    real, calls = m._mine_chunk, []
+
+    def dying(*a, **kw):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # killed during the third chunk
+        return real(*a, **kw)
+
+    monkeypatch.setattr(m, "_mine_chunk", dying)
+    with pytest.raises(KeyboardInterrupt):
+        mine(ds, opts, tmp_path / "n.jsonl", show_progress=False, log_fn=lambda _: None)
+    assert not (tmp_path / "n.jsonl").exists() and len(list((tmp_path / "n.jsonl.partial").glob("chunk-*.jsonl"))) == 2
+    monkeypatch.setattr(m, "_mine_chunk", real)
+    stats = mine(ds, opts, tmp_path / "n.jsonl", show_progress=False, log_fn=lambda _: None)
+    assert stats.chunks_reused == 2
+    mine(ds, opts, tmp_path / "fresh.jsonl", show_progress=False, log_fn=lambda _: None)
+    assert (tmp_path / "n.jsonl").read_text() == (tmp_path / "fresh.jsonl").read_text()
+
+
+def test_dense_mining_and_bi_encoder_teacher(topics_beir, tmp_path, tiny_model_dir):
+    ds = load_beir(topics_beir, "train")
+    opts = MineOptions(method="dense", k=3, window=(1, 20), model=str(tiny_model_dir), teacher=str(tiny_model_dir), teacher_margin=0.0, max_length=32)
+    mine(ds, opts, tmp_path / "n.jsonl", show_progress=False, log_fn=lambda _: None)
+    for r in rows(tmp_path / "n.jsonl").values():
+        t = r["scores"]
+        assert len(t["positives"]) == 1 and len(t["negatives"]) == len(r["negative_ids"])
+        assert all(s <= min(t["positives"]) for s in t["negatives"])  # the teacher guard held
+        # the teacher is the retriever here, so its scores are the retriever's (cosines)
+        np.testing.assert_allclose(t["negatives"], r["mined"]["negative_scores"], atol=1e-4)
+
+
+def test_bad_inputs(topics_beir, tmp_path):
+    ds = load_beir(topics_beir, "train")
+    with pytest.raises(ConfigError, match="window 1-500 goes beyond the corpus size"):
+        mine(ds, MineOptions(method="bm25", window=(1, 500)), tmp_path / "n.jsonl", show_progress=False)
+    with pytest.raises(RankwiseError, match="teacher '/nope' cannot load"):
+        mine(ds, MineOptions(method="bm25", window=(1, 5), teacher="/nope"), tmp_path / "n.jsonl", show_progress=False)
+    ds.qrels["q00"] = {"d00": 0}
+    with pytest.raises(DataError, match="query 'q00' has no positive"):
+        mine(ds, MineOptions(method="bm25", window=(1, 5)), tmp_path / "n.jsonl", show_progress=False)
+    stats = mine(ds, MineOptions(method="bm25", window=(1, 5)), tmp_path / "n.jsonl", lenient=True, show_progress=False, log_fn=lambda _: None)
+    assert stats.skipped_no_positive == 1 and stats.queries == 15
+    with pytest.raises(ConfigError, match="parameter 'window' has a bad value"):
+        MineOptions.parse("bm25:window=ten")
+    with pytest.raises(ConfigError, match="unknown parameter 'depth'"):
+        MineOptions.parse("bm25:depth=3")
+    with pytest.raises(ConfigError, match="expected 1 <= a <= b"):
+        MineOptions.parse("dense:window=9-3")

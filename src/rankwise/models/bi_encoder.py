@@ -149,6 +149,10 @@ class BiEncoder(nn.Module):
         backbone.eval()
         return cls(backbone, tokenizer, cfg, label)
 
+    @property
+    def device(self) -> torch.device:
+        return next(self.backbone.parameters()).device
+
     # --------------------------------------------------------------- encoding
     def max_length(self, kind: Kind) -> int:
         return self.config.query_max_length if kind == "query" else self.config.doc_max_length
@@ -169,9 +173,51 @@ class BiEncoder(nn.Module):
                             **({"token_type_ids": batch["token_type_ids"]} if "token_type_ids" in batch else {}))
         return self.pool(out.last_hidden_state, batch["attention_mask"])
 
-    def embed(self, texts: Sequence[str], kind: Kind) -> torch.Tensor:
-        """Embeddings with gradients (training)."""
-        return self(self.tokenize(texts, kind))
+    def embed(self, texts: Sequence[str], kind: Kind, *, token_cache: dict | None = None, chunk_tokens: int | None = None) -> torch.Tensor:
+        """Embeddings with gradients (training).
+
+        ``token_cache`` ({(kind, text): input ids}) makes tokenisation happen once per text per run.
+        ``chunk_tokens``: texts are sorted by length and encoded in chunks of at most this many
+        padded tokens, each padded to its own longest member, so a batch with a few long
+        documents does not pad every short one to their length (less compute, less activation
+        memory; same result up to float rounding). ``self.last_tokens`` holds (real, padded)
+        token counts of the call, for the training log."""
+        ids = self.token_ids(texts, kind, token_cache)
+        lengths = [len(x) for x in ids]
+        if not chunk_tokens:
+            chunks = [list(range(len(ids)))]
+        else:
+            order = sorted(range(len(ids)), key=lambda i: -lengths[i])
+            chunks, current = [], []
+            for i in order:  # longest first: a chunk's padded size is its first member's length
+                if current and (len(current) + 1) * lengths[current[0]] > chunk_tokens:
+                    chunks.append(current)
+                    current = []
+                current.append(i)
+            if current:
+                chunks.append(current)
+        parts, padded = [], 0
+        for chunk in chunks:
+            batch = self.tokenizer.pad({"input_ids": [ids[i] for i in chunk]}, return_tensors="pt")
+            padded += batch["input_ids"].numel()
+            parts.append(self(batch))
+        self.last_tokens = (sum(lengths), padded)
+        out = torch.cat(parts) if len(parts) > 1 else parts[0]
+        if not chunk_tokens:
+            return out  # one batch in input order
+        where = torch.empty(len(ids), dtype=torch.long)
+        where[torch.tensor([i for c in chunks for i in c])] = torch.arange(len(ids))
+        return out[where]
+
+    def token_ids(self, texts: Sequence[str], kind: Kind, cache: dict | None = None) -> list[list[int]]:
+        """Input ids (truncated, unpadded), tokenising only the texts the cache lacks."""
+        if cache is None:
+            return self.tokenizer(list(texts), truncation=True, max_length=self.max_length(kind))["input_ids"]
+        missing = list(dict.fromkeys(t for t in texts if (kind, t) not in cache))
+        if missing:
+            for t, x in zip(missing, self.tokenizer(missing, truncation=True, max_length=self.max_length(kind))["input_ids"]):
+                cache[(kind, t)] = x
+        return [cache[(kind, t)] for t in texts]
 
     @torch.inference_mode()
     def encode(

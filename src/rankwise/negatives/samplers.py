@@ -63,7 +63,7 @@ def kmeans(x: np.ndarray, k: int, seed: int) -> np.ndarray:
 class Sampler:
     """Random batches, epoch by epoch; subclasses change how a batch is composed."""
 
-    def __init__(self, spec: str, n_examples: int, batch_size: int, seed: int) -> None:
+    def __init__(self, spec: str, n_examples: int, batch_size: int, seed: int, *, bucket: int = 0) -> None:
         self.spec = spec
         self.kind, params = split_spec(spec)
         if self.kind not in KINDS:
@@ -80,6 +80,10 @@ class Sampler:
         self.order_start = 0
         self.last_refresh = -1
         self._epoch_cache: dict[int, list[np.ndarray]] = {}
+        self.bucket = bucket  # random batching: sort by length within buckets of this many batches
+        self.lengths: np.ndarray | None = None
+        if bucket and self.kind != "random":
+            raise ConfigError(f"length_bucket applies to random batching, not {self.kind!r}")
 
     # ------------------------------------------------------------ clustering
     def needs_embeddings(self, step: int) -> bool:
@@ -115,6 +119,12 @@ class Sampler:
         per_epoch = self.n // self.bs
         epoch, pos = divmod(step, per_epoch)
         order = np.random.default_rng([self.seed, epoch]).permutation(self.n)
+        if self.bucket and self.lengths is not None:
+            # length-aware: sort inside large random buckets (batches stay diverse), then shuffle the batches
+            size = self.bucket * self.bs
+            order = np.concatenate([b[np.argsort(-self.lengths[b], kind="stable")] for b in np.split(order, range(size, self.n, size))])
+            batches = order[: per_epoch * self.bs].reshape(per_epoch, self.bs)
+            return batches[np.random.default_rng([self.seed, epoch, 1]).permutation(per_epoch)[pos]]
         return order[pos * self.bs : (pos + 1) * self.bs]
 
     def _nodup(self, step: int, examples: Sequence[TrainExample]) -> np.ndarray:

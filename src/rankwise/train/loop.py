@@ -35,6 +35,15 @@ class StepLog:
     loss: float
     lr: float
     examples_per_s: float
+    tokens_per_s: float = 0.0  # real (unpadded) tokens encoded per second
+    padding: float = 0.0  # share of the encoded positions that were padding
+    peak_rss_mb: float = 0.0  # the process's peak resident memory so far
+
+
+def peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 @dataclass
@@ -97,6 +106,9 @@ def train(
     model.config.doc_max_length = config.doc_max_length
     plan = plan or Plan(config, list(examples), out_dir=out_dir)
     plan.prepare(model)
+    if config.activation_checkpointing:
+        model.backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    token_cache: dict = {}  # every text is tokenised once per run
     params = list(model.backbone.named_parameters())
     no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
     groups = [
@@ -128,9 +140,12 @@ def train(
         plan.before_step(step, model)
         t_step = time.perf_counter()
         exs, batch = plan.batch(step)
-        q = model.embed(batch.queries, "query")
-        d = model.embed(batch.docs, "doc")
-        scores = q @ d.T
+        with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=config.bf16):
+            q = model.embed(batch.queries, "query", token_cache=token_cache, chunk_tokens=config.chunk_tokens)
+            q_tokens = model.last_tokens
+            d = model.embed(batch.docs, "doc", token_cache=token_cache, chunk_tokens=config.chunk_tokens)
+            d_tokens = model.last_tokens
+        scores = q.float() @ d.float().T  # the loss always sees float32 scores
         loss = plan.loss(loss_fn, scores, batch, exs, step)
         if not torch.isfinite(loss):
             raise RankwiseError(f"step {step + 1}: the loss is {loss.item()}; lower the learning rate or check the data")
@@ -140,7 +155,9 @@ def train(
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-        log = StepLog(step + 1, float(loss.detach()), lr, len(exs) / (time.perf_counter() - t_step))
+        took = time.perf_counter() - t_step
+        real, padded = q_tokens[0] + d_tokens[0], q_tokens[1] + d_tokens[1]
+        log = StepLog(step + 1, float(loss.detach()), lr, len(exs) / took, real / took, 1 - real / max(1, padded), peak_rss_mb())
         result.history.append(log)
         if on_step:
             on_step(log)
@@ -154,6 +171,8 @@ def train(
         if stop_after is not None and done >= stop_after:
             break
     model.eval()
+    if config.activation_checkpointing:
+        model.backbone.gradient_checkpointing_disable()
     result.seconds = time.perf_counter() - t0
     return result
 

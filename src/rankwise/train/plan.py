@@ -31,7 +31,7 @@ class Plan:
         self.out_dir, self.show_progress, self.log = Path(out_dir), show_progress, log
         spec = config.negatives or ("file" if any(ex.negatives for ex in examples) else "inbatch")
         self.negatives = Negatives(spec)
-        self.sampler = Sampler(config.batching, len(examples), config.batch_size, config.seed)
+        self.sampler = Sampler(config.batching, len(examples), config.batch_size, config.seed, bucket=config.length_bucket)
         self.false_negatives = FalseNegatives(config.false_negatives) if config.false_negatives else None
         self.curriculum = Curriculum(config.curriculum) if config.curriculum else None
         self.n_negatives = config.negatives_per_query or (1 if self.negatives.uses_hard else 0)
@@ -44,6 +44,9 @@ class Plan:
     def prepare(self, model) -> None:
         """Before the first step (and before a resume restores state): static mining."""
         self.negatives.prepare(self.examples, self.dataset, self.out_dir, model=model, show_progress=self.show_progress, log=self.log)
+        if self.sampler.bucket:  # an example's length: its longest positive or hard negative, in tokens
+            texts = [max((t for _, t in ex.positives + ex.negatives), key=len) for ex in self.examples]
+            self.sampler.lengths = np.array([len(x) for x in model.token_ids(texts, "doc")])
 
     def before_step(self, step: int, model) -> None:
         if self.negatives.due(step):

@@ -1,0 +1,77 @@
+"""The trainer's token and memory savings change cost, not results."""
+
+import numpy as np
+import pytest
+import torch
+
+from rankwise.data import examples_from_qrels, load_beir
+from rankwise.models import BiEncoder
+from rankwise.negatives.samplers import Sampler
+from rankwise.train import TrainConfig, train
+
+
+def test_chunked_embedding_equals_one_padded_batch(tiny_model_dir):
+    model = BiEncoder.load(str(tiny_model_dir), doc_max_length=64)
+    model.train(False)
+    texts = ["short", "a much longer text " * 10, "mid sized text here", "x " * 40, "tiny"]
+    whole = model.embed(texts, "doc")
+    chunked = model.embed(texts, "doc", chunk_tokens=64)
+    real, padded = model.last_tokens
+    assert torch.allclose(whole, chunked, atol=1e-5)
+    assert torch.allclose(whole, model.embed(texts, "doc", chunk_tokens=10_000), atol=1e-5)  # one chunk, sorted: order restored
+    assert padded < len(texts) * max(len(x) for x in model.token_ids(texts, "doc"))  # fewer padded positions
+    # gradients agree as well
+    g1 = torch.autograd.grad(whole.sum(), list(model.backbone.parameters())[0])[0]
+    g2 = torch.autograd.grad(model.embed(texts, "doc", chunk_tokens=64).sum(), list(model.backbone.parameters())[0])[0]
+    assert torch.allclose(g1, g2, atol=1e-5)
+
+
+def test_token_cache_tokenises_each_text_once(tiny_model_dir, monkeypatch):
+    model = BiEncoder.load(str(tiny_model_dir))
+    calls = []
+    real = model.tokenizer.__call__
+    monkeypatch.setattr(type(model.tokenizer), "__call__", lambda self, texts, **kw: (calls.append(list(texts)), real(texts, **kw))[1])
+    cache: dict = {}
+    model.embed(["a b", "c d"], "doc", token_cache=cache)
+    model.embed(["a b", "e f"], "doc", token_cache=cache)
+    assert calls == [["a b", "c d"], ["e f"]]
+
+
+def test_length_buckets_cut_padding_and_still_cover_each_epoch():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(5, 256, 640)
+    plain, bucketed = Sampler("random", 640, 32, 0), Sampler("random", 640, 32, 0, bucket=10)
+    bucketed.lengths = lengths
+
+    def padded(s):
+        return sum(len(b) * lengths[b].max() for b in (s.indices(step, []) for step in range(20)))
+
+    assert padded(bucketed) < 0.7 * padded(plain)
+    seen = np.concatenate([bucketed.indices(step, []) for step in range(20)])
+    assert sorted(seen.tolist()) == list(range(640))  # one epoch = every example once
+    assert not np.array_equal(bucketed.indices(0, []), bucketed.indices(20, []))  # the next epoch reshuffles
+
+
+def _train(topics_beir, tiny_model_dir, tmp_path, name, **kw):
+    ds = load_beir(topics_beir, "train")
+    model = BiEncoder.load(str(tiny_model_dir))
+    for m in model.backbone.modules():  # chunking reorders dropout draws; without dropout results must agree
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+    cfg = TrainConfig(steps=3, batch_size=4, lr=1e-3, query_max_length=16, doc_max_length=64, checkpoint_every=100, **kw)
+    res = train(model, examples_from_qrels(ds), cfg, tmp_path / name)
+    return model, res
+
+
+def test_step_log_and_savings_keep_the_result(toy_beir, tiny_model_dir, tmp_path):
+    base, res = _train(toy_beir, tiny_model_dir, tmp_path, "base")
+    log = res.history[-1]
+    assert log.tokens_per_s > 0 and 0 <= log.padding < 1 and log.peak_rss_mb > 100
+    for options in ({"chunk_tokens": 64}, {"activation_checkpointing": True}):
+        # same losses step by step (weights are not compared: Adam turns float-rounding noise in
+        # near-zero gradients into full-size steps of those weights)
+        _, other = _train(toy_beir, tiny_model_dir, tmp_path, str(options), **options)
+        assert [h.loss for h in other.history] == pytest.approx([h.loss for h in res.history], rel=1e-4), options
+    bf16, res16 = _train(toy_beir, tiny_model_dir, tmp_path, "bf16", bf16=True)
+    assert all(np.isfinite(h.loss) for h in res16.history)
+    assert next(bf16.backbone.parameters()).dtype == torch.float32  # autocast: weights stay float32

@@ -58,6 +58,16 @@ def scores_of(model: BiEncoder, ds, k: int, max_length: int) -> dict:
     return m
 
 
+def measure(model: BiEncoder, dev, test, trec, k: int = 500) -> dict:
+    """Test and dev nDCG@10, Recall@100 and AUC (top-k retrieved), and zero-shot trec-dl-5k nDCG@10."""
+    dev_m, test_m = scores_of(model, dev, k, 128), scores_of(model, test, k, 128)
+    row = {"ndcg@10": test_m["ndcg@10"], "recall@100": test_m["recall@100"], "auc": test_m["auc"], "global_auc": test_m["global_auc"],
+           "dev ndcg@10": dev_m["ndcg@10"], "dev recall@100": dev_m["recall@100"], "dev auc": dev_m["auc"]}
+    if trec is not None:
+        row["trec-dl-5k ndcg@10"] = scores_of(model, trec, 100, 256)["ndcg@10"]
+    return row
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=90)
@@ -92,11 +102,7 @@ def main() -> None:
         t0 = time.perf_counter()
         res = train(model, examples, cfg, Path("/tmp") / f"rankwise-losscmp-{name}")
         row = {"loss": name, "spec": spec, "train_seconds": round(time.perf_counter() - t0, 1), "final_loss": res.history[-1].loss}
-        dev_m, test_m = scores_of(model, dev, 500, 128), scores_of(model, test, 500, 128)
-        row.update({"ndcg@10": test_m["ndcg@10"], "recall@100": test_m["recall@100"], "auc": test_m["auc"], "global_auc": test_m["global_auc"],
-                    "dev ndcg@10": dev_m["ndcg@10"], "dev auc": dev_m["auc"]})
-        if trec is not None:
-            row["trec-dl-5k ndcg@10"] = scores_of(model, trec, 100, 256)["ndcg@10"]
+        row.update(measure(model, dev, test, trec))
         result["runs"].append(row)
         write_json(OUT, result)
         print(json.dumps(row), flush=True)

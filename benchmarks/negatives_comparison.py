@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import machine  # noqa: E402
-from loss_comparison import TREC_DL, scores_of  # noqa: E402
+from loss_comparison import TREC_DL, measure  # noqa: E402
 
 from rankwise.data import examples_from_qrels, load_beir  # noqa: E402
 from rankwise.data.stdlib_code import ensure_built  # noqa: E402
@@ -95,11 +95,7 @@ def main() -> None:
         plan = Plan(cfg, examples, dataset=train_ds, out_dir=out, log=lambda m: print(m, flush=True))
         res = train(model, examples, cfg, out, plan=plan)
         row = {"recipe": name, "options": options, "train_seconds": round(time.perf_counter() - t0, 1), "final_loss": res.history[-1].loss}
-        dev_m, test_m = scores_of(model, dev, 100, 128), scores_of(model, test, 100, 128)
-        row.update({"ndcg@10": test_m["ndcg@10"], "recall@100": test_m["recall@100"], "auc": test_m["auc"],
-                    "dev ndcg@10": dev_m["ndcg@10"], "dev recall@100": dev_m["recall@100"]})
-        if trec is not None:
-            row["trec-dl-5k ndcg@10"] = scores_of(model, trec, 100, 256)["ndcg@10"]
+        row.update(measure(model, dev, test, trec, k=100))
         result["runs"].append(row)
         write_json(OUT, result)
         print(json.dumps(row), flush=True)

@@ -12,6 +12,22 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(monkeypatch, capsys, *args) -> tuple[int, str]:
+    """Run ``rankwise ARGS`` in-process: (exit code, everything printed)."""
+    import sys
+
+    from rankwise.cli import app
+
+    monkeypatch.setattr(sys, "argv", ["rankwise", *map(str, args)])
+    code = 0
+    try:
+        app()
+    except SystemExit as exc:
+        code = exc.code or 0
+    out = capsys.readouterr()
+    return code, out.out + out.err
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 

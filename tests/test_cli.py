@@ -1,23 +1,10 @@
 """The command line, end to end on small data (and, marked slow, on the real model and data)."""
 
 import json
-import sys
 
 import pytest
 
-from rankwise.cli import app
-from tests.conftest import SHARED_DATA
-
-
-def run_cli(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["rankwise", *map(str, args)])
-    code = 0
-    try:
-        app()
-    except SystemExit as exc:
-        code = exc.code or 0
-    out = capsys.readouterr()
-    return code, out.out + out.err
+from tests.conftest import SHARED_DATA, run_cli
 
 
 def test_bad_input_is_one_clear_line(monkeypatch, capsys, toy_beir, tmp_path):

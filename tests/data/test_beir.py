@@ -1,12 +1,11 @@
 import gzip
-import json
 import shutil
 
 import pytest
 
 from rankwise.data import load_beir
 from rankwise.errors import DataError
-from tests.conftest import SHARED_DATA, write_beir
+from tests.conftest import SHARED_DATA
 
 
 def test_loads_split_and_joins_title(toy_beir):
@@ -45,7 +44,7 @@ def test_corpus_errors_name_file_line_field(toy_beir, line, field, reason):
         load_beir(toy_beir, "test")
     err = exc.value
     assert err.path == str(corpus) and err.line == 9 and err.field == field
-    assert reason in str(err) and f"corpus.jsonl:9" in str(err)
+    assert reason in str(err) and "corpus.jsonl:9" in str(err)
 
 
 def test_qrels_unknown_ids_error_or_counted_warning(toy_beir):

@@ -65,7 +65,6 @@ def test_infonce_matches_pytorch_metric_learning_ntxent():
     ref = pml.NTXentLoss(temperature=0.1)(emb, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3]))
     # NTXent: each anchor against its positive and every non-matching item, self excluded
     sims = emb @ emb.T
-    labels = torch.zeros(8, 8, dtype=torch.float64)
     losses = []
     for i in range(8):
         j = i + 1 if i % 2 == 0 else i - 1

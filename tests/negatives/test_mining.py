@@ -6,6 +6,7 @@ import pytest
 from rankwise.data import load_beir
 from rankwise.errors import ConfigError, DataError, RankwiseError
 from rankwise.negatives.mining import MineOptions, _guard, mine
+from tests.conftest import run_cli
 
 
 def rows(path):
@@ -112,3 +113,23 @@ def test_bad_inputs(topics_beir, tmp_path):
         MineOptions.parse("bm25:depth=3")
     with pytest.raises(ConfigError, match="expected 1 <= a <= b"):
         MineOptions.parse("dense:window=9-3")
+
+
+def test_mine_cli_and_train_with_mined_negatives(topics_beir, tmp_path, tiny_model_dir, monkeypatch, capsys):
+    def cli(*args):
+        return run_cli(monkeypatch, capsys, *args)
+
+    code, text = cli("mine", "--data", topics_beir, "--out", tmp_path / "neg.jsonl", "--k", 2, "--window", "2-20", "--sampling", "uniform")
+    assert code == 0, text
+    assert json.loads((tmp_path / "neg.jsonl.stats.json").read_text())["queries"] == 16
+    code, text = cli("train", "--data", topics_beir, "--train-file", tmp_path / "neg.jsonl", "--out", tmp_path / "run", "--model", tiny_model_dir,
+                     "--steps", 2, "--batch-size", 4, "--query-max-length", 16, "--doc-max-length", 32, "--batching", "nodup")
+    assert code == 0, text
+    code, text = cli("mine", "--data", topics_beir, "--out", tmp_path / "x.jsonl", "--window", "1-999")
+    assert code == 2 and "window 1-999 goes beyond the corpus size (40 documents)" in text
+    # a mined file naming a document the corpus lacks: the file, line and field are named
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"query_id": "q00", "positive_ids": ["d00"], "negative_ids": ["ghost"]}\n')
+    code, text = cli("train", "--data", topics_beir, "--train-file", bad, "--out", tmp_path / "run2", "--model", tiny_model_dir, "--steps", 1,
+                     "--batch-size", 2)
+    assert code == 2 and "bad.jsonl:1, field 'negative_ids': unknown document 'ghost'" in text

@@ -5,30 +5,17 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from rankwise.cli import app
 from rankwise.data import write_run
 from rankwise.metrics import evaluate_per_query
 from rankwise.metrics.significance import paired_t_test
-from tests.conftest import write_beir
+from tests.conftest import run_cli, write_beir
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"]
-
-
-def run_cli(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["rankwise", *map(str, args)])
-    code = 0
-    try:
-        app()
-    except SystemExit as exc:
-        code = exc.code or 0
-    out = capsys.readouterr()
-    return code, out.out + out.err
 
 
 @pytest.fixture()

@@ -143,7 +143,10 @@ class BiEncoder(nn.Module):
                                 "(not a transformers or sentence-transformers folder)")
         try:
             tokenizer = AutoTokenizer.from_pretrained(str(backbone_path))
-            backbone = AutoModel.from_pretrained(str(backbone_path))
+            try:  # PyTorch SDPA: no materialised attention matrix on CPU (flash kernel), the leanest transformers offers
+                backbone = AutoModel.from_pretrained(str(backbone_path), attn_implementation="sdpa")
+            except ValueError:  # an architecture without SDPA support
+                backbone = AutoModel.from_pretrained(str(backbone_path))
         except (OSError, ValueError) as exc:
             raise RankwiseError(f"cannot load model {source!r}: {exc}") from None
         backbone.eval()

@@ -94,7 +94,8 @@ def _train_with_progress(model: BiEncoder, examples, cfg: TrainConfig, out: Path
         advance(1, info=f"loss {s.loss:.4f}  lr {s.lr:.2e}  {s.examples_per_s:.1f} ex/s  {s.tokens_per_s:.0f} tok/s  "
                         f"pad {100 * s.padding:.0f}%  peak {s.peak_rss_mb / 1024:.1f} GB")
         tracker.log(s.step, {"train/loss": s.loss, "train/lr": s.lr, "train/examples_per_s": s.examples_per_s,
-                             "train/tokens_per_s": s.tokens_per_s, "train/padding": s.padding, "train/peak_rss_mb": s.peak_rss_mb})
+                             "train/tokens_per_s": s.tokens_per_s, "train/padding": s.padding, "train/peak_rss_mb": s.peak_rss_mb}
+                    | {f"train/{k}": v for k, v in s.extra.items()})
 
     def evaluator(step: int) -> dict[str, float]:
         metrics = evaluate_model(model, eval_ds, show_progress=False).metrics

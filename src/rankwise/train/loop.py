@@ -38,6 +38,7 @@ class StepLog:
     tokens_per_s: float = 0.0  # real (unpadded) tokens encoded per second
     padding: float = 0.0  # share of the encoded positions that were padding
     peak_rss_mb: float = 0.0  # the process's peak resident memory so far
+    extra: dict[str, float] = field(default_factory=dict)  # mean false-negative / curriculum weights
 
 
 def peak_rss_mb() -> float:
@@ -157,7 +158,8 @@ def train(
         optimizer.zero_grad(set_to_none=True)
         took = time.perf_counter() - t_step
         real, padded = q_tokens[0] + d_tokens[0], q_tokens[1] + d_tokens[1]
-        log = StepLog(step + 1, float(loss.detach()), lr, len(exs) / took, real / took, 1 - real / max(1, padded), peak_rss_mb())
+        log = StepLog(step + 1, float(loss.detach()), lr, len(exs) / took, real / took, 1 - real / max(1, padded), peak_rss_mb(),
+                      dict(plan.last_info))
         result.history.append(log)
         if on_step:
             on_step(log)

@@ -39,7 +39,7 @@ class Plan:
             raise ConfigError(f"negatives {spec!r} mines per query id: train from qrels or an id-form training file")
         if self.false_negatives is not None and not self.negatives.uses_hard:
             raise ConfigError("--false-negatives weights mined hard negatives: choose a --negatives strategy with hard negatives")
-        self.history: list[dict[str, Any]] = []  # per-step extras for the log (mean weights)
+        self.last_info: dict[str, float] = {}  # the last step's mean false-negative / curriculum weights
 
     def prepare(self, model) -> None:
         """Before the first step (and before a resume restores state): static mining."""

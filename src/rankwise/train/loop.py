@@ -61,6 +61,15 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def _set_checkpointing(model: BiEncoder, on: bool) -> None:
+    """transformers >= 5 names it activation checkpointing; older versions gradient checkpointing."""
+    bb = model.backbone
+    if hasattr(bb, "activation_checkpointing_enable"):
+        bb.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False}) if on else bb.activation_checkpointing_disable()
+    else:
+        bb.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False}) if on else bb.gradient_checkpointing_disable()
+
+
 def linear_schedule(optimizer: torch.optim.Optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
     def factor(step: int) -> float:
         if step < warmup:
@@ -108,7 +117,7 @@ def train(
     plan = plan or Plan(config, list(examples), out_dir=out_dir)
     plan.prepare(model)
     if config.activation_checkpointing:
-        model.backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        _set_checkpointing(model, True)
     token_cache: dict = {}  # every text is tokenised once per run
     params = list(model.backbone.named_parameters())
     no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
@@ -174,7 +183,7 @@ def train(
             break
     model.eval()
     if config.activation_checkpointing:
-        model.backbone.gradient_checkpointing_disable()
+        _set_checkpointing(model, False)
     result.seconds = time.perf_counter() - t0
     return result
 

@@ -71,6 +71,9 @@ def dev_ndcg(model_dir: str) -> float:
     return evaluate_model(model, split_corpus(load_beir(ensure_built(), "dev")), show_progress=False).metrics["ndcg@10"]
 
 
+CHECKPOINTING = os.environ.get("RANKWISE_BENCH_CHECKPOINTING") == "1"
+
+
 def side_rankwise(data: Path, steps: int, out: Path, bf16: bool) -> dict:
     import torch
 
@@ -83,7 +86,8 @@ def side_rankwise(data: Path, steps: int, out: Path, bf16: bool) -> dict:
     model = BiEncoder.load(None)
     cfg = TrainConfig(steps=steps, batch_size=BATCH, lr=LR, warmup_ratio=0.1, weight_decay=0.01, max_grad_norm=1.0, seed=SEED,
                       query_max_length=MAX_LEN, doc_max_length=MAX_LEN, negatives="file", negatives_per_query=1,
-                      chunk_tokens=CHUNK_TOKENS, bf16=bf16, checkpoint_every=10**9, loss="infonce:temperature=0.05")
+                      chunk_tokens=CHUNK_TOKENS, bf16=bf16, activation_checkpointing=CHECKPOINTING, checkpoint_every=10**9,
+                      loss="infonce:temperature=0.05")
     t0 = time.perf_counter()
     res = train(model, examples, cfg, out / "run")
     seconds = time.perf_counter() - t0
@@ -151,6 +155,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--bf16", action="store_true", help="also run both sides with bf16 autocast")
+    ap.add_argument("--checkpointing", action="store_true", help="rankwise with activation checkpointing")
+    ap.add_argument("--only", choices=["rankwise"], help="re-run only rankwise and update the stored result")
     ap.add_argument("--side", choices=["rankwise", "peer"], help=argparse.SUPPRESS)
     ap.add_argument("--data", help=argparse.SUPPRESS)
     ap.add_argument("--workdir", help=argparse.SUPPRESS)
@@ -161,18 +167,25 @@ def main() -> None:
 
     from rankwise.io import write_json
 
+    if args.checkpointing:
+        os.environ["RANKWISE_BENCH_CHECKPOINTING"] = "1"
+
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         data = work / "triplets.jsonl"
         triplets(data)
         n = len(data.read_text().splitlines())
         print(f"{n} triplets; {args.steps} steps of {BATCH}", flush=True)
+        stored = json.loads(RESULTS.read_text()) if args.only and RESULTS.is_file() else None
         result = {"machine": machine(), "steps": args.steps, "batch_size": BATCH, "max_length": MAX_LEN, "triplets": n,
                   "data": "stdlib-code train, BM25 negative (top non-positive of ranks 1-30)",
-                  "rankwise_settings": {"chunk_tokens": CHUNK_TOKENS, "loss": "infonce:temperature=0.05"},
+                  "rankwise_settings": {"chunk_tokens": CHUNK_TOKENS, "activation_checkpointing": args.checkpointing,
+                                        "loss": "infonce:temperature=0.05"},
                   "peer_settings": "SentenceTransformerTrainer + MultipleNegativesRankingLoss(scale=20), NO_DUPLICATES sampler"}
         result["rankwise"] = run_child("rankwise", data, args.steps, work, False)
-        result["peer"] = run_child("peer", data, args.steps, work, False)
+        result["peer"] = stored["peer"] if stored else run_child("peer", data, args.steps, work, False)
+        if stored and stored["rankwise_settings"] != result["rankwise_settings"]:
+            result["rankwise_earlier_settings"] = stored["rankwise"] | {"settings": stored["rankwise_settings"]}
         if args.bf16:
             result["rankwise_bf16"] = run_child("rankwise", data, args.steps, work, True)
             result["peer_bf16"] = run_child("peer", data, args.steps, work, True)

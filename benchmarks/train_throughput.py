@@ -72,6 +72,7 @@ def dev_ndcg(model_dir: str) -> float:
 
 
 CHECKPOINTING = os.environ.get("RANKWISE_BENCH_CHECKPOINTING") == "1"
+BATCHING = os.environ.get("RANKWISE_BENCH_BATCHING", "random")
 
 
 def side_rankwise(data: Path, steps: int, out: Path, bf16: bool) -> dict:
@@ -86,7 +87,7 @@ def side_rankwise(data: Path, steps: int, out: Path, bf16: bool) -> dict:
     model = BiEncoder.load(None)
     cfg = TrainConfig(steps=steps, batch_size=BATCH, lr=LR, warmup_ratio=0.1, weight_decay=0.01, max_grad_norm=1.0, seed=SEED,
                       query_max_length=MAX_LEN, doc_max_length=MAX_LEN, negatives="file", negatives_per_query=1,
-                      chunk_tokens=CHUNK_TOKENS, bf16=bf16, activation_checkpointing=CHECKPOINTING, checkpoint_every=10**9,
+                      chunk_tokens=CHUNK_TOKENS, bf16=bf16, activation_checkpointing=CHECKPOINTING, batching=BATCHING, checkpoint_every=10**9,
                       loss="infonce:temperature=0.05")
     t0 = time.perf_counter()
     res = train(model, examples, cfg, out / "run")
@@ -157,6 +158,7 @@ def main() -> None:
     ap.add_argument("--bf16", action="store_true", help="also run both sides with bf16 autocast")
     ap.add_argument("--checkpointing", action="store_true", help="rankwise with activation checkpointing")
     ap.add_argument("--only", choices=["rankwise"], help="re-run only rankwise and update the stored result")
+    ap.add_argument("--batching", default="random", help="rankwise batching: random, or nodup (the peer's no-duplicates rule)")
     ap.add_argument("--side", choices=["rankwise", "peer"], help=argparse.SUPPRESS)
     ap.add_argument("--data", help=argparse.SUPPRESS)
     ap.add_argument("--workdir", help=argparse.SUPPRESS)
@@ -169,6 +171,7 @@ def main() -> None:
 
     if args.checkpointing:
         os.environ["RANKWISE_BENCH_CHECKPOINTING"] = "1"
+    os.environ["RANKWISE_BENCH_BATCHING"] = args.batching
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -179,7 +182,7 @@ def main() -> None:
         stored = json.loads(RESULTS.read_text()) if args.only and RESULTS.is_file() else None
         result = {"machine": machine(), "steps": args.steps, "batch_size": BATCH, "max_length": MAX_LEN, "triplets": n,
                   "data": "stdlib-code train, BM25 negative (top non-positive of ranks 1-30)",
-                  "rankwise_settings": {"chunk_tokens": CHUNK_TOKENS, "activation_checkpointing": args.checkpointing,
+                  "rankwise_settings": {"chunk_tokens": CHUNK_TOKENS, "activation_checkpointing": args.checkpointing, "batching": args.batching,
                                         "loss": "infonce:temperature=0.05"},
                   "peer_settings": "SentenceTransformerTrainer + MultipleNegativesRankingLoss(scale=20), NO_DUPLICATES sampler"}
         result["rankwise"] = run_child("rankwise", data, args.steps, work, False)

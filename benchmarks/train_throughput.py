@@ -6,17 +6,19 @@ positive, hard negative) triplets from stdlib-code train (BM25 negatives: the to
 non-positive document of ranks 1-30, mined once by `rankwise mine`), queries and documents cut
 at 256 tokens, cosine similarity with scale 20 (InfoNCE temperature 0.05 / MNRL scale 20),
 AdamW lr 1e-4, weight decay 0.01, 10 % linear warm-up then linear decay, gradient clipping at
-1.0, seed 42, float32. The peer uses MultipleNegativesRankingLoss with the no-duplicates batch
-sampler that its documentation recommends for it; rankwise encodes a document shared by two
-triplets once (the same effect).
+1.0, float32. Both sides see the same batches: rankwise draws them with its no-duplicates
+sampler (no document twice in a batch, as sentence-transformers recommends for MNRL) and the
+peer replays them through a batch sampler. tests/train/test_peer_equivalence.py checks that,
+without dropout, the two then compute the same loss at every step.
 
 Each side runs in its own process, so peak resident memory (ru_maxrss, read right after
 training) is its own; examples/s is 32 x steps over the training loop's wall time. After
 training, both models are evaluated the same way (rankwise's evaluator, 256 tokens) on
-stdlib-code dev. rankwise runs with its length-sorted chunked encoding (``chunk_tokens``);
-``--bf16`` adds a bf16-autocast run of each side.
+stdlib-code dev. One run per seed and side (``--seeds``, default three); dropout draws differ
+between the sides, so quality is compared as the mean over seeds, next to the spread between
+seeds. ``--bf16`` adds a bf16-autocast run of each side at the first seed.
 
-    python benchmarks/train_throughput.py [--steps 60] [--bf16]
+    python benchmarks/train_throughput.py [--steps 60] [--seeds 42,43,44] [--bf16]
 
 Writes benchmarks/results/train_throughput.json.
 """
@@ -71,96 +73,139 @@ def dev_ndcg(model_dir: str) -> float:
     return evaluate_model(model, split_corpus(load_beir(ensure_built(), "dev")), show_progress=False).metrics["ndcg@10"]
 
 
-CHECKPOINTING = os.environ.get("RANKWISE_BENCH_CHECKPOINTING") == "1"
-BATCHING = os.environ.get("RANKWISE_BENCH_BATCHING", "random")
+def rankwise_config(steps: int, seed: int, bf16: bool = False, checkpointing: bool = False):
+    from rankwise.train import TrainConfig
+
+    return TrainConfig(steps=steps, batch_size=BATCH, lr=LR, warmup_ratio=0.1, weight_decay=0.01, max_grad_norm=1.0, seed=seed,
+                       query_max_length=MAX_LEN, doc_max_length=MAX_LEN, negatives="file", negatives_per_query=1,
+                       chunk_tokens=CHUNK_TOKENS, bf16=bf16, activation_checkpointing=checkpointing, batching="nodup",
+                       checkpoint_every=10**9, loss="infonce:temperature=0.05")
 
 
-def side_rankwise(data: Path, steps: int, out: Path, bf16: bool) -> dict:
+def batch_indices(data: Path, steps: int, seed: int) -> list[list[int]]:
+    """The example indices of each of rankwise's batches, for the peer to replay."""
+    from rankwise.data import load_examples
+    from rankwise.train.plan import Plan
+
+    examples = load_examples(data)
+    plan = Plan(rankwise_config(steps, seed), examples)
+    position = {id(ex): i for i, ex in enumerate(examples)}
+    return [[position[id(ex)] for ex in plan.batch(s)[0]] for s in range(steps)]
+
+
+def side_rankwise(args, out: Path) -> dict:
     import torch
 
     from rankwise.data import load_examples
     from rankwise.models import BiEncoder
-    from rankwise.train import TrainConfig, train
+    from rankwise.train import train
 
-    torch.manual_seed(SEED)
-    examples = load_examples(data)
+    torch.manual_seed(args.seed)
+    examples = load_examples(args.data)
     model = BiEncoder.load(None)
-    cfg = TrainConfig(steps=steps, batch_size=BATCH, lr=LR, warmup_ratio=0.1, weight_decay=0.01, max_grad_norm=1.0, seed=SEED,
-                      query_max_length=MAX_LEN, doc_max_length=MAX_LEN, negatives="file", negatives_per_query=1,
-                      chunk_tokens=CHUNK_TOKENS, bf16=bf16, activation_checkpointing=CHECKPOINTING, batching=BATCHING, checkpoint_every=10**9,
-                      loss="infonce:temperature=0.05")
+    cfg = rankwise_config(args.steps, args.seed, args.bf16, args.checkpointing)
     t0 = time.perf_counter()
     res = train(model, examples, cfg, out / "run")
     seconds = time.perf_counter() - t0
     peak = peak_rss_mb()
     model.save(out / "model")
     hist = res.history
-    return {"seconds": seconds, "examples_per_s": steps * BATCH / seconds, "peak_rss_mb": peak,
+    return {"seconds": seconds, "examples_per_s": args.steps * BATCH / seconds, "peak_rss_mb": peak,
             "padding": sum(h.padding for h in hist) / len(hist), "tokens_per_s": sum(h.tokens_per_s for h in hist) / len(hist),
             "final_loss": hist[-1].loss, "model": str(out / "model")}
 
 
-def side_peer(data: Path, steps: int, out: Path, bf16: bool) -> dict:
+class Replay:
+    """A batch sampler for SentenceTransformerTrainer that replays fixed index lists."""
+
+    def __init__(self, batches: list[list[int]]):
+        self.batches = batches
+
+    def __call__(self, dataset, **kwargs):
+        return self
+
+    def __iter__(self):
+        return iter(self.batches)
+
+    def __len__(self):
+        return len(self.batches)
+
+    def set_epoch(self, epoch: int) -> None:
+        pass
+
+
+def side_peer(args, out: Path) -> dict:
     from datasets import Dataset
     from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
-    from sentence_transformers.losses import MultipleNegativesRankingLoss
-    from sentence_transformers.training_args import BatchSamplers
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
     from rankwise.models import default_model_path
 
-    rows = [json.loads(x) for x in data.read_text().splitlines()]
+    rows = [json.loads(x) for x in Path(args.data).read_text().splitlines()]
     ds = Dataset.from_dict({"anchor": [r["query"] for r in rows], "positive": [r["positives"][0] for r in rows],
                             "negative": [r["negatives"][0] for r in rows]})
     model = SentenceTransformer(str(default_model_path()), device="cpu")
     model.max_seq_length = MAX_LEN
-    args = SentenceTransformerTrainingArguments(
-        output_dir=str(out / "st"), max_steps=steps, per_device_train_batch_size=BATCH, learning_rate=LR, warmup_ratio=0.1,
-        lr_scheduler_type="linear", weight_decay=0.01, max_grad_norm=1.0, seed=SEED, data_seed=SEED, save_strategy="no",
-        report_to=[], logging_steps=max(1, steps // 10), dataloader_drop_last=True, use_cpu=True, bf16=bf16,
-        batch_sampler=BatchSamplers.NO_DUPLICATES,
+    batches = json.loads(Path(args.batches).read_text())
+    targs = SentenceTransformerTrainingArguments(
+        output_dir=str(out / "st"), max_steps=args.steps, per_device_train_batch_size=BATCH, learning_rate=LR, warmup_ratio=0.1,
+        lr_scheduler_type="linear", weight_decay=0.01, max_grad_norm=1.0, seed=args.seed, data_seed=args.seed, save_strategy="no",
+        report_to=[], logging_steps=max(1, args.steps // 10), use_cpu=True, bf16=args.bf16, batch_sampler=Replay(batches),
     )
-    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=ds, loss=MultipleNegativesRankingLoss(model, scale=20.0))
+    trainer = SentenceTransformerTrainer(model=model, args=targs, train_dataset=ds, loss=MultipleNegativesRankingLoss(model, scale=20.0))
     t0 = time.perf_counter()
     out_metrics = trainer.train()
     seconds = time.perf_counter() - t0
     peak = peak_rss_mb()
     model.save(str(out / "model"))
-    return {"seconds": seconds, "examples_per_s": steps * BATCH / seconds, "peak_rss_mb": peak,
-            "final_loss": out_metrics.training_loss, "model": str(out / "model")}
+    return {"seconds": seconds, "examples_per_s": args.steps * BATCH / seconds, "peak_rss_mb": peak,
+            "mean_loss": out_metrics.training_loss, "model": str(out / "model")}
 
 
 def child(args) -> None:
-    out = Path(args.workdir) / f"{args.side}{'-bf16' if args.bf16 else ''}"
+    out = Path(args.workdir) / f"{args.side}-{args.seed}{'-bf16' if args.bf16 else ''}"
     out.mkdir(parents=True, exist_ok=True)
-    fn = side_rankwise if args.side == "rankwise" else side_peer
-    res = fn(Path(args.data), args.steps, out, args.bf16)
-    res["dev_ndcg@10"] = dev_ndcg(res["model"])
+    res = (side_rankwise if args.side == "rankwise" else side_peer)(args, out)
+    res["dev_ndcg@10"] = dev_ndcg(res.pop("model"))
     print("RESULT " + json.dumps(res), flush=True)
 
 
-def run_child(side: str, data: Path, steps: int, workdir: Path, bf16: bool) -> dict:
-    cmd = [sys.executable, __file__, "--side", side, "--data", str(data), "--steps", str(steps), "--workdir", str(workdir)]
-    if bf16:
-        cmd.append("--bf16")
+def run_child(side: str, args, workdir: Path, data: Path, seed: int, bf16: bool = False) -> dict:
+    batches = workdir / f"batches-{seed}.json"
+    if not batches.exists():
+        batches.write_text(json.dumps(batch_indices(data, args.steps, seed)))
+    cmd = [sys.executable, __file__, "--side", side, "--data", str(data), "--steps", str(args.steps), "--workdir", str(workdir),
+           "--seed", str(seed), "--batches", str(batches)]
+    cmd += ["--bf16"] * bf16 + ["--checkpointing"] * args.checkpointing
     proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, TOKENIZERS_PARALLELISM="false"))
     line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
     if proc.returncode != 0 or line is None:
         raise SystemExit(f"{side} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    res = json.loads(line[len("RESULT "):])
-    print(f"{side}{' bf16' if bf16 else ''}: {res['examples_per_s']:.2f} examples/s, peak {res['peak_rss_mb']:.0f} MB, "
+    res = json.loads(line[len("RESULT "):]) | {"seed": seed}
+    print(f"{side}{' bf16' if bf16 else ''} seed {seed}: {res['examples_per_s']:.2f} examples/s, peak {res['peak_rss_mb']:.0f} MB, "
           f"dev nDCG@10 {res['dev_ndcg@10']:.4f}", flush=True)
     return res
+
+
+def summary(runs: list[dict]) -> dict:
+    """Speed and quality as means over seeds, memory as the largest peak; the runs themselves kept."""
+    import statistics
+
+    nd = [r["dev_ndcg@10"] for r in runs]
+    return {"examples_per_s": statistics.mean(r["examples_per_s"] for r in runs), "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+            "dev_ndcg@10": statistics.mean(nd), "dev_ndcg@10_sd": statistics.stdev(nd) if len(nd) > 1 else 0.0, "runs": runs}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=60)
-    ap.add_argument("--bf16", action="store_true", help="also run both sides with bf16 autocast")
+    ap.add_argument("--seeds", default="42,43,44", help="comma-separated; one run of each side per seed")
+    ap.add_argument("--bf16", action="store_true", help="also run both sides with bf16 autocast (first seed)")
     ap.add_argument("--checkpointing", action="store_true", help="rankwise with activation checkpointing")
-    ap.add_argument("--only", choices=["rankwise"], help="re-run only rankwise and update the stored result")
-    ap.add_argument("--batching", default="random", help="rankwise batching: random, or nodup (the peer's no-duplicates rule)")
     ap.add_argument("--side", choices=["rankwise", "peer"], help=argparse.SUPPRESS)
+    ap.add_argument("--seed", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--data", help=argparse.SUPPRESS)
+    ap.add_argument("--batches", help=argparse.SUPPRESS)
     ap.add_argument("--workdir", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.side:
@@ -169,38 +214,35 @@ def main() -> None:
 
     from rankwise.io import write_json
 
-    if args.checkpointing:
-        os.environ["RANKWISE_BENCH_CHECKPOINTING"] = "1"
-    os.environ["RANKWISE_BENCH_BATCHING"] = args.batching
-
+    seeds = [int(x) for x in args.seeds.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         data = work / "triplets.jsonl"
         triplets(data)
         n = len(data.read_text().splitlines())
-        print(f"{n} triplets; {args.steps} steps of {BATCH}", flush=True)
-        stored = json.loads(RESULTS.read_text()) if args.only and RESULTS.is_file() else None
-        result = {"machine": machine(), "steps": args.steps, "batch_size": BATCH, "max_length": MAX_LEN, "triplets": n,
+        print(f"{n} triplets; {args.steps} steps of {BATCH}; seeds {seeds}", flush=True)
+        result = {"machine": machine(), "steps": args.steps, "batch_size": BATCH, "max_length": MAX_LEN, "triplets": n, "seeds": seeds,
                   "data": "stdlib-code train, BM25 negative (top non-positive of ranks 1-30)",
-                  "rankwise_settings": {"chunk_tokens": CHUNK_TOKENS, "activation_checkpointing": args.checkpointing, "batching": args.batching,
+                  "batches": "rankwise's no-duplicates sampler; the peer replays the same batches",
+                  "rankwise_settings": {"chunk_tokens": CHUNK_TOKENS, "activation_checkpointing": args.checkpointing,
                                         "loss": "infonce:temperature=0.05"},
-                  "peer_settings": "SentenceTransformerTrainer + MultipleNegativesRankingLoss(scale=20), NO_DUPLICATES sampler"}
-        result["rankwise"] = run_child("rankwise", data, args.steps, work, False)
-        result["peer"] = stored["peer"] if stored else run_child("peer", data, args.steps, work, False)
-        if stored and stored["rankwise_settings"] != result["rankwise_settings"]:
-            result["rankwise_earlier_settings"] = stored["rankwise"] | {"settings": stored["rankwise_settings"]}
+                  "peer_settings": "SentenceTransformerTrainer + MultipleNegativesRankingLoss(scale=20)"}
+        runs: dict[str, list[dict]] = {"rankwise": [], "peer": []}
+        for seed in seeds:  # interleaved, so a slow phase of the machine hits both sides
+            for side in runs:
+                runs[side].append(run_child(side, args, work, data, seed))
+        result["rankwise"], result["peer"] = summary(runs["rankwise"]), summary(runs["peer"])
         if args.bf16:
-            result["rankwise_bf16"] = run_child("rankwise", data, args.steps, work, True)
-            result["peer_bf16"] = run_child("peer", data, args.steps, work, True)
+            result["rankwise_bf16"] = run_child("rankwise", args, work, data, seeds[0], bf16=True)
+            result["peer_bf16"] = run_child("peer", args, work, data, seeds[0], bf16=True)
         r, p = result["rankwise"], result["peer"]
         result["speedup"] = r["examples_per_s"] / p["examples_per_s"]
         result["memory_ratio"] = r["peak_rss_mb"] / p["peak_rss_mb"]
         result["dev_ndcg_points_apart"] = 100 * abs(r["dev_ndcg@10"] - p["dev_ndcg@10"])
-        for side in ("rankwise", "peer", "rankwise_bf16", "peer_bf16"):
-            result.get(side, {}).pop("model", None)
         write_json(RESULTS, result)
-        print(f"speed-up {result['speedup']:.2f}x, memory {result['memory_ratio']:.2f}x, dev nDCG@10 "
-              f"{result['dev_ndcg_points_apart']:.2f} points apart; wrote {RESULTS}")
+        print(f"speed-up {result['speedup']:.2f}x, memory {result['memory_ratio']:.2f}x, mean dev nDCG@10 "
+              f"{result['dev_ndcg_points_apart']:.2f} points apart (rankwise {r['dev_ndcg@10']:.4f} sd {r['dev_ndcg@10_sd']:.4f}, "
+              f"peer {p['dev_ndcg@10']:.4f} sd {p['dev_ndcg@10_sd']:.4f}); wrote {RESULTS}")
 
 
 if __name__ == "__main__":

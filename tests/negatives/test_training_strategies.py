@@ -89,6 +89,20 @@ def test_nodup_batches_repeat_no_document():
         assert len(seen) == len(set(seen))
 
 
+def test_nodup_epoch_scales_to_many_examples():
+    # 40,000 examples, 10 % sharing a positive with another: one epoch is every example at most
+    # once, none repeating a document, and the greedy pass stays linear (was quadratic)
+    n, bs = 40_000, 32
+    examples = [TrainExample(f"q{i}", [(f"d{i - 1 if i % 10 == 1 else i}", "t")], []) for i in range(n)]
+    s = Sampler("nodup", n, bs, 0)
+    batches = s._nodup_epoch(0, examples)
+    flat = np.concatenate(batches)
+    assert len(flat) == len(set(flat.tolist())) and len(batches) >= n // bs - 2
+    for b in batches[:200]:
+        docs = [examples[i].positives[0][0] for i in b]
+        assert len(docs) == len(set(docs))
+
+
 def test_tas_batch_comes_from_one_cluster():
     rng = np.random.default_rng(0)
     centers = rng.normal(size=(4, 16)) * 10

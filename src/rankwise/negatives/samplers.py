@@ -143,13 +143,16 @@ class Sampler:
         while order or waiting:
             batch, seen = [], set()
             queue, rest = waiting + order, []
-            for i in queue:
+            for j, i in enumerate(queue):
                 docs = {d for d, _ in examples[i].positives} | {d for d, _ in examples[i].negatives}
-                if len(batch) < self.bs and not (docs & seen):
-                    batch.append(i)
-                    seen |= docs
-                else:
+                if docs & seen:
                     rest.append(i)
+                    continue
+                batch.append(i)
+                seen |= docs
+                if len(batch) == self.bs:  # full: the rest waits, in order (keeps an epoch linear in its size)
+                    rest.extend(queue[j + 1:])
+                    break
             if len(batch) < self.bs:
                 break  # the last, incomplete batch is dropped (as in random batching)
             batches.append(np.array(batch))

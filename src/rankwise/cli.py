@@ -70,6 +70,11 @@ def train_cmd(
     batching: Optional[str] = typer.Option(None, help="random | nodup | 'tas:clusters=64' | 'ngame:every=100,cluster_size=8'"),
     false_negatives: Optional[str] = typer.Option(None, help="'self:tau=0.05' or 'teacher:tau=1' (down-weight likely false negatives)"),
     curriculum: Optional[str] = typer.Option(None, help="'reciprank:steps=100' | normscore | kdescore (easy samples first)"),
+    chunk_tokens: Optional[int] = typer.Option(None, help="encode each side in length-sorted chunks of at most this many padded tokens"),
+    length_bucket: Optional[int] = typer.Option(None, help="random batches sorted by length within buckets of this many batches"),
+    bf16: Optional[bool] = typer.Option(None, "--bf16/--no-bf16", help="bf16 autocast for the encoder"),
+    activation_checkpointing: Optional[bool] = typer.Option(None, "--activation-checkpointing/--no-activation-checkpointing",
+                                                            help="recompute activations in the backward pass (less memory)"),
 ) -> None:
     """Fine-tune a dual encoder; --resume continues after a kill with the same result."""
     from rankwise.train import load_config
@@ -78,7 +83,8 @@ def train_cmd(
     cfg = load_config(config, model=model, loss=loss, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
                       query_max_length=query_max_length, doc_max_length=doc_max_length,
                       negatives_per_query=negatives_per_query, checkpoint_every=checkpoint_every, eval_every=eval_every,
-                      negatives=negatives, batching=batching, false_negatives=false_negatives, curriculum=curriculum)
+                      negatives=negatives, batching=batching, false_negatives=false_negatives, curriculum=curriculum,
+                      chunk_tokens=chunk_tokens, length_bucket=length_bucket, bf16=bf16, activation_checkpointing=activation_checkpointing)
     # a run folder's config.toml names its data and splits in [run]; flags win
     run_table = {}
     if config is not None:

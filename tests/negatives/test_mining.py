@@ -6,6 +6,7 @@ import pytest
 from rankwise.data import load_beir
 from rankwise.errors import ConfigError, DataError, RankwiseError
 from rankwise.negatives.mining import MineOptions, _guard, mine
+from rankwise.train.config import tomllib
 from tests.conftest import run_cli
 
 
@@ -123,8 +124,11 @@ def test_mine_cli_and_train_with_mined_negatives(topics_beir, tmp_path, tiny_mod
     assert code == 0, text
     assert json.loads((tmp_path / "neg.jsonl.stats.json").read_text())["queries"] == 16
     code, text = cli("train", "--data", topics_beir, "--train-file", tmp_path / "neg.jsonl", "--out", tmp_path / "run", "--model", tiny_model_dir,
-                     "--steps", 2, "--batch-size", 4, "--query-max-length", 16, "--doc-max-length", 32, "--batching", "nodup")
+                     "--steps", 2, "--batch-size", 4, "--query-max-length", 16, "--doc-max-length", 32, "--batching", "nodup",
+                     "--chunk-tokens", 128, "--activation-checkpointing")
     assert code == 0, text
+    saved = tomllib.loads((tmp_path / "run" / "config.toml").read_text())["train"]
+    assert (saved["batching"], saved["chunk_tokens"], saved["activation_checkpointing"], saved["bf16"]) == ("nodup", 128, True, False)
     code, text = cli("mine", "--data", topics_beir, "--out", tmp_path / "x.jsonl", "--window", "1-999")
     assert code == 2 and "window 1-999 goes beyond the corpus size (40 documents)" in text
     # a mined file naming a document the corpus lacks: the file, line and field are named

@@ -68,6 +68,31 @@ def build_inbatch(
     return InBatch([ex.query for ex in examples], list(doc_index), docs, labels, positive, hard)
 
 
+def has_teacher_scores(ex: TrainExample) -> bool:
+    """The example carries one teacher score per positive and per hard negative."""
+    sc = ex.scores or {}
+    return len(sc.get("positives", ())) == len(ex.positives) > 0 and len(sc.get("negatives", ())) == len(ex.negatives)
+
+
+def teacher_matrix(batch: InBatch, examples: Sequence[TrainExample]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The teacher's scores where it scored the pair: each query's sampled positive and its own
+    hard negatives (the teacher never saw the other queries' documents). Returns
+    ``(teacher_scores, mask)``, both [n_queries, n_docs]; distillation losses see only the masked
+    entries, so Margin-MSE is the paper's (q, d+, d-) margins and KL a softmax over the query's
+    own candidates. A query without teacher scores has an empty row (no loss)."""
+    t = torch.zeros(len(examples), len(batch.docs))
+    mask = torch.zeros(len(examples), len(batch.docs), dtype=torch.bool)
+    for i, ex in enumerate(examples):
+        if not has_teacher_scores(ex) or not batch.hard[i]:
+            continue
+        c = batch.positive[i]
+        k = next(k for k, (did, _) in enumerate(ex.positives) if did == batch.doc_ids[c])
+        t[i, c], mask[i, c] = ex.scores["positives"][k], True
+        for c, j in batch.hard[i]:
+            t[i, c], mask[i, c] = ex.scores["negatives"][j], True
+    return t, mask
+
+
 def pad_lists(
     scores: Sequence[torch.Tensor], labels: Sequence[Sequence[float]]
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

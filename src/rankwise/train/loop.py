@@ -20,7 +20,6 @@ import torch
 from rankwise.data.examples import TrainExample
 from rankwise.errors import RankwiseError
 from rankwise.io import atomic_path
-from rankwise.losses import NEEDS_TEACHER, parse_spec
 from rankwise.losses import get as get_loss
 from rankwise.models import BiEncoder
 from rankwise.train.config import TrainConfig
@@ -109,9 +108,6 @@ def train(
     out_dir = Path(out_dir)
     seed_everything(config.seed)
     loss_fn = get_loss(config.loss)
-    if parse_spec(config.loss)[0] in NEEDS_TEACHER:
-        raise RankwiseError(f"loss {config.loss!r} needs teacher scores for every (query, document) of the batch; "
-                            "in-batch training has none yet: use a loss without a teacher")
     model.config.query_max_length = config.query_max_length
     model.config.doc_max_length = config.doc_max_length
     plan = plan or Plan(config, list(examples), out_dir=out_dir)

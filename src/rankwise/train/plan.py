@@ -7,6 +7,7 @@ every checkpoint so a resumed run continues exactly."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -20,7 +21,8 @@ from rankwise.negatives.curriculum import Curriculum
 from rankwise.negatives.false_negatives import FalseNegatives
 from rankwise.negatives.samplers import Sampler
 from rankwise.negatives.strategies import Negatives
-from rankwise.train.batching import InBatch, build_inbatch
+from rankwise.losses import NEEDS_TEACHER, parse_spec
+from rankwise.train.batching import InBatch, build_inbatch, has_teacher_scores, teacher_matrix
 from rankwise.train.config import TrainConfig
 
 
@@ -39,11 +41,23 @@ class Plan:
             raise ConfigError(f"negatives {spec!r} mines per query id: train from qrels or an id-form training file")
         if self.false_negatives is not None and not self.negatives.uses_hard:
             raise ConfigError("--false-negatives weights mined hard negatives: choose a --negatives strategy with hard negatives")
+        self.distil = parse_spec(config.loss)[0] in NEEDS_TEACHER
+        if self.distil and not self.negatives.uses_hard:
+            raise ConfigError(f"loss {config.loss!r} distils a teacher's scores of each query's positive and hard negatives: "
+                              "choose a --negatives strategy with hard negatives (a mined file with teacher scores)")
         self.last_info: dict[str, float] = {}  # the last step's mean false-negative / curriculum weights
 
     def prepare(self, model) -> None:
         """Before the first step (and before a resume restores state): static mining."""
         self.negatives.prepare(self.examples, self.dataset, self.out_dir, model=model, show_progress=self.show_progress, log=self.log)
+        if self.distil:
+            scored = sum(has_teacher_scores(ex) for ex in self.examples)
+            if not scored:
+                raise ConfigError(f"loss {self.config.loss!r} needs teacher scores, and no training example has one per positive and "
+                                  "hard negative: mine with --teacher, or give \"scores\" in the training file")
+            if scored < len(self.examples):
+                self.log(f"warning: {len(self.examples) - scored} of {len(self.examples)} training examples have no teacher scores; "
+                         "they add no loss")
         if self.sampler.bucket:  # an example's length: its longest positive or hard negative, in tokens
             texts = [max((t for _, t in ex.positives + ex.negatives), key=len) for ex in self.examples]
             self.sampler.lengths = np.array([len(x) for x in model.token_ids(texts, "doc")])
@@ -71,6 +85,9 @@ class Plan:
             own = [w[i, c].item() for i, hard in enumerate(batch.hard) for c, _ in hard]
             info["fn_weight"] = float(np.mean(own)) if own else 1.0
         labels = batch.labels.to(scores.dtype)
+        if self.distil:  # only the pairs the teacher scored
+            teacher, mask = teacher_matrix(batch, examples)
+            loss_fn = functools.partial(loss_fn, mask=mask, teacher_scores=teacher.to(scores.dtype))
         weights = self.curriculum.weights(step, batch, examples) if self.curriculum else None
         if weights is None:
             loss = loss_fn(scores, labels)

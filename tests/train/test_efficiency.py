@@ -63,7 +63,7 @@ def _train(topics_beir, tiny_model_dir, tmp_path, name, **kw):
     return model, res
 
 
-def test_step_log_and_savings_keep_the_result(toy_beir, tiny_model_dir, tmp_path):
+def test_step_log_and_savings_keep_the_result(toy_beir, tiny_model_dir, tmp_path, monkeypatch, caplog):
     base, res = _train(toy_beir, tiny_model_dir, tmp_path, "base")
     log = res.history[-1]
     assert log.tokens_per_s > 0 and 0 <= log.padding < 1 and log.peak_rss_mb > 100
@@ -72,6 +72,11 @@ def test_step_log_and_savings_keep_the_result(toy_beir, tiny_model_dir, tmp_path
         # near-zero gradients into full-size steps of those weights)
         _, other = _train(toy_beir, tiny_model_dir, tmp_path, str(options), **options)
         assert [h.loss for h in other.history] == pytest.approx([h.loss for h in res.history], rel=1e-4), options
-    bf16, res16 = _train(toy_beir, tiny_model_dir, tmp_path, "bf16", bf16=True)
+    import rankwise.train.loop as loop
+
+    monkeypatch.setattr(loop, "bf16_is_native", lambda device: False)  # say so where bf16 would be emulated
+    with caplog.at_level("WARNING", logger="rankwise.train.loop"):
+        bf16, res16 = _train(toy_beir, tiny_model_dir, tmp_path, "bf16", bf16=True)
+    assert "without native bf16 support" in caplog.text
     assert all(np.isfinite(h.loss) for h in res16.history)
     assert next(bf16.backbone.parameters()).dtype == torch.float32  # autocast: weights stay float32

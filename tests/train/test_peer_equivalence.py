@@ -54,7 +54,10 @@ def test_infonce_training_matches_sentence_transformers_mnrl(tiny_model_dir, tmp
     pytest.importorskip("datasets")
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
-    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    try:  # sentence-transformers >= 6 layout
+        from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    except ImportError:
+        from sentence_transformers.losses import MultipleNegativesRankingLoss
 
     examples = _examples(24)
     steps, batch, lr = 4, 6, 5e-4

@@ -7,6 +7,7 @@ after checkpoint N and resumed reaches the same weights as one that was never in
 
 from __future__ import annotations
 
+import logging
 import random
 import shutil
 import time
@@ -24,6 +25,8 @@ from rankwise.losses import get as get_loss
 from rankwise.models import BiEncoder
 from rankwise.train.config import TrainConfig
 from rankwise.train.plan import Plan
+
+logger = logging.getLogger(__name__)
 
 CKPT_DIR = "checkpoints"
 
@@ -69,6 +72,18 @@ def _set_checkpointing(model: BiEncoder, on: bool) -> None:
         bb.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False}) if on else bb.gradient_checkpointing_disable()
 
 
+def bf16_is_native(device: torch.device) -> bool:
+    """Whether bf16 matmuls run natively (CPU: AVX512-BF16 or AMX via oneDNN; CUDA: Ampere or newer)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        try:
+            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):
+            return False
+    return True
+
+
 def linear_schedule(optimizer: torch.optim.Optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
     def factor(step: int) -> float:
         if step < warmup:
@@ -112,6 +127,8 @@ def train(
     model.config.doc_max_length = config.doc_max_length
     plan = plan or Plan(config, list(examples), out_dir=out_dir)
     plan.prepare(model)
+    if config.bf16 and not bf16_is_native(model.device):
+        logger.warning("bf16 autocast on %s without native bf16 support: expect it slower than float32", model.device)
     if config.activation_checkpointing:
         _set_checkpointing(model, True)
     token_cache: dict = {}  # every text is tokenised once per run

@@ -61,8 +61,7 @@ def test_infonce_training_matches_sentence_transformers_mnrl(tiny_model_dir, tmp
 
     examples = _examples(24)
     steps, batch, lr = 4, 6, 5e-4
-    # no warm-up: transformers' warm-up starts at lr 0 on the first step, rankwise's at lr/warmup
-    cfg = TrainConfig(steps=steps, batch_size=batch, lr=lr, warmup_ratio=0.0, weight_decay=0.01, max_grad_norm=1.0, seed=3,
+    cfg = TrainConfig(steps=steps, batch_size=batch, lr=lr, warmup_ratio=0.5, weight_decay=0.01, max_grad_norm=1.0, seed=3,
                       query_max_length=64, doc_max_length=64, negatives="file", negatives_per_query=1, batching="nodup",
                       checkpoint_every=10**6, loss="infonce:temperature=0.05")
     plan = Plan(cfg, examples)
@@ -82,7 +81,7 @@ def test_infonce_training_matches_sentence_transformers_mnrl(tiny_model_dir, tmp
     ds = Dataset.from_dict({"anchor": [ex.query for ex in examples], "positive": [ex.positives[0][1] for ex in examples],
                             "negative": [ex.negatives[0][1] for ex in examples]})
     args = SentenceTransformerTrainingArguments(
-        output_dir=str(tmp_path / "st"), max_steps=steps, per_device_train_batch_size=batch, learning_rate=lr, warmup_ratio=0.0,
+        output_dir=str(tmp_path / "st"), max_steps=steps, per_device_train_batch_size=batch, learning_rate=lr, warmup_ratio=0.5,
         lr_scheduler_type="linear", weight_decay=0.01, max_grad_norm=1.0, seed=3, save_strategy="no", report_to=[], logging_steps=1,
         use_cpu=True, batch_sampler=_FixedBatches(batches), disable_tqdm=True)
     trainer = SentenceTransformerTrainer(model=peer, args=args, train_dataset=ds, loss=MultipleNegativesRankingLoss(peer, scale=20.0))
@@ -91,5 +90,6 @@ def test_infonce_training_matches_sentence_transformers_mnrl(tiny_model_dir, tmp
 
     assert len(peer_losses) == steps
     assert [h.loss for h in res.history] == pytest.approx(peer_losses, rel=1e-4)
+    assert [h.lr for h in res.history] == pytest.approx([h["learning_rate"] for h in trainer.state.log_history if "loss" in h])
     # the losses change over the run, so equality above is more than agreement at the start
     assert max(peer_losses) - min(peer_losses) > 1e-3

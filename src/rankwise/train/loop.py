@@ -8,6 +8,7 @@ after checkpoint N and resumed reaches the same weights as one that was never in
 from __future__ import annotations
 
 import logging
+import math
 import random
 import shutil
 import time
@@ -17,6 +18,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
+from transformers import get_linear_schedule_with_warmup
 
 from rankwise.data.examples import TrainExample
 from rankwise.errors import RankwiseError
@@ -84,15 +86,6 @@ def bf16_is_native(device: torch.device) -> bool:
     return True
 
 
-def linear_schedule(optimizer: torch.optim.Optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / max(1, warmup)
-        return max(0.0, (total - step) / max(1, total - warmup))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
 def _checkpoints(out_dir: Path) -> list[Path]:
     root = out_dir / CKPT_DIR
     return sorted(root.glob("step-*.pt")) if root.is_dir() else []
@@ -139,7 +132,9 @@ def train(
         {"params": [p for n, p in params if n.endswith(no_decay)], "weight_decay": 0.0},
     ]
     optimizer = torch.optim.AdamW(groups, lr=config.lr)
-    scheduler = linear_schedule(optimizer, int(config.warmup_ratio * config.steps), config.steps)
+    # transformers' schedule, as sentence-transformers' trainer uses it: ceil(ratio x steps) warm-up
+    # steps from lr 0, then linear decay to 0 (same learning rates step for step)
+    scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(config.warmup_ratio * config.steps), config.steps)
     result = TrainResult()
     start = 0
     if resume:

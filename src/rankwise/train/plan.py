@@ -17,11 +17,11 @@ import torch
 from rankwise.data.beir import Dataset
 from rankwise.data.examples import TrainExample
 from rankwise.errors import ConfigError
+from rankwise.losses import NEEDS_TEACHER, parse_spec
 from rankwise.negatives.curriculum import Curriculum
 from rankwise.negatives.false_negatives import FalseNegatives
 from rankwise.negatives.samplers import Sampler
 from rankwise.negatives.strategies import Negatives
-from rankwise.losses import NEEDS_TEACHER, parse_spec
 from rankwise.train.batching import InBatch, build_inbatch, has_teacher_scores, teacher_matrix
 from rankwise.train.config import TrainConfig
 

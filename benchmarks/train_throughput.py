@@ -90,12 +90,9 @@ def rankwise_config(steps: int, seed: int, bf16: bool = False, checkpointing: bo
 def batch_indices(data: Path, steps: int, seed: int) -> list[list[int]]:
     """The example indices of each of rankwise's batches, for the peer to replay."""
     from rankwise.data import load_examples
-    from rankwise.train.plan import Plan
+    from rankwise.train import interop
 
-    examples = load_examples(data)
-    plan = Plan(rankwise_config(steps, seed), examples)
-    position = {id(ex): i for i, ex in enumerate(examples)}
-    return [[position[id(ex)] for ex in plan.batch(s)[0]] for s in range(steps)]
+    return interop.batch_indices(rankwise_config(steps, seed), load_examples(data))
 
 
 def side_rankwise(args, out: Path) -> dict:
@@ -120,25 +117,6 @@ def side_rankwise(args, out: Path) -> dict:
             "final_loss": hist[-1].loss, "model": str(out / "model")}
 
 
-class Replay:
-    """A batch sampler for SentenceTransformerTrainer that replays fixed index lists."""
-
-    def __init__(self, batches: list[list[int]]):
-        self.batches = batches
-
-    def __call__(self, dataset, **kwargs):
-        return self
-
-    def __iter__(self):
-        return iter(self.batches)
-
-    def __len__(self):
-        return len(self.batches)
-
-    def set_epoch(self, epoch: int) -> None:
-        pass
-
-
 def side_peer(args, out: Path) -> dict:
     from datasets import Dataset
     from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
@@ -148,6 +126,7 @@ def side_peer(args, out: Path) -> dict:
         from sentence_transformers.losses import MultipleNegativesRankingLoss
 
     from rankwise.models import default_model_path
+    from rankwise.train.interop import ReplayBatches
 
     rows = [json.loads(x) for x in Path(args.data).read_text().splitlines()]
     ds = Dataset.from_dict({"anchor": [r["query"] for r in rows], "positive": [r["positives"][0] for r in rows],
@@ -158,7 +137,7 @@ def side_peer(args, out: Path) -> dict:
     targs = SentenceTransformerTrainingArguments(
         output_dir=str(out / "st"), max_steps=args.steps, per_device_train_batch_size=BATCH, learning_rate=LR, warmup_ratio=0.1,
         lr_scheduler_type="linear", weight_decay=0.01, max_grad_norm=1.0, seed=args.seed, data_seed=args.seed, save_strategy="no",
-        report_to=[], logging_steps=max(1, args.steps // 10), use_cpu=True, bf16=args.bf16, batch_sampler=Replay(batches),
+        report_to=[], logging_steps=max(1, args.steps // 10), use_cpu=True, bf16=args.bf16, batch_sampler=ReplayBatches(batches),
     )
     trainer = SentenceTransformerTrainer(model=model, args=targs, train_dataset=ds, loss=MultipleNegativesRankingLoss(model, scale=20.0))
     t0 = time.perf_counter()

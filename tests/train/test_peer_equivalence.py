@@ -8,32 +8,13 @@ import torch
 from rankwise.data import TrainExample
 from rankwise.models import BiEncoder
 from rankwise.train import TrainConfig, train
-from rankwise.train.plan import Plan
+from rankwise.train.interop import ReplayBatches, batch_indices
 
 
 def _no_dropout(module: torch.nn.Module) -> None:
     for m in module.modules():
         if isinstance(m, torch.nn.Dropout):
             m.p = 0.0
-
-
-class _FixedBatches:
-    """A batch sampler for SentenceTransformerTrainer that replays given index lists."""
-
-    def __init__(self, batches):
-        self.batches = batches
-
-    def __call__(self, dataset, **kwargs):
-        return self
-
-    def __iter__(self):
-        return iter(self.batches)
-
-    def __len__(self):
-        return len(self.batches)
-
-    def set_epoch(self, epoch):
-        pass
 
 
 def _examples(n: int) -> list[TrainExample]:
@@ -64,9 +45,7 @@ def test_infonce_training_matches_sentence_transformers_mnrl(tiny_model_dir, tmp
     cfg = TrainConfig(steps=steps, batch_size=batch, lr=lr, warmup_ratio=0.5, weight_decay=0.01, max_grad_norm=1.0, seed=3,
                       query_max_length=64, doc_max_length=64, negatives="file", negatives_per_query=1, batching="nodup",
                       checkpoint_every=10**6, loss="infonce:temperature=0.05")
-    plan = Plan(cfg, examples)
-    position = {id(ex): i for i, ex in enumerate(examples)}
-    batches = [[position[id(ex)] for ex in plan.batch(s)[0]] for s in range(steps)]
+    batches = batch_indices(cfg, examples)
 
     start = BiEncoder.load(str(tiny_model_dir), normalize=True, query_max_length=64, doc_max_length=64)
     start.save(tmp_path / "start")
@@ -83,7 +62,7 @@ def test_infonce_training_matches_sentence_transformers_mnrl(tiny_model_dir, tmp
     args = SentenceTransformerTrainingArguments(
         output_dir=str(tmp_path / "st"), max_steps=steps, per_device_train_batch_size=batch, learning_rate=lr, warmup_ratio=0.5,
         lr_scheduler_type="linear", weight_decay=0.01, max_grad_norm=1.0, seed=3, save_strategy="no", report_to=[], logging_steps=1,
-        use_cpu=True, batch_sampler=_FixedBatches(batches), disable_tqdm=True)
+        use_cpu=True, batch_sampler=ReplayBatches(batches), disable_tqdm=True)
     trainer = SentenceTransformerTrainer(model=peer, args=args, train_dataset=ds, loss=MultipleNegativesRankingLoss(peer, scale=20.0))
     trainer.train()
     peer_losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
@@ -93,3 +72,13 @@ def test_infonce_training_matches_sentence_transformers_mnrl(tiny_model_dir, tmp
     assert [h.lr for h in res.history] == pytest.approx([h["learning_rate"] for h in trainer.state.log_history if "loss" in h])
     # the losses change over the run, so equality above is more than agreement at the start
     assert max(peer_losses) - min(peer_losses) > 1e-3
+
+
+def test_batch_indices_need_no_model_and_replay_in_order():
+    examples = _examples(24)
+    cfg = TrainConfig(steps=5, batch_size=6, batching="nodup", negatives="file", seed=1)
+    batches = batch_indices(cfg, examples)
+    assert len(batches) == 5 and all(len(b) == 6 for b in batches)
+    assert list(ReplayBatches(batches)) == batches and len(ReplayBatches(batches)) == 5
+    with pytest.raises(ValueError, match="depends on the model"):
+        batch_indices(cfg.model_copy(update={"batching": "tas:clusters=2"}), examples)

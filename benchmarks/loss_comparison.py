@@ -24,7 +24,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import machine  # noqa: E402
-
 from rankwise.data import examples_from_qrels, load_beir  # noqa: E402
 from rankwise.data.stdlib_code import ensure_built  # noqa: E402
 from rankwise.index.retrieve import dense_run  # noqa: E402
@@ -33,7 +32,6 @@ from rankwise.metrics import evaluate  # noqa: E402
 from rankwise.metrics.auc import global_auc, per_query_auc  # noqa: E402
 from rankwise.models import BiEncoder  # noqa: E402
 from rankwise.train import TrainConfig, train  # noqa: E402
-from rankwise.workflows import split_corpus  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 TREC_DL = REPO.parent / "shared" / "data" / "trec-dl-5k"
@@ -61,8 +59,15 @@ def scores_of(model: BiEncoder, ds, k: int, max_length: int) -> dict:
 def measure(model: BiEncoder, dev, test, trec, k: int = 500) -> dict:
     """Test and dev nDCG@10, Recall@100 and AUC (top-k retrieved), and zero-shot trec-dl-5k nDCG@10."""
     dev_m, test_m = scores_of(model, dev, k, 128), scores_of(model, test, k, 128)
-    row = {"ndcg@10": test_m["ndcg@10"], "recall@100": test_m["recall@100"], "auc": test_m["auc"], "global_auc": test_m["global_auc"],
-           "dev ndcg@10": dev_m["ndcg@10"], "dev recall@100": dev_m["recall@100"], "dev auc": dev_m["auc"]}
+    row = {
+        "ndcg@10": test_m["ndcg@10"],
+        "recall@100": test_m["recall@100"],
+        "auc": test_m["auc"],
+        "global_auc": test_m["global_auc"],
+        "dev ndcg@10": dev_m["ndcg@10"],
+        "dev recall@100": dev_m["recall@100"],
+        "dev auc": dev_m["auc"],
+    }
     if trec is not None:
         row["trec-dl-5k ndcg@10"] = scores_of(model, trec, 100, 256)["ndcg@10"]
     return row
@@ -75,10 +80,18 @@ def main() -> None:
     args = ap.parse_args()
     data = ensure_built()
     examples = examples_from_qrels(load_beir(data, "train"))
-    dev, test = split_corpus(load_beir(data, "dev")), split_corpus(load_beir(data, "test"))
+    dev, test = load_beir(data, "dev").own_split(), load_beir(data, "test").own_split()
     trec = load_beir(TREC_DL, "test") if TREC_DL.is_dir() else None
-    settings = {"steps": args.steps, "batch_size": 32, "lr": 1e-4, "query_max_length": 32, "doc_max_length": 128, "seed": 42,
-                "negatives": "in-batch", "auc_negatives": "top-500 retrieved non-relevant per query"}
+    settings = {
+        "steps": args.steps,
+        "batch_size": 32,
+        "lr": 1e-4,
+        "query_max_length": 32,
+        "doc_max_length": 128,
+        "seed": 42,
+        "negatives": "in-batch",
+        "auc_negatives": "top-500 retrieved non-relevant per query",
+    }
     result = json.loads(OUT.read_text()) if OUT.is_file() else {}
     if result.get("settings") != settings:
         result = {"settings": settings, "runs": []}
@@ -86,8 +99,14 @@ def main() -> None:
     if "base" not in result:  # the untrained model, for reference
         base = BiEncoder.load()
         dev_m, test_m = scores_of(base, dev, 500, 128), scores_of(base, test, 500, 128)
-        result["base"] = {"ndcg@10": test_m["ndcg@10"], "recall@100": test_m["recall@100"], "auc": test_m["auc"],
-                          "global_auc": test_m["global_auc"], "dev ndcg@10": dev_m["ndcg@10"], "dev auc": dev_m["auc"]}
+        result["base"] = {
+            "ndcg@10": test_m["ndcg@10"],
+            "recall@100": test_m["recall@100"],
+            "auc": test_m["auc"],
+            "global_auc": test_m["global_auc"],
+            "dev ndcg@10": dev_m["ndcg@10"],
+            "dev auc": dev_m["auc"],
+        }
         if trec is not None:
             result["base"]["trec-dl-5k ndcg@10"] = scores_of(base, trec, 100, 256)["ndcg@10"]
         write_json(OUT, result)
@@ -96,12 +115,25 @@ def main() -> None:
         if name in done:
             continue
         spec = SPECS.get(name, name)
-        cfg = TrainConfig(loss=spec, steps=args.steps, batch_size=32, lr=1e-4, query_max_length=32, doc_max_length=128,
-                          seed=42, checkpoint_every=10_000)
+        cfg = TrainConfig(
+            loss=spec,
+            steps=args.steps,
+            batch_size=32,
+            lr=1e-4,
+            query_max_length=32,
+            doc_max_length=128,
+            seed=42,
+            checkpoint_every=10_000,
+        )
         model = BiEncoder.load()
         t0 = time.perf_counter()
         res = train(model, examples, cfg, Path("/tmp") / f"rankwise-losscmp-{name}")
-        row = {"loss": name, "spec": spec, "train_seconds": round(time.perf_counter() - t0, 1), "final_loss": res.history[-1].loss}
+        row = {
+            "loss": name,
+            "spec": spec,
+            "train_seconds": round(time.perf_counter() - t0, 1),
+            "final_loss": res.history[-1].loss,
+        }
         row.update(measure(model, dev, test, trec))
         result["runs"].append(row)
         write_json(OUT, result)

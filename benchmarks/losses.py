@@ -23,9 +23,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import machine  # noqa: E402
-
 import rankwise.losses as L  # noqa: E402
+from _machine import machine  # noqa: E402
 from rankwise.io import write_json  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "losses.json"
@@ -124,7 +123,7 @@ def main() -> None:
         fn = L.get(name)
         extra = {"teacher_scores": teacher} if name in L.NEEDS_TEACHER else {}
 
-        def ours():
+        def ours(fn=fn, extra=extra):
             s = base.clone().requires_grad_(True)
             fn(s, labels, **extra).backward()
 
@@ -137,7 +136,7 @@ def main() -> None:
             docs = [[f"d{j}" for j in range(size)] for _ in range(n_lists)]
             label_list = [labels[i] for i in range(n_lists)]
 
-            def theirs():
+            def theirs(make=make, queries=queries, docs=docs, label_list=label_list):
                 s = base.clone().requires_grad_(True)
                 loss = make(_StubCrossEncoder(s.view(-1)))
                 loss((queries, docs), label_list).backward()
@@ -175,13 +174,21 @@ def main() -> None:
             L.infonce(qn @ dn.T, eye_labels, temperature=0.05).backward()
 
         mine, peer = timed_pair(rw_infonce, st_infonce, repeats)
-        rows.append({"loss": f"infonce (from embeddings, {n_lists} x {groups * n_lists})", "seconds": mine,
-                     "peer": "sentence_transformers MultipleNegativesRankingLoss", "peer_seconds": peer})
+        rows.append(
+            {
+                "loss": f"infonce (from embeddings, {n_lists} x {groups * n_lists})",
+                "seconds": mine,
+                "peer": "sentence_transformers MultipleNegativesRankingLoss",
+                "peer_seconds": peer,
+            }
+        )
         print(rows[-1], flush=True)
     for r in rows:
         r["ratio"] = None if r["peer_seconds"] is None else r["peer_seconds"] / r["seconds"]
-    write_json(OUT if not args.quick else OUT.with_name("losses-quick.json"),
-               {"machine": machine(), "shape": [n_lists, size], "repeats": repeats, "losses": rows})
+    write_json(
+        OUT if not args.quick else OUT.with_name("losses-quick.json"),
+        {"machine": machine(), "shape": [n_lists, size], "repeats": repeats, "losses": rows},
+    )
 
 
 if __name__ == "__main__":

@@ -34,7 +34,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import machine  # noqa: E402
-
 from rankwise.io import write_json  # noqa: E402
 from rankwise.metrics import evaluate_per_query  # noqa: E402
 
@@ -54,7 +53,9 @@ def make_data(n_queries: int, n_docs: int, judged: int, seed: int = 0):
         docs = doc_names[rng.choice(len(doc_names), n_docs + judged, replace=False)]
         scores = rng.choice(2**20, n_docs, replace=False) / 2**20  # distinct, exact in float32
         run[f"q{q}"] = dict(zip(docs[:n_docs].tolist(), scores.tolist()))
-        jd = np.concatenate([docs[rng.choice(n_docs, judged - judged // 5, replace=False)], docs[n_docs : n_docs + judged // 5]])
+        jd = np.concatenate(
+            [docs[rng.choice(n_docs, judged - judged // 5, replace=False)], docs[n_docs : n_docs + judged // 5]]
+        )
         qrels[f"q{q}"] = dict(zip(jd.tolist(), rng.integers(0, 4, len(jd)).tolist()))
     return qrels, run
 
@@ -99,8 +100,13 @@ def cold_compile(side: str) -> float:
 
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, NUMBA_CACHE_DIR=cache)
-        out = subprocess.run([sys.executable, "-c", _COLD.format(here=str(Path(__file__).resolve().parent), side=side)],
-                             env=env, capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [sys.executable, "-c", _COLD.format(here=str(Path(__file__).resolve().parent), side=side)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
     return float(out.strip().splitlines()[-1])
 
 
@@ -146,7 +152,9 @@ def main() -> None:
         diffs[f"{m} vs pytrec_eval"] = max(abs(ours[m][q] - te[q][trec_name]) for q in qids)
     ranx_qids = ranx_qrels.get_query_ids()  # ranx sorts query ids; its arrays follow that order
     for m, ranx_name in RANX.items():
-        diffs[f"{m} vs ranx"] = float(np.max(np.abs(np.array([ours[m][q] for q in ranx_qids]) - np.asarray(rx[ranx_name]))))
+        diffs[f"{m} vs ranx"] = float(
+            np.max(np.abs(np.array([ours[m][q] for q in ranx_qids]) - np.asarray(rx[ranx_name])))
+        )
     result = {
         "machine": machine() | {"numba_threads": int(os.environ.get("NUMBA_NUM_THREADS", os.cpu_count() or 1))},
         "queries": n_queries,
@@ -170,8 +178,12 @@ def main() -> None:
     write_json(out, result)
     for k, v in med.items():
         print(f"{k:>14}: {v:.3f} s")
-    print(f"ranx / rankwise = {result['ratio_ranx_over_rankwise']:.2f}, pytrec_eval / rankwise = {result['ratio_pytrec_eval_over_rankwise']:.2f}")
-    print(f"first calls: {compile_s}; with an empty numba cache: {cold_s}; max |diff| {result['max_abs_diff']:.2e}; wrote {out}")
+    print(
+        f"ranx / rankwise = {result['ratio_ranx_over_rankwise']:.2f}, pytrec_eval / rankwise = {result['ratio_pytrec_eval_over_rankwise']:.2f}"
+    )
+    print(
+        f"first calls: {compile_s}; with an empty numba cache: {cold_s}; max |diff| {result['max_abs_diff']:.2e}; wrote {out}"
+    )
 
 
 if __name__ == "__main__":

@@ -23,13 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import machine  # noqa: E402
-
 from rankwise.data import load_beir  # noqa: E402
 from rankwise.data.stdlib_code import ensure_built  # noqa: E402
 from rankwise.io import write_json  # noqa: E402
 from rankwise.models import default_model_path  # noqa: E402
 from rankwise.negatives.mining import MineOptions, mine  # noqa: E402
-from rankwise.workflows import split_corpus  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "mining.json"
 K, DEPTH, BATCH, MAX_LEN = 10, 100, 128, 256
@@ -40,7 +38,13 @@ def run_rankwise(ds) -> dict[str, list[str]]:
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "neg.jsonl"
-        mine(ds, MineOptions(method="dense", k=K, window=(1, DEPTH), max_length=MAX_LEN), out, show_progress=False, log_fn=lambda _: None)
+        mine(
+            ds,
+            MineOptions(method="dense", k=K, window=(1, DEPTH), max_length=MAX_LEN),
+            out,
+            show_progress=False,
+            log_fn=lambda _: None,
+        )
         return {r["query_id"]: r["negative_ids"] for r in map(json.loads, out.read_text().splitlines())}
 
 
@@ -60,8 +64,18 @@ def run_peer(ds) -> dict[str, list[str]]:
                 anchors.append(ds.queries[qid])
                 positives.append(ds.corpus[d].full_text)
     pairs = Dataset.from_dict({"anchor": anchors, "positive": positives})
-    mined = mine_hard_negatives(pairs, model, corpus=texts, range_max=DEPTH, num_negatives=K, sampling_strategy="top",
-                                batch_size=BATCH, use_faiss=True, output_format="n-tuple", verbose=False)
+    mined = mine_hard_negatives(
+        pairs,
+        model,
+        corpus=texts,
+        range_max=DEPTH,
+        num_negatives=K,
+        sampling_strategy="top",
+        batch_size=BATCH,
+        use_faiss=True,
+        output_format="n-tuple",
+        verbose=False,
+    )
     by_text = {t: d for d, t in zip(ids, texts)}
     query_id = {ds.queries[q]: q for q in ds.qrels}
     cols = [c for c in mined.column_names if c.startswith("negative")]
@@ -72,12 +86,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=1)
     args = ap.parse_args()
-    ds = split_corpus(load_beir(ensure_built(), "train"))
+    ds = load_beir(ensure_built(), "train").own_split()
     print(f"stdlib-code train: {len(ds.qrels)} queries, {len(ds.corpus)} documents")
     times: dict[str, list[float]] = {"rankwise": [], "peer": []}
     results = {}
     for r in range(args.repeats):
-        for side in (("rankwise", "peer") if r % 2 == 0 else ("peer", "rankwise")):
+        for side in ("rankwise", "peer") if r % 2 == 0 else ("peer", "rankwise"):
             t0 = time.perf_counter()
             results[side] = (run_rankwise if side == "rankwise" else run_peer)(ds)
             times[side].append(time.perf_counter() - t0)
@@ -88,15 +102,23 @@ def main() -> None:
     med = {k: statistics.median(v) for k, v in times.items()}
     result = {
         "machine": machine(),
-        "queries": len(ds.qrels), "corpus": len(ds.corpus), "negatives_per_query": K, "depth": DEPTH,
-        "batch_size": BATCH, "max_length": MAX_LEN, "repeats": args.repeats,
-        "rankwise_seconds": med["rankwise"], "peer_seconds": med["peer"],
+        "queries": len(ds.qrels),
+        "corpus": len(ds.corpus),
+        "negatives_per_query": K,
+        "depth": DEPTH,
+        "batch_size": BATCH,
+        "max_length": MAX_LEN,
+        "repeats": args.repeats,
+        "rankwise_seconds": med["rankwise"],
+        "peer_seconds": med["peer"],
         "ratio_peer_over_rankwise": med["peer"] / med["rankwise"],
         "negative_overlap": overlap,
         "peer": "sentence_transformers.util.mine_hard_negatives (use_faiss=True)",
     }
     write_json(OUT, result)
-    print(f"peer / rankwise = {result['ratio_peer_over_rankwise']:.2f}; overlap of negatives {overlap:.3f}; wrote {OUT}")
+    print(
+        f"peer / rankwise = {result['ratio_peer_over_rankwise']:.2f}; overlap of negatives {overlap:.3f}; wrote {OUT}"
+    )
 
 
 if __name__ == "__main__":

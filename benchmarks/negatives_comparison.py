@@ -28,14 +28,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import machine  # noqa: E402
 from loss_comparison import TREC_DL, measure  # noqa: E402
-
 from rankwise.data import examples_from_qrels, load_beir  # noqa: E402
 from rankwise.data.stdlib_code import ensure_built  # noqa: E402
 from rankwise.io import write_json  # noqa: E402
 from rankwise.models import BiEncoder  # noqa: E402
 from rankwise.train import TrainConfig, train  # noqa: E402
 from rankwise.train.plan import Plan  # noqa: E402
-from rankwise.workflows import split_corpus  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "negatives_comparison.json"
@@ -57,11 +55,18 @@ def main() -> None:
     ap.add_argument("--recipes", default=",".join(RECIPES) + ",best+fn")
     args = ap.parse_args()
     data = ensure_built()
-    train_ds = split_corpus(load_beir(data, "train"))
-    dev, test = split_corpus(load_beir(data, "dev")), split_corpus(load_beir(data, "test"))
+    train_ds = load_beir(data, "train").own_split()
+    dev, test = load_beir(data, "dev").own_split(), load_beir(data, "test").own_split()
     trec = load_beir(TREC_DL, "test") if TREC_DL.is_dir() else None
-    base_cfg = {"loss": "infonce:temperature=0.05", "steps": args.steps, "batch_size": 32, "lr": 1e-4, "query_max_length": 32,
-                "doc_max_length": 128, "seed": 42}
+    base_cfg = {
+        "loss": "infonce:temperature=0.05",
+        "steps": args.steps,
+        "batch_size": 32,
+        "lr": 1e-4,
+        "query_max_length": 32,
+        "doc_max_length": 128,
+        "seed": 42,
+    }
     settings = base_cfg | {"recipes": RECIPES, "fn": "mining margin guard 0.0 absolute + self:tau=0.05"}
     result = json.loads(OUT.read_text()) if OUT.is_file() else {}
     if result.get("settings") != settings:
@@ -94,7 +99,12 @@ def main() -> None:
         t0 = time.perf_counter()
         plan = Plan(cfg, examples, dataset=train_ds, out_dir=out, log=lambda m: print(m, flush=True))
         res = train(model, examples, cfg, out, plan=plan)
-        row = {"recipe": name, "options": options, "train_seconds": round(time.perf_counter() - t0, 1), "final_loss": res.history[-1].loss}
+        row = {
+            "recipe": name,
+            "options": options,
+            "train_seconds": round(time.perf_counter() - t0, 1),
+            "final_loss": res.history[-1].loss,
+        }
         row.update(measure(model, dev, test, trec, k=100))
         result["runs"].append(row)
         write_json(OUT, result)

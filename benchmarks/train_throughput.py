@@ -56,35 +56,63 @@ def triplets(path: Path) -> None:
     from rankwise.data import load_beir
     from rankwise.data.stdlib_code import ensure_built
     from rankwise.negatives.mining import MineOptions, mine
-    from rankwise.workflows import split_corpus
 
-    ds = split_corpus(load_beir(ensure_built(), "train"))
+    ds = load_beir(ensure_built(), "train").own_split()
     mined = path.with_suffix(".mined.jsonl")
-    mine(ds, MineOptions(method="bm25", k=1, window=(1, 30), code=True), mined, show_progress=False, log_fn=lambda _: None)
+    mine(
+        ds,
+        MineOptions(method="bm25", k=1, window=(1, 30), code=True),
+        mined,
+        show_progress=False,
+        log_fn=lambda _: None,
+    )
     with open(path, "w", encoding="utf-8") as fh:
         for row in map(json.loads, mined.read_text().splitlines()):
             if row["negative_ids"]:
-                fh.write(json.dumps({"query": ds.queries[row["query_id"]], "positives": [ds.corpus[row["positive_ids"][0]].full_text],
-                                     "negatives": [ds.corpus[row["negative_ids"][0]].full_text]}) + "\n")
+                fh.write(
+                    json.dumps(
+                        {
+                            "query": ds.queries[row["query_id"]],
+                            "positives": [ds.corpus[row["positive_ids"][0]].full_text],
+                            "negatives": [ds.corpus[row["negative_ids"][0]].full_text],
+                        }
+                    )
+                    + "\n"
+                )
 
 
 def dev_ndcg(model_dir: str) -> float:
     from rankwise.data import load_beir
     from rankwise.data.stdlib_code import ensure_built
+    from rankwise.metrics.model import evaluate_model
     from rankwise.models import BiEncoder
-    from rankwise.workflows import evaluate_model, split_corpus
 
     model = BiEncoder.load(model_dir, query_max_length=MAX_LEN, doc_max_length=MAX_LEN)
-    return evaluate_model(model, split_corpus(load_beir(ensure_built(), "dev")), show_progress=False).metrics["ndcg@10"]
+    return evaluate_model(model, load_beir(ensure_built(), "dev").own_split(), show_progress=False).metrics["ndcg@10"]
 
 
 def rankwise_config(steps: int, seed: int, bf16: bool = False, checkpointing: bool = False):
     from rankwise.train import TrainConfig
 
-    return TrainConfig(steps=steps, batch_size=BATCH, lr=LR, warmup_ratio=0.1, weight_decay=0.01, max_grad_norm=1.0, seed=seed,
-                       query_max_length=MAX_LEN, doc_max_length=MAX_LEN, negatives="file", negatives_per_query=1,
-                       chunk_tokens=CHUNK_TOKENS, bf16=bf16, activation_checkpointing=checkpointing, batching="nodup",
-                       checkpoint_every=10**9, loss="infonce:temperature=0.05")
+    return TrainConfig(
+        steps=steps,
+        batch_size=BATCH,
+        lr=LR,
+        warmup_ratio=0.1,
+        weight_decay=0.01,
+        max_grad_norm=1.0,
+        seed=seed,
+        query_max_length=MAX_LEN,
+        doc_max_length=MAX_LEN,
+        negatives="file",
+        negatives_per_query=1,
+        chunk_tokens=CHUNK_TOKENS,
+        bf16=bf16,
+        activation_checkpointing=checkpointing,
+        batching="nodup",
+        checkpoint_every=10**9,
+        loss="infonce:temperature=0.05",
+    )
 
 
 def batch_indices(data: Path, steps: int, seed: int) -> list[list[int]]:
@@ -112,14 +140,25 @@ def side_rankwise(args, out: Path) -> dict:
     peak = peak_rss_mb()
     model.save(out / "model")
     hist = res.history
-    return {"seconds": seconds, "examples_per_s": args.steps * BATCH / seconds, "peak_rss_mb": peak,
-            "padding": sum(h.padding for h in hist) / len(hist), "tokens_per_s": sum(h.tokens_per_s for h in hist) / len(hist),
-            "final_loss": hist[-1].loss, "model": str(out / "model")}
+    return {
+        "seconds": seconds,
+        "examples_per_s": args.steps * BATCH / seconds,
+        "peak_rss_mb": peak,
+        "padding": sum(h.padding for h in hist) / len(hist),
+        "tokens_per_s": sum(h.tokens_per_s for h in hist) / len(hist),
+        "final_loss": hist[-1].loss,
+        "model": str(out / "model"),
+    }
 
 
 def side_peer(args, out: Path) -> dict:
     from datasets import Dataset
-    from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers import (
+        SentenceTransformer,
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+    )
+
     try:  # sentence-transformers >= 6 layout
         from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
     except ImportError:
@@ -129,24 +168,49 @@ def side_peer(args, out: Path) -> dict:
     from rankwise.train.interop import ReplayBatches
 
     rows = [json.loads(x) for x in Path(args.data).read_text().splitlines()]
-    ds = Dataset.from_dict({"anchor": [r["query"] for r in rows], "positive": [r["positives"][0] for r in rows],
-                            "negative": [r["negatives"][0] for r in rows]})
+    ds = Dataset.from_dict(
+        {
+            "anchor": [r["query"] for r in rows],
+            "positive": [r["positives"][0] for r in rows],
+            "negative": [r["negatives"][0] for r in rows],
+        }
+    )
     model = SentenceTransformer(str(default_model_path()), device="cpu")
     model.max_seq_length = MAX_LEN
     batches = json.loads(Path(args.batches).read_text())
     targs = SentenceTransformerTrainingArguments(
-        output_dir=str(out / "st"), max_steps=args.steps, per_device_train_batch_size=BATCH, learning_rate=LR, warmup_ratio=0.1,
-        lr_scheduler_type="linear", weight_decay=0.01, max_grad_norm=1.0, seed=args.seed, data_seed=args.seed, save_strategy="no",
-        report_to=[], logging_steps=max(1, args.steps // 10), use_cpu=True, bf16=args.bf16, batch_sampler=ReplayBatches(batches),
+        output_dir=str(out / "st"),
+        max_steps=args.steps,
+        per_device_train_batch_size=BATCH,
+        learning_rate=LR,
+        warmup_ratio=0.1,
+        lr_scheduler_type="linear",
+        weight_decay=0.01,
+        max_grad_norm=1.0,
+        seed=args.seed,
+        data_seed=args.seed,
+        save_strategy="no",
+        report_to=[],
+        logging_steps=max(1, args.steps // 10),
+        use_cpu=True,
+        bf16=args.bf16,
+        batch_sampler=ReplayBatches(batches),
     )
-    trainer = SentenceTransformerTrainer(model=model, args=targs, train_dataset=ds, loss=MultipleNegativesRankingLoss(model, scale=20.0))
+    trainer = SentenceTransformerTrainer(
+        model=model, args=targs, train_dataset=ds, loss=MultipleNegativesRankingLoss(model, scale=20.0)
+    )
     t0 = time.perf_counter()
     out_metrics = trainer.train()
     seconds = time.perf_counter() - t0
     peak = peak_rss_mb()
     model.save(str(out / "model"))
-    return {"seconds": seconds, "examples_per_s": args.steps * BATCH / seconds, "peak_rss_mb": peak,
-            "mean_loss": out_metrics.training_loss, "model": str(out / "model")}
+    return {
+        "seconds": seconds,
+        "examples_per_s": args.steps * BATCH / seconds,
+        "peak_rss_mb": peak,
+        "mean_loss": out_metrics.training_loss,
+        "model": str(out / "model"),
+    }
 
 
 def child(args) -> None:
@@ -161,16 +225,33 @@ def run_child(side: str, args, workdir: Path, data: Path, seed: int, bf16: bool 
     batches = workdir / f"batches-{seed}.json"
     if not batches.exists():
         batches.write_text(json.dumps(batch_indices(data, args.steps, seed)))
-    cmd = [sys.executable, __file__, "--side", side, "--data", str(data), "--steps", str(args.steps), "--workdir", str(workdir),
-           "--seed", str(seed), "--batches", str(batches)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--side",
+        side,
+        "--data",
+        str(data),
+        "--steps",
+        str(args.steps),
+        "--workdir",
+        str(workdir),
+        "--seed",
+        str(seed),
+        "--batches",
+        str(batches),
+    ]
     cmd += ["--bf16"] * bf16 + ["--checkpointing"] * args.checkpointing
     proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, TOKENIZERS_PARALLELISM="false"))
     line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
     if proc.returncode != 0 or line is None:
         raise SystemExit(f"{side} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    res = json.loads(line[len("RESULT "):]) | {"seed": seed}
-    print(f"{side}{' bf16' if bf16 else ''} seed {seed}: {res['examples_per_s']:.2f} examples/s, peak {res['peak_rss_mb']:.0f} MB, "
-          f"dev nDCG@10 {res['dev_ndcg@10']:.4f}", flush=True)
+    res = json.loads(line[len("RESULT ") :]) | {"seed": seed}
+    print(
+        f"{side}{' bf16' if bf16 else ''} seed {seed}: {res['examples_per_s']:.2f} examples/s, peak {res['peak_rss_mb']:.0f} MB, "
+        f"dev nDCG@10 {res['dev_ndcg@10']:.4f}",
+        flush=True,
+    )
     return res
 
 
@@ -179,15 +260,24 @@ def summary(runs: list[dict]) -> dict:
     import statistics
 
     nd = [r["dev_ndcg@10"] for r in runs]
-    return {"examples_per_s": statistics.mean(r["examples_per_s"] for r in runs), "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
-            "dev_ndcg@10": statistics.mean(nd), "dev_ndcg@10_sd": statistics.stdev(nd) if len(nd) > 1 else 0.0, "runs": runs}
+    return {
+        "examples_per_s": statistics.mean(r["examples_per_s"] for r in runs),
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+        "dev_ndcg@10": statistics.mean(nd),
+        "dev_ndcg@10_sd": statistics.stdev(nd) if len(nd) > 1 else 0.0,
+        "runs": runs,
+    }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--seeds", default="42,43", help="comma-separated; one run of each side per seed")
-    ap.add_argument("--bf16", action="store_true", help="also run rankwise with bf16 autocast (first seed): its speed and quality effect")
+    ap.add_argument(
+        "--bf16",
+        action="store_true",
+        help="also run rankwise with bf16 autocast (first seed): its speed and quality effect",
+    )
     ap.add_argument("--checkpointing", action="store_true", help="rankwise with activation checkpointing")
     ap.add_argument("--side", choices=["rankwise", "peer"], help=argparse.SUPPRESS)
     ap.add_argument("--seed", type=int, help=argparse.SUPPRESS)
@@ -198,7 +288,6 @@ def main() -> None:
     if args.side:
         return child(args)
     from _machine import machine
-
     from rankwise.io import write_json
 
     seeds = [int(x) for x in args.seeds.split(",")]
@@ -208,16 +297,29 @@ def main() -> None:
         triplets(data)
         n = len(data.read_text().splitlines())
         print(f"{n} triplets; {args.steps} steps of {BATCH}; seeds {seeds}", flush=True)
-        result = {"machine": machine(), "steps": args.steps, "batch_size": BATCH, "max_length": MAX_LEN, "triplets": n, "seeds": seeds,
-                  "data": "stdlib-code train, BM25 negative (top non-positive of ranks 1-30)",
-                  "batches": "rankwise's no-duplicates sampler; the peer replays the same batches",
-                  "rankwise_settings": {"chunk_tokens": CHUNK_TOKENS, "activation_checkpointing": args.checkpointing,
-                                        "loss": "infonce:temperature=0.05"},
-                  "peer_settings": "SentenceTransformerTrainer + MultipleNegativesRankingLoss(scale=20)"}
+        result = {
+            "machine": machine(),
+            "steps": args.steps,
+            "batch_size": BATCH,
+            "max_length": MAX_LEN,
+            "triplets": n,
+            "seeds": seeds,
+            "data": "stdlib-code train, BM25 negative (top non-positive of ranks 1-30)",
+            "batches": "rankwise's no-duplicates sampler; the peer replays the same batches",
+            "rankwise_settings": {
+                "chunk_tokens": CHUNK_TOKENS,
+                "activation_checkpointing": args.checkpointing,
+                "loss": "infonce:temperature=0.05",
+            },
+            "peer_settings": "SentenceTransformerTrainer + MultipleNegativesRankingLoss(scale=20)",
+        }
         # each finished run is kept in PARTIAL (git-ignored) at once: an interrupted benchmark resumes where it
         # stopped, and a later --bf16 run reuses the float32 runs
-        key = json.dumps({k: result[k] for k in ("steps", "batch_size", "max_length", "triplets", "rankwise_settings")}
-                         | {"cpu": result["machine"]["cpu"]}, sort_keys=True)
+        key = json.dumps(
+            {k: result[k] for k in ("steps", "batch_size", "max_length", "triplets", "rankwise_settings")}
+            | {"cpu": result["machine"]["cpu"]},
+            sort_keys=True,
+        )
         done = json.loads(PARTIAL.read_text()) if PARTIAL.is_file() else {}
         done = done if done.get("key") == key else {"key": key, "runs": {}}
 
@@ -242,9 +344,11 @@ def main() -> None:
         result["memory_ratio"] = r["peak_rss_mb"] / p["peak_rss_mb"]
         result["dev_ndcg_points_apart"] = 100 * abs(r["dev_ndcg@10"] - p["dev_ndcg@10"])
         write_json(RESULTS, result)
-        print(f"speed-up {result['speedup']:.2f}x, memory {result['memory_ratio']:.2f}x, mean dev nDCG@10 "
-              f"{result['dev_ndcg_points_apart']:.2f} points apart (rankwise {r['dev_ndcg@10']:.4f} sd {r['dev_ndcg@10_sd']:.4f}, "
-              f"peer {p['dev_ndcg@10']:.4f} sd {p['dev_ndcg@10_sd']:.4f}); wrote {RESULTS}")
+        print(
+            f"speed-up {result['speedup']:.2f}x, memory {result['memory_ratio']:.2f}x, mean dev nDCG@10 "
+            f"{result['dev_ndcg_points_apart']:.2f} points apart (rankwise {r['dev_ndcg@10']:.4f} sd {r['dev_ndcg@10_sd']:.4f}, "
+            f"peer {p['dev_ndcg@10']:.4f} sd {p['dev_ndcg@10_sd']:.4f}); wrote {RESULTS}"
+        )
 
 
 if __name__ == "__main__":

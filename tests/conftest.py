@@ -28,6 +28,8 @@ def run_cli(monkeypatch, capsys, *args) -> tuple[int, str]:
         code = exc.code or 0
     out = capsys.readouterr()
     return code, out.out + out.err
+
+
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
@@ -42,8 +44,14 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("tiny-bert")
     tok = AutoTokenizer.from_pretrained(str(default_model_path()))
-    cfg = BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=64, max_position_embeddings=512)
+    cfg = BertConfig(
+        vocab_size=tok.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+    )
     BertModel(cfg).save_pretrained(path)
     tok.save_pretrained(path)
     return path
@@ -55,15 +63,25 @@ def write_beir(folder: Path, corpus: list[dict], queries: list[dict], qrels: dic
     (folder / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries))
     (folder / "qrels").mkdir(exist_ok=True)
     for split, rows in qrels.items():
-        (folder / "qrels" / f"{split}.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t{r}\n" for q, d, r in rows))
+        (folder / "qrels" / f"{split}.tsv").write_text(
+            "query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t{r}\n" for q, d, r in rows)
+        )
     return folder
 
 
 @pytest.fixture()
 def toy_beir(tmp_path) -> Path:
     """Eight documents about distinct topics, four queries, train and test qrels."""
-    topics = ["apples are red fruit", "the ocean is deep and blue", "python parses source code", "trains run on rails",
-              "violins have four strings", "volcanoes erupt hot lava", "bees make sweet honey", "snow falls in winter"]
+    topics = [
+        "apples are red fruit",
+        "the ocean is deep and blue",
+        "python parses source code",
+        "trains run on rails",
+        "violins have four strings",
+        "volcanoes erupt hot lava",
+        "bees make sweet honey",
+        "snow falls in winter",
+    ]
     corpus = [{"_id": f"d{i}", "title": f"T{i}" if i % 2 else "", "text": t} for i, t in enumerate(topics)]
     queries = [{"_id": f"q{i}", "text": t.split()[0] + " facts"} for i, t in enumerate(topics)]
     qrels = {

@@ -32,7 +32,21 @@ def test_data_inspect(monkeypatch, capsys, toy_beir):
 
 def test_eval_and_train_write_run_folders(monkeypatch, capsys, toy_beir, tiny_model_dir, tmp_path):
     out = tmp_path / "eval"
-    code, text = run_cli(monkeypatch, capsys, "eval", "--data", toy_beir, "--split", "test", "--model", tiny_model_dir, "--out", out, "--max-length", 32)
+    code, text = run_cli(
+        monkeypatch,
+        capsys,
+        "eval",
+        "--data",
+        toy_beir,
+        "--split",
+        "test",
+        "--model",
+        tiny_model_dir,
+        "--out",
+        out,
+        "--max-length",
+        32,
+    )
     assert code == 0, text
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics) == {"ndcg@10", "mrr@10", "recall@100", "map"} and all(0 <= v <= 1 for v in metrics.values())
@@ -44,16 +58,50 @@ def test_eval_and_train_write_run_folders(monkeypatch, capsys, toy_beir, tiny_mo
     assert evaluate(load_beir(toy_beir, "test").qrels, read_run(out / "run.trec")) == pytest.approx(metrics)
 
     tr = tmp_path / "train"
-    code, text = run_cli(monkeypatch, capsys, "train", "--data", toy_beir, "--out", tr, "--model", tiny_model_dir, "--steps", 4,
-                         "--batch-size", 2, "--eval-split", "test", "--query-max-length", 16, "--doc-max-length", 32, "--eval-every", 2)
+    code, text = run_cli(
+        monkeypatch,
+        capsys,
+        "train",
+        "--data",
+        toy_beir,
+        "--out",
+        tr,
+        "--model",
+        tiny_model_dir,
+        "--steps",
+        4,
+        "--batch-size",
+        2,
+        "--eval-split",
+        "test",
+        "--query-max-length",
+        16,
+        "--doc-max-length",
+        32,
+        "--eval-every",
+        2,
+    )
     assert code == 0, text
     summary = json.loads((tr / "metrics.json").read_text())
     assert set(summary["before"]) == set(summary["after"]) == set(metrics)
-    assert {"model", "loss.png", "per_query_ndcg10.png", "report.md", "report.html", "config.toml", "run.trec", "run-before.trec",
-            "history.json", "metrics_over_steps.png", "tensorboard"} <= {p.name for p in tr.iterdir()}
+    assert {
+        "model",
+        "loss.png",
+        "per_query_ndcg10.png",
+        "report.md",
+        "report.html",
+        "config.toml",
+        "run.trec",
+        "run-before.trec",
+        "history.json",
+        "metrics_over_steps.png",
+        "tensorboard",
+    } <= {p.name for p in tr.iterdir()}
     history = json.loads((tr / "eval_history.json").read_text())
     assert [h["step"] for h in history] == [0, 2, 4]
-    assert history[0]["metrics"] == pytest.approx(summary["before"]) and history[-1]["metrics"] == pytest.approx(summary["after"])
+    assert history[0]["metrics"] == pytest.approx(summary["before"]) and history[-1]["metrics"] == pytest.approx(
+        summary["after"]
+    )
     # TensorBoard holds the per-step training scalars and the periodic evaluations
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -84,8 +132,17 @@ def test_eval_default_model_on_trec_dl_5k(monkeypatch, capsys, tmp_path):
     from rankwise.index.retrieve import bm25_run
 
     write_run(tmp_path / "bm25.trec", bm25_run(load_beir(folder, "test"), 100, show_progress=False), tag="bm25")
-    code, text = run_cli(monkeypatch, capsys, "compare", tmp_path / "bm25.trec", tmp_path / "o", "--metrics", "ndcg@10",
-                         "--out", tmp_path / "cmp.md")
+    code, text = run_cli(
+        monkeypatch,
+        capsys,
+        "compare",
+        tmp_path / "bm25.trec",
+        tmp_path / "o",
+        "--metrics",
+        "ndcg@10",
+        "--out",
+        tmp_path / "cmp.md",
+    )
     assert code == 0, text
     cell = json.loads((tmp_path / "cmp.json").read_text())["runs"]["o"]["ndcg@10"]
     assert cell["mean"] == pytest.approx(metrics["ndcg@10"]) and cell["delta"] > 0.05 and cell["p"] < 0.05
@@ -101,5 +158,13 @@ def test_demo_runs_end_to_end(monkeypatch, capsys, tmp_path):
     metrics = json.loads((tmp_path / "demo" / "metrics.json").read_text())
     assert set(metrics) >= {"before", "after"} and metrics["before"]["ndcg@10"] > metrics["bm25"]["ndcg@10"] > 0.3
     names = {p.name for p in (tmp_path / "demo").iterdir()}
-    assert {"config.toml", "metrics.json", "run.trec", "model", "report.md", "loss.png", "per_query_ndcg10.png"} <= names
+    assert {
+        "config.toml",
+        "metrics.json",
+        "run.trec",
+        "model",
+        "report.md",
+        "loss.png",
+        "per_query_ndcg10.png",
+    } <= names
     assert "checkpoints" not in names

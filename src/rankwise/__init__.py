@@ -1,3 +1,72 @@
-"""rankwise: train and evaluate neural retrievers and rankers with ranking-aligned objectives."""
+"""rankwise: train and evaluate neural retrievers and rankers with ranking-aligned objectives.
+
+The working set::
+
+    import rankwise as rw
+
+    train = rw.load_dataset("stdlib-code", "train")       # a BEIR folder or a built-in set
+    model = rw.BiEncoder.load()                            # the packaged all-MiniLM-L6-v2
+    examples = rw.mine(train, "bm25:k=7,window=1-30")      # hard negatives
+    rw.train(model, examples, rw.TrainConfig(steps=90))    # any loss, negatives, batching
+    rw.evaluate_model(model, rw.load_dataset("stdlib-code", "test")).metrics
+
+Names load on first use, so ``import rankwise`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    # data
+    "load_dataset": "rankwise.data.beir",
+    "Dataset": "rankwise.data.beir",
+    "TrainExample": "rankwise.data.examples",
+    "load_examples": "rankwise.data.examples",
+    # models
+    "BiEncoder": "rankwise.models.bi_encoder",
+    # training
+    "TrainConfig": "rankwise.train.config",
+    "train": "rankwise.train.loop",
+    "mine": ("rankwise.negatives.mining", "mine_negatives"),
+    # evaluation
+    "evaluate_model": "rankwise.metrics.model",
+    "evaluate": "rankwise.metrics.ranking",
+    "compare": ("rankwise.metrics.compare", "compare_runs"),
+    # the loss library
+    "losses": ("rankwise.losses", None),
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    target = _EXPORTS.get(name)
+    if target is None:
+        raise AttributeError(f"module 'rankwise' has no attribute {name!r}")
+    module, attr = target if isinstance(target, tuple) else (target, name)
+    value = importlib.import_module(module) if attr is None else getattr(importlib.import_module(module), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    from rankwise import losses as losses
+    from rankwise.data.beir import Dataset as Dataset
+    from rankwise.data.beir import load_dataset as load_dataset
+    from rankwise.data.examples import TrainExample as TrainExample
+    from rankwise.data.examples import load_examples as load_examples
+    from rankwise.metrics.compare import compare_runs as compare  # noqa: F401
+    from rankwise.metrics.model import evaluate_model as evaluate_model
+    from rankwise.metrics.ranking import evaluate as evaluate
+    from rankwise.models.bi_encoder import BiEncoder as BiEncoder
+    from rankwise.negatives.mining import mine_negatives as mine  # noqa: F401
+    from rankwise.train.config import TrainConfig as TrainConfig
+    from rankwise.train.loop import train as train

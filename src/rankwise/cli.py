@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.markup import escape
@@ -14,8 +16,13 @@ from rich.table import Table
 from rankwise.errors import RankwiseError
 from rankwise.progress import console
 
-typer_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Train and evaluate neural retrievers with ranking-aligned objectives.")
-data_app = typer.Typer(no_args_is_help=True, help="Get, build and inspect datasets.")
+typer_app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help="Train and evaluate neural retrievers with ranking-aligned objectives.",
+)
+data_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Get, build and inspect datasets.")
 typer_app.add_typer(data_app, name="data")
 
 DEFAULT_DATASET = "stdlib-code"
@@ -40,67 +47,103 @@ def demo(
     from rankwise.workflows import run_demo
 
     metrics = run_demo(out, steps=steps)
-    console.print(_table("stdlib-code test", {"BM25": metrics["bm25"], "before": metrics["before"], "after": metrics["after"]}))
+    console.print(
+        _table("stdlib-code test", {"BM25": metrics["bm25"], "before": metrics["before"], "after": metrics["after"]})
+    )
     gain = 100 * (metrics["after"]["ndcg@10"] - metrics["before"]["ndcg@10"])
-    console.print(f"nDCG@10 {gain:+.1f} points after fine-tuning. Run folder: {out} (report.md, metrics.json, run.trec, model/)")
+    console.print(
+        f"nDCG@10 {gain:+.1f} points after fine-tuning. Run folder: {out} (report.md, metrics.json, run.trec, model/)"
+    )
 
 
-@typer_app.command("train")
+def _config_options() -> list[inspect.Parameter]:
+    """One ``--flag`` per :class:`TrainConfig` field, with its description and default, so the
+    command and the config cannot drift. Each defaults to None: unset flags leave the TOML's value."""
+    from rankwise.train.config import TrainConfig
+
+    params = []
+    for name, info in TrainConfig.model_fields.items():
+        default = info.get_default(call_default_factory=True)
+        shown = TrainConfig.model_construct().model_dump()[name] if default is not None else None
+        shown = str(shown).lower() if isinstance(shown, bool) else shown
+        help_text = (info.description or name) + (f"  [default: {shown}]" if shown not in (None, "") else "")
+        show = False
+        flag = "--" + name.replace("_", "-")
+        if info.annotation is bool:
+            kind, option = (
+                Optional[bool],
+                typer.Option(None, f"{flag}/--no-{flag[2:]}", help=help_text, show_default=show),
+            )
+        else:
+            base = (
+                info.annotation
+                if info.annotation in (int, float, str)
+                else next((t for t in getattr(info.annotation, "__args__", ()) if t in (int, float, str)), str)
+            )
+            kind, option = Optional[base], typer.Option(None, flag, help=help_text, show_default=show)
+        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind))
+    return params
+
+
 def train_cmd(
-    data: Optional[Path] = typer.Option(None, help="BEIR folder (its qrels split gives the training pairs)"),
+    data: Optional[Path] = typer.Option(
+        None, help="BEIR folder, or stdlib-code (its qrels split gives the training pairs)"
+    ),
     out: Path = typer.Option(..., help="run folder (checkpoints, model, report)"),
-    config: Optional[Path] = typer.Option(None, help="TOML file with training options ([train] table)"),
+    config: Optional[Path] = typer.Option(
+        None, help="TOML file with training options ([train] table; a run folder's config.toml)"
+    ),
     split: Optional[str] = typer.Option(None, help="qrels split to train on [default: train]"),
     train_file: Optional[Path] = typer.Option(None, help="training JSONL instead of qrels pairs"),
     eval_split: Optional[str] = typer.Option(None, help="evaluate before and after training on this split"),
     resume: bool = typer.Option(False, help="continue from the last checkpoint in --out"),
     allow_missing: bool = typer.Option(False, help="drop qrels naming unknown queries/documents with a warning"),
-    model: Optional[str] = typer.Option(None, help="base model (default: packaged all-MiniLM-L6-v2)"),
-    loss: Optional[str] = typer.Option(None, help="loss spec, e.g. 'infonce:temperature=0.05'"),
-    steps: Optional[int] = typer.Option(None),
-    batch_size: Optional[int] = typer.Option(None),
-    lr: Optional[float] = typer.Option(None),
-    seed: Optional[int] = typer.Option(None),
-    query_max_length: Optional[int] = typer.Option(None),
-    doc_max_length: Optional[int] = typer.Option(None),
-    negatives_per_query: Optional[int] = typer.Option(None),
-    checkpoint_every: Optional[int] = typer.Option(None),
-    eval_every: Optional[int] = typer.Option(None, help="evaluate on --eval-split every N steps (TensorBoard, report curve)"),
-    negatives: Optional[str] = typer.Option(None, help="inbatch | file | 'bm25:k=7,window=10-100' | 'dense:...' | 'star:random=1,...' | 'dynamic:every=200,...'"),
-    batching: Optional[str] = typer.Option(None, help="random | nodup | 'tas:clusters=64' | 'ngame:every=100,cluster_size=8'"),
-    false_negatives: Optional[str] = typer.Option(None, help="'self:tau=0.05' or 'teacher:tau=1' (down-weight likely false negatives)"),
-    curriculum: Optional[str] = typer.Option(None, help="'reciprank:steps=100' | normscore | kdescore (easy samples first)"),
-    chunk_tokens: Optional[int] = typer.Option(None, help="encode each side in length-sorted chunks of at most this many padded tokens"),
-    length_bucket: Optional[int] = typer.Option(None, help="random batches sorted by length within buckets of this many batches"),
-    bf16: Optional[bool] = typer.Option(None, "--bf16/--no-bf16", help="bf16 autocast for the encoder"),
-    activation_checkpointing: Optional[bool] = typer.Option(None, "--activation-checkpointing/--no-activation-checkpointing",
-                                                            help="recompute activations in the backward pass (less memory)"),
+    **options: Any,
 ) -> None:
     """Fine-tune a dual encoder; --resume continues after a kill with the same result."""
-    from rankwise.train import load_config
+    from rankwise.train.config import load_run_config
     from rankwise.workflows import run_train
 
-    cfg = load_config(config, model=model, loss=loss, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
-                      query_max_length=query_max_length, doc_max_length=doc_max_length,
-                      negatives_per_query=negatives_per_query, checkpoint_every=checkpoint_every, eval_every=eval_every,
-                      negatives=negatives, batching=batching, false_negatives=false_negatives, curriculum=curriculum,
-                      chunk_tokens=chunk_tokens, length_bucket=length_bucket, bf16=bf16, activation_checkpointing=activation_checkpointing)
-    # a run folder's config.toml names its data and splits in [run]; flags win
-    run_table = {}
-    if config is not None:
-        from rankwise.train.config import tomllib
-
-        run_table = tomllib.loads(config.read_text(encoding="utf-8")).get("run", {})
-    data = data or (Path(run_table["data"]) if run_table.get("data") else None)
-    train_file = train_file or (Path(run_table["train_file"]) if run_table.get("train_file") else None)
-    split = split or run_table.get("split", "train")
-    eval_split = eval_split or run_table.get("eval_split")
-    if data is None:
+    job = load_run_config(
+        config, run={"data": data, "split": split, "train_file": train_file, "eval_split": eval_split}, **options
+    )
+    run = job.run
+    if run.data is None:
         raise RankwiseError("--data is required (or a config.toml whose [run] table names it)")
-    summary = run_train(data, out, cfg, split=split, train_file=train_file, eval_split=eval_split, resume=resume, allow_missing=allow_missing)
+    summary = run_train(
+        _data_folder(run.data),
+        out,
+        job.train,
+        split=run.split,
+        train_file=run.train_file,
+        eval_split=run.eval_split,
+        resume=resume,
+        allow_missing=allow_missing,
+    )
     if "after" in summary:
-        console.print(_table(f"{data} {eval_split}", {"before": summary["before"], "after": summary["after"]}))
+        console.print(_table(f"{run.data} {run.eval_split}", {"before": summary["before"], "after": summary["after"]}))
     console.print(f"model saved to {out / 'model'}; report: {out / 'report.md'}")
+
+
+def _data_folder(data: str | Path) -> Path:
+    """A BEIR folder, or the built-in stdlib-code (built and cached on first use)."""
+    if str(data) == DEFAULT_DATASET:
+        from rankwise.data.stdlib_code import ensure_built
+
+        return ensure_built()
+    return Path(data)
+
+
+def _with_config_options(fn: Callable) -> Callable:
+    sig = inspect.signature(fn, eval_str=True)
+    fixed = [p for p in sig.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    params = fixed + _config_options()
+    fn.__signature__ = sig.replace(parameters=params)
+    fn.__annotations__ = {p.name: p.annotation for p in params} | {"return": None}
+    return fn
+
+
+typer_app.command("train")(_with_config_options(train_cmd))
 
 
 @typer_app.command("eval")
@@ -116,7 +159,9 @@ def eval_cmd(
     """Retrieve with a dual encoder and score the run as trec_eval does."""
     from rankwise.workflows import run_eval
 
-    metrics = run_eval(data, split, out, model_name=model, k=k, allow_missing=allow_missing, max_length=max_length)
+    metrics = run_eval(
+        _data_folder(data), split, out, model_name=model, k=k, allow_missing=allow_missing, max_length=max_length
+    )
     console.print(_table(f"{data} ({split})", {model or "all-MiniLM-L6-v2": metrics}))
 
 
@@ -133,7 +178,9 @@ def _metric_list(text: str) -> list[str]:
 def compare_cmd(
     runs: list[Path] = typer.Argument(..., help="run folders (with run.trec and config.toml) or TREC run files"),
     baseline: Optional[str] = typer.Option(None, help="run to compare against, by path or name [default: the first]"),
-    qrels: Optional[Path] = typer.Option(None, help="qrels file (BEIR TSV or TREC) [default: from the run folders' config]"),
+    qrels: Optional[Path] = typer.Option(
+        None, help="qrels file (BEIR TSV or TREC) [default: from the run folders' config]"
+    ),
     data: Optional[Path] = typer.Option(None, help="BEIR folder whose qrels/<split>.tsv to use"),
     split: Optional[str] = typer.Option(None, help="qrels split with --data [default: the run folder's, else test]"),
     metrics: str = typer.Option("ndcg@10,mrr@10,recall@100,map", help="comma-separated metric names"),
@@ -163,12 +210,26 @@ def compare_cmd(
     loaded = [check_queries(r, judgements, lenient=lenient) for r in loaded]
     base = loaded[0].name
     if baseline is not None:
-        match = [r.name for r in loaded if r.name == baseline or str(r.path) == baseline or (r.folder and str(r.folder) == baseline.rstrip("/"))]
+        match = [
+            r.name
+            for r in loaded
+            if r.name == baseline or str(r.path) == baseline or (r.folder and str(r.folder) == baseline.rstrip("/"))
+        ]
         if not match:
-            raise RankwiseError(f"--baseline {baseline!r} is not one of the runs given: {', '.join(r.name for r in loaded)}")
+            raise RankwiseError(
+                f"--baseline {baseline!r} is not one of the runs given: {', '.join(r.name for r in loaded)}"
+            )
         base = match[0]
-    res = compare_runs(judgements, {r.name: r.run for r in loaded}, baseline=base, metrics=names, test=test, alpha=alpha,
-                       resamples=resamples, seed=seed)
+    res = compare_runs(
+        judgements,
+        {r.name: r.run for r in loaded},
+        baseline=base,
+        metrics=names,
+        test=test,
+        alpha=alpha,
+        resamples=resamples,
+        seed=seed,
+    )
     table = Table(title=f"{len(loaded)} runs on {source}: mean [{100 * (1 - alpha):.0f}% CI], Δ vs {base}, p")
     table.add_column("run")
     for m in names:
@@ -186,19 +247,33 @@ def compare_cmd(
         table.add_row(escape(name) + (" (baseline)" if name == base else ""), *cells)
     console.print(table)
     test_name = "paired t-test" if test == "t" else "Fisher randomization test"
-    console.print(f"{res.n_queries} queries; {test_name}" + (", Holm-corrected over the runs" if len(loaded) > 2 else "")
-                  + f"; ▲/▼ significant at alpha={alpha}.")
+    console.print(
+        f"{res.n_queries} queries; {test_name}"
+        + (", Holm-corrected over the runs" if len(loaded) > 2 else "")
+        + f"; ▲/▼ significant at alpha={alpha}."
+    )
     if out is not None:
         write_text(out, res.markdown() + "\n")
-        write_json(out.with_suffix(".json"), {"qrels": source, "baseline": base, "test": test, "alpha": alpha, "queries": res.n_queries,
-                                               "runs": {n: {m: c.__dict__ for m, c in row.items()} for n, row in res.cells.items()}})
+        write_json(
+            out.with_suffix(".json"),
+            {
+                "qrels": source,
+                "baseline": base,
+                "test": test,
+                "alpha": alpha,
+                "queries": res.n_queries,
+                "runs": {n: {m: c.__dict__ for m, c in row.items()} for n, row in res.cells.items()},
+            },
+        )
         console.print(f"wrote {out}")
 
 
 @typer_app.command("report")
 def report_cmd(
     run_dir: Path = typer.Argument(..., help="run folder (run.trec, config.toml)"),
-    baseline: Optional[Path] = typer.Option(None, help="run folder or TREC file to compare with [default: RUN_DIR/run-before.trec]"),
+    baseline: Optional[Path] = typer.Option(
+        None, help="run folder or TREC file to compare with [default: RUN_DIR/run-before.trec]"
+    ),
     qrels: Optional[Path] = typer.Option(None, help="qrels file [default: from the run folder's config]"),
     data: Optional[Path] = typer.Option(None, help="BEIR folder whose qrels/<split>.tsv to use"),
     split: Optional[str] = typer.Option(None),
@@ -209,7 +284,9 @@ def report_cmd(
     training curves, per-query deltas and the worst queries."""
     from rankwise.report.run_report import build_report
 
-    md, page = build_report(run_dir, baseline=baseline, qrels=qrels, data=data, split=split, lenient=lenient, worst=worst)
+    md, page = build_report(
+        run_dir, baseline=baseline, qrels=qrels, data=data, split=split, lenient=lenient, worst=worst
+    )
     console.print(f"wrote {page} and {md}")
 
 
@@ -222,10 +299,18 @@ def mine_cmd(
     k: int = typer.Option(7, min=1, help="negatives per query"),
     window: str = typer.Option("1-100", help="ranks a-b to draw from (1-based, inclusive); 11-100 skips the top 10"),
     sampling: str = typer.Option("top", help="top (first k by rank) or uniform (k at random from the window)"),
-    margin: Optional[float] = typer.Option(None, help="drop candidates scoring within this margin of the lowest positive"),
-    margin_mode: str = typer.Option("absolute", help="absolute (s <= s_pos - margin) or relative (s <= s_pos * (1 - margin))"),
-    teacher: Optional[str] = typer.Option(None, help="cross-encoder or bi-encoder folder ('default': all-MiniLM-L6-v2) to filter and score"),
-    teacher_margin: float = typer.Option(0.0, help="drop candidates the teacher scores above its lowest positive minus this"),
+    margin: Optional[float] = typer.Option(
+        None, help="drop candidates scoring within this margin of the lowest positive"
+    ),
+    margin_mode: str = typer.Option(
+        "absolute", help="absolute (s <= s_pos - margin) or relative (s <= s_pos * (1 - margin))"
+    ),
+    teacher: Optional[str] = typer.Option(
+        None, help="cross-encoder or bi-encoder folder ('default': all-MiniLM-L6-v2) to filter and score"
+    ),
+    teacher_margin: float = typer.Option(
+        0.0, help="drop candidates the teacher scores above its lowest positive minus this"
+    ),
     model: Optional[str] = typer.Option(None, help="dense retriever [default: packaged all-MiniLM-L6-v2]"),
     max_length: int = typer.Option(256, help="dense: token limit for queries and documents"),
     code: bool = typer.Option(False, help="BM25: split identifiers (read_file -> read file) for code corpora"),
@@ -236,15 +321,25 @@ def mine_cmd(
     from rankwise.data import load_beir
     from rankwise.negatives.mining import MineOptions, mine
     from rankwise.spec import convert
-    from rankwise.workflows import split_corpus
 
     try:
-        opts = MineOptions(method=method, k=k, window=convert("--window", "window", window, "tuple[int, int]"), sampling=sampling,
-                           margin=margin, margin_mode=margin_mode, teacher=teacher, teacher_margin=teacher_margin, model=model,
-                           seed=seed, max_length=max_length, code=code)
+        opts = MineOptions(
+            method=method,
+            k=k,
+            window=convert("--window", "window", window, "tuple[int, int]"),
+            sampling=sampling,
+            margin=margin,
+            margin_mode=margin_mode,
+            teacher=teacher,
+            teacher_margin=teacher_margin,
+            model=model,
+            seed=seed,
+            max_length=max_length,
+            code=code,
+        )
     except ValueError as exc:
         raise RankwiseError(f"mine: {exc}") from None
-    dataset = split_corpus(load_beir(data, split))
+    dataset = load_beir(_data_folder(data), split).own_split()
     mine(dataset, opts, out, lenient=lenient)
     console.print(f"wrote {out} (statistics in {out}.stats.json)")
 
@@ -297,8 +392,14 @@ def data_inspect(folder: Path = typer.Argument(..., help="BEIR folder")) -> None
     for col in ("split", "queries", "judgements", "no positive", "labels", "positives/query"):
         table.add_column(col)
     for s in rep.splits:
-        table.add_row(s.split, str(s.queries), str(s.judgements), str(s.queries_without_positive),
-                      ", ".join(f"{k}: {v}" for k, v in s.labels.items()), f"mean {s.positives_per_query['mean']:.2f}")
+        table.add_row(
+            s.split,
+            str(s.queries),
+            str(s.judgements),
+            str(s.queries_without_positive),
+            ", ".join(f"{k}: {v}" for k, v in s.labels.items()),
+            f"mean {s.positives_per_query['mean']:.2f}",
+        )
     console.print(table)
     if rep.problems:
         console.print("[yellow]problems:[/]")

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import tomli_w
 import torch
@@ -19,22 +20,24 @@ from rankwise import __version__
 from rankwise.data import examples_from_qrels, load_beir, load_examples, write_run
 from rankwise.data.beir import Dataset
 from rankwise.data.stdlib_code import ensure_built
-from rankwise.index.retrieve import bm25_run, dense_run
+from rankwise.index.retrieve import bm25_run
 from rankwise.io import write_json, write_text
-from rankwise.metrics import DEFAULT_METRICS, evaluate, evaluate_per_query
+from rankwise.metrics import DEFAULT_METRICS, evaluate
+from rankwise.metrics.model import EvalResult, evaluate_model
 from rankwise.models import BiEncoder
 from rankwise.progress import console, task
 from rankwise.report import training_loss, write_report
 from rankwise.report.run_report import EVAL_HISTORY, build_report
 from rankwise.train import TrainConfig, train
 from rankwise.train.loop import latest_checkpoint, remove_checkpoints
-from rankwise.train.plan import Plan
 from rankwise.train.tracking import Tracker
 
 Log = Callable[[str], None]
 
 
-def _write_config(out: Path, run: dict[str, Any], train_cfg: TrainConfig | None = None, extra: dict[str, Any] | None = None) -> None:
+def _write_config(
+    out: Path, run: dict[str, Any], train_cfg: TrainConfig | None = None, extra: dict[str, Any] | None = None
+) -> None:
     doc: dict[str, Any] = {"run": {k: v for k, v in run.items() if v is not None}}
     if train_cfg is not None:
         doc["train"] = train_cfg.to_toml_dict()
@@ -44,46 +47,59 @@ def _write_config(out: Path, run: dict[str, Any], train_cfg: TrainConfig | None 
     write_text(out / "config.toml", tomli_w.dumps(doc))
 
 
-def split_corpus(dataset: Dataset) -> Dataset:
-    """Keep the documents whose ``split`` field names this split (``stdlib-code`` records carry one),
-    so a split is searched over its own modules' code; datasets without the field are unchanged."""
-    keep = {d for d, doc in dataset.corpus.items() if doc.meta.get("split", dataset.split) == dataset.split}
-    return dataset if len(keep) == len(dataset.corpus) else dataset.restrict_corpus(keep)
-
-
 # ----------------------------------------------------------------------------- eval
-@dataclass
-class EvalResult:
-    metrics: dict[str, float]
-    per_query: dict[str, dict[str, float]]
-    run: dict[str, dict[str, float]]
-
-
-def evaluate_model(model: BiEncoder, dataset: Dataset, k: int = 100, *, show_progress: bool = True) -> EvalResult:
-    run = dense_run(model, dataset, k, show_progress=show_progress)
-    return EvalResult(evaluate(dataset.qrels, run, DEFAULT_METRICS), evaluate_per_query(dataset.qrels, run, ["ndcg@10"])["ndcg@10"], run)
-
-
-def run_eval(data: str | Path, split: str, out: str | Path, *, model_name: str | None = None, k: int = 100,
-             allow_missing: bool = False, max_length: int | None = None, show_progress: bool = True) -> dict[str, float]:
+def run_eval(
+    data: str | Path,
+    split: str,
+    out: str | Path,
+    *,
+    model_name: str | None = None,
+    k: int = 100,
+    allow_missing: bool = False,
+    max_length: int | None = None,
+    show_progress: bool = True,
+) -> dict[str, float]:
     out = Path(out)
-    dataset = split_corpus(load_beir(data, split, allow_missing=allow_missing))
+    dataset = load_beir(data, split, allow_missing=allow_missing).own_split()
     model = BiEncoder.load(model_name, query_max_length=max_length, doc_max_length=max_length)
     res = evaluate_model(model, dataset, k, show_progress=show_progress)
     out.mkdir(parents=True, exist_ok=True)
     write_run(out / "run.trec", res.run, tag=Path(str(model_name or model.name)).name)
     write_json(out / "metrics.json", res.metrics)
-    write_json(out / "per_query.json", {"ndcg@10": res.per_query})
-    _write_config(out, {"command": "eval", "data": str(data), "split": split, "model": model_name, "k": k,
-                        "query_max_length": model.config.query_max_length, "doc_max_length": model.config.doc_max_length})
-    build_report(out, summary=f"Evaluation of {model.name} on {Path(data).name} ({split}): {len(dataset.qrels)} judged queries, "
-                              f"{len(dataset.corpus)} documents.", seed=0)
+    write_json(out / "per_query.json", {"ndcg@10": res.per_query["ndcg@10"]})
+    _write_config(
+        out,
+        {
+            "command": "eval",
+            "data": str(data),
+            "split": split,
+            "model": model_name,
+            "k": k,
+            "query_max_length": model.config.query_max_length,
+            "doc_max_length": model.config.doc_max_length,
+        },
+    )
+    build_report(
+        out,
+        summary=f"Evaluation of {model.name} on {Path(data).name} ({split}): {len(dataset.qrels)} judged queries, "
+        f"{len(dataset.corpus)} documents.",
+        seed=0,
+    )
     return res.metrics
 
 
 # ---------------------------------------------------------------------------- train
-def _train_with_progress(model: BiEncoder, examples, cfg: TrainConfig, out: Path, resume: bool, show_progress: bool,
-                         eval_ds: Dataset | None = None, before: dict[str, float] | None = None, train_ds: Dataset | None = None):
+def _train_with_progress(
+    model: BiEncoder,
+    examples,
+    cfg: TrainConfig,
+    out: Path,
+    resume: bool,
+    show_progress: bool,
+    eval_ds: Dataset | None = None,
+    before: dict[str, float] | None = None,
+    train_ds: Dataset | None = None,
+):
     """Train with a progress bar, TensorBoard/MLflow logging and, with ``cfg.eval_every``,
     evaluation on ``eval_ds`` during training (``before``: the metrics at step 0)."""
     tracker = Tracker(out, run_name=out.name, params=cfg.to_toml_dict())
@@ -91,14 +107,26 @@ def _train_with_progress(model: BiEncoder, examples, cfg: TrainConfig, out: Path
         tracker.log(0, {f"eval/{k}": v for k, v in before.items()})
 
     def on_step(s) -> None:
-        advance(1, info=f"loss {s.loss:.4f}  lr {s.lr:.2e}  {s.examples_per_s:.1f} ex/s  {s.tokens_per_s:.0f} tok/s  "
-                        f"pad {100 * s.padding:.0f}%  peak {s.peak_rss_mb / 1024:.1f} GB")
-        tracker.log(s.step, {"train/loss": s.loss, "train/lr": s.lr, "train/examples_per_s": s.examples_per_s,
-                             "train/tokens_per_s": s.tokens_per_s, "train/padding": s.padding, "train/peak_rss_mb": s.peak_rss_mb}
-                    | {f"train/{k}": v for k, v in s.extra.items()})
+        advance(
+            1,
+            info=f"loss {s.loss:.4f}  lr {s.lr:.2e}  {s.examples_per_s:.1f} ex/s  {s.tokens_per_s:.0f} tok/s  "
+            f"pad {100 * s.padding:.0f}%  peak {s.peak_rss_mb / 1024:.1f} GB",
+        )
+        tracker.log(
+            s.step,
+            {
+                "train/loss": s.loss,
+                "train/lr": s.lr,
+                "train/examples_per_s": s.examples_per_s,
+                "train/tokens_per_s": s.tokens_per_s,
+                "train/padding": s.padding,
+                "train/peak_rss_mb": s.peak_rss_mb,
+            }
+            | {f"train/{k}": v for k, v in s.extra.items()},
+        )
 
     def evaluator(step: int) -> dict[str, float]:
-        metrics = evaluate_model(model, eval_ds, show_progress=False).metrics
+        metrics = evaluate_model(model, eval_ds).metrics
         tracker.log(step, {f"eval/{k}": v for k, v in metrics.items()})
         return metrics
 
@@ -106,12 +134,19 @@ def _train_with_progress(model: BiEncoder, examples, cfg: TrainConfig, out: Path
         with task("train", cfg.steps, enabled=show_progress) as advance:
             ckpt = latest_checkpoint(out) if resume else None
             if ckpt is not None:
-                done = int(ckpt.stem.split("-")[1])
-                console.print(f"resuming from {ckpt} (step {done})")
-                advance(done)
-            plan = Plan(cfg, list(examples), dataset=train_ds, out_dir=out, show_progress=show_progress, log=console.print)
-            return train(model, examples, cfg, out, resume=resume, on_step=on_step,
-                         evaluator=evaluator if eval_ds is not None and cfg.eval_every else None, plan=plan)
+                advance(int(ckpt.stem.split("-")[1]))
+            return train(
+                model,
+                examples,
+                cfg,
+                out,
+                corpus=train_ds,
+                resume=resume,
+                on_step=on_step,
+                evaluator=evaluator if eval_ds is not None and cfg.eval_every else None,
+                show_progress=show_progress,
+                log=console.print,
+            )
     finally:
         tracker.close()
 
@@ -129,23 +164,51 @@ def _write_eval_history(out: Path, cfg: TrainConfig, before: EvalResult, result,
     write_json(out / EVAL_HISTORY, history)
 
 
-def run_train(data: str | Path, out: str | Path, cfg: TrainConfig, *, split: str = "train", train_file: str | Path | None = None,
-              eval_split: str | None = None, resume: bool = False, allow_missing: bool = False, show_progress: bool = True) -> dict[str, Any]:
+def run_train(
+    data: str | Path,
+    out: str | Path,
+    cfg: TrainConfig,
+    *,
+    split: str = "train",
+    train_file: str | Path | None = None,
+    eval_split: str | None = None,
+    resume: bool = False,
+    allow_missing: bool = False,
+    show_progress: bool = True,
+) -> dict[str, Any]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     dataset = load_beir(data, split, allow_missing=allow_missing)
     examples = load_examples(train_file, dataset) if train_file else examples_from_qrels(dataset)
-    _write_config(out, {"command": "train", "data": str(data), "split": split, "train_file": str(train_file) if train_file else None,
-                        "eval_split": eval_split}, cfg)
+    _write_config(
+        out,
+        {
+            "command": "train",
+            "data": str(data),
+            "split": split,
+            "train_file": str(train_file) if train_file else None,
+            "eval_split": eval_split,
+        },
+        cfg,
+    )
     model = BiEncoder.load(cfg.model, query_max_length=cfg.query_max_length, doc_max_length=cfg.doc_max_length)
     before = None
     eval_ds = None
     if eval_split:
-        eval_ds = split_corpus(load_beir(data, eval_split, allow_missing=allow_missing))
+        eval_ds = load_beir(data, eval_split, allow_missing=allow_missing).own_split()
         before = evaluate_model(model, eval_ds, show_progress=show_progress)
         write_run(out / "run-before.trec", before.run, tag="before")
-    result = _train_with_progress(model, examples, cfg, out, resume, show_progress, eval_ds, before.metrics if before else None,
-                                  split_corpus(dataset))
+    result = _train_with_progress(
+        model,
+        examples,
+        cfg,
+        out,
+        resume,
+        show_progress,
+        eval_ds,
+        before.metrics if before else None,
+        dataset.own_split(),
+    )
     _finish_training(model, result, out)
     summary: dict[str, Any] = {"steps": cfg.steps, "examples": len(examples), "seconds": round(result.seconds, 1)}
     text = f"{len(examples)} training examples, {cfg.steps} steps of batch {cfg.batch_size} with {cfg.loss}, {result.seconds:.0f} s."
@@ -158,8 +221,13 @@ def run_train(data: str | Path, out: str | Path, cfg: TrainConfig, *, split: str
         build_report(out, summary=f"Training run on {Path(data).name}: {text}")
     else:
         write_json(out / "metrics.json", summary)
-        write_report(out / "report.md", title=f"Training run: {cfg.loss} on {Path(data).name}", summary=text,
-                     columns={"final loss": {"loss": result.history[-1].loss}}, figures={"Training loss": "loss.png"})
+        write_report(
+            out / "report.md",
+            title=f"Training run: {cfg.loss} on {Path(data).name}",
+            summary=text,
+            columns={"final loss": {"loss": result.history[-1].loss}},
+            figures={"Training loss": "loss.png"},
+        )
     return summary
 
 
@@ -172,13 +240,28 @@ class DemoConfig:
     1e-4 0.734, 180 at 5e-5 0.733, 90 at 2e-4 0.710.
     """
 
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        steps=180, batch_size=32, lr=1e-4, warmup_ratio=0.1, query_max_length=32, doc_max_length=128, checkpoint_every=60))
+    train: TrainConfig = field(
+        default_factory=lambda: TrainConfig(
+            steps=180,
+            batch_size=32,
+            lr=1e-4,
+            warmup_ratio=0.1,
+            query_max_length=32,
+            doc_max_length=128,
+            checkpoint_every=60,
+        )
+    )
     eval_max_length: int = 128
 
 
-def run_demo(out: str | Path = "runs/demo", *, data_dir: str | Path | None = None, steps: int | None = None,
-             show_progress: bool = True, log: Log = console.print) -> dict[str, dict[str, float]]:
+def run_demo(
+    out: str | Path = "runs/demo",
+    *,
+    data_dir: str | Path | None = None,
+    steps: int | None = None,
+    show_progress: bool = True,
+    log: Log = console.print,
+) -> dict[str, dict[str, float]]:
     t0 = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -186,10 +269,12 @@ def run_demo(out: str | Path = "runs/demo", *, data_dir: str | Path | None = Non
     cfg = demo.train.model_copy(update={"steps": steps} if steps else {})
     log("[bold]1/5[/] building the stdlib-code dataset from this Python's standard library")
     data = ensure_built(data_dir)
-    test = split_corpus(load_beir(data, "test"))
+    test = load_beir(data, "test").own_split()
     train_ds = load_beir(data, "train")
     examples = examples_from_qrels(train_ds)
-    log(f"    {len(examples)} training queries; test: {len(test.qrels)} queries over {len(test.corpus)} documents of the test modules")
+    log(
+        f"    {len(examples)} training queries; test: {len(test.qrels)} queries over {len(test.corpus)} documents of the test modules"
+    )
     log("[bold]2/5[/] BM25 baseline on test")
     bm25 = bm25_run(test, 100, code=True, show_progress=show_progress)
     bm25_metrics = evaluate(test.qrels, bm25, DEFAULT_METRICS)
@@ -199,8 +284,13 @@ def run_demo(out: str | Path = "runs/demo", *, data_dir: str | Path | None = Non
     before = evaluate_model(model, test, show_progress=show_progress)
     write_run(out / "run-before.trec", before.run, tag="base")
     log(f"[bold]4/5[/] fine-tuning: {cfg.steps} steps, batch {cfg.batch_size}, {cfg.loss}")
-    _write_config(out, {"command": "demo", "data": str(data), "split": "train", "eval_split": "test"}, cfg, {"demo": {"eval_max_length": demo.eval_max_length}})
-    result = _train_with_progress(model, examples, cfg, out, True, show_progress, None, None, split_corpus(train_ds))
+    _write_config(
+        out,
+        {"command": "demo", "data": str(data), "split": "train", "eval_split": "test"},
+        cfg,
+        {"demo": {"eval_max_length": demo.eval_max_length}},
+    )
+    result = _train_with_progress(model, examples, cfg, out, True, show_progress, None, None, train_ds.own_split())
     _finish_training(model, result, out)
     remove_checkpoints(out)
     model.config.query_max_length = model.config.doc_max_length = demo.eval_max_length
@@ -210,8 +300,13 @@ def run_demo(out: str | Path = "runs/demo", *, data_dir: str | Path | None = Non
     metrics = {"before": before.metrics, "after": after.metrics, "bm25": bm25_metrics}
     write_json(out / "metrics.json", metrics)
     gain = 100 * (after.metrics["ndcg@10"] - before.metrics["ndcg@10"])
-    build_report(out, others=[out / "run-bm25.trec"], summary=(
-        f"rankwise demo: fine-tuning all-MiniLM-L6-v2 on stdlib-code. Test split: {len(test.qrels)} docstring queries over "
-        f"{len(test.corpus)} functions of modules unseen in training. Fine-tuning ({cfg.steps} steps, batch {cfg.batch_size}, "
-        f"{cfg.loss}) changed nDCG@10 by {gain:+.1f} points in {time.perf_counter() - t0:.0f} s."))
+    build_report(
+        out,
+        others=[out / "run-bm25.trec"],
+        summary=(
+            f"rankwise demo: fine-tuning all-MiniLM-L6-v2 on stdlib-code. Test split: {len(test.qrels)} docstring queries over "
+            f"{len(test.corpus)} functions of modules unseen in training. Fine-tuning ({cfg.steps} steps, batch {cfg.batch_size}, "
+            f"{cfg.loss}) changed nDCG@10 by {gain:+.1f} points in {time.perf_counter() - t0:.0f} s."
+        ),
+    )
     return metrics

@@ -55,8 +55,10 @@ def test_qrels_unknown_ids_error_or_counted_warning(toy_beir):
     assert exc.value.line == 7 and exc.value.field == "corpus-id" and "ghost" in str(exc.value)
     ds = load_beir(toy_beir, "test", allow_missing=True)
     assert ds.qrels["q4"] == {"d4": 2, "d5": 0}
-    assert ds.warnings == ["dropped 1 judgements of queries missing from queries.jsonl",
-                           "dropped 1 judgements of documents missing from corpus.jsonl"]
+    assert ds.warnings == [
+        "dropped 1 judgements of queries missing from queries.jsonl",
+        "dropped 1 judgements of documents missing from corpus.jsonl",
+    ]
 
 
 def test_missing_split_lists_available(toy_beir):

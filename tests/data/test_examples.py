@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from rankwise.data import examples_from_qrels, load_beir, load_examples, write_examples
+from rankwise.data import TeacherScores, examples_from_qrels, load_beir, load_examples, write_examples
 from rankwise.errors import DataError
 
 
@@ -12,11 +12,20 @@ def _write(path, rows):
 
 
 def test_text_form_with_scores_round_trip(tmp_path):
-    path = _write(tmp_path / "ex.jsonl", [{"query": "q", "positives": ["p1"], "negatives": ["n1", "n2"],
-                                           "scores": {"positives": [3.0], "negatives": [1.0, 0.5]}}])
+    path = _write(
+        tmp_path / "ex.jsonl",
+        [
+            {
+                "query": "q",
+                "positives": ["p1"],
+                "negatives": ["n1", "n2"],
+                "scores": {"positives": [3.0], "negatives": [1.0, 0.5]},
+            }
+        ],
+    )
     (ex,) = load_examples(path)
     assert ex.query == "q" and [t for _, t in ex.positives] == ["p1"] and [t for _, t in ex.negatives] == ["n1", "n2"]
-    assert ex.scores == {"positives": [3.0], "negatives": [1.0, 0.5]}
+    assert ex.scores == TeacherScores([3.0], [1.0, 0.5])
     write_examples(tmp_path / "out.jsonl", [ex])
     (again,) = load_examples(tmp_path / "out.jsonl")
     assert again == ex
@@ -38,6 +47,11 @@ def test_id_form_resolves_corpus(tmp_path, toy_beir):
         ({"query": "q", "positives": ["p", ""]}, "positives", "item 1 is empty"),
         ({"query": "q", "positives": "p"}, "positives", "expected a list"),
         ({"query": "q", "positives": ["p"], "scores": {"positives": [1, 2]}}, "scores.positives", "has 2 scores for 1"),
+        (
+            {"query": "q", "positives": ["p"], "negatives": ["n"], "scores": {"negatives": [1]}},
+            "scores",
+            "'positives' is missing",
+        ),
         ({"query_id": "q1", "positive_ids": ["nope"]}, "positive_ids", "unknown document"),
         ({"query_id": "zz", "positive_ids": ["d1"]}, "query_id", "unknown query"),
     ],

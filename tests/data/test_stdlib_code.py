@@ -12,7 +12,8 @@ def fake_stdlib(tmp_path):
     root = tmp_path / "lib"
     (root / "pkg").mkdir(parents=True)
     (root / "test").mkdir()
-    (root / "alpha.py").write_text(textwrap.dedent('''
+    (root / "alpha.py").write_text(
+        textwrap.dedent('''
         def add(a, b):
             """Add two numbers. Returns their sum.
 
@@ -38,8 +39,11 @@ def fake_stdlib(tmp_path):
             def close(self):
                 """Return self."""
                 return None
-        '''))
-    (root / "pkg" / "__init__.py").write_text('def pkg_fn():\n    """Compute the package value quickly."""\n    return 42\n')
+        ''')
+    )
+    (root / "pkg" / "__init__.py").write_text(
+        'def pkg_fn():\n    """Compute the package value quickly."""\n    return 42\n'
+    )
     (root / "pkg" / "sub.py").write_text('def sig(a):\n    """sig(a) -> int"""\n    return a\n')
     (root / "test" / "test_x.py").write_text('def test_it():\n    """A test that should be skipped."""\n    pass\n')
     return root

@@ -40,7 +40,12 @@ def test_bad_run_lines(tmp_path, text, line, field, reason):
 
 @pytest.mark.parametrize(
     "text, line, field",
-    [("q1\td1\tx\n", 1, "score"), ("query-id\tcorpus-id\tscore\nq1\td1\t1\nq1\td1\t0\n", 3, "corpus-id"), ("q1 d1\n", 1, None), ("q1\td1\t-1\n", 1, "score")],
+    [
+        ("q1\td1\tx\n", 1, "score"),
+        ("query-id\tcorpus-id\tscore\nq1\td1\t1\nq1\td1\t0\n", 3, "corpus-id"),
+        ("q1 d1\n", 1, None),
+        ("q1\td1\t-1\n", 1, "score"),
+    ],
 )
 def test_bad_qrels_lines(tmp_path, text, line, field):
     path = tmp_path / "q.tsv"
@@ -54,6 +59,9 @@ def test_lenient_run_drops_bad_lines_with_one_counted_warning(tmp_path, caplog):
     path = tmp_path / "run.trec"
     path.write_text("q1 Q0 d1 1 0.5 t\nq1 Q0 d1 2 0.4 t\nq1 Q0 d2 3 inf t\nq2 Q0 d1 1 0.1 t\n")
     lines: dict[str, int] = {}
-    assert read_run(path, lenient=True, lines=lines) == {"q1": {"d1": 0.5}, "q2": {"d1": 0.1}}  # the first occurrence is kept
+    assert read_run(path, lenient=True, lines=lines) == {
+        "q1": {"d1": 0.5},
+        "q2": {"d1": 0.1},
+    }  # the first occurrence is kept
     assert lines == {"q1": 1, "q2": 4}
     assert "dropped 1 line(s) with a duplicate document, 1 line(s) with a non-finite score" in caplog.text

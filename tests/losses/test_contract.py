@@ -91,7 +91,9 @@ def test_shifting_scores_changes_nothing(name):
         shift = torch.full_like(shift, 3.0)  # the same shift everywhere keeps cross-list comparisons
     teacher = torch.randn(scores.shape, dtype=torch.float64)
     extra = {"teacher_scores": teacher} if name in L.NEEDS_TEACHER else {}
-    assert call(name, scores + shift, labels, **extra).item() == pytest.approx(call(name, scores, labels, **extra).item(), rel=1e-7, abs=1e-9)
+    assert call(name, scores + shift, labels, **extra).item() == pytest.approx(
+        call(name, scores, labels, **extra).item(), rel=1e-7, abs=1e-9
+    )
 
 
 @pytest.mark.parametrize("name", L.available())

@@ -19,12 +19,31 @@ sp = lambda z: math.log1p(math.exp(-z))  # softplus(-z) = -log sigmoid(z)  # noq
     [
         ("infonce", [[2, 1, 0]], [[1, 0, 0]], {"temperature": 1}, -2 + math.log(math.e**2 + math.e + 1)),
         ("decoupled_softmax", [[3, 2, 0]], [[1, 1, 0]], {"temperature": 1}, (sp(3) + sp(2)) / 2),
-        ("listnet", [[1, 0]], [[1, 0]], {}, -(math.e / (math.e + 1)) * math.log(math.e / (math.e + 1)) - (1 / (math.e + 1)) * math.log(1 / (math.e + 1))),
-        ("listmle", [[0, 1, 2]], [[2, 1, 0]], {"top_k": None}, -(0 - math.log(1 + math.e + math.e**2)) - (1 - math.log(math.e + math.e**2))),
+        (
+            "listnet",
+            [[1, 0]],
+            [[1, 0]],
+            {},
+            -(math.e / (math.e + 1)) * math.log(math.e / (math.e + 1))
+            - (1 / (math.e + 1)) * math.log(1 / (math.e + 1)),
+        ),
+        (
+            "listmle",
+            [[0, 1, 2]],
+            [[2, 1, 0]],
+            {"top_k": None},
+            -(0 - math.log(1 + math.e + math.e**2)) - (1 - math.log(math.e + math.e**2)),
+        ),
         ("plistmle", [[0, 1]], [[1, 0]], {}, math.log(1 + math.e)),
         ("ranknet", [[1, 0]], [[1, 0]], {}, sp(1)),
         ("hinge", [[0.5, 0]], [[1, 0]], {}, 0.5),
-        ("mw", [[0.3, 0.1], [0.2, 0.4]], [[1, 0], [0, 1]], {"temperature": 1}, np.mean([sp(0.2), sp(0.1), sp(0.3), sp(0.2)])),
+        (
+            "mw",
+            [[0.3, 0.1], [0.2, 0.4]],
+            [[1, 0], [0, 1]],
+            {"temperature": 1},
+            np.mean([sp(0.2), sp(0.1), sp(0.3), sp(0.2)]),
+        ),
         ("lambdarank", [[0, 1]], [[1, 0]], {}, (1 - 1 / math.log2(3)) * math.log(1 + math.e)),
         ("lipo", [[0, 1]], [[1, 0]], {}, (1 - 1 / math.log2(3)) * math.log(1 + math.e)),
         ("lambdaloss", [[0, 1]], [[1, 0]], {"scheme": "ndcg2"}, (1 - 1 / math.log2(3)) * math.log2(1 + math.e)),
@@ -34,7 +53,13 @@ sp = lambda z: math.log1p(math.exp(-z))  # softplus(-z) = -log sigmoid(z)  # noq
         ("sigmoid", [[0]], [[1]], {}, math.log(2)),
         ("mse", [[1, 0]], [[2, 0]], {}, 0.5),
         ("margin_mse", [[2, 1]], [[1, 0]], {"teacher_scores": T([[5, 1]])}, 9.0),
-        ("kl", [[0, 0]], [[1, 0]], {"teacher_scores": T([[math.log(3), 0]])}, 0.75 * math.log(1.5) + 0.25 * math.log(0.5)),
+        (
+            "kl",
+            [[0, 0]],
+            [[1, 0]],
+            {"teacher_scores": T([[math.log(3), 0]])},
+            0.75 * math.log(1.5) + 0.25 * math.log(0.5),
+        ),
         ("wasserstein", [[0, 0]], [[1, 0]], {}, 2 * (math.e / (1 + math.e) - 0.5) ** 2),
         ("tcm", [[0.8, 0.6]], [[1, 0]], {}, 0.2),
     ],
@@ -54,7 +79,10 @@ def test_infonce_is_multiple_negatives_ranking_loss():
     assert L.infonce(s, labels, temperature=0.05).item() == pytest.approx(ref.item(), rel=1e-10)
     sym = torch.randn(6, 6, dtype=torch.float64)
     eye = torch.eye(6, dtype=torch.float64)
-    both = (torch.nn.functional.cross_entropy(sym, torch.arange(6)) + torch.nn.functional.cross_entropy(sym.T, torch.arange(6))) / 2
+    both = (
+        torch.nn.functional.cross_entropy(sym, torch.arange(6))
+        + torch.nn.functional.cross_entropy(sym.T, torch.arange(6))
+    ) / 2
     assert L.infonce(sym, eye, temperature=1, symmetric=True).item() == pytest.approx(both.item(), rel=1e-10)
 
 
@@ -132,7 +160,12 @@ def test_ranknet_and_mw_against_loops():
     ref = np.mean([sp((p - n) / 0.5) for p in pos for n in neg])
     assert L.mw(T(s), T(y), temperature=0.5).item() == pytest.approx(ref, rel=1e-10)
     assert L.mw(T(s), T(y), temperature=0.5, chunk=2).item() == pytest.approx(ref, rel=1e-10)
-    per_q = np.mean([np.mean([sp(s[q, i] - s[q, j]) for i in range(6) for j in range(6) if y[q, i] > 0 and y[q, j] == 0]) for q in range(3)])
+    per_q = np.mean(
+        [
+            np.mean([sp(s[q, i] - s[q, j]) for i in range(6) for j in range(6) if y[q, i] > 0 and y[q, j] == 0])
+            for q in range(3)
+        ]
+    )
     assert L.mw(T(s), T(y), temperature=1.0, scope="per_query").item() == pytest.approx(per_q, rel=1e-10)
 
 
@@ -198,8 +231,12 @@ def test_wasserstein_equals_frechet_distance_with_sqrtm():
 
 def test_kl_matches_torch_kl_div():
     s, t = torch.randn(3, 5, dtype=torch.float64), torch.randn(3, 5, dtype=torch.float64)
-    ref = torch.nn.functional.kl_div(torch.log_softmax(s, 1), torch.log_softmax(t / 2, 1), log_target=True, reduction="batchmean")
-    assert L.kl(s, torch.zeros_like(s), teacher_scores=t, teacher_temperature=2.0).item() == pytest.approx(ref.item(), rel=1e-10)
+    ref = torch.nn.functional.kl_div(
+        torch.log_softmax(s, 1), torch.log_softmax(t / 2, 1), log_target=True, reduction="batchmean"
+    )
+    assert L.kl(s, torch.zeros_like(s), teacher_scores=t, teacher_temperature=2.0).item() == pytest.approx(
+        ref.item(), rel=1e-10
+    )
 
 
 def test_diffkendall_recovers_kendall_tau_when_sharp():
@@ -248,7 +285,10 @@ def test_bad_hyperparameters_name_the_parameter(spec, message):
 
 
 def test_registry_parses_specs():
-    assert L.parse_spec("infonce:temperature=0.1, symmetric=true") == ("infonce", {"temperature": 0.1, "symmetric": True})
+    assert L.parse_spec("infonce:temperature=0.1, symmetric=true") == (
+        "infonce",
+        {"temperature": 0.1, "symmetric": True},
+    )
     assert L.parse_spec("lambdaloss:ndcg2pp,mu=5") == ("lambdaloss", {"scheme": "ndcg2pp", "mu": 5})
     assert L.parse_spec("mw:per_query") == ("mw", {"scope": "per_query"})
     with pytest.raises(ConfigError, match="needs teacher_scores"):

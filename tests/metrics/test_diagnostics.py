@@ -31,7 +31,9 @@ def test_opis_is_zero_for_identical_queries_and_grows_with_offsets():
     rng = np.random.default_rng(1)
     base_pos, base_neg = rng.normal(2, 1, 20), rng.normal(0, 1, 200)
     qrels = {f"q{i}": {f"p{j}": 1 for j in range(20)} for i in range(5)}
-    same = {q: {**{f"p{j}": base_pos[j] for j in range(20)}, **{f"n{j}": base_neg[j] for j in range(200)}} for q in qrels}
+    same = {
+        q: {**{f"p{j}": base_pos[j] for j in range(20)}, **{f"n{j}": base_neg[j] for j in range(200)}} for q in qrels
+    }
     assert opis(qrels, same) == pytest.approx(0.0, abs=1e-15)
     # shifting one query's scores keeps its own AUC but breaks the shared threshold
     shifted = {q: {d: s + (3.0 if q == "q0" else 0.0) for d, s in r.items()} for q, r in same.items()}

@@ -11,9 +11,20 @@ from rankwise.metrics import evaluate, evaluate_per_query, parse_metric, rank
 pytrec_eval = pytest.importorskip("pytrec_eval")
 
 PAIRS = {  # rankwise name -> trec_eval measure
-    "ndcg@10": "ndcg_cut_10", "ndcg@3": "ndcg_cut_3", "ndcg": "ndcg", "recall@5": "recall_5", "recall@100": "recall_100",
-    "p@5": "P_5", "p@10": "P_10", "map": "map", "map@10": "map_cut_10", "rprec": "Rprec", "mrr": "recip_rank",
-    "success@1": "success_1", "success@5": "success_5", "success@10": "success_10",
+    "ndcg@10": "ndcg_cut_10",
+    "ndcg@3": "ndcg_cut_3",
+    "ndcg": "ndcg",
+    "recall@5": "recall_5",
+    "recall@100": "recall_100",
+    "p@5": "P_5",
+    "p@10": "P_10",
+    "map": "map",
+    "map@10": "map_cut_10",
+    "rprec": "Rprec",
+    "mrr": "recip_rank",
+    "success@1": "success_1",
+    "success@5": "success_5",
+    "success@10": "success_10",
 }
 
 
@@ -33,7 +44,9 @@ def test_hand_computed_values():
 def test_ties_break_by_docid_descending():
     assert rank({"a": 1.0, "c": 1.0, "b": 2.0}) == ["b", "c", "a"]
     # with all scores tied, only the docid decides: the relevant "a" is last
-    assert evaluate({"q": {"a": 1}}, {"q": {"a": 0.0, "b": 0.0, "c": 0.0}}, ["mrr@10"])["mrr@10"] == pytest.approx(1 / 3)
+    assert evaluate({"q": {"a": 1}}, {"q": {"a": 0.0, "b": 0.0, "c": 0.0}}, ["mrr@10"])["mrr@10"] == pytest.approx(
+        1 / 3
+    )
 
 
 def test_scores_compare_as_float32_like_trec_eval():
@@ -71,7 +84,14 @@ def qrels_and_run(draw):
         qrels[qid] = judged
         if draw(st.booleans()) or q == 0:
             # coarse scores make ties frequent; some retrieved documents are unjudged
-            run[qid] = draw(st.dictionaries(doc_ids, st.integers(-3, 3).map(lambda x: x / 2) | st.sampled_from([1 + 1e-9, 1 - 1e-9, 1e-12]), min_size=1, max_size=40))
+            run[qid] = draw(
+                st.dictionaries(
+                    doc_ids,
+                    st.integers(-3, 3).map(lambda x: x / 2) | st.sampled_from([1 + 1e-9, 1 - 1e-9, 1e-12]),
+                    min_size=1,
+                    max_size=40,
+                )
+            )
     if draw(st.booleans()):
         run["not-judged"] = {"d01": 1.0}  # a run query the qrels lack is ignored
     return qrels, run
@@ -105,8 +125,12 @@ def test_equals_trec_eval(data):
         assert ours["mrr@10"][qid] == pytest.approx(measures["recip_rank"], abs=1e-6)
     extra = evaluate_per_query(qrels, run, ["ndcg_exp@5", "judged@10"])
     for qid in qrels:
-        assert extra["ndcg_exp@5"][qid] == pytest.approx(_brute_force("ndcg_exp", 5, qrels[qid], run.get(qid, {})), abs=1e-9)
-        assert extra["judged@10"][qid] == pytest.approx(_brute_force("judged", 10, qrels[qid], run.get(qid, {})), abs=1e-12)
+        assert extra["ndcg_exp@5"][qid] == pytest.approx(
+            _brute_force("ndcg_exp", 5, qrels[qid], run.get(qid, {})), abs=1e-9
+        )
+        assert extra["judged@10"][qid] == pytest.approx(
+            _brute_force("judged", 10, qrels[qid], run.get(qid, {})), abs=1e-12
+        )
 
 
 def test_no_relevant_and_missing_queries_are_counted_as_stated():

@@ -5,7 +5,12 @@ import torch
 from rankwise.errors import RankwiseError
 from rankwise.models import BiEncoder
 
-TEXTS = ["a short one", "def parse(source):\n    return ast.parse(source, mode='exec')", "x " * 400, "Return the sum of two numbers."]
+TEXTS = [
+    "a short one",
+    "def parse(source):\n    return ast.parse(source, mode='exec')",
+    "x " * 400,
+    "Return the sum of two numbers.",
+]
 
 
 def _reference_embeddings(model: BiEncoder, texts, kind="doc"):

@@ -6,6 +6,7 @@ import pytest
 from rankwise.data import load_beir
 from rankwise.errors import ConfigError, DataError, RankwiseError
 from rankwise.negatives.mining import MineOptions, _guard, mine
+from rankwise.negatives.strategies import NEGATIVES
 from rankwise.train.config import tomllib
 from tests.conftest import run_cli
 
@@ -16,10 +17,16 @@ def rows(path):
 
 def test_window_excludes_positives_and_keeps_ranks(topics_beir, tmp_path):
     ds = load_beir(topics_beir, "train")
-    stats = mine(ds, MineOptions(method="bm25", k=3, window=(2, 10)), tmp_path / "n.jsonl", show_progress=False, log_fn=lambda _: None)
+    stats = mine(
+        ds,
+        MineOptions(method="bm25", k=3, window=(2, 10)),
+        tmp_path / "n.jsonl",
+        show_progress=False,
+        log_fn=lambda _: None,
+    )
     got = rows(tmp_path / "n.jsonl")
     assert stats.queries == len(got) == 16 and not (tmp_path / "n.jsonl.partial").exists()
-    for qid, r in got.items():
+    for r in got.values():
         assert set(r["negative_ids"]).isdisjoint(r["positive_ids"])
         ranks = r["mined"]["negative_ranks"]
         assert all(2 <= x <= 10 for x in ranks) and ranks == sorted(ranks) and len(ranks) <= 3
@@ -27,7 +34,13 @@ def test_window_excludes_positives_and_keeps_ranks(topics_beir, tmp_path):
     # BM25 scores are exact: the positive's score is what bm25s gives it for the query
     assert all(len(r["mined"]["positive_scores"]) == 1 for r in got.values())
     # a judged grade-0 document is a confirmed negative, not excluded like a positive
-    wide = mine(ds, MineOptions(method="bm25", k=10, window=(1, 10)), tmp_path / "w.jsonl", show_progress=False, log_fn=lambda _: None)
+    wide = mine(
+        ds,
+        MineOptions(method="bm25", k=10, window=(1, 10)),
+        tmp_path / "w.jsonl",
+        show_progress=False,
+        log_fn=lambda _: None,
+    )
     assert wide.queries == 16 and "d04" in rows(tmp_path / "w.jsonl")["q00"]["negative_ids"]
 
 
@@ -41,7 +54,13 @@ def test_margin_guard_drops_what_it_should():
 
 def test_margin_guard_in_mining(topics_beir, tmp_path):
     ds = load_beir(topics_beir, "train")
-    mine(ds, MineOptions(method="bm25", k=10, window=(1, 40), margin=0.0), tmp_path / "n.jsonl", show_progress=False, log_fn=lambda _: None)
+    mine(
+        ds,
+        MineOptions(method="bm25", k=10, window=(1, 40), margin=0.0),
+        tmp_path / "n.jsonl",
+        show_progress=False,
+        log_fn=lambda _: None,
+    )
     for r in rows(tmp_path / "n.jsonl").values():
         low = min(r["mined"]["positive_scores"])
         assert all(s <= low for s in r["mined"]["negative_scores"])
@@ -87,7 +106,15 @@ def test_resume_reuses_finished_chunks(topics_beir, tmp_path, monkeypatch):
 
 def test_dense_mining_and_bi_encoder_teacher(topics_beir, tmp_path, tiny_model_dir):
     ds = load_beir(topics_beir, "train")
-    opts = MineOptions(method="dense", k=3, window=(1, 20), model=str(tiny_model_dir), teacher=str(tiny_model_dir), teacher_margin=0.0, max_length=32)
+    opts = MineOptions(
+        method="dense",
+        k=3,
+        window=(1, 20),
+        model=str(tiny_model_dir),
+        teacher=str(tiny_model_dir),
+        teacher_margin=0.0,
+        max_length=32,
+    )
     mine(ds, opts, tmp_path / "n.jsonl", show_progress=False, log_fn=lambda _: None)
     for r in rows(tmp_path / "n.jsonl").values():
         t = r["scores"]
@@ -106,34 +133,92 @@ def test_bad_inputs(topics_beir, tmp_path):
     ds.qrels["q00"] = {"d00": 0}
     with pytest.raises(DataError, match="query 'q00' has no positive"):
         mine(ds, MineOptions(method="bm25", window=(1, 5)), tmp_path / "n.jsonl", show_progress=False)
-    stats = mine(ds, MineOptions(method="bm25", window=(1, 5)), tmp_path / "n.jsonl", lenient=True, show_progress=False, log_fn=lambda _: None)
+    stats = mine(
+        ds,
+        MineOptions(method="bm25", window=(1, 5)),
+        tmp_path / "n.jsonl",
+        lenient=True,
+        show_progress=False,
+        log_fn=lambda _: None,
+    )
     assert stats.skipped_no_positive == 1 and stats.queries == 15
     with pytest.raises(ConfigError, match="parameter 'window' has a bad value"):
-        MineOptions.parse("bm25:window=ten")
+        NEGATIVES.create("bm25:window=ten")
     with pytest.raises(ConfigError, match="unknown parameter 'depth'"):
-        MineOptions.parse("bm25:depth=3")
+        NEGATIVES.create("bm25:depth=3")
     with pytest.raises(ConfigError, match="expected 1 <= a <= b"):
-        MineOptions.parse("dense:window=9-3")
+        NEGATIVES.create("dense:window=9-3")
 
 
 def test_mine_cli_and_train_with_mined_negatives(topics_beir, tmp_path, tiny_model_dir, monkeypatch, capsys):
     def cli(*args):
         return run_cli(monkeypatch, capsys, *args)
 
-    code, text = cli("mine", "--data", topics_beir, "--out", tmp_path / "neg.jsonl", "--k", 2, "--window", "2-20", "--sampling", "uniform")
+    code, text = cli(
+        "mine",
+        "--data",
+        topics_beir,
+        "--out",
+        tmp_path / "neg.jsonl",
+        "--k",
+        2,
+        "--window",
+        "2-20",
+        "--sampling",
+        "uniform",
+    )
     assert code == 0, text
     assert json.loads((tmp_path / "neg.jsonl.stats.json").read_text())["queries"] == 16
-    code, text = cli("train", "--data", topics_beir, "--train-file", tmp_path / "neg.jsonl", "--out", tmp_path / "run", "--model", tiny_model_dir,
-                     "--steps", 2, "--batch-size", 4, "--query-max-length", 16, "--doc-max-length", 32, "--batching", "nodup",
-                     "--chunk-tokens", 128, "--activation-checkpointing")
+    code, text = cli(
+        "train",
+        "--data",
+        topics_beir,
+        "--train-file",
+        tmp_path / "neg.jsonl",
+        "--out",
+        tmp_path / "run",
+        "--model",
+        tiny_model_dir,
+        "--steps",
+        2,
+        "--batch-size",
+        4,
+        "--query-max-length",
+        16,
+        "--doc-max-length",
+        32,
+        "--batching",
+        "nodup",
+        "--chunk-tokens",
+        128,
+        "--activation-checkpointing",
+    )
     assert code == 0, text
     saved = tomllib.loads((tmp_path / "run" / "config.toml").read_text())["train"]
-    assert (saved["batching"], saved["chunk_tokens"], saved["activation_checkpointing"], saved["bf16"]) == ("nodup", 128, True, False)
+    assert (saved["batching"], saved["chunk_tokens"], saved["activation_checkpointing"], saved["bf16"]) == (
+        "nodup",
+        128,
+        True,
+        False,
+    )
     code, text = cli("mine", "--data", topics_beir, "--out", tmp_path / "x.jsonl", "--window", "1-999")
     assert code == 2 and "window 1-999 goes beyond the corpus size (40 documents)" in text
     # a mined file naming a document the corpus lacks: the file, line and field are named
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"query_id": "q00", "positive_ids": ["d00"], "negative_ids": ["ghost"]}\n')
-    code, text = cli("train", "--data", topics_beir, "--train-file", bad, "--out", tmp_path / "run2", "--model", tiny_model_dir, "--steps", 1,
-                     "--batch-size", 2)
+    code, text = cli(
+        "train",
+        "--data",
+        topics_beir,
+        "--train-file",
+        bad,
+        "--out",
+        tmp_path / "run2",
+        "--model",
+        tiny_model_dir,
+        "--steps",
+        1,
+        "--batch-size",
+        2,
+    )
     assert code == 2 and "bad.jsonl:1, field 'negative_ids': unknown document 'ghost'" in text

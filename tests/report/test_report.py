@@ -14,9 +14,16 @@ def test_figures_are_pngs(tmp_path):
 
 def test_markdown_report(tmp_path):
     table = metrics_table({"before": {"ndcg@10": 0.5, "map": 0.25}, "after": {"ndcg@10": 0.75, "map": 0.3}})
-    assert Document("x", [table]).markdown().splitlines()[2:6] == ["| metric | before | after |", "|---|---:|---:|", "| ndcg@10 | 0.5000 | 0.7500 |", "| map | 0.2500 | 0.3000 |"]
+    assert Document("x", [table]).markdown().splitlines()[2:6] == [
+        "| metric | before | after |",
+        "|---|---:|---:|",
+        "| ndcg@10 | 0.5000 | 0.7500 |",
+        "| map | 0.2500 | 0.3000 |",
+    ]
     training_loss([1, 2, 3], [3.0, 2.0, 1.0], tmp_path / "loss.png")
-    path = write_report(tmp_path / "report.md", title="T", summary="S", columns={"x": {"map": 1.0}}, figures={"Loss": "loss.png"})
+    path = write_report(
+        tmp_path / "report.md", title="T", summary="S", columns={"x": {"map": 1.0}}, figures={"Loss": "loss.png"}
+    )
     text = path.read_text()
     assert text.startswith("# T\n\nS\n") and "![Loss](loss.png)" in text
     page = (tmp_path / "report.html").read_text()

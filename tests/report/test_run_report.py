@@ -14,8 +14,16 @@ from rankwise.metrics import evaluate_per_query
 from rankwise.metrics.significance import paired_t_test
 from tests.conftest import run_cli, write_beir
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture()
@@ -24,21 +32,32 @@ def run_folder(tmp_path):
     rng = np.random.default_rng(0)
     docs = [{"_id": f"d{i}", "text": f"document number {i} about topic {i % 7}"} for i in range(200)]
     queries = [{"_id": f"q{i}", "text": f"question {i} on topic {i % 7}"} for i in range(30)]
-    qrels = [(f"q{i}", f"d{j}", int(g)) for i in range(30) for j, g in zip(rng.choice(200, 6, replace=False), rng.integers(0, 3, 6))]
+    qrels = [
+        (f"q{i}", f"d{j}", int(g))
+        for i in range(30)
+        for j, g in zip(rng.choice(200, 6, replace=False), rng.integers(0, 3, 6))
+    ]
     data = write_beir(tmp_path / "data", docs, queries, {"test": qrels})
     judged = {}
     for q, d, g in qrels:
         judged.setdefault(q, {})[d] = g
 
     def make_run(skill):  # scores lean towards the grades by `skill`
-        return {f"q{i}": {f"d{j}": float(rng.normal() + skill * judged[f"q{i}"].get(f"d{j}", 0)) for j in range(200)} for i in range(30)}
+        return {
+            f"q{i}": {f"d{j}": float(rng.normal() + skill * judged[f"q{i}"].get(f"d{j}", 0)) for j in range(200)}
+            for i in range(30)
+        }
 
     out = tmp_path / "run"
     out.mkdir()
     write_run(out / "run.trec", make_run(1.5))
     write_run(out / "run-before.trec", make_run(0.3))
-    (out / "config.toml").write_text(f'[run]\ncommand = "train"\ndata = "{data}"\nsplit = "train"\neval_split = "test"\n')
-    (out / "eval_history.json").write_text(json.dumps([{"step": s, "metrics": {"ndcg@10": 0.3 + s / 100}} for s in (0, 10, 20)]))
+    (out / "config.toml").write_text(
+        f'[run]\ncommand = "train"\ndata = "{data}"\nsplit = "train"\neval_split = "test"\n'
+    )
+    (out / "eval_history.json").write_text(
+        json.dumps([{"step": s, "metrics": {"ndcg@10": 0.3 + s / 100}} for s in (0, 10, 20)])
+    )
     return out, data, judged
 
 
@@ -65,8 +84,19 @@ def test_report_html_renders_in_headless_chromium(monkeypatch, capsys, run_folde
         pytest.skip("chromium is not installed (Debian package chromium)")
     out, _, _ = run_folder
     assert run_cli(monkeypatch, capsys, "report", out)[0] == 0
-    dom = subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000",
-                          "--dump-dom", (out / "report.html").as_uri()], capture_output=True, text=True, timeout=120).stdout
+    dom = subprocess.run(
+        [
+            browser,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            (out / "report.html").as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
     found = re.search(r'data-figures-rendered="(\d+)/(\d+)"', dom)
     assert found, dom[:500]
     assert found.group(1) == found.group(2) == "4"
@@ -75,8 +105,19 @@ def test_report_html_renders_in_headless_chromium(monkeypatch, capsys, run_folde
 
 def test_compare_prints_intervals_and_significance(monkeypatch, capsys, run_folder, tmp_path):
     out, data, judged = run_folder
-    code, text = run_cli(monkeypatch, capsys, "compare", out / "run-before.trec", out, "--data", data, "--metrics", "ndcg@10,map",
-                         "--out", tmp_path / "cmp.md")
+    code, text = run_cli(
+        monkeypatch,
+        capsys,
+        "compare",
+        out / "run-before.trec",
+        out,
+        "--data",
+        data,
+        "--metrics",
+        "ndcg@10,map",
+        "--out",
+        tmp_path / "cmp.md",
+    )
     assert code == 0, text
     assert "run-before (baseline)" in text and "Δ vs run-before" in text
     saved = json.loads((tmp_path / "cmp.json").read_text())

@@ -25,7 +25,12 @@ def test_shared_document_encoded_once_and_positive_for_both():
 
 
 def test_sampling_is_a_function_of_the_generator():
-    exs = [TrainExample(f"q{i}", [(f"p{i}{j}", f"p{i}{j}") for j in range(3)], [(f"n{i}{j}", f"n{i}{j}") for j in range(5)]) for i in range(4)]
+    exs = [
+        TrainExample(
+            f"q{i}", [(f"p{i}{j}", f"p{i}{j}") for j in range(3)], [(f"n{i}{j}", f"n{i}{j}") for j in range(5)]
+        )
+        for i in range(4)
+    ]
     a = build_inbatch(exs, np.random.default_rng([7, 1, 3]), 2)
     b = build_inbatch(exs, np.random.default_rng([7, 1, 3]), 2)
     assert a.doc_ids == b.doc_ids and len(a.doc_ids) == 4 * 3

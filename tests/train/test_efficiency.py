@@ -6,8 +6,8 @@ import torch
 
 from rankwise.data import examples_from_qrels, load_beir
 from rankwise.models import BiEncoder
-from rankwise.negatives.samplers import Sampler
 from rankwise.train import TrainConfig, train
+from rankwise.train.samplers import RandomBatches
 
 
 def test_chunked_embedding_equals_one_padded_batch(tiny_model_dir):
@@ -15,10 +15,11 @@ def test_chunked_embedding_equals_one_padded_batch(tiny_model_dir):
     model.train(False)
     texts = ["short", "a much longer text " * 10, "mid sized text here", "x " * 40, "tiny"]
     whole = model.embed(texts, "doc")
-    chunked = model.embed(texts, "doc", chunk_tokens=64)
-    real, padded = model.last_tokens
+    chunked, (real, padded) = model.embed_counted(texts, "doc", chunk_tokens=64)
     assert torch.allclose(whole, chunked, atol=1e-5)
-    assert torch.allclose(whole, model.embed(texts, "doc", chunk_tokens=10_000), atol=1e-5)  # one chunk, sorted: order restored
+    assert torch.allclose(
+        whole, model.embed(texts, "doc", chunk_tokens=10_000), atol=1e-5
+    )  # one chunk, sorted: order restored
     assert padded < len(texts) * max(len(x) for x in model.token_ids(texts, "doc"))  # fewer padded positions
     # gradients agree as well
     g1 = torch.autograd.grad(whole.sum(), list(model.backbone.parameters())[0])[0]
@@ -30,7 +31,9 @@ def test_token_cache_tokenises_each_text_once(tiny_model_dir, monkeypatch):
     model = BiEncoder.load(str(tiny_model_dir))
     calls = []
     real = model.tokenizer.__call__
-    monkeypatch.setattr(type(model.tokenizer), "__call__", lambda self, texts, **kw: (calls.append(list(texts)), real(texts, **kw))[1])
+    monkeypatch.setattr(
+        type(model.tokenizer), "__call__", lambda self, texts, **kw: (calls.append(list(texts)), real(texts, **kw))[1]
+    )
     cache: dict = {}
     model.embed(["a b", "c d"], "doc", token_cache=cache)
     model.embed(["a b", "e f"], "doc", token_cache=cache)
@@ -40,7 +43,7 @@ def test_token_cache_tokenises_each_text_once(tiny_model_dir, monkeypatch):
 def test_length_buckets_cut_padding_and_still_cover_each_epoch():
     rng = np.random.default_rng(0)
     lengths = rng.integers(5, 256, 640)
-    plain, bucketed = Sampler("random", 640, 32, 0), Sampler("random", 640, 32, 0, bucket=10)
+    plain, bucketed = RandomBatches().bind(640, 32, 0), RandomBatches(bucket=10).bind(640, 32, 0)
     bucketed.lengths = lengths
 
     def padded(s):
@@ -58,7 +61,9 @@ def _train(topics_beir, tiny_model_dir, tmp_path, name, **kw):
     for m in model.backbone.modules():  # chunking reorders dropout draws; without dropout results must agree
         if isinstance(m, torch.nn.Dropout):
             m.p = 0.0
-    cfg = TrainConfig(steps=3, batch_size=4, lr=1e-3, query_max_length=16, doc_max_length=64, checkpoint_every=100, **kw)
+    cfg = TrainConfig(
+        steps=3, batch_size=4, lr=1e-3, query_max_length=16, doc_max_length=64, checkpoint_every=100, **kw
+    )
     res = train(model, examples_from_qrels(ds), cfg, tmp_path / name)
     return model, res
 

@@ -11,11 +11,19 @@ from rankwise.data import examples_from_qrels, load_beir
 from rankwise.errors import ConfigError, RankwiseError
 from rankwise.models import BiEncoder
 from rankwise.train import TrainConfig, latest_checkpoint, load_config, train
-from rankwise.negatives.samplers import Sampler
+from rankwise.train.samplers import RandomBatches
 
 
 def _cfg(tiny_model_dir, **kw):
-    base = dict(model=str(tiny_model_dir), batch_size=2, steps=6, lr=1e-3, checkpoint_every=2, query_max_length=16, doc_max_length=16)
+    base = dict(
+        model=str(tiny_model_dir),
+        batch_size=2,
+        steps=6,
+        lr=1e-3,
+        checkpoint_every=2,
+        query_max_length=16,
+        doc_max_length=16,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -54,16 +62,18 @@ def test_training_lowers_the_loss(tiny_model_dir, toy_beir, tmp_path):
 def test_resume_with_other_options_is_refused(tiny_model_dir, toy_beir, tmp_path):
     examples = examples_from_qrels(load_beir(toy_beir, "train"))
     train(BiEncoder.load(str(tiny_model_dir)), examples, _cfg(tiny_model_dir), tmp_path, stop_after=2)
-    with pytest.raises(RankwiseError, match="another configuration"):
+    with pytest.raises(RankwiseError, match=r"other options \(lr: 0.001 in the checkpoint, 0.5 now\)"):
         train(BiEncoder.load(str(tiny_model_dir)), examples, _cfg(tiny_model_dir, lr=0.5), tmp_path, resume=True)
 
 
 def test_batches_cover_each_epoch_once():
-    steps = [set(Sampler('random', 10, 3, 0).indices(s, []).tolist()) for s in range(3)]
+    steps = [set(RandomBatches().bind(10, 3, 0).indices(s, []).tolist()) for s in range(3)]
     assert set().union(*steps) <= set(range(10)) and sum(map(len, steps)) == 9
-    assert Sampler('random', 10, 3, 0).indices(3, []).tolist() != Sampler('random', 10, 3, 0).indices(0, []).tolist()  # epoch 2 reshuffles
+    assert (
+        RandomBatches().bind(10, 3, 0).indices(3, []).tolist() != RandomBatches().bind(10, 3, 0).indices(0, []).tolist()
+    )  # epoch 2 reshuffles
     with pytest.raises(RankwiseError, match="larger than"):
-        Sampler('random', 2, 3, 0)
+        RandomBatches().bind(2, 3, 0)
 
 
 def test_config_errors_name_the_field(tmp_path):
@@ -90,11 +100,30 @@ def _rankwise(*args):
 def test_cli_resume_after_sigkill_matches_uninterrupted(tiny_model_dir, toy_beir, tmp_path):
     from safetensors.torch import load_file
 
-    common = ["train", "--data", toy_beir, "--model", tiny_model_dir, "--batch-size", 2, "--steps", 100,
-              "--checkpoint-every", 5, "--lr", 1e-3, "--query-max-length", 16, "--doc-max-length", 16]
+    common = [
+        "train",
+        "--data",
+        toy_beir,
+        "--model",
+        tiny_model_dir,
+        "--batch-size",
+        2,
+        "--steps",
+        100,
+        "--checkpoint-every",
+        5,
+        "--lr",
+        1e-3,
+        "--query-max-length",
+        16,
+        "--doc-max-length",
+        16,
+    ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(_rankwise(*common, "--out", killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _rankwise(*common, "--out", killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.time() + 120
     while time.time() < deadline:
         ckpt = latest_checkpoint(killed)
@@ -107,5 +136,8 @@ def test_cli_resume_after_sigkill_matches_uninterrupted(tiny_model_dir, toy_beir
     assert step < 100, "the run finished before it could be killed"
     subprocess.run(_rankwise(*common, "--out", killed, "--resume"), env=env, check=True, capture_output=True)
     subprocess.run(_rankwise(*common, "--out", tmp_path / "clean"), env=env, check=True, capture_output=True)
-    a, b = load_file(killed / "model" / "model.safetensors"), load_file(tmp_path / "clean" / "model" / "model.safetensors")
+    a, b = (
+        load_file(killed / "model" / "model.safetensors"),
+        load_file(tmp_path / "clean" / "model" / "model.safetensors"),
+    )
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

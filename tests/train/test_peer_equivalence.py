@@ -22,11 +22,13 @@ def _examples(n: int) -> list[TrainExample]:
     out = []
     for i in range(n):
         w = [words[(i * 7 + k) % len(words)] for k in range(3 + i % 5)]
-        out.append(TrainExample(
-            query=f"how to {w[0]} {w[1]}",
-            positives=[(f"p{i}", f"def {w[0]}_{w[1]}(x): return {' '.join(w)} {i}")],
-            negatives=[(f"n{i}", f"class {w[-1].title()}: '''{' '.join(reversed(w))} {i * 3}'''")],
-        ))
+        out.append(
+            TrainExample(
+                query=f"how to {w[0]} {w[1]}",
+                positives=[(f"p{i}", f"def {w[0]}_{w[1]}(x): return {' '.join(w)} {i}")],
+                negatives=[(f"n{i}", f"class {w[-1].title()}: '''{' '.join(reversed(w))} {i * 3}'''")],
+            )
+        )
     return out
 
 
@@ -35,6 +37,7 @@ def test_infonce_training_matches_sentence_transformers_mnrl(tiny_model_dir, tmp
     pytest.importorskip("datasets")
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+
     try:  # sentence-transformers >= 6 layout
         from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
     except ImportError:
@@ -42,9 +45,22 @@ def test_infonce_training_matches_sentence_transformers_mnrl(tiny_model_dir, tmp
 
     examples = _examples(24)
     steps, batch, lr = 4, 6, 5e-4
-    cfg = TrainConfig(steps=steps, batch_size=batch, lr=lr, warmup_ratio=0.5, weight_decay=0.01, max_grad_norm=1.0, seed=3,
-                      query_max_length=64, doc_max_length=64, negatives="file", negatives_per_query=1, batching="nodup",
-                      checkpoint_every=10**6, loss="infonce:temperature=0.05")
+    cfg = TrainConfig(
+        steps=steps,
+        batch_size=batch,
+        lr=lr,
+        warmup_ratio=0.5,
+        weight_decay=0.01,
+        max_grad_norm=1.0,
+        seed=3,
+        query_max_length=64,
+        doc_max_length=64,
+        negatives="file",
+        negatives_per_query=1,
+        batching="nodup",
+        checkpoint_every=10**6,
+        loss="infonce:temperature=0.05",
+    )
     batches = batch_indices(cfg, examples)
 
     start = BiEncoder.load(str(tiny_model_dir), normalize=True, query_max_length=64, doc_max_length=64)
@@ -57,19 +73,41 @@ def test_infonce_training_matches_sentence_transformers_mnrl(tiny_model_dir, tmp
     peer = st.SentenceTransformer(str(tmp_path / "start"), device="cpu")
     peer.max_seq_length = 64
     _no_dropout(peer)
-    ds = Dataset.from_dict({"anchor": [ex.query for ex in examples], "positive": [ex.positives[0][1] for ex in examples],
-                            "negative": [ex.negatives[0][1] for ex in examples]})
+    ds = Dataset.from_dict(
+        {
+            "anchor": [ex.query for ex in examples],
+            "positive": [ex.positives[0][1] for ex in examples],
+            "negative": [ex.negatives[0][1] for ex in examples],
+        }
+    )
     args = SentenceTransformerTrainingArguments(
-        output_dir=str(tmp_path / "st"), max_steps=steps, per_device_train_batch_size=batch, learning_rate=lr, warmup_ratio=0.5,
-        lr_scheduler_type="linear", weight_decay=0.01, max_grad_norm=1.0, seed=3, save_strategy="no", report_to=[], logging_steps=1,
-        use_cpu=True, batch_sampler=ReplayBatches(batches), disable_tqdm=True)
-    trainer = SentenceTransformerTrainer(model=peer, args=args, train_dataset=ds, loss=MultipleNegativesRankingLoss(peer, scale=20.0))
+        output_dir=str(tmp_path / "st"),
+        max_steps=steps,
+        per_device_train_batch_size=batch,
+        learning_rate=lr,
+        warmup_ratio=0.5,
+        lr_scheduler_type="linear",
+        weight_decay=0.01,
+        max_grad_norm=1.0,
+        seed=3,
+        save_strategy="no",
+        report_to=[],
+        logging_steps=1,
+        use_cpu=True,
+        batch_sampler=ReplayBatches(batches),
+        disable_tqdm=True,
+    )
+    trainer = SentenceTransformerTrainer(
+        model=peer, args=args, train_dataset=ds, loss=MultipleNegativesRankingLoss(peer, scale=20.0)
+    )
     trainer.train()
     peer_losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
 
     assert len(peer_losses) == steps
     assert [h.loss for h in res.history] == pytest.approx(peer_losses, rel=1e-4)
-    assert [h.lr for h in res.history] == pytest.approx([h["learning_rate"] for h in trainer.state.log_history if "loss" in h])
+    assert [h.lr for h in res.history] == pytest.approx(
+        [h["learning_rate"] for h in trainer.state.log_history if "loss" in h]
+    )
     # the losses change over the run, so equality above is more than agreement at the start
     assert max(peer_losses) - min(peer_losses) > 1e-3
 

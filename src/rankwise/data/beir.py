@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from rankwise.data.jsonl import find_file, iter_jsonl, require_str
 from rankwise.data.trec import Qrels, iter_qrels
@@ -42,11 +43,19 @@ class Dataset:
         """The queries this split evaluates: those named in its qrels, in qrels order."""
         return {qid: self.queries[qid] for qid in self.qrels if qid in self.queries}
 
-    def restrict_corpus(self, keep: set[str]) -> "Dataset":
+    def own_split(self) -> Dataset:
+        """Keep the documents whose ``split`` field names this split (``stdlib-code`` records carry
+        one), so a split is searched over its own documents; datasets without the field are unchanged."""
+        keep = {d for d, doc in self.corpus.items() if doc.meta.get("split", self.split) == self.split}
+        return self if len(keep) == len(self.corpus) else self.restrict_corpus(keep)
+
+    def restrict_corpus(self, keep: set[str]) -> Dataset:
         """A copy whose corpus holds only ``keep`` and whose qrels drop judgements outside it."""
         corpus = {did: doc for did, doc in self.corpus.items() if did in keep}
         qrels = {q: {d: r for d, r in j.items() if d in keep} for q, j in self.qrels.items()}
-        return Dataset(corpus, self.queries, {q: j for q, j in qrels.items() if j}, self.path, self.split, list(self.warnings))
+        return Dataset(
+            corpus, self.queries, {q: j for q, j in qrels.items() if j}, self.path, self.split, list(self.warnings)
+        )
 
 
 def _records(path: Path) -> Iterator[tuple[int, str, dict[str, Any]]]:
@@ -100,23 +109,37 @@ def load_beir(folder: str | Path, split: str = "test", *, allow_missing: bool = 
     try:
         qrels_path = find_file(qrels_dir, f"{split}.tsv")
     except DataError:
-        raise DataError(f"no qrels for split {split!r}; available: {available_splits(folder) or 'none'}", path=qrels_dir) from None
+        raise DataError(
+            f"no qrels for split {split!r}; available: {available_splits(folder) or 'none'}", path=qrels_dir
+        ) from None
     qrels: Qrels = {}
     missing_q = missing_d = 0
     for lineno, qid, did, rel in iter_qrels(qrels_path):
         if qid not in queries:
             if not allow_missing:
-                raise DataError(f"query {qid!r} is not in queries.jsonl (use --allow-missing to drop it)", path=qrels_path, line=lineno, field="query-id")
+                raise DataError(
+                    f"query {qid!r} is not in queries.jsonl (allow_missing=True drops it)",
+                    path=qrels_path,
+                    line=lineno,
+                    field="query-id",
+                )
             missing_q += 1
             continue
         if did not in corpus:
             if not allow_missing:
-                raise DataError(f"document {did!r} is not in corpus.jsonl (use --allow-missing to drop it)", path=qrels_path, line=lineno, field="corpus-id")
+                raise DataError(
+                    f"document {did!r} is not in corpus.jsonl (allow_missing=True drops it)",
+                    path=qrels_path,
+                    line=lineno,
+                    field="corpus-id",
+                )
             missing_d += 1
             continue
         judged = qrels.setdefault(qid, {})
         if did in judged:
-            raise DataError(f"document {did!r} judged twice for query {qid!r}", path=qrels_path, line=lineno, field="corpus-id")
+            raise DataError(
+                f"document {did!r} judged twice for query {qid!r}", path=qrels_path, line=lineno, field="corpus-id"
+            )
         judged[did] = rel
     warnings = []
     if missing_q:
@@ -126,3 +149,18 @@ def load_beir(folder: str | Path, split: str = "test", *, allow_missing: bool = 
     for w in warnings:
         log.warning("%s: %s", qrels_path, w)
     return Dataset(corpus, queries, qrels, folder, split, warnings)
+
+
+BUILT_IN = ("stdlib-code",)
+
+
+def load_dataset(name: str | Path, split: str = "test", *, allow_missing: bool = False) -> Dataset:
+    """One split of a dataset, searched over its own documents (:meth:`Dataset.own_split`).
+
+    ``name``: a BEIR folder, or the built-in ``"stdlib-code"`` (built from this Python's standard
+    library on first use and cached)."""
+    if str(name) == "stdlib-code":
+        from rankwise.data.stdlib_code import ensure_built
+
+        name = ensure_built()
+    return load_beir(name, split, allow_missing=allow_missing).own_split()

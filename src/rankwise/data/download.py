@@ -7,8 +7,8 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from rankwise.errors import DataError, RankwiseError
 from rankwise.io import atomic_path
@@ -63,8 +63,9 @@ def unpack_beir_zip(zip_path: Path, out_dir: Path, name: str) -> Path:
     return target
 
 
-def get_dataset(spec: str, out_dir: str | Path, *, url: str | None = None,
-                progress: Callable[[int, int | None], None] | None = None) -> Path:
+def get_dataset(
+    spec: str, out_dir: str | Path, *, url: str | None = None, progress: Callable[[int, int | None], None] | None = None
+) -> Path:
     """Fetch ``beir:<name>`` into ``out_dir/<name>``; ``url`` overrides the BEIR mirror (a file:// URL works)."""
     _, name = parse_spec(spec)
     out_dir = Path(out_dir)

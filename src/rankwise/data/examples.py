@@ -13,14 +13,24 @@ or with ids into a BEIR corpus (and optionally its queries)::
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from rankwise.data.beir import Dataset, Document
 from rankwise.data.jsonl import iter_jsonl, require_str
 from rankwise.errors import DataError
 from rankwise.io import atomic_path
+
+
+@dataclass
+class TeacherScores:
+    """A teacher's score of each positive and of each hard negative of an example, in their order
+    (checked when the example is read; consumers need no further checks)."""
+
+    positives: list[float]
+    negatives: list[float]
 
 
 @dataclass
@@ -30,7 +40,7 @@ class TrainExample:
     query: str
     positives: list[tuple[str, str]]  # (doc id, text)
     negatives: list[tuple[str, str]] = field(default_factory=list)
-    scores: dict[str, list[float]] | None = None
+    scores: TeacherScores | None = None
     query_id: str | None = None
     # from `rankwise mine`: the retriever's ranks and scores of the positives and negatives
     mined: dict[str, list[float]] | None = None
@@ -59,23 +69,35 @@ def _text_list(obj: dict[str, Any], name: str, path: Path, line: int, *, require
     return value
 
 
-def _scores(obj: dict[str, Any], lengths: dict[str, int], path: Path, line: int) -> dict[str, list[float]] | None:
+def _scores(obj: dict[str, Any], lengths: dict[str, int], path: Path, line: int) -> TeacherScores | None:
     raw = obj.get("scores")
     if raw is None:
         return None
     if not isinstance(raw, dict):
-        raise DataError("expected an object {\"positives\": [...], \"negatives\": [...]}", path=path, line=line, field="scores")
+        raise DataError(
+            'expected an object {"positives": [...], "negatives": [...]}', path=path, line=line, field="scores"
+        )
     out: dict[str, list[float]] = {}
     for key, values in raw.items():
         where = f"scores.{key}"
         if key not in lengths:
             raise DataError(f"unknown key; expected one of {sorted(lengths)}", path=path, line=line, field=where)
-        if not isinstance(values, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        if not isinstance(values, list) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
+        ):
             raise DataError("expected a list of numbers", path=path, line=line, field=where)
         if len(values) != lengths[key]:
             raise DataError(f"has {len(values)} scores for {lengths[key]} {key}", path=path, line=line, field=where)
         out[key] = [float(v) for v in values]
-    return out
+    for key in lengths:
+        if key not in out:
+            raise DataError(
+                f"teacher scores need both 'positives' and 'negatives'; '{key}' is missing",
+                path=path,
+                line=line,
+                field="scores",
+            )
+    return TeacherScores(out["positives"], out["negatives"])
 
 
 def _mined(obj: dict[str, Any], n_pos: int, n_neg: int, path: Path, line: int) -> dict[str, list[float]] | None:
@@ -85,11 +107,20 @@ def _mined(obj: dict[str, Any], n_pos: int, n_neg: int, path: Path, line: int) -
     if not isinstance(raw, dict):
         raise DataError("expected an object", path=path, line=line, field="mined")
     out = {}
-    for key, n in (("positive_ranks", n_pos), ("positive_scores", n_pos), ("negative_ranks", n_neg), ("negative_scores", n_neg)):
+    for key, n in (
+        ("positive_ranks", n_pos),
+        ("positive_scores", n_pos),
+        ("negative_ranks", n_neg),
+        ("negative_scores", n_neg),
+    ):
         values = raw.get(key)
         if values is None:
             continue
-        if not isinstance(values, list) or len(values) != n or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        if (
+            not isinstance(values, list)
+            or len(values) != n
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        ):
             raise DataError(f"expected {n} numbers", path=path, line=line, field=f"mined.{key}")
         out[key] = [float(v) for v in values]
     return out
@@ -103,7 +134,12 @@ def load_examples(path: str | Path, dataset: Dataset | None = None) -> list[Trai
         by_id = "positive_ids" in obj or "query_id" in obj
         if by_id:
             if dataset is None:
-                raise DataError("ids need a corpus: pass --data with the BEIR folder they refer to", path=path, line=lineno, field="positive_ids")
+                raise DataError(
+                    "ids need a corpus: pass the dataset they refer to (data=)",
+                    path=path,
+                    line=lineno,
+                    field="positive_ids",
+                )
             if "query" in obj:
                 query, qid = require_str(obj, "query", path, lineno), obj.get("query_id")
             else:
@@ -148,10 +184,14 @@ def write_examples(path: str | Path, examples: Iterable[TrainExample]) -> None:
 
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         for ex in examples:
-            row: dict[str, Any] = {"query": ex.query, "positives": [t for _, t in ex.positives], "negatives": [t for _, t in ex.negatives]}
+            row: dict[str, Any] = {
+                "query": ex.query,
+                "positives": [t for _, t in ex.positives],
+                "negatives": [t for _, t in ex.negatives],
+            }
             if ex.scores:
-                row["scores"] = ex.scores
+                row["scores"] = {"positives": ex.scores.positives, "negatives": ex.scores.negatives}
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-__all__ = ["TrainExample", "load_examples", "examples_from_qrels", "write_examples", "Document"]
+__all__ = ["TrainExample", "TeacherScores", "load_examples", "examples_from_qrels", "write_examples", "Document"]

@@ -37,7 +37,12 @@ def _stats(values: list[int]) -> dict[str, float]:
     if not values:
         return {"mean": 0.0, "p50": 0.0, "p95": 0.0, "max": 0.0}
     a = np.asarray(values)
-    return {"mean": float(a.mean()), "p50": float(np.percentile(a, 50)), "p95": float(np.percentile(a, 95)), "max": float(a.max())}
+    return {
+        "mean": float(a.mean()),
+        "p50": float(np.percentile(a, 50)),
+        "p95": float(np.percentile(a, 95)),
+        "max": float(a.max()),
+    }
 
 
 def inspect_dataset(folder: str | Path) -> InspectReport:
@@ -65,6 +70,10 @@ def inspect_dataset(folder: str | Path) -> InspectReport:
         npos = [sum(1 for r in j.values() if r > 0) for j in ds.qrels.values()]
         no_pos = sum(1 for n in npos if n == 0)
         if no_pos:
-            report.problems.append(f"{split}: {no_pos} queries have no relevant document (they score 0 on every metric)")
-        report.splits.append(SplitReport(split, len(ds.qrels), sum(labels.values()), no_pos, dict(sorted(labels.items())), _stats(npos)))
+            report.problems.append(
+                f"{split}: {no_pos} queries have no relevant document (they score 0 on every metric)"
+            )
+        report.splits.append(
+            SplitReport(split, len(ds.qrels), sum(labels.values()), no_pos, dict(sorted(labels.items())), _stats(npos))
+        )
     return report

@@ -5,8 +5,9 @@ from __future__ import annotations
 import gzip
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from rankwise.errors import DataError
 
@@ -36,7 +37,9 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 try:
                     obj = json.loads(line)
                 except json.JSONDecodeError as exc:
-                    raise DataError(f"malformed JSON ({exc.msg} at column {exc.colno})", path=path, line=lineno) from None
+                    raise DataError(
+                        f"malformed JSON ({exc.msg} at column {exc.colno})", path=path, line=lineno
+                    ) from None
                 if not isinstance(obj, dict):
                     raise DataError(f"expected a JSON object, got {type(obj).__name__}", path=path, line=lineno)
                 yield lineno, obj

@@ -55,7 +55,9 @@ def load_run(spec: str | Path, *, lenient: bool = False, name: str | None = None
     return LoadedRun(label, path, run, lines, folder, data, split)
 
 
-def resolve_qrels(runs: list[LoadedRun], *, qrels: Path | None = None, data: Path | None = None, split: str | None = None) -> tuple[Qrels, str]:
+def resolve_qrels(
+    runs: list[LoadedRun], *, qrels: Path | None = None, data: Path | None = None, split: str | None = None
+) -> tuple[Qrels, str]:
     """The qrels to score against: a qrels file, else a BEIR folder and split, else those named by
     the first run folder that names them. Returns the qrels and where they came from."""
     if qrels is not None:
@@ -64,7 +66,9 @@ def resolve_qrels(runs: list[LoadedRun], *, qrels: Path | None = None, data: Pat
         if data is None and r.data is not None:
             data, split = r.data, split or r.split
     if data is None:
-        raise RankwiseError("no qrels: pass --qrels FILE, or --data BEIR_FOLDER --split SPLIT, or a run folder whose config.toml names them")
+        raise RankwiseError(
+            "no qrels: pass qrels=FILE, or data=BEIR_FOLDER and split=SPLIT, or a run folder whose config.toml names them"
+        )
     path = find_file(Path(data) / "qrels", f"{split or 'test'}.tsv")
     return read_qrels(path), str(path)
 
@@ -77,8 +81,12 @@ def check_queries(loaded: LoadedRun, qrels: Qrels, *, lenient: bool = False) -> 
         return loaded
     if not lenient:
         first = min(unknown, key=lambda q: loaded.lines.get(q, 0))
-        raise DataError(f"query {first!r} is not in the qrels ({len(unknown)} such queries; --lenient drops them)",
-                        path=loaded.path, line=loaded.lines.get(first), field="qid")
+        raise DataError(
+            f"query {first!r} is not in the qrels ({len(unknown)} such queries; lenient=True drops them)",
+            path=loaded.path,
+            line=loaded.lines.get(first),
+            field="qid",
+        )
     log.warning("%s: dropped %d queries that the qrels do not judge", loaded.path, len(unknown))
     loaded.run = {q: r for q, r in loaded.run.items() if q in qrels}
     return loaded

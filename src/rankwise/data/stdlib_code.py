@@ -34,9 +34,9 @@ import sys
 import sysconfig
 import textwrap
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from rankwise.io import atomic_path
 
@@ -44,8 +44,17 @@ BUILD_VERSION = 1
 MAX_DOC_CHARS = 3000
 SPLIT_FRACTIONS = (("test", 0.15), ("dev", 0.10), ("train", 0.75))
 SKIP_DIRS = {
-    "test", "tests", "idlelib", "turtledemo", "lib2to3", "ensurepip", "site-packages",
-    "dist-packages", "pydoc_data", "__pycache__", "__phello__",
+    "test",
+    "tests",
+    "idlelib",
+    "turtledemo",
+    "lib2to3",
+    "ensurepip",
+    "site-packages",
+    "dist-packages",
+    "pydoc_data",
+    "__pycache__",
+    "__phello__",
 }
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s")
 
@@ -115,7 +124,12 @@ def _document(qualname: str, lines: list[str], node: ast.FunctionDef | ast.Async
     start = node.decorator_list[0].lineno if node.decorator_list else node.lineno
     body = node.body
     drop: set[int] = set()
-    if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) and isinstance(body[0].value.value, str):
+    if (
+        body
+        and isinstance(body[0], ast.Expr)
+        and isinstance(getattr(body[0], "value", None), ast.Constant)
+        and isinstance(body[0].value.value, str)
+    ):
         drop = set(range(body[0].lineno, (body[0].end_lineno or body[0].lineno) + 1))
         if len(body) == 1:
             return None  # only a docstring: nothing to search for
@@ -163,11 +177,17 @@ def build(out_dir: str | Path, root: str | Path | None = None) -> Path:
     with atomic_path(out_dir, is_dir=True) as tmp:
         (tmp / "qrels").mkdir()
         qrels = {name: [] for name, _ in SPLIT_FRACTIONS}
-        with open(tmp / "corpus.jsonl", "w", encoding="utf-8") as corpus, open(tmp / "queries.jsonl", "w", encoding="utf-8") as queries:
+        with (
+            open(tmp / "corpus.jsonl", "w", encoding="utf-8") as corpus,
+            open(tmp / "queries.jsonl", "w", encoding="utf-8") as queries,
+        ):
             n = 0
             for f in functions:
                 split = splits[f.module]
-                corpus.write(json.dumps({"_id": f.qualname, "title": "", "text": f.document, "module": f.module, "split": split}) + "\n")
+                corpus.write(
+                    json.dumps({"_id": f.qualname, "title": "", "text": f.document, "module": f.module, "split": split})
+                    + "\n"
+                )
                 if f.query:
                     n += 1
                     qid = f"q{n}"
@@ -177,11 +197,19 @@ def build(out_dir: str | Path, root: str | Path | None = None) -> Path:
             with open(tmp / "qrels" / f"{split}.tsv", "w", encoding="utf-8") as fh:
                 fh.write("query-id\tcorpus-id\tscore\n")
                 fh.writelines(f"{q}\t{d}\t1\n" for q, d in rows)
-        (tmp / "BUILD.json").write_text(json.dumps({
-            "name": "stdlib-code", "build_version": BUILD_VERSION, "python": sys.version.split()[0],
-            "documents": len(functions), "queries": sum(len(r) for r in qrels.values()),
-            "splits": {k: len(v) for k, v in qrels.items()},
-        }, indent=2))
+        (tmp / "BUILD.json").write_text(
+            json.dumps(
+                {
+                    "name": "stdlib-code",
+                    "build_version": BUILD_VERSION,
+                    "python": sys.version.split()[0],
+                    "documents": len(functions),
+                    "queries": sum(len(r) for r in qrels.values()),
+                    "splits": {k: len(v) for k, v in qrels.items()},
+                },
+                indent=2,
+            )
+        )
     return out_dir
 
 

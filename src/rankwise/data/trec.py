@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Iterator, Mapping
 
 from rankwise.data.jsonl import open_text
 from rankwise.errors import DataError
@@ -64,7 +64,9 @@ def read_qrels(path: str | Path) -> Qrels:
     for lineno, qid, did, rel in iter_qrels(path):
         judged = qrels.setdefault(qid, {})
         if did in judged:
-            raise DataError(f"document {did!r} judged twice for query {qid!r}", path=path, line=lineno, field="corpus-id")
+            raise DataError(
+                f"document {did!r} judged twice for query {qid!r}", path=path, line=lineno, field="corpus-id"
+            )
         judged[did] = rel
     return qrels
 
@@ -92,12 +94,16 @@ def read_run(path: str | Path, *, lenient: bool = False, lines: dict[str, int] |
                 continue
             parts = line.split()
             if len(parts) != 6:
-                raise DataError(f"expected 6 columns (qid Q0 docid rank score tag), got {len(parts)}", path=path, line=lineno)
+                raise DataError(
+                    f"expected 6 columns (qid Q0 docid rank score tag), got {len(parts)}", path=path, line=lineno
+                )
             qid, _, did, _, score_text, _ = parts
             try:
                 score = float(score_text)
             except ValueError:
-                raise DataError(f"expected a number, got {score_text!r}", path=path, line=lineno, field="score") from None
+                raise DataError(
+                    f"expected a number, got {score_text!r}", path=path, line=lineno, field="score"
+                ) from None
             ranking = run.setdefault(qid, {})
             if lines is not None:
                 lines.setdefault(qid, lineno)
@@ -105,10 +111,16 @@ def read_run(path: str | Path, *, lenient: bool = False, lines: dict[str, int] |
             if not math.isfinite(score):
                 problem, field, msg = "non-finite score", "score", f"score is {score_text}"
             elif did in ranking:
-                problem, field, msg = "duplicate document", "docid", f"document {did!r} appears twice in the ranking of query {qid!r}"
+                problem, field, msg = (
+                    "duplicate document",
+                    "docid",
+                    f"document {did!r} appears twice in the ranking of query {qid!r}",
+                )
             if problem is not None:
                 if not lenient:
-                    raise DataError(msg + " (--lenient drops such lines with a warning)", path=path, line=lineno, field=field)
+                    raise DataError(
+                        msg + " (lenient=True drops such lines with a warning)", path=path, line=lineno, field=field
+                    )
                 dropped[problem] = dropped.get(problem, 0) + 1
                 continue
             ranking[did] = score

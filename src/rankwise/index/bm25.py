@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 import bm25s
 import numpy as np
@@ -21,8 +21,16 @@ def split_identifiers(text: str) -> str:
 
 
 class BM25Index:
-    def __init__(self, texts: Sequence[str], ids: Sequence[str], *, k1: float = 1.5, b: float = 0.75,
-                 code: bool = False, show_progress: bool = False) -> None:
+    def __init__(
+        self,
+        texts: Sequence[str],
+        ids: Sequence[str],
+        *,
+        k1: float = 1.5,
+        b: float = 0.75,
+        code: bool = False,
+        show_progress: bool = False,
+    ) -> None:
         self.ids = list(ids)
         self.code = code
         self.show_progress = show_progress
@@ -36,7 +44,9 @@ class BM25Index:
     def search(self, queries: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` (row indices, scores) per query, best first; -1 where fewer documents match."""
         k = min(k, len(self.ids))
-        docs, scores = self.retriever.retrieve(self._tokenize(queries), k=k, show_progress=self.show_progress, n_threads=1)
+        docs, scores = self.retriever.retrieve(
+            self._tokenize(queries), k=k, show_progress=self.show_progress, n_threads=1
+        )
         docs, scores = np.asarray(docs).astype(np.int64), np.asarray(scores, dtype=np.float32)
         docs[scores <= 0] = -1  # bm25s pads with score-0 documents that share no term
         return docs, scores
@@ -50,10 +60,8 @@ class BM25Index:
         return self.retriever.get_scores(known) if known else np.zeros(len(self.ids), dtype=np.float32)
 
     def search_run(self, qids: Sequence[str], queries: Sequence[str], k: int) -> dict[str, dict[str, float]]:
-        k = min(k, len(self.ids))
-        docs, scores = self.retriever.retrieve(self._tokenize(queries), k=k, show_progress=self.show_progress, n_threads=1)
-        run = {}
-        for qid, row_d, row_s in zip(qids, np.asarray(docs), np.asarray(scores)):
-            # bm25s pads with score 0 when fewer than k documents share a term; keep only matches
-            run[qid] = {self.ids[int(d)]: float(s) for d, s in zip(row_d, row_s) if s > 0}
-        return run
+        docs, scores = self.search(queries, k)
+        return {
+            qid: {self.ids[int(d)]: float(s) for d, s in zip(row_d, row_s) if d >= 0}
+            for qid, row_d, row_s in zip(qids, docs, scores)
+        }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import faiss
 import numpy as np
@@ -47,4 +47,7 @@ class FlatIndex:
     def search_run(self, qids: Sequence[str], queries: np.ndarray, k: int, **kw) -> dict[str, dict[str, float]]:
         """Search and return a run ``{qid: {docid: score}}``."""
         idx, scores = self.search(queries, k, **kw)
-        return {qid: {self.ids[j]: float(s) for j, s in zip(row_i, row_s) if j >= 0} for qid, row_i, row_s in zip(qids, idx, scores)}
+        return {
+            qid: {self.ids[j]: float(s) for j, s in zip(row_i, row_s) if j >= 0}
+            for qid, row_i, row_s in zip(qids, idx, scores)
+        }

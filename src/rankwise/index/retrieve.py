@@ -1,34 +1,112 @@
-"""Retrieval over a dataset: dense (BiEncoder + FlatIndex) or BM25, returning a run."""
+"""Retrieval over a dataset's corpus, the one place evaluation and mining search: dense (a
+:class:`~rankwise.models.BiEncoder` over an exact faiss index) or BM25 (bm25s).
+
+A retriever answers ``search(queries, depth)`` with row indices, scores and a per-query state (the
+query embedding, or BM25's score vector; ``states=False`` skips it) from which ``score(state, rows)`` gives the exact score of any document (mining needs the positives'
+scores even when they rank below the window).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
 
 from rankwise.data.beir import Dataset
 from rankwise.index.bm25 import BM25Index
 from rankwise.index.flat import FlatIndex
-from rankwise.models import BiEncoder
 from rankwise.progress import task
 
+Run = dict[str, dict[str, float]]
 
-def dense_run(model: BiEncoder, dataset: Dataset, k: int = 100, *, batch_size: int = 64, show_progress: bool = True) -> dict[str, dict[str, float]]:
-    """Encode the corpus and the split's queries, search exactly, keep the top ``k``."""
+
+class Retriever(Protocol):
+    ids: list[str]
+
+    def search(
+        self, queries: Sequence[str], depth: int, *, states: bool = True
+    ) -> tuple[np.ndarray, np.ndarray, list[Any]]: ...
+
+    def score(self, state: Any, rows: Sequence[int]) -> np.ndarray: ...
+
+
+class DenseRetriever:
+    """``model`` over ``texts``, encoded once (or given as ``embeddings``, e.g. a cached index)."""
+
+    def __init__(
+        self,
+        model,
+        ids: Sequence[str],
+        texts: Sequence[str],
+        *,
+        embeddings: np.ndarray | None = None,
+        batch_size: int = 128,
+        show_progress: bool = False,
+    ) -> None:
+        self.model, self.ids, self.batch_size = model, list(ids), batch_size
+        if embeddings is None:
+            with task("encode corpus", len(texts), enabled=show_progress) as advance:
+                embeddings = model.encode(list(texts), "doc", batch_size=batch_size, progress=advance)
+        self.embeddings = embeddings
+        self.index = FlatIndex(embeddings, self.ids)
+
+    def search(
+        self, queries: Sequence[str], depth: int, *, states: bool = True
+    ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+        q = self.model.encode(list(queries), "query", batch_size=self.batch_size)
+        idx, scores = self.index.search(q, depth)
+        return idx, scores, list(q)
+
+    def score(self, state: np.ndarray, rows: Sequence[int]) -> np.ndarray:
+        return self.embeddings[list(rows)] @ state
+
+
+class BM25Retriever:
+    """BM25 over ``texts``; ``code=True`` splits identifiers (``read_file`` -> ``read file``)."""
+
+    def __init__(self, ids: Sequence[str], texts: Sequence[str], *, code: bool = False) -> None:
+        self.ids = list(ids)
+        self.bm25 = BM25Index(list(texts), self.ids, code=code)
+
+    def search(
+        self, queries: Sequence[str], depth: int, *, states: bool = True
+    ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+        idx, scores = self.bm25.search(list(queries), depth)
+        return idx, scores, [self.bm25.score_all(q) for q in queries] if states else []
+
+    def score(self, state: np.ndarray, rows: Sequence[int]) -> np.ndarray:
+        return np.asarray(state)[list(rows)]
+
+
+def corpus_texts(dataset: Dataset) -> tuple[list[str], list[str]]:
     ids = list(dataset.corpus)
-    texts = [dataset.corpus[d].full_text for d in ids]
-    with task("encode corpus", len(texts), enabled=show_progress) as advance:
-        doc_emb = model.encode(texts, "doc", batch_size=batch_size, progress=advance)
-    queries = dataset.split_queries
-    with task("encode queries", len(queries), enabled=show_progress) as advance:
-        q_emb = model.encode(list(queries.values()), "query", batch_size=batch_size, progress=advance)
-    index = FlatIndex(doc_emb, ids)
-    with task("search", len(queries), enabled=show_progress) as advance:
-        return index.search_run(list(queries), q_emb, k, progress=advance)
+    return ids, [dataset.corpus[d].full_text for d in ids]
 
 
-def bm25_run(dataset: Dataset, k: int = 100, *, code: bool = False, show_progress: bool = True) -> dict[str, dict[str, float]]:
-    ids = list(dataset.corpus)
+def search_run(
+    retriever: Retriever, dataset: Dataset, k: int = 100, *, batch: int = 1024, show_progress: bool = False
+) -> Run:
+    """The top ``k`` documents of each query of the split: ``{qid: {docid: score}}``."""
     queries = dataset.split_queries
-    with task("bm25 index + search", 2, enabled=show_progress) as advance:
-        index = BM25Index([dataset.corpus[d].full_text for d in ids], ids, code=code)
-        advance()
-        run = index.search_run(list(queries), list(queries.values()), k)
-        advance()
+    qids, texts = list(queries), list(queries.values())
+    run: Run = {}
+    with task("search", len(qids), enabled=show_progress) as advance:
+        for start in range(0, len(qids), batch):
+            idx, scores, _ = retriever.search(texts[start : start + batch], k, states=False)
+            for qid, row_i, row_s in zip(qids[start : start + batch], idx, scores):
+                run[qid] = {retriever.ids[int(j)]: float(s) for j, s in zip(row_i, row_s) if j >= 0}
+            advance(len(idx))
     return run
+
+
+def dense_run(model, dataset: Dataset, k: int = 100, *, batch_size: int = 64, show_progress: bool = True) -> Run:
+    """Encode the corpus and the split's queries, search exactly, keep the top ``k``."""
+    ids, texts = corpus_texts(dataset)
+    retriever = DenseRetriever(model, ids, texts, batch_size=batch_size, show_progress=show_progress)
+    return search_run(retriever, dataset, k, show_progress=show_progress)
+
+
+def bm25_run(dataset: Dataset, k: int = 100, *, code: bool = False, show_progress: bool = True) -> Run:
+    ids, texts = corpus_texts(dataset)
+    return search_run(BM25Retriever(ids, texts, code=code), dataset, k, show_progress=show_progress)

@@ -2,9 +2,10 @@
 
 ``scores``, ``labels`` (graded, >= 0) and ``mask`` are ``[n_lists, list_size]``. Each loss is a
 pure function with its formula, paper and a worked example in its docstring; the registry
-resolves ``"name:key=value,..."`` specs from the CLI or a config.
+resolves ``"name:key=value,..."`` specs (and sums such as ``"infonce+0.1*tcm"``) from the CLI or a config.
 """
 
+from rankwise.losses._common import LossFacts
 from rankwise.losses.distillation import kl, margin_mse
 from rankwise.losses.distribution import wasserstein
 from rankwise.losses.listwise import decoupled_softmax, infonce, listmle, listnet, plistmle, soft_topk
@@ -12,11 +13,38 @@ from rankwise.losses.metric import approxndcg, lambdaloss, neuralndcg
 from rankwise.losses.pairwise import diffkendall, hinge, lambdarank, lipo, mw, ranknet
 from rankwise.losses.pointwise import mse, sigmoid
 from rankwise.losses.policy import pg_rank
-from rankwise.losses.registry import NEEDS_TEACHER, available, get, parse_spec
+from rankwise.losses.registry import NEEDS_TEACHER, Loss, LossSum, available, facts, get, parse_spec
 from rankwise.losses.regularisers import tcm
 
 __all__ = [
-    "sigmoid", "mse", "ranknet", "hinge", "mw", "lambdarank", "infonce", "listnet", "listmle", "plistmle",
-    "lambdaloss", "approxndcg", "neuralndcg", "wasserstein", "decoupled_softmax", "soft_topk", "lipo",
-    "diffkendall", "margin_mse", "kl", "pg_rank", "tcm", "available", "get", "parse_spec", "NEEDS_TEACHER",
+    "sigmoid",
+    "mse",
+    "ranknet",
+    "hinge",
+    "mw",
+    "lambdarank",
+    "infonce",
+    "listnet",
+    "listmle",
+    "plistmle",
+    "lambdaloss",
+    "approxndcg",
+    "neuralndcg",
+    "wasserstein",
+    "decoupled_softmax",
+    "soft_topk",
+    "lipo",
+    "diffkendall",
+    "margin_mse",
+    "kl",
+    "pg_rank",
+    "tcm",
+    "available",
+    "get",
+    "parse_spec",
+    "NEEDS_TEACHER",
+    "Loss",
+    "LossSum",
+    "LossFacts",
+    "facts",
 ]

@@ -13,10 +13,15 @@ Conventions every loss follows (each docstring says where it departs):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 
 from rankwise.errors import ConfigError
+
+F = TypeVar("F", bound=Callable)
 
 NEG = -1e30  # stands in for -inf where a masked softmax must stay finite in float32 and float64
 
@@ -111,7 +116,9 @@ def pair_mask(labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return both & (labels[:, :, None] > labels[:, None, :])
 
 
-def pairwise_logistic(diff: torch.Tensor, pairs: torch.Tensor, weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def pairwise_logistic(
+    diff: torch.Tensor, pairs: torch.Tensor, weights: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Sum over ``pairs`` of ``w_ij * softplus(-diff_ij) = -w_ij log sigma(diff_ij)`` per list, and the pair count.
 
     The one primitive behind RankNet, MW, LambdaRank, LambdaLoss, LiPO and STAR.
@@ -124,3 +131,29 @@ def pairwise_logistic(diff: torch.Tensor, pairs: torch.Tensor, weights: torch.Te
 
 
 LN2 = math.log(2.0)
+
+
+@dataclass(frozen=True)
+class LossFacts:
+    """What the registry, the trainer and the contract tests need to know about a loss.
+
+    ``variant``: the parameter a bare spec value sets (``lambdaloss:ndcg2pp``); ``needs_teacher``:
+    it reads ``teacher_scores``; ``batch_level``: it compares items across lists, so it needs the
+    same columns in every row (one value for the batch); ``shift_invariant``: adding a constant to
+    a list's scores leaves it unchanged.
+    """
+
+    variant: str | None = None
+    needs_teacher: bool = False
+    batch_level: bool = False
+    shift_invariant: bool = True
+
+
+def ranking_loss(**facts: object) -> Callable[[F], F]:
+    """Mark a function as a registered loss and keep its facts beside it (``fn.facts``)."""
+
+    def mark(fn: F) -> F:
+        fn.facts = LossFacts(**facts)  # type: ignore[attr-defined]
+        return fn
+
+    return mark

@@ -5,17 +5,20 @@ from __future__ import annotations
 import torch
 
 from rankwise.errors import ConfigError
-from rankwise.losses._common import check_inputs, masked_log_softmax, pair_mask, positive, reduce
+from rankwise.losses._common import check_inputs, masked_log_softmax, pair_mask, positive, ranking_loss, reduce
 
 
 def _teacher(name: str, scores: torch.Tensor, teacher_scores: torch.Tensor | None) -> torch.Tensor:
     if teacher_scores is None:
         raise ConfigError(f"{name} needs teacher_scores= (the teacher's scores, same shape as scores)")
     if teacher_scores.shape != scores.shape:
-        raise ValueError(f"teacher_scores shape {tuple(teacher_scores.shape)} differs from scores shape {tuple(scores.shape)}")
+        raise ValueError(
+            f"teacher_scores shape {tuple(teacher_scores.shape)} differs from scores shape {tuple(scores.shape)}"
+        )
     return teacher_scores.detach().to(scores.dtype)
 
 
+@ranking_loss(needs_teacher=True)
 def margin_mse(
     scores: torch.Tensor,
     labels: torch.Tensor,
@@ -42,9 +45,12 @@ def margin_mse(
     pairs = pair_mask(labels, m)
     err = ((scores[:, :, None] - scores[:, None, :]) - (t[:, :, None] - t[:, None, :])) ** 2
     n = pairs.sum(dim=(1, 2))
-    return reduce(torch.where(pairs, err, torch.zeros_like(err)).sum(dim=(1, 2)) / n.clamp_min(1), n > 0, weights, reduction)
+    return reduce(
+        torch.where(pairs, err, torch.zeros_like(err)).sum(dim=(1, 2)) / n.clamp_min(1), n > 0, weights, reduction
+    )
 
 
+@ranking_loss(needs_teacher=True)
 def kl(
     scores: torch.Tensor,
     labels: torch.Tensor,

@@ -5,9 +5,10 @@ from __future__ import annotations
 import torch
 
 from rankwise.errors import ConfigError
-from rankwise.losses._common import NEG, check_inputs, positive
+from rankwise.losses._common import NEG, check_inputs, positive, ranking_loss
 
 
+@ranking_loss(batch_level=True)
 def wasserstein(
     scores: torch.Tensor,
     labels: torch.Tensor,

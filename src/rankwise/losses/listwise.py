@@ -5,9 +5,10 @@ from __future__ import annotations
 import torch
 
 from rankwise.errors import ConfigError
-from rankwise.losses._common import NEG, check_inputs, cutoff, masked_log_softmax, positive, reduce
+from rankwise.losses._common import NEG, check_inputs, cutoff, masked_log_softmax, positive, ranking_loss, reduce
 
 
+@ranking_loss()
 def infonce(
     scores: torch.Tensor,
     labels: torch.Tensor,
@@ -59,6 +60,7 @@ def _softmax_ce(logits, labels, m, weights, reduction):
     return reduce(per_list, n_pos > 0, weights, reduction)
 
 
+@ranking_loss()
 def decoupled_softmax(
     scores: torch.Tensor,
     labels: torch.Tensor,
@@ -96,6 +98,7 @@ def decoupled_softmax(
     return reduce(per_list, pos.any(dim=1), weights, reduction)
 
 
+@ranking_loss()
 def listnet(
     scores: torch.Tensor,
     labels: torch.Tensor,
@@ -121,7 +124,9 @@ def listnet(
     """
     m = check_inputs(scores, labels, mask)
     tau = positive("temperature", temperature)
-    target = torch.softmax((labels.to(scores.dtype) / positive("label_temperature", label_temperature)).masked_fill(~m, NEG), dim=1)
+    target = torch.softmax(
+        (labels.to(scores.dtype) / positive("label_temperature", label_temperature)).masked_fill(~m, NEG), dim=1
+    )
     logp = masked_log_softmax(scores / tau, m)
     per_list = -torch.where(m, target * logp, torch.zeros_like(logp)).sum(dim=1)
     return reduce(per_list, ((labels > 0) & m).any(dim=1), weights, reduction)
@@ -147,6 +152,7 @@ def _pl_log_probs(scores: torch.Tensor, order: torch.Tensor, m: torch.Tensor) ->
     return torch.where(valid, s - suffix_lse, torch.zeros_like(s)), valid
 
 
+@ranking_loss()
 def listmle(
     scores: torch.Tensor,
     labels: torch.Tensor,
@@ -186,6 +192,7 @@ def listmle(
     return reduce(per_list, n_rel[:, 0] > 0, weights, reduction)
 
 
+@ranking_loss()
 def plistmle(
     scores: torch.Tensor,
     labels: torch.Tensor,
@@ -214,12 +221,17 @@ def plistmle(
     k = torch.arange(1, scores.shape[1] + 1, device=scores.device)[None, :]
     # alpha_k ∝ 2^(n-k) - 1, computed as 2^(n-k-c)(1 - 2^-(n-k)) with c = n-1 to avoid overflow
     expo = (n - k).to(scores.dtype)
-    alpha = torch.where(valid & (expo > 0), torch.pow(2.0, expo - (n - 1).to(scores.dtype)) * (1 - torch.pow(2.0, -expo)), torch.zeros_like(logp))
+    alpha = torch.where(
+        valid & (expo > 0),
+        torch.pow(2.0, expo - (n - 1).to(scores.dtype)) * (1 - torch.pow(2.0, -expo)),
+        torch.zeros_like(logp),
+    )
     alpha = alpha / alpha.sum(dim=1, keepdim=True).clamp_min(1e-300)
     per_list = -(alpha * logp).sum(dim=1)
     return reduce(per_list, ((labels > 0) & m).any(dim=1) & (n[:, 0] > 1), weights, reduction)
 
 
+@ranking_loss()
 def soft_topk(
     scores: torch.Tensor,
     labels: torch.Tensor,

@@ -5,9 +5,10 @@ from __future__ import annotations
 import torch
 
 from rankwise.errors import ConfigError
-from rankwise.losses._common import LN2, NEG, check_inputs, cutoff, gains, ideal_dcg, positive, reduce
+from rankwise.losses._common import LN2, NEG, check_inputs, cutoff, gains, ideal_dcg, positive, ranking_loss, reduce
 
 
+@ranking_loss(variant="scheme")
 def lambdaloss(
     scores: torch.Tensor,
     labels: torch.Tensor,
@@ -76,6 +77,7 @@ def lambdaloss(
     return reduce(per_list, pairs.any(dim=2).any(dim=1) & (idcg > 0), weights, reduction)
 
 
+@ranking_loss()
 def approxndcg(
     scores: torch.Tensor,
     labels: torch.Tensor,
@@ -114,7 +116,9 @@ def _neural_sort(scores: torch.Tensor, m: torch.Tensor, tau: float) -> torch.Ten
     n = m.sum(dim=1, keepdim=True).to(scores.dtype)  # [q, 1]
     s = scores.masked_fill(~m, 0.0)
     both = m[:, :, None] & m[:, None, :]
-    a1 = torch.where(both, (s[:, :, None] - s[:, None, :]).abs(), torch.zeros_like(s[:, :, None].expand(-1, -1, s.shape[1]))).sum(dim=2)
+    a1 = torch.where(
+        both, (s[:, :, None] - s[:, None, :]).abs(), torch.zeros_like(s[:, :, None].expand(-1, -1, s.shape[1]))
+    ).sum(dim=2)
     i = torch.arange(1, scores.shape[1] + 1, device=scores.device, dtype=scores.dtype)[None, :, None]
     logits = ((n[:, :, None] + 1 - 2 * i) * s[:, None, :] - a1[:, None, :]) / tau
     logits = logits.masked_fill(~m[:, None, :], NEG)
@@ -139,6 +143,7 @@ def _sinkhorn_scalings(k: torch.Tensor, iterations: int) -> tuple[torch.Tensor, 
     return u[..., 0], v[..., 0]
 
 
+@ranking_loss()
 def neuralndcg(
     scores: torch.Tensor,
     labels: torch.Tensor,

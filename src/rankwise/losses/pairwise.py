@@ -5,7 +5,19 @@ from __future__ import annotations
 import torch
 
 from rankwise.errors import ConfigError
-from rankwise.losses._common import check_inputs, cutoff, discount, gains, ideal_dcg, pair_mask, pairwise_logistic, positive, ranks, reduce
+from rankwise.losses._common import (
+    check_inputs,
+    cutoff,
+    discount,
+    gains,
+    ideal_dcg,
+    pair_mask,
+    pairwise_logistic,
+    positive,
+    ranking_loss,
+    ranks,
+    reduce,
+)
 
 
 def _diffs(scores: torch.Tensor) -> torch.Tensor:
@@ -21,6 +33,7 @@ def _lambda_weights(scores: torch.Tensor, labels: torch.Tensor, m: torch.Tensor)
     return (g[:, :, None] - g[:, None, :]).abs() * (d[:, :, None] - d[:, None, :]).abs(), r
 
 
+@ranking_loss()
 def ranknet(
     scores: torch.Tensor,
     labels: torch.Tensor,
@@ -44,6 +57,7 @@ def ranknet(
     return reduce(total / n.clamp_min(1), n > 0, weights, reduction)
 
 
+@ranking_loss()
 def hinge(
     scores: torch.Tensor,
     labels: torch.Tensor,
@@ -69,6 +83,7 @@ def hinge(
     return reduce(term.sum(dim=(1, 2)) / n.clamp_min(1), n > 0, weights, reduction)
 
 
+@ranking_loss(variant="scope", batch_level=True)
 def mw(
     scores: torch.Tensor,
     labels: torch.Tensor,
@@ -111,7 +126,9 @@ def mw(
     if scope != "global":
         raise ConfigError(f"scope must be 'global' or 'per_query', got {scope!r}")
     if reduction != "mean" or weights is not None:
-        raise ConfigError("mw with scope='global' is one value for the batch: use reduction='mean' and no weights, or scope='per_query'")
+        raise ConfigError(
+            "mw with scope='global' is one value for the batch: use reduction='mean' and no weights, or scope='per_query'"
+        )
     p, n = scores[pos], scores[neg]
     if p.numel() == 0 or n.numel() == 0:
         return scores.sum() * 0.0
@@ -121,6 +138,7 @@ def mw(
     return total / (p.numel() * n.numel())
 
 
+@ranking_loss()
 def lambdarank(
     scores: torch.Tensor,
     labels: torch.Tensor,
@@ -156,7 +174,7 @@ def lambdarank(
     return reduce(total, (n > 0) & (idcg > 0), weights, reduction)
 
 
-
+@ranking_loss()
 def lipo(
     scores: torch.Tensor,
     labels: torch.Tensor,
@@ -187,6 +205,7 @@ def lipo(
     return reduce(total, n > 0, weights, reduction)
 
 
+@ranking_loss()
 def diffkendall(
     scores: torch.Tensor,
     labels: torch.Tensor,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from rankwise.losses._common import check_inputs, positive, reduce
+from rankwise.losses._common import check_inputs, positive, ranking_loss, reduce
 
 
+@ranking_loss(shift_invariant=False)
 def sigmoid(
     scores: torch.Tensor,
     labels: torch.Tensor,
@@ -33,6 +34,7 @@ def sigmoid(
     return reduce(torch.where(m, bce, torch.zeros_like(bce)).sum(dim=1) / n.clamp_min(1), n > 0, weights, reduction)
 
 
+@ranking_loss(shift_invariant=False)
 def mse(
     scores: torch.Tensor,
     labels: torch.Tensor,

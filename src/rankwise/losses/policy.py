@@ -5,10 +5,11 @@ from __future__ import annotations
 import torch
 
 from rankwise.errors import ConfigError
-from rankwise.losses._common import NEG, check_inputs, cutoff, gains, ideal_dcg, positive, reduce
+from rankwise.losses._common import NEG, check_inputs, cutoff, gains, ideal_dcg, positive, ranking_loss, reduce
 from rankwise.losses.listwise import _pl_log_probs
 
 
+@ranking_loss()
 def pg_rank(
     scores: torch.Tensor,
     labels: torch.Tensor,
@@ -59,8 +60,11 @@ def pg_rank(
         advantage = reward - baseline
     # the same Plackett-Luce log-probabilities as ListMLE, over [lists * samples] rankings
     flat = (n_lists * n_samples, size)
-    logp, valid = _pl_log_probs(x[:, None, :].expand(-1, n_samples, -1).reshape(flat), order.reshape(flat),
-                                m[:, None, :].expand(-1, n_samples, -1).reshape(flat))
+    logp, valid = _pl_log_probs(
+        x[:, None, :].expand(-1, n_samples, -1).reshape(flat),
+        order.reshape(flat),
+        m[:, None, :].expand(-1, n_samples, -1).reshape(flat),
+    )
     log_pi = torch.where(valid & (pos <= kk)[None, :], logp, torch.zeros_like(logp)).sum(dim=1).view(n_lists, n_samples)
     per_list = -(advantage * log_pi).mean(dim=1)
     return reduce(per_list, idcg > 0, weights, reduction)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import torch
 
 from rankwise.errors import ConfigError
-from rankwise.losses._common import check_inputs
+from rankwise.losses._common import check_inputs, ranking_loss
 
 
+@ranking_loss(batch_level=True, shift_invariant=False)
 def tcm(
     scores: torch.Tensor,
     labels: torch.Tensor,
@@ -36,7 +37,9 @@ def tcm(
     """
     m = check_inputs(scores, labels, mask)
     if not -1 <= margin_minus <= margin_plus <= 1:
-        raise ConfigError(f"need -1 <= margin_minus <= margin_plus <= 1, got margin_minus={margin_minus}, margin_plus={margin_plus}")
+        raise ConfigError(
+            f"need -1 <= margin_minus <= margin_plus <= 1, got margin_minus={margin_minus}, margin_plus={margin_plus}"
+        )
     if weights is not None or reduction != "mean":
         raise ConfigError("tcm is one value for the batch: use reduction='mean' and no weights")
     pos = (labels > 0) & m & (scores <= margin_plus)

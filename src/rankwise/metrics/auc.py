@@ -10,7 +10,7 @@ queries.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -33,7 +33,9 @@ def auc(pos: np.ndarray, neg: np.ndarray) -> float:
     return float(u / (len(pos) * len(neg)))
 
 
-def _split(qrels: Mapping[str, Mapping[str, int]], run: Mapping[str, Mapping[str, float]], qid: str) -> tuple[np.ndarray, np.ndarray]:
+def _split(
+    qrels: Mapping[str, Mapping[str, int]], run: Mapping[str, Mapping[str, float]], qid: str
+) -> tuple[np.ndarray, np.ndarray]:
     judged = qrels.get(qid, {})
     ranking = run.get(qid, {})
     pos = np.array([s for d, s in ranking.items() if judged.get(d, 0) > 0])
@@ -74,7 +76,9 @@ def roc_curve(pos: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     return fpr, tpr, np.r_[np.inf, s[last]]
 
 
-def pooled_scores(qrels: Mapping[str, Mapping[str, int]], run: Mapping[str, Mapping[str, float]]) -> tuple[np.ndarray, np.ndarray]:
+def pooled_scores(
+    qrels: Mapping[str, Mapping[str, int]], run: Mapping[str, Mapping[str, float]]
+) -> tuple[np.ndarray, np.ndarray]:
     """All retrieved positives' and negatives' scores over the qrels queries (global ROC, histograms)."""
     parts = [_split(qrels, run, qid) for qid in qrels]
     pos = np.concatenate([p for p, _ in parts]) if parts else np.array([])

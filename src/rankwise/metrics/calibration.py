@@ -72,5 +72,13 @@ def calibration(pos: np.ndarray, neg: np.ndarray, bins: int = 15) -> Calibration
     for k in range(bins):
         m = idx == k
         if m.any():
-            rows.append({"low": k / bins, "high": (k + 1) / bins, "count": int(m.sum()), "predicted": float(p[m].mean()), "observed": float(y[m].mean())})
+            rows.append(
+                {
+                    "low": k / bins,
+                    "high": (k + 1) / bins,
+                    "count": int(m.sum()),
+                    "predicted": float(p[m].mean()),
+                    "observed": float(y[m].mean()),
+                }
+            )
     return Calibration(ece(_sigmoid(s), y, bins), ece(p, y, bins), a, b, rows)

@@ -4,8 +4,8 @@ the runs compared (see :mod:`rankwise.metrics.significance`)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -43,8 +43,11 @@ class RunComparison:
             lines.append(f"| {run}{' (baseline)' if run == self.baseline else ''} | " + " | ".join(cells) + " |")
         test = "paired t-test" if self.test == "t" else "Fisher randomization test"
         corr = ", Holm-corrected over the runs" if len(self.cells) > 2 else ""
-        lines += ["", f"{self.n_queries} queries. Mean [{100 * (1 - self.alpha):.0f} % bootstrap CI]; difference from the baseline "
-                  f"and its p-value ({test}{corr}); ▲/▼: significant at alpha = {self.alpha}."]
+        lines += [
+            "",
+            f"{self.n_queries} queries. Mean [{100 * (1 - self.alpha):.0f} % bootstrap CI]; difference from the baseline "
+            f"and its p-value ({test}{corr}); ▲/▼: significant at alpha = {self.alpha}.",
+        ]
         return "\n".join(lines)
 
 
@@ -66,9 +69,13 @@ def compare_runs(
     others = [n for n in runs if n != baseline]
     for m in metrics:
         base = per_query[baseline][m]
-        cells[baseline][m] = Comparison(float(base.mean()), bootstrap_ci(base, alpha=alpha, resamples=resamples, seed=seed), 0.0, 1.0, 1.0)
+        cells[baseline][m] = Comparison(
+            float(base.mean()), bootstrap_ci(base, alpha=alpha, resamples=resamples, seed=seed), 0.0, 1.0, 1.0
+        )
         if others:
-            res = compare_systems(base, {n: per_query[n][m] for n in others}, test=test, alpha=alpha, resamples=resamples, seed=seed)
+            res = compare_systems(
+                base, {n: per_query[n][m] for n in others}, test=test, alpha=alpha, resamples=resamples, seed=seed
+            )
             for n in others:
                 cells[n][m] = res[n]
     return RunComparison(list(metrics), baseline, test, alpha, len(qrels), cells, per_query)

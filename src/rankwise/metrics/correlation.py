@@ -12,8 +12,8 @@ scored.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 from scipy import stats
@@ -48,7 +48,9 @@ def label_correlation(qrels: Mapping[str, Mapping[str, int]], run: Mapping[str, 
     return _mean_corr(pairs)
 
 
-def teacher_correlation(run: Mapping[str, Mapping[str, float]], teacher: Mapping[str, Mapping[str, float]]) -> Correlation:
+def teacher_correlation(
+    run: Mapping[str, Mapping[str, float]], teacher: Mapping[str, Mapping[str, float]]
+) -> Correlation:
     """Per-query correlation of two runs' scores over the documents both scored."""
     pairs = []
     for qid, ranking in run.items():

@@ -43,8 +43,8 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Mapping
 
 import numba
 import numpy as np
@@ -67,7 +67,10 @@ class Metric:
 def parse_metric(name: str) -> tuple[str, int | None]:
     m = _NAME.match(name.strip().lower())
     if not m:
-        raise ConfigError(f"unknown metric {name!r}: expected one of " + ", ".join(f"{k}@k" if k in _NEEDS_K else f"{k}[@k]" for k in KINDS))
+        raise ConfigError(
+            f"unknown metric {name!r}: expected one of "
+            + ", ".join(f"{k}@k" if k in _NEEDS_K else f"{k}[@k]" for k in KINDS)
+        )
     kind, k = m.group(1), (int(m.group(2)) if m.group(2) else None)
     if k is not None and k < 1:
         raise ConfigError(f"metric {name!r}: k must be >= 1")
@@ -95,7 +98,7 @@ def _count_above(flat: np.ndarray, offsets: np.ndarray, pair_offsets: np.ndarray
         p0, p1 = pair_offsets[q], pair_offsets[q + 1]
         if p1 == p0:
             continue
-        row = flat[offsets[q]:offsets[q + 1]]
+        row = flat[offsets[q] : offsets[q + 1]]
         n = len(row)
         if p1 - p0 <= 8:  # few judged documents: one pass each beats sorting the row
             for p in range(p0, p1):
@@ -131,18 +134,24 @@ class _Judged:
     n_rel: np.ndarray
 
 
-def _prepare(qrels: Mapping[str, Mapping[str, int]], run: Mapping[str, Mapping[str, float]], float32: bool = True) -> _Judged:
+def _prepare(
+    qrels: Mapping[str, Mapping[str, int]], run: Mapping[str, Mapping[str, float]], float32: bool = True
+) -> _Judged:
     qids = list(qrels)
     rankings = [run.get(q) or {} for q in qids]
     lengths = np.fromiter((len(r) for r in rankings), dtype=np.int64, count=len(qids))
     offsets = np.zeros(len(qids) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    flat = np.fromiter(itertools.chain.from_iterable(r.values() for r in rankings), dtype=np.float64, count=int(offsets[-1]))
+    flat = np.fromiter(
+        itertools.chain.from_iterable(r.values() for r in rankings), dtype=np.float64, count=int(offsets[-1])
+    )
     if not np.isfinite(flat).all():
         at = int(np.flatnonzero(~np.isfinite(flat))[0])
         qi = int(np.searchsorted(offsets, at, side="right") - 1)
         doc = list(rankings[qi])[at - offsets[qi]]
-        raise DataError(f"query {qids[qi]!r}, document {doc!r}: score is {flat[at]} (scores must be finite)", field="score")
+        raise DataError(
+            f"query {qids[qi]!r}, document {doc!r}: score is {flat[at]} (scores must be finite)", field="score"
+        )
     if float32:
         flat = flat.astype(np.float32).astype(np.float64)
 

@@ -17,8 +17,8 @@ Every random procedure takes a ``seed`` and gives the same answer for the same s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from scipy import stats
@@ -55,7 +55,9 @@ def randomization_test(a: Sequence[float], b: Sequence[float], *, permutations: 
     return (hits + 1) / (permutations + 1)
 
 
-def bootstrap_ci(values: Sequence[float], *, alpha: float = 0.05, resamples: int = 10_000, seed: int = 0) -> tuple[float, float]:
+def bootstrap_ci(
+    values: Sequence[float], *, alpha: float = 0.05, resamples: int = 10_000, seed: int = 0
+) -> tuple[float, float]:
     """Percentile bootstrap interval (1 - alpha) of the mean of ``values``."""
     v = np.asarray(values, dtype=np.float64)
     if len(v) == 0:
@@ -108,11 +110,18 @@ def compare_systems(
     raw = {}
     for name, vals in systems.items():
         v = np.asarray(vals, dtype=np.float64)
-        raw[name] = paired_t_test(v, base) if test == "t" else randomization_test(v, base, permutations=resamples, seed=seed)
+        raw[name] = (
+            paired_t_test(v, base) if test == "t" else randomization_test(v, base, permutations=resamples, seed=seed)
+        )
     adjusted = dict(zip(raw, holm(list(raw.values())))) if len(raw) > 1 else raw
     out = {}
     for name, vals in systems.items():
         v = np.asarray(vals, dtype=np.float64)
-        out[name] = Comparison(float(v.mean()), bootstrap_ci(v, alpha=alpha, resamples=resamples, seed=seed),
-                               float(v.mean() - base.mean()), raw[name], adjusted[name])
+        out[name] = Comparison(
+            float(v.mean()),
+            bootstrap_ci(v, alpha=alpha, resamples=resamples, seed=seed),
+            float(v.mean() - base.mean()),
+            raw[name],
+            adjusted[name],
+        )
     return out

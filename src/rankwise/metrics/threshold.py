@@ -20,14 +20,16 @@ Lower is more consistent; 0 means every query has the same utility curve.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
 from rankwise.metrics.auc import _split
 
 
-def utility_curves(pos_by_query: list[np.ndarray], neg_by_query: list[np.ndarray], thresholds: np.ndarray) -> np.ndarray:
+def utility_curves(
+    pos_by_query: list[np.ndarray], neg_by_query: list[np.ndarray], thresholds: np.ndarray
+) -> np.ndarray:
     """``U[i, t]``: harmonic mean of TPR and TNR of query i at each threshold."""
     out = np.zeros((len(pos_by_query), len(thresholds)))
     for i, (pos, neg) in enumerate(zip(pos_by_query, neg_by_query)):

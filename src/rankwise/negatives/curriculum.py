@@ -25,14 +25,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from rankwise.errors import ConfigError
-from rankwise.spec import parse_options, split_spec
-
-HEURISTICS = ("reciprank", "normscore", "kdescore")
+from rankwise.registry import Registry
 
 
 @dataclass
-class CurriculumOptions:
+class Curriculum:
+    """Easy samples first: per-query loss weights that anneal to uniform by step ``steps``;
+    subclasses give the heuristic h(d) of a document from the mining retriever's ranks and scores."""
+
     steps: int = 100
     anti: bool = False
     mode: str = "sample"
@@ -43,27 +43,8 @@ class CurriculumOptions:
         if self.mode not in ("sample", "batch"):
             raise ValueError(f"mode {self.mode!r}: expected sample or batch")
 
-
-def heuristic(name: str, ranks: np.ndarray, scores: np.ndarray, all_scores: np.ndarray) -> np.ndarray:
-    if name == "reciprank":
-        return 1.0 / np.maximum(ranks, 1)
-    if name == "normscore":
-        lo, hi = float(all_scores.min()), float(all_scores.max())
-        return (scores - lo) / (hi - lo) if hi > lo else np.full(len(scores), 0.5)
-    from scipy.stats import gaussian_kde
-
-    if len(all_scores) < 2 or np.ptp(all_scores) == 0:
-        return np.full(len(scores), 0.5)
-    kde = gaussian_kde(all_scores)
-    return np.array([kde.integrate_box_1d(-np.inf, s) for s in scores])
-
-
-class Curriculum:
-    def __init__(self, spec: str) -> None:
-        self.name, params = split_spec(spec)
-        if self.name not in HEURISTICS:
-            raise ConfigError(f"curriculum {spec!r}: unknown heuristic {self.name!r}; available: {', '.join(HEURISTICS)}")
-        self.options = parse_options(f"curriculum {spec!r}", params, CurriculumOptions)
+    def heuristic(self, ranks: np.ndarray, scores: np.ndarray, all_scores: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
 
     def easiness(self, ex, negatives_used: list[int]) -> float:
         m = ex.mined
@@ -72,19 +53,60 @@ class Curriculum:
         pr, ps = np.asarray(m["positive_ranks"]), np.asarray(m["positive_scores"])
         nr, ns = np.asarray(m["negative_ranks"]), np.asarray(m["negative_scores"])
         all_s = np.concatenate([ps, ns])
-        hp = heuristic(self.name, pr, ps, all_s).max()
-        hn = heuristic(self.name, nr[negatives_used], ns[negatives_used], all_s)
+        hp = self.heuristic(pr, ps, all_s).max()
+        hn = self.heuristic(nr[negatives_used], ns[negatives_used], all_s)
         w = float(np.min((hp - hn + 1) / 2)) + 1e-8
-        return 1 - w if self.options.anti else w
+        return 1 - w if self.anti else w
 
     def weights(self, step: int, batch, examples) -> torch.Tensor | None:
         """Per-query loss weights at ``step`` (None once the curriculum has ended)."""
-        m = self.options.steps
+        m = self.steps
         if step >= m:
             return None
-        w = torch.tensor([self.easiness(ex, [j for _, j in own]) for ex, own in zip(examples, batch.hard)], dtype=torch.float32)
+        w = torch.tensor(
+            [self.easiness(ex, [j for _, j in own]) for ex, own in zip(examples, batch.hard)], dtype=torch.float32
+        )
         frac = step / m
         w = w * (1 - frac) + frac
-        if self.options.mode == "batch":
+        if self.mode == "batch":
             w = torch.full_like(w, float(w.mean()))
         return w
+
+    def __str__(self) -> str:
+        return CURRICULA.spec_of(self) or type(self).__name__
+
+
+CURRICULA: Registry[Curriculum] = Registry("curriculum", Curriculum)
+
+
+@CURRICULA.register("reciprank")
+@dataclass
+class ReciprankCurriculum(Curriculum):
+    """h(d) = 1 / rank(d)."""
+
+    def heuristic(self, ranks, scores, all_scores):
+        return 1.0 / np.maximum(ranks, 1)
+
+
+@CURRICULA.register("normscore")
+@dataclass
+class NormscoreCurriculum(Curriculum):
+    """h(d) = (s(d) - min_q) / (max_q - min_q) over the query's mined scores."""
+
+    def heuristic(self, ranks, scores, all_scores):
+        lo, hi = float(all_scores.min()), float(all_scores.max())
+        return (scores - lo) / (hi - lo) if hi > lo else np.full(len(scores), 0.5)
+
+
+@CURRICULA.register("kdescore")
+@dataclass
+class KdescoreCurriculum(Curriculum):
+    """h(d) = CDF at s(d) of a Gaussian KDE fitted to the query's mined scores."""
+
+    def heuristic(self, ranks, scores, all_scores):
+        from scipy.stats import gaussian_kde
+
+        if len(all_scores) < 2 or np.ptp(all_scores) == 0:
+            return np.full(len(scores), 0.5)
+        kde = gaussian_kde(all_scores)
+        return np.array([kde.integrate_box_1d(-np.inf, s) for s in scores])

@@ -21,18 +21,22 @@ jointly; what is built here is a lighter variant in its spirit, stated exactly:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
-from rankwise.errors import ConfigError
-from rankwise.spec import parse_options, split_spec
-
-KINDS = ("teacher", "self")
+from rankwise.data.examples import TrainExample
+from rankwise.registry import Registry
 
 
 @dataclass
-class FalseNegativeOptions:
+class FalseNegativeWeighting:
+    """Down-weights each query's own mined hard negatives by ``1 - P(false negative)``;
+    subclasses say whose scores give that probability (:meth:`reference`)."""
+
+    needs_teacher_scores: ClassVar[bool] = False
     tau: float = 1.0
     min_weight: float = 0.05
 
@@ -42,33 +46,57 @@ class FalseNegativeOptions:
         if not 0 < self.min_weight <= 1:
             raise ValueError("min_weight must be in (0, 1]")
 
+    def reference(
+        self, i: int, scores: torch.Tensor, batch, example: TrainExample
+    ) -> tuple[float, torch.Tensor] | None:
+        """(positive score, scores of the query's own hard negatives), or None to leave it as is."""
+        raise NotImplementedError
 
-class FalseNegatives:
-    def __init__(self, spec: str) -> None:
-        self.kind, params = split_spec(spec)
-        if self.kind not in KINDS:
-            raise ConfigError(f"false negatives {spec!r}: unknown kind {self.kind!r}; available: {', '.join(KINDS)}")
-        self.options = parse_options(f"false negatives {spec!r}", params, FalseNegativeOptions)
-
-    def weights(self, scores: torch.Tensor, batch, examples) -> torch.Tensor:
+    def weights(self, scores: torch.Tensor, batch, examples: Sequence[TrainExample]) -> torch.Tensor:
         """[n_queries, n_docs] weights, 1 everywhere but at each query's own hard negatives."""
         w = torch.ones_like(scores, dtype=torch.float32)
         for i, own in enumerate(batch.hard):
             if not own:
                 continue
-            if self.kind == "teacher":
-                ex = examples[i]
-                if not ex.scores or len(ex.scores.get("negatives", ())) != len(ex.negatives):
-                    continue  # no teacher scores for this example: left as is
-                s_p = max(ex.scores["positives"])
-                s_n = torch.tensor([ex.scores["negatives"][j] for _, j in own])
-            else:
-                s_p = float(scores[i, batch.positive[i]].detach())
-                s_n = scores[i, [c for c, _ in own]].detach().float()
-            p_fn = torch.sigmoid((s_n - s_p) / self.options.tau)
-            w[i, [c for c, _ in own]] = (1 - p_fn).clamp_min(self.options.min_weight)
+            ref = self.reference(i, scores, batch, examples[i])
+            if ref is None:
+                continue
+            s_p, s_n = ref
+            p_fn = torch.sigmoid((s_n.to(w.device) - s_p) / self.tau)
+            w[i, [c for c, _ in own]] = (1 - p_fn).clamp_min(self.min_weight)
         return w
 
-    def adjust(self, scores: torch.Tensor, batch, examples) -> tuple[torch.Tensor, torch.Tensor]:
+    def adjust(
+        self, scores: torch.Tensor, batch, examples: Sequence[TrainExample]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         w = self.weights(scores, batch, examples)
         return scores + torch.log(w).to(scores.dtype), w
+
+    def __str__(self) -> str:
+        return FALSE_NEGATIVES.spec_of(self) or type(self).__name__
+
+
+FALSE_NEGATIVES: Registry[FalseNegativeWeighting] = Registry("false negatives", FalseNegativeWeighting)
+
+
+@FALSE_NEGATIVES.register("teacher")
+@dataclass
+class TeacherFalseNegatives(FalseNegativeWeighting):
+    """P from the mining teacher's scores kept in the training file."""
+
+    needs_teacher_scores: ClassVar[bool] = True
+
+    def reference(self, i, scores, batch, example):
+        if example.scores is None:
+            return None  # no teacher scores for this example: left as is
+        return max(example.scores.positives), torch.tensor([example.scores.negatives[j] for _, j in batch.hard[i]])
+
+
+@FALSE_NEGATIVES.register("self")
+@dataclass
+class SelfFalseNegatives(FalseNegativeWeighting):
+    """P from the model's own current scores, without gradient (self-paced confidence)."""
+
+    def reference(self, i, scores, batch, example):
+        own = [c for c, _ in batch.hard[i]]
+        return float(scores[i, batch.positive[i]].detach()), scores[i, own].detach().float()

@@ -28,17 +28,18 @@ import hashlib
 import json
 import logging
 import shutil
-from dataclasses import asdict, dataclass, field
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from rankwise.data.beir import Dataset
 from rankwise.errors import ConfigError, DataError
+from rankwise.index.retrieve import BM25Retriever, DenseRetriever, Retriever, corpus_texts
 from rankwise.io import atomic_path, write_text
 from rankwise.progress import console, task
-from rankwise.spec import parse_options, split_spec
 
 log = logging.getLogger(__name__)
 METHODS = ("bm25", "dense")
@@ -75,11 +76,10 @@ class MineOptions:
         if self.margin is not None and self.margin < 0:
             raise ValueError("margin must be >= 0")
 
-    @classmethod
-    def parse(cls, spec: str, **fixed) -> "MineOptions":
-        """``"bm25:k=7,window=10-100,sampling=uniform,margin=0.1"`` (the method is the name)."""
-        name, params = split_spec(spec)
-        return parse_options(f"negatives {spec!r}", params, cls, method=name, **fixed)
+
+def options_dict(opts: MineOptions) -> dict:
+    """The mining options alone (a strategy subclassing MineOptions carries run state too)."""
+    return {f.name: getattr(opts, f.name) for f in fields(MineOptions)}
 
 
 @dataclass
@@ -100,57 +100,39 @@ def _positives(dataset: Dataset, qid: str) -> set[str]:
 
 
 def _fingerprint(opts: MineOptions, dataset: Dataset, qids: list[str]) -> str:
-    h = hashlib.sha256(json.dumps(asdict(opts), sort_keys=True, default=str).encode())
+    h = hashlib.sha256(json.dumps(options_dict(opts), sort_keys=True, default=str).encode())
     h.update(str(len(dataset.corpus)).encode())
     for q in qids:
         h.update(q.encode())
     return h.hexdigest()[:16]
 
 
-class _Retriever:
-    """Top-b retrieval plus the exact scores of given documents, for one method."""
+def _retriever(
+    opts: MineOptions,
+    dataset: Dataset,
+    cache: Path,
+    show_progress: bool,
+    model=None,
+    embeddings: np.ndarray | None = None,
+) -> tuple[Retriever, float]:
+    """The mining retriever and the seconds spent encoding the corpus. Dense corpus embeddings come
+    from ``embeddings`` (e.g. a dynamic refresh's fixed index), else from ``cache`` (a resumed run),
+    else are encoded and cached there."""
+    ids, texts = corpus_texts(dataset)
+    if opts.method == "bm25":
+        return BM25Retriever(ids, texts, code=opts.code), 0.0
+    from rankwise.models import BiEncoder
 
-    def __init__(self, opts: MineOptions, dataset: Dataset, ids: list[str], cache: Path, show_progress: bool, model=None) -> None:
-        self.ids, self.pos = ids, {d: i for i, d in enumerate(ids)}
-        self.opts = opts
-        texts = [dataset.corpus[d].full_text for d in ids]
-        if opts.method == "bm25":
-            from rankwise.index.bm25 import BM25Index
-
-            self.bm25 = BM25Index(texts, ids, code=opts.code)
-        else:
-            import time
-
-            from rankwise.index.flat import FlatIndex
-            from rankwise.models import BiEncoder
-
-            self.model = model or BiEncoder.load(opts.model, query_max_length=opts.max_length, doc_max_length=opts.max_length)
-            emb_path = cache / "corpus-embeddings.npy"
-            t0 = time.perf_counter()
-            if emb_path.is_file():
-                emb = np.load(emb_path)
-            else:
-                with task("encode corpus", len(texts), enabled=show_progress) as advance:
-                    emb = self.model.encode(texts, "doc", batch_size=128, progress=advance)
-                with atomic_path(emb_path) as tmp, open(tmp, "wb") as fh:
-                    np.save(fh, emb)
-            self.seconds_encode = time.perf_counter() - t0
-            self.emb = emb
-            self.index = FlatIndex(emb, ids)
-
-    def search(self, queries: list[str], depth: int) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
-        """(row indices [n, depth], scores [n, depth], full score vector or query embedding per query)."""
-        if self.opts.method == "bm25":
-            idx, scores = self.bm25.search(queries, depth)
-            return idx, scores, [self.bm25.score_all(q) for q in queries]  # for the positives' exact scores
-        q = self.model.encode(queries, "query", batch_size=128)
-        idx, scores = self.index.search(q, depth)
-        return idx, scores, list(q)
-
-    def score_of(self, extra, rows: list[int]) -> np.ndarray:
-        if self.opts.method == "bm25":
-            return np.asarray(extra)[rows]
-        return self.emb[rows] @ extra
+    model = model or BiEncoder.load(opts.model, query_max_length=opts.max_length, doc_max_length=opts.max_length)
+    emb_path = cache / "corpus-embeddings.npy"
+    t0 = time.perf_counter()
+    if embeddings is None and emb_path.is_file():
+        embeddings = np.load(emb_path)
+    retriever = DenseRetriever(model, ids, texts, embeddings=embeddings, show_progress=show_progress)
+    if not emb_path.is_file():
+        with atomic_path(emb_path) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, retriever.embeddings)
+    return retriever, time.perf_counter() - t0
 
 
 def mine(
@@ -161,22 +143,32 @@ def mine(
     lenient: bool = False,
     show_progress: bool = True,
     model=None,
+    embeddings: np.ndarray | None = None,
     log_fn: Callable[[str], None] = console.print,
 ) -> MineStats:
     """Mine ``options.k`` negatives for every query of ``dataset.qrels`` with a positive and write
     ``out`` (JSONL, id form). ``model``: a loaded BiEncoder to mine with (dynamic refresh) instead
-    of loading ``options.model``."""
+    of loading ``options.model``; ``embeddings``: the corpus embeddings to search (rows in corpus
+    order) instead of encoding the corpus with it."""
     out = Path(out)
     stats = MineStats()
     qids = [q for q in dataset.qrels if q in dataset.queries]
     missing = [q for q in dataset.qrels if q not in dataset.queries]
     if missing:
-        raise DataError(f"query {missing[0]!r} of the qrels is not in queries.jsonl ({len(missing)} such)", path=dataset.path, field="query-id")
+        raise DataError(
+            f"query {missing[0]!r} of the qrels is not in queries.jsonl ({len(missing)} such)",
+            path=dataset.path,
+            field="query-id",
+        )
     no_pos = [q for q in qids if not _positives(dataset, q)]
     if no_pos:
         if not lenient:
-            raise DataError(f"query {no_pos[0]!r} has no positive (grade >= 1) to mine against ({len(no_pos)} such queries; "
-                            "--lenient skips them)", path=dataset.path, field="query-id")
+            raise DataError(
+                f"query {no_pos[0]!r} has no positive (grade >= 1) to mine against ({len(no_pos)} such queries; "
+                "lenient=True skips them)",
+                path=dataset.path,
+                field="query-id",
+            )
         stats.skipped_no_positive = len(no_pos)
         stats.warnings.append(f"skipped {len(no_pos)} queries without a positive")
         log.warning("mining: skipped %d queries without a positive", len(no_pos))
@@ -198,8 +190,7 @@ def mine(
     partial.mkdir(parents=True, exist_ok=True)
     write_text(partial / "fingerprint", fp)
 
-    retriever = _Retriever(options, dataset, ids, partial, show_progress, model=model)
-    stats.seconds_encode = getattr(retriever, "seconds_encode", 0.0)
+    retriever, stats.seconds_encode = _retriever(options, dataset, partial, show_progress, model, embeddings)
     chunks = [qids[i : i + options.chunk] for i in range(0, len(qids), options.chunk)]
     with task(f"mine {options.method}", len(qids), enabled=show_progress) as advance:
         for ci, chunk in enumerate(chunks):
@@ -221,9 +212,11 @@ def mine(
     stats.queries = len(qids)
     write_text(out.parent / (out.name + ".stats.json"), json.dumps(asdict(stats), indent=2))
     shutil.rmtree(partial, ignore_errors=True)
-    log_fn(f"mined {stats.negatives} negatives for {stats.queries} queries ({options.method}, window {a}-{b}); "
-           f"margin guard dropped {stats.dropped_margin}, teacher dropped {stats.dropped_teacher}; "
-           f"{stats.short} queries have fewer than {options.k}")
+    log_fn(
+        f"mined {stats.negatives} negatives for {stats.queries} queries ({options.method}, window {a}-{b}); "
+        f"margin guard dropped {stats.dropped_margin}, teacher dropped {stats.dropped_teacher}; "
+        f"{stats.short} queries have fewer than {options.k}"
+    )
     return stats
 
 
@@ -241,22 +234,30 @@ def _guard(neg: np.ndarray, pos_min: float, margin: float | None, mode: str) -> 
     return neg <= limit
 
 
-def _mine_chunk(dataset: Dataset, qids: list[str], opts: MineOptions, retriever: _Retriever, teacher, stats: MineStats) -> list[dict]:
+def _mine_chunk(
+    dataset: Dataset, qids: list[str], opts: MineOptions, retriever: Retriever, teacher, stats: MineStats
+) -> list[dict]:
     a, b = opts.window
     texts = [dataset.queries[q] for q in qids]
     idx, scores, extra = retriever.search(texts, b)
+    ids = retriever.ids
+    row_of = {d: j for j, d in enumerate(ids)}
     rows = []
     pending = []
     for i, qid in enumerate(qids):
         positives = sorted(_positives(dataset, qid))
-        pos_rows = [retriever.pos[d] for d in positives if d in retriever.pos]
+        pos_rows = [row_of[d] for d in positives if d in row_of]
         if len(pos_rows) < len(positives):
-            missing = next(d for d in positives if d not in retriever.pos)
-            raise DataError(f"query {qid!r}: positive document {missing!r} is not in the corpus", path=dataset.path, field="corpus-id")
-        pos_scores = retriever.score_of(extra[i], pos_rows)
+            missing = next(d for d in positives if d not in row_of)
+            raise DataError(
+                f"query {qid!r}: positive document {missing!r} is not in the corpus",
+                path=dataset.path,
+                field="corpus-id",
+            )
+        pos_scores = retriever.score(extra[i], pos_rows)
         ranked = [(r + 1, int(j), float(s)) for r, (j, s) in enumerate(zip(idx[i], scores[i])) if j >= 0]
         pset = set(positives)
-        window = [(r, j, s) for r, j, s in ranked if a <= r <= b and ids_of(retriever, j) not in pset]
+        window = [(r, j, s) for r, j, s in ranked if a <= r <= b and ids[j] not in pset]
         cand_scores = np.array([s for _, _, s in window], dtype=np.float64)
         keep = _guard(cand_scores, float(pos_scores.min()), opts.margin, opts.margin_mode)
         dropped_margin = int((~keep).sum())
@@ -265,28 +266,34 @@ def _mine_chunk(dataset: Dataset, qids: list[str], opts: MineOptions, retriever:
         if opts.sampling == "uniform":
             order = rng.permutation(len(window))
             window = [window[o] for o in order]
-        pos_rank = {ids_of(retriever, j): r for r, j, _ in ranked}
+        pos_rank = {ids[j]: r for r, j, _ in ranked}
         row = {
             "query_id": qid,
             "positive_ids": positives,
             "negative_ids": [],
-            "mined": {"method": opts.method, "dropped_margin": dropped_margin,
-                      "positive_ranks": [pos_rank.get(d, b + 1) for d in positives],
-                      "positive_scores": [float(s) for s in pos_scores],
-                      "negative_ranks": [], "negative_scores": []},
+            "mined": {
+                "method": opts.method,
+                "dropped_margin": dropped_margin,
+                "positive_ranks": [pos_rank.get(d, b + 1) for d in positives],
+                "positive_scores": [float(s) for s in pos_scores],
+                "negative_ranks": [],
+                "negative_scores": [],
+            },
         }
         # a teacher looks at up to 4k candidates (in sampling order), the rest need no scoring
         pool = window[: 4 * opts.k] if teacher is not None else window[: opts.k]
         pending.append((row, pool, positives))
         rows.append(row)
     if teacher is not None:
-        docs = [[dataset.corpus[d].full_text for d in pos] + [dataset.corpus[ids_of(retriever, j)].full_text for _, j, _ in pool]
-                for _, pool, pos in pending]
+        docs = [
+            [dataset.corpus[d].full_text for d in pos] + [dataset.corpus[ids[j]].full_text for _, j, _ in pool]
+            for _, pool, pos in pending
+        ]
         teacher_scores = teacher.score_many([dataset.queries[r["query_id"]] for r, _, _ in pending], docs)
     for n, (row, pool, positives) in enumerate(pending):
         if teacher is not None:
             ts = np.asarray(teacher_scores[n], dtype=np.float64)
-            tpos, tneg = ts[: len(positives)], ts[len(positives):]
+            tpos, tneg = ts[: len(positives)], ts[len(positives) :]
             ok = tneg <= tpos.min() - opts.teacher_margin
             chosen, dropped = [], 0
             for p, t, o in zip(pool, tneg, ok):  # in sampling order, until k are accepted
@@ -299,11 +306,37 @@ def _mine_chunk(dataset: Dataset, qids: list[str], opts: MineOptions, retriever:
             row["mined"]["dropped_teacher"] = dropped
             row["scores"] = {"positives": [float(x) for x in tpos], "negatives": [float(t) for _, t in chosen]}
             pool = [p for p, _ in chosen]
-        row["negative_ids"] = [ids_of(retriever, j) for _, j, _ in pool]
+        row["negative_ids"] = [ids[j] for _, j, _ in pool]
         row["mined"]["negative_ranks"] = [r for r, _, _ in pool]
         row["mined"]["negative_scores"] = [s for _, _, s in pool]
     return rows
 
 
-def ids_of(retriever: _Retriever, j: int) -> str:
-    return retriever.ids[j]
+def mine_negatives(
+    dataset: Dataset,
+    options: str | MineOptions = "bm25",
+    out: str | Path | None = None,
+    *,
+    lenient: bool = True,
+    show_progress: bool = False,
+    log_fn: Callable[[str], None] = console.print,
+) -> list:
+    """Training examples of the split's judged queries with mined hard negatives (and the
+    retriever's ranks and scores, and the teacher's scores with a teacher). ``options``: a
+    :class:`MineOptions` or a spec such as ``"bm25:k=7,window=1-30"``; ``out``: also keep the
+    JSONL (otherwise a temporary file)."""
+    import tempfile
+
+    from rankwise.data.examples import load_examples
+
+    if isinstance(options, str):
+        from rankwise.negatives.strategies import NEGATIVES, MinedNegatives
+
+        parsed = NEGATIVES.create(options)
+        if type(parsed) is not MinedNegatives:
+            raise ConfigError(f"mine {options!r}: expected bm25:... or dense:...")
+        options = parsed
+    with tempfile.TemporaryDirectory(prefix="rankwise-mine-") as tmp:
+        path = Path(out) if out is not None else Path(tmp) / "negatives.jsonl"
+        mine(dataset, options, path, lenient=lenient, show_progress=show_progress, log_fn=log_fn)
+        return load_examples(path, dataset)

@@ -1,4 +1,6 @@
-"""Where each training query's negatives come from (``--negatives``):
+"""Where each training query's hard negatives come from (``--negatives``), one class each,
+found by name in :data:`NEGATIVES`; pass your own :class:`NegativesStrategy` subclass to use
+another.
 
 * ``inbatch`` — only the other queries' documents in the batch (random negatives).
 * ``file`` — the hard negatives the training file carries (e.g. from ``rankwise mine``).
@@ -16,195 +18,243 @@
   re-encodes only the queries, as ADORE does with its frozen document encoder. The schedule
   and each refresh's cost are printed.
 
-Each query's hard negatives are sampled per step (``negatives_per_query`` of them).
+Each query's hard negatives are sampled per step (``negatives_per_query`` of them). A strategy
+is a dataclass of its options plus run state; the trainer works on a copy, so one object can
+configure many runs.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 
 from rankwise.data.beir import Dataset
-from rankwise.data.examples import TrainExample
+from rankwise.data.examples import TeacherScores, TrainExample
 from rankwise.errors import ConfigError, DataError
 from rankwise.negatives.mining import MineOptions, mine
-from rankwise.spec import parse_options, split_spec
+from rankwise.registry import Registry
 
-KINDS = ("inbatch", "file", "bm25", "dense", "star", "dynamic")
+Log = Callable[[str], None]
 
 
 @dataclass
-class StarOptions:
+class NegativesStrategy:
+    """The negatives of a run: prepared once, refreshed on schedule, sampled per step."""
+
+    uses_hard: ClassVar[bool] = True  # gives queries hard negatives of their own
+    needs_corpus: ClassVar[bool] = False  # mines from the training corpus (needs query ids)
+
+    def prepare(
+        self,
+        examples: list[TrainExample],
+        dataset: Dataset | None,
+        work_dir: Path,
+        *,
+        model=None,
+        show_progress: bool = False,
+        log: Log = print,
+    ) -> None:
+        """Attach hard negatives to ``examples`` (in place) before training starts."""
+
+    def due(self, step: int) -> bool:
+        """Whether :meth:`refresh` runs before ``step``."""
+        return False
+
+    def refresh(
+        self, step: int, model, examples: list[TrainExample], work_dir: Path, *, total_steps: int = 0, log: Log = print
+    ) -> None:
+        """Re-mine with the model as it is now (dynamic strategies)."""
+
+    def extra(self, indices: Sequence[int], rng: np.random.Generator) -> list[list[tuple[str, str]]] | None:
+        """Documents added to the batch for each example (e.g. STAR's random negatives)."""
+        return None
+
+    def state_dict(self, examples: list[TrainExample]) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any], examples: list[TrainExample]) -> None:
+        pass
+
+    def __str__(self) -> str:
+        return NEGATIVES.spec_of(self) or type(self).__name__
+
+
+NEGATIVES: Registry[NegativesStrategy] = Registry("negatives", NegativesStrategy)
+
+
+@NEGATIVES.register("inbatch")
+@dataclass
+class InBatchNegatives(NegativesStrategy):
+    uses_hard: ClassVar[bool] = False
+
+    def prepare(self, examples, dataset, work_dir, *, model=None, show_progress=False, log=print) -> None:
+        for ex in examples:
+            ex.negatives, ex.scores = [], None
+
+
+@NEGATIVES.register("file")
+@dataclass
+class FileNegatives(NegativesStrategy):
+    def prepare(self, examples, dataset, work_dir, *, model=None, show_progress=False, log=print) -> None:
+        if not any(ex.negatives for ex in examples):
+            raise ConfigError(
+                "negatives 'file': the training examples carry no negatives (mine them with `rankwise mine`)"
+            )
+
+
+def attach_mined(examples: list[TrainExample], path: Path, dataset: Dataset) -> None:
+    """Give each example the negatives (ranks, scores, teacher scores) of its query in a mined file."""
+    rows = {}
+    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        row = json.loads(line)
+        rows[row["query_id"]] = (row, line_no)
+    for ex in examples:
+        found = rows.get(ex.query_id or "")
+        if found is None:
+            ex.negatives, ex.scores = [], None
+            continue
+        row, line_no = found
+        negs = []
+        for did in row["negative_ids"]:
+            if did not in dataset.corpus:
+                raise DataError(f"unknown document {did!r}", path=path, line=line_no, field="negative_ids")
+            negs.append((did, dataset.corpus[did].full_text))
+        ex.negatives = negs
+        keys = ("positive_ranks", "positive_scores", "negative_ranks", "negative_scores")
+        ex.mined = {k: row["mined"][k] for k in keys if k in row["mined"]}
+        sc = row.get("scores")
+        ex.scores = TeacherScores(sc["positives"], sc["negatives"]) if sc else None
+
+
+@NEGATIVES.register("bm25", method="bm25")
+@NEGATIVES.register("dense", method="dense")
+@dataclass
+class MinedNegatives(NegativesStrategy, MineOptions):
+    """Static hard negatives: every training query's top documents, mined once (``rankwise mine``'s options)."""
+
+    needs_corpus: ClassVar[bool] = True
+    dataset: Dataset | None = field(default=None, init=False, repr=False, compare=False)
+
+    def _require(self, dataset: Dataset | None) -> Dataset:
+        if dataset is None:
+            raise ConfigError(f"negatives {str(self)!r} mines from a corpus: pass the training dataset (corpus=)")
+        self.dataset = dataset
+        return dataset
+
+    def prepare(self, examples, dataset, work_dir, *, model=None, show_progress=False, log=print) -> None:
+        dataset = self._require(dataset)
+        path = work_dir / "negatives.jsonl"
+        if not path.is_file():
+            mine(dataset, self, path, lenient=True, show_progress=show_progress, log_fn=log)
+        attach_mined(examples, path, dataset)
+
+
+@NEGATIVES.register("star")
+@dataclass
+class StarNegatives(MinedNegatives):
+    """STAR: static hard negatives from ``source`` plus ``random`` corpus documents per query per step."""
+
+    method: str = field(default="bm25", init=False)
     source: str = "bm25"
     random: int = 1
 
+    def __post_init__(self) -> None:
+        if self.random < 0:
+            raise ValueError("random must be >= 0")
+        self.method = self.source
+        super().__post_init__()
 
+    def extra(self, indices, rng):
+        if not self.random or self.dataset is None:
+            return None
+        ids = list(self.dataset.corpus)
+        out = []
+        for _ in indices:
+            picks = rng.choice(len(ids), size=self.random, replace=False)
+            out.append([(ids[int(j)], self.dataset.corpus[ids[int(j)]].full_text) for j in picks])
+        return out
+
+
+@NEGATIVES.register("dynamic", method="dense")
 @dataclass
-class DynamicOptions:
+class DynamicNegatives(MinedNegatives):
+    """ADORE-style: the current model re-mines every ``every`` steps (``reencode=false``: fixed document index)."""
+
     every: int = 200
     reencode: bool = True
+    last_refresh: int = field(default=-1, init=False, compare=False)
+    refresh_seconds: list[float] = field(default_factory=list, init=False, compare=False)
+    index: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
+    def __post_init__(self) -> None:
+        if self.every < 1:
+            raise ValueError("every must be >= 1")
+        super().__post_init__()
 
-def _split_mine_params(spec: str, params: dict[str, str], own: type) -> tuple[dict[str, str], dict[str, str]]:
-    names = {f.name for f in fields(own)}
-    mine_names = {f.name for f in fields(MineOptions)} - {"method"}
-    mine_p, own_p = {}, {}
-    for k, v in params.items():
-        if k in names:
-            own_p[k] = v
-        elif k in mine_names:
-            mine_p[k] = v
-        else:
-            raise ConfigError(f"negatives {spec!r}: unknown parameter {k!r}; it takes: {', '.join(sorted(names | mine_names))}")
-    return own_p, mine_p
+    def prepare(self, examples, dataset, work_dir, *, model=None, show_progress=False, log=print) -> None:
+        self._require(dataset)
+        log(
+            f"dynamic negatives: re-mined with the current model every {self.every} steps "
+            f"({'corpus re-encoded' if self.reencode else 'fixed document index, queries re-encoded'})"
+        )
+        # mined at step 0 by refresh(), with the model that starts training
 
-
-class Negatives:
-    """The negatives of a run: prepared once, refreshed on schedule, sampled per step."""
-
-    def __init__(self, spec: str = "inbatch") -> None:
-        self.spec = spec
-        self.kind, params = split_spec(spec)
-        if self.kind not in KINDS:
-            raise ConfigError(f"negatives {spec!r}: unknown strategy {self.kind!r}; available: {', '.join(KINDS)}")
-        self.star: StarOptions | None = None
-        self.dynamic: DynamicOptions | None = None
-        self.mine_options: MineOptions | None = None
-        if self.kind in ("bm25", "dense"):
-            self.mine_options = MineOptions.parse(spec)
-        elif self.kind == "star":
-            own, mp = _split_mine_params(spec, params, StarOptions)
-            self.star = parse_options(f"negatives {spec!r}", own, StarOptions)
-            self.mine_options = parse_options(f"negatives {spec!r}", mp, MineOptions, method=self.star.source)
-            if self.star.random < 0:
-                raise ConfigError(f"negatives {spec!r}: random must be >= 0")
-        elif self.kind == "dynamic":
-            own, mp = _split_mine_params(spec, params, DynamicOptions)
-            self.dynamic = parse_options(f"negatives {spec!r}", own, DynamicOptions)
-            if self.dynamic.every < 1:
-                raise ConfigError(f"negatives {spec!r}: every must be >= 1")
-            self.mine_options = parse_options(f"negatives {spec!r}", mp, MineOptions, method="dense")
-        elif params:
-            raise ConfigError(f"negatives {spec!r}: {self.kind} takes no parameters")
-        self.last_refresh = -1
-        self.refresh_seconds: list[float] = []
-        self._corpus_ids: list[str] = []
-        self._dataset: Dataset | None = None
-        self._index_cache: Any = None
-
-    @property
-    def uses_hard(self) -> bool:
-        return self.kind != "inbatch"
-
-    # ------------------------------------------------------------------ preparing
-    def prepare(self, examples: list[TrainExample], dataset: Dataset | None, out_dir: Path, *, model=None,
-                show_progress: bool = True, log: Callable[[str], None] = print) -> None:
-        """Attach hard negatives to ``examples`` (in place) before training starts."""
-        self._dataset = dataset
-        if self.kind == "inbatch":
-            for ex in examples:
-                ex.negatives = []
-            return
-        if self.kind == "file":
-            if not any(ex.negatives for ex in examples):
-                raise ConfigError("negatives 'file': the training examples carry no negatives (mine them with `rankwise mine`)")
-            return
-        if dataset is None:
-            raise ConfigError(f"negatives {self.spec!r} mines from a corpus: train with --data")
-        self._corpus_ids = list(dataset.corpus)
-        if self.kind == "dynamic":
-            log(f"dynamic negatives: re-mined with the current model every {self.dynamic.every} steps "
-                f"({'corpus re-encoded' if self.dynamic.reencode else 'fixed document index, queries re-encoded'})")
-            return  # mined at step 0 by refresh(), with the model that starts training
-        path = out_dir / "negatives.jsonl"
-        if not path.is_file():
-            mine(dataset, self.mine_options, path, lenient=True, show_progress=show_progress, log_fn=log)
-        self._attach(examples, path, dataset)
-
-    def _attach(self, examples: list[TrainExample], path: Path, dataset: Dataset) -> None:
-        rows = {}
-        for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            row = json.loads(line)
-            rows[row["query_id"]] = (row, line_no)
-        for ex in examples:
-            found = rows.get(ex.query_id or "")
-            if found is None:
-                ex.negatives = []
-                continue
-            row, line_no = found
-            negs = []
-            for did in row["negative_ids"]:
-                if did not in dataset.corpus:
-                    raise DataError(f"unknown document {did!r}", path=path, line=line_no, field="negative_ids")
-                negs.append((did, dataset.corpus[did].full_text))
-            ex.negatives = negs
-            ex.mined = {k: row["mined"][k] for k in ("positive_ranks", "positive_scores", "negative_ranks", "negative_scores") if k in row["mined"]}
-            if "scores" in row:
-                ex.scores = row["scores"]
-
-    # ------------------------------------------------------------------- dynamic
     def due(self, step: int) -> bool:
-        return self.kind == "dynamic" and (self.last_refresh < 0 or step - self.last_refresh >= self.dynamic.every)
+        return self.last_refresh < 0 or step - self.last_refresh >= self.every
 
-    def refresh(self, step: int, model, examples: list[TrainExample], out_dir: Path, *, total_steps: int = 0,
-                show_progress: bool = False, log: Callable[[str], None] = print) -> None:
-        """Re-mine every query's negatives with ``model`` as it is now (ADORE-style)."""
+    def refresh(self, step, model, examples, work_dir, *, total_steps=0, log=print) -> None:
         t0 = time.perf_counter()
         was_training = model.training
         model.eval()
-        path = out_dir / f"negatives-step{step}.jsonl"
-        opts = self.mine_options
-        partial = out_dir / (path.name + ".partial")
-        if not self.dynamic.reencode:
-            # ADORE: the starting model's document index stays; only queries are re-encoded
-            if self._index_cache is None:
-                self._index_cache = model.encode([self._dataset.corpus[d].full_text for d in self._corpus_ids], "doc", batch_size=128)
-            partial.mkdir(parents=True, exist_ok=True)
-            with open(partial / "corpus-embeddings.npy", "wb") as fh:
-                np.save(fh, self._index_cache)
-        mine(self._dataset, opts, path, lenient=True, show_progress=show_progress, model=model, log_fn=lambda _: None)
-        self._attach(examples, path, self._dataset)
+        if not self.reencode and self.index is None:  # ADORE: the starting model's document index stays
+            self.index = model.encode([doc.full_text for doc in self.dataset.corpus.values()], "doc", batch_size=128)
+        path = work_dir / f"negatives-step{step}.jsonl"
+        mine(
+            self.dataset,
+            self,
+            path,
+            lenient=True,
+            show_progress=False,
+            model=model,
+            embeddings=self.index,
+            log_fn=lambda _: None,
+        )
+        attach_mined(examples, path, self.dataset)
         path.unlink(missing_ok=True)
         model.train(was_training)
         self.last_refresh = step
         took = time.perf_counter() - t0
         self.refresh_seconds.append(took)
-        left = max(0, (total_steps - step - 1) // self.dynamic.every) if total_steps else 0
-        log(f"step {step}: re-mined negatives with the current model in {took:.1f} s"
-            + (f"; {left} more refreshes scheduled, ~{left * took:.0f} s" if left else ""))
+        left = max(0, (total_steps - step - 1) // self.every) if total_steps else 0
+        log(
+            f"step {step}: re-mined negatives with the current model in {took:.1f} s"
+            + (f"; {left} more refreshes scheduled, ~{left * took:.0f} s" if left else "")
+        )
 
-    # ------------------------------------------------------------------ sampling
-    def extra(self, indices: Sequence[int], rng: np.random.Generator) -> list[list[tuple[str, str]]] | None:
-        """STAR's random negatives for the examples of a batch."""
-        if self.kind != "star" or not self.star.random or self._dataset is None:
-            return None
-        out = []
-        for _ in indices:
-            picks = rng.choice(len(self._corpus_ids), size=self.star.random, replace=False)
-            out.append([(self._corpus_ids[int(j)], self._dataset.corpus[self._corpus_ids[int(j)]].full_text) for j in picks])
-        return out
-
-    # --------------------------------------------------------------------- state
-    def state_dict(self, examples: list[TrainExample]) -> dict[str, Any]:
-        state: dict[str, Any] = {"last_refresh": self.last_refresh, "refresh_seconds": self.refresh_seconds}
-        if self.kind == "dynamic":  # the negatives of the last refresh depend on the model then
-            state["negatives"] = [[d for d, _ in ex.negatives] for ex in examples]
-            state["mined"] = [ex.mined for ex in examples]
-            if self._index_cache is not None:
-                state["index"] = self._index_cache
+    def state_dict(self, examples):
+        # the negatives of the last refresh depend on the model then
+        state: dict[str, Any] = {
+            "last_refresh": self.last_refresh,
+            "refresh_seconds": self.refresh_seconds,
+            "negatives": [[d for d, _ in ex.negatives] for ex in examples],
+            "mined": [ex.mined for ex in examples],
+        }
+        if self.index is not None:
+            state["index"] = self.index
         return state
 
-    def load_state_dict(self, state: dict[str, Any], examples: list[TrainExample]) -> None:
+    def load_state_dict(self, state, examples) -> None:
         self.last_refresh = state["last_refresh"]
         self.refresh_seconds = list(state.get("refresh_seconds", []))
-        if "negatives" in state and self._dataset is not None:
+        if self.dataset is not None:
             for ex, ids, mined in zip(examples, state["negatives"], state["mined"]):
-                ex.negatives = [(d, self._dataset.corpus[d].full_text) for d in ids]
+                ex.negatives = [(d, self.dataset.corpus[d].full_text) for d in ids]
                 ex.mined = mined
         if "index" in state:
-            self._index_cache = state["index"]
+            self.index = state["index"]

@@ -6,8 +6,8 @@ keep teacher scores for distillation, and by false-negative weighting."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -26,6 +26,15 @@ class Teacher:
         return [self.score(q, d) for q, d in zip(queries, docs)]
 
 
+TEACHERS: dict[str, type[Teacher]] = {}  # kind -> class; register your own with @register_teacher
+
+
+def register_teacher(cls: type[Teacher]) -> type[Teacher]:
+    TEACHERS[cls.kind] = cls
+    return cls
+
+
+@register_teacher
 class CrossEncoderTeacher(Teacher):
     kind = "cross-encoder"
 
@@ -36,7 +45,9 @@ class CrossEncoderTeacher(Teacher):
         self.tokenizer = AutoTokenizer.from_pretrained(str(path))
         self.model = AutoModelForSequenceClassification.from_pretrained(str(path)).eval()
         if self.model.config.num_labels != 1:
-            raise RankwiseError(f"teacher {path}: a cross-encoder teacher must have one output, it has {self.model.config.num_labels}")
+            raise RankwiseError(
+                f"teacher {path}: a cross-encoder teacher must have one output, it has {self.model.config.num_labels}"
+            )
         self.max_length, self.batch_size = max_length, batch_size
 
     @torch.inference_mode()
@@ -44,12 +55,19 @@ class CrossEncoderTeacher(Teacher):
         out = []
         for start in range(0, len(docs), self.batch_size):
             chunk = list(docs[start : start + self.batch_size])
-            enc = self.tokenizer([query] * len(chunk), chunk, truncation="only_second", max_length=self.max_length,
-                                 padding=True, return_tensors="pt")
+            enc = self.tokenizer(
+                [query] * len(chunk),
+                chunk,
+                truncation="only_second",
+                max_length=self.max_length,
+                padding=True,
+                return_tensors="pt",
+            )
             out.append(self.model(**enc).logits[:, 0].float().numpy())
         return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
 
 
+@register_teacher
 class BiEncoderTeacher(Teacher):
     kind = "bi-encoder"
 
@@ -69,22 +87,33 @@ class BiEncoderTeacher(Teacher):
         distinct = list(dict.fromkeys(d for ds in docs for d in ds))
         emb = self.model.encode(distinct, "doc") if distinct else np.zeros((0, q.shape[1]), dtype=np.float32)
         pos = {t: i for i, t in enumerate(distinct)}
-        return [emb[[pos[d] for d in ds]] @ q[i] if len(ds) else np.zeros(0, dtype=np.float32) for i, ds in enumerate(docs)]
+        return [
+            emb[[pos[d] for d in ds]] @ q[i] if len(ds) else np.zeros(0, dtype=np.float32) for i, ds in enumerate(docs)
+        ]
 
 
-def load_teacher(spec: str | Path) -> Teacher:
-    """A folder with a sequence-classification ``config.json`` is a cross-encoder; any other model
-    folder (or ``default``: the packaged all-MiniLM-L6-v2) a bi-encoder."""
+def teacher_kind(path: Path) -> str:
+    """A folder with a sequence-classification ``config.json`` holds a cross-encoder; any other a bi-encoder."""
+    cfg = json.loads((path / "config.json").read_text()) if (path / "config.json").is_file() else {}
+    return (
+        "cross-encoder"
+        if any(a.endswith("ForSequenceClassification") for a in cfg.get("architectures") or [])
+        else "bi-encoder"
+    )
+
+
+def load_teacher(spec: str | Path | Teacher) -> Teacher:
+    """A :class:`Teacher` passes through; a model folder loads as the kind :func:`teacher_kind`
+    finds (``default``: the packaged all-MiniLM-L6-v2 as a bi-encoder)."""
+    if isinstance(spec, Teacher):
+        return spec
     if str(spec) == "default":
         return BiEncoderTeacher(None)
     path = Path(spec)
     if not path.is_dir():
         raise RankwiseError(f"teacher {spec!r} cannot load: no such model folder")
     try:
-        cfg = json.loads((path / "config.json").read_text()) if (path / "config.json").is_file() else {}
-        if any(a.endswith("ForSequenceClassification") for a in cfg.get("architectures") or []):
-            return CrossEncoderTeacher(path)
-        return BiEncoderTeacher(path)
+        return TEACHERS[teacher_kind(path)](path)
     except RankwiseError as exc:
         raise RankwiseError(f"teacher {spec!r} cannot load: {exc}") from None
     except (OSError, ValueError, json.JSONDecodeError) as exc:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import base64
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence, Union
+from typing import Union
 
 from rankwise.io import write_text
 
@@ -50,7 +51,7 @@ class Document:
     title: str
     blocks: list[Block] = field(default_factory=list)
 
-    def add(self, *blocks: Block) -> "Document":
+    def add(self, *blocks: Block) -> Document:
         self.blocks.extend(blocks)
         return self
 
@@ -89,14 +90,21 @@ class Document:
             elif isinstance(b, TableBlock):
                 head = "".join(f"<th>{html.escape(str(h))}</th>" for h in b.header)
                 body = "".join(
-                    "<tr>" + "".join(f'<td{" class=num" if (i and b.align_right) else ""}>{html.escape(str(v))}</td>' for i, v in enumerate(row)) + "</tr>"
+                    "<tr>"
+                    + "".join(
+                        f"<td{' class=num' if (i and b.align_right) else ''}>{html.escape(str(v))}</td>"
+                        for i, v in enumerate(row)
+                    )
+                    + "</tr>"
                     for row in b.rows
                 )
                 parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
             else:
                 data = base64.b64encode((folder / b.file).read_bytes()).decode("ascii")
-                parts.append(f'<figure><img alt="{html.escape(b.caption)}" src="data:image/png;base64,{data}">'
-                             f"<figcaption>{html.escape(b.caption)}</figcaption></figure>")
+                parts.append(
+                    f'<figure><img alt="{html.escape(b.caption)}" src="data:image/png;base64,{data}">'
+                    f"<figcaption>{html.escape(b.caption)}</figcaption></figure>"
+                )
         parts += ["<script>" + _CHECK + "</script>", "</body></html>"]
         return "\n".join(parts)
 

@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from rankwise.report.document import Document, Figure, Heading, Paragraph, TableBlock
 

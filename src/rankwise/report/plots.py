@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import matplotlib
 
@@ -21,7 +21,9 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def training_loss(steps: Sequence[int], losses: Sequence[float], path: str | Path, *, title: str = "Training loss") -> Path:
+def training_loss(
+    steps: Sequence[int], losses: Sequence[float], path: str | Path, *, title: str = "Training loss"
+) -> Path:
     """Raw per-step loss and its moving average (window ~5 % of the run)."""
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
     s, v = np.asarray(steps), np.asarray(losses, dtype=float)
@@ -38,7 +40,9 @@ def training_loss(steps: Sequence[int], losses: Sequence[float], path: str | Pat
     return _save(fig, Path(path))
 
 
-def per_query_delta(before: Mapping[str, float], after: Mapping[str, float], path: str | Path, *, metric: str = "nDCG@10") -> Path:
+def per_query_delta(
+    before: Mapping[str, float], after: Mapping[str, float], path: str | Path, *, metric: str = "nDCG@10"
+) -> Path:
     """Per-query change, sorted: bars above zero are queries the run improved."""
     qids = [q for q in before if q in after]
     delta = np.sort(np.array([after[q] - before[q] for q in qids]))
@@ -57,7 +61,12 @@ def per_query_delta(before: Mapping[str, float], after: Mapping[str, float], pat
 _COLORS = ["#08519c", "#de2d26", "#31a354", "#756bb1", "#e6550d", "#636363"]
 
 
-def roc_curves(curves: Mapping[str, tuple[np.ndarray, np.ndarray, float]], path: str | Path, *, title: str = "ROC, all queries pooled") -> Path:
+def roc_curves(
+    curves: Mapping[str, tuple[np.ndarray, np.ndarray, float]],
+    path: str | Path,
+    *,
+    title: str = "ROC, all queries pooled",
+) -> Path:
     """One ROC curve per run: ``{name: (fpr, tpr, auc)}``; log-scaled FPR shows the low-FAR end
     where a served threshold lives."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
@@ -94,7 +103,13 @@ def score_histograms(samples: Mapping[str, tuple[np.ndarray, np.ndarray]], path:
     return _save(fig, Path(path))
 
 
-def metric_over_steps(steps: Sequence[int], series: Mapping[str, Sequence[float]], path: str | Path, *, title: str = "Evaluation during training") -> Path:
+def metric_over_steps(
+    steps: Sequence[int],
+    series: Mapping[str, Sequence[float]],
+    path: str | Path,
+    *,
+    title: str = "Evaluation during training",
+) -> Path:
     """Each metric against the training step (step 0 = before training)."""
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
     for i, (name, values) in enumerate(series.items()):

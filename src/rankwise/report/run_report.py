@@ -123,8 +123,12 @@ def build_report(
     doc = Document(f"rankwise report: {loaded.name}")
     if summary:
         doc.add(Paragraph(summary))
-    doc.add(Paragraph(f"Run {loaded.path.name} scored against {source}: {len(judgements)} judged queries. "
-                      "Metrics as trec_eval computes them (ties by docid); intervals are 95 % bootstrap intervals over queries."))
+    doc.add(
+        Paragraph(
+            f"Run {loaded.path.name} scored against {source}: {len(judgements)} judged queries. "
+            "Metrics as trec_eval computes them (ties by docid); intervals are 95 % bootstrap intervals over queries."
+        )
+    )
 
     # metrics with intervals and significance
     cmp = compare_runs(judgements, runs, baseline=base.name if base else name, metrics=list(REPORT_METRICS), seed=seed)
@@ -153,12 +157,20 @@ def build_report(
             fpr, tpr, _ = roc_curve(pos, neg)
             curves[run_name] = (fpr, tpr, d.global_auc)
     doc.add(Heading("Score quality"))
-    doc.add(TableBlock(["run", "per-query AUC", "global AUC", "OPIS", "ECE sigmoid(s)", "ECE Platt", "Kendall τ-b", "Spearman ρ"],
-                       [[n, *d.row()] for n, d in diag.items()]))
-    doc.add(Paragraph("AUC over each query's retrieved documents (unjudged count as negatives). OPIS: spread of per-query "
-                      "utility across thresholds where the global false-accept rate is 1-10 % (lower: one threshold suits all "
-                      "queries). ECE of sigmoid(score) as is, and after a Platt fit on these scores. τ/ρ: per-query rank "
-                      "correlation of scores with graded labels over retrieved judged documents."))
+    doc.add(
+        TableBlock(
+            ["run", "per-query AUC", "global AUC", "OPIS", "ECE sigmoid(s)", "ECE Platt", "Kendall τ-b", "Spearman ρ"],
+            [[n, *d.row()] for n, d in diag.items()],
+        )
+    )
+    doc.add(
+        Paragraph(
+            "AUC over each query's retrieved documents (unjudged count as negatives). OPIS: spread of per-query "
+            "utility across thresholds where the global false-accept rate is 1-10 % (lower: one threshold suits all "
+            "queries). ECE of sigmoid(score) as is, and after a Platt fit on these scores. τ/ρ: per-query rank "
+            "correlation of scores with graded labels over retrieved judged documents."
+        )
+    )
     figures: list[tuple[str, str]] = []
     if curves:
         roc_curves(curves, run_dir / "roc.png")
@@ -195,9 +207,20 @@ def build_report(
     for i in order:
         qid = qids[i]
         ranked = rank(loaded.run.get(qid, {}))[:top]
-        results = "; ".join(f"{r + 1}. {d} (grade {judgements[qid].get(d, '-')}, {loaded.run[qid][d]:.3f})"
-                            + (f": {_snippet(texts[d], 60)}" if d in texts else "") for r, d in enumerate(ranked))
+        results = "; ".join(
+            f"{r + 1}. {d} (grade {judgements[qid].get(d, '-')}, {loaded.run[qid][d]:.3f})"
+            + (f": {_snippet(texts[d], 60)}" if d in texts else "")
+            for r, d in enumerate(ranked)
+        )
         relevant = ", ".join(d for d, g in judgements[qid].items() if g >= 1) or "none"
-        rows.append([qid, _snippet(queries.get(qid, "")), f"{values[i]:.3f}", results or "(nothing retrieved)", _snippet(relevant, 80)])
+        rows.append(
+            [
+                qid,
+                _snippet(queries.get(qid, "")),
+                f"{values[i]:.3f}",
+                results or "(nothing retrieved)",
+                _snippet(relevant, 80),
+            ]
+        )
     doc.add(TableBlock(["query", "text", "nDCG@10", f"top {top} (grade, score)", "relevant"], rows, align_right=False))
     return doc.write(run_dir)

@@ -9,8 +9,8 @@ positive is never treated as another query's negative.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -25,7 +25,9 @@ class InBatch:
     docs: list[str]
     labels: torch.Tensor  # [n_queries, n_docs], 1.0 where the document is a positive of the query
     positive: list[int]  # column of each query's sampled positive
-    hard: list[list[tuple[int, int]]]  # per query: (column, index into example.negatives) of its own sampled hard negatives
+    hard: list[
+        list[tuple[int, int]]
+    ]  # per query: (column, index into example.negatives) of its own sampled hard negatives
 
 
 def build_inbatch(
@@ -57,7 +59,7 @@ def build_inbatch(
             for j in picks:
                 own.append((add(*ex.negatives[int(j)]), int(j)))
         hard.append(own)
-        for did, text in (extra[i] if extra else ()):
+        for did, text in extra[i] if extra else ():
             add(did, text)
     labels = torch.zeros(len(examples), len(docs))
     for i, ex in enumerate(examples):
@@ -66,12 +68,6 @@ def build_inbatch(
             if j is not None:
                 labels[i, j] = 1.0
     return InBatch([ex.query for ex in examples], list(doc_index), docs, labels, positive, hard)
-
-
-def has_teacher_scores(ex: TrainExample) -> bool:
-    """The example carries one teacher score per positive and per hard negative."""
-    sc = ex.scores or {}
-    return len(sc.get("positives", ())) == len(ex.positives) > 0 and len(sc.get("negatives", ())) == len(ex.negatives)
 
 
 def teacher_matrix(batch: InBatch, examples: Sequence[TrainExample]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -83,13 +79,13 @@ def teacher_matrix(batch: InBatch, examples: Sequence[TrainExample]) -> tuple[to
     t = torch.zeros(len(examples), len(batch.docs))
     mask = torch.zeros(len(examples), len(batch.docs), dtype=torch.bool)
     for i, ex in enumerate(examples):
-        if not has_teacher_scores(ex) or not batch.hard[i]:
+        if ex.scores is None or not batch.hard[i]:
             continue
         c = batch.positive[i]
         k = next(k for k, (did, _) in enumerate(ex.positives) if did == batch.doc_ids[c])
-        t[i, c], mask[i, c] = ex.scores["positives"][k], True
+        t[i, c], mask[i, c] = ex.scores.positives[k], True
         for c, j in batch.hard[i]:
-            t[i, c], mask[i, c] = ex.scores["negatives"][j], True
+            t[i, c], mask[i, c] = ex.scores.negatives[j], True
     return t, mask
 
 

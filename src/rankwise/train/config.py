@@ -1,95 +1,174 @@
-"""Validated training configuration (pydantic), readable from and written to TOML."""
+"""Validated training configuration (pydantic), readable from and written to TOML.
+
+Option strings are parsed here, once: ``TrainConfig(loss="infonce:temperature=0.05")`` holds a
+:class:`~rankwise.losses.Loss`, ``negatives="bm25:k=7"`` a
+:class:`~rankwise.negatives.strategies.MinedNegatives`, and so on; each field also accepts the
+object itself (your own subclass included). Dumping writes the option strings back, so
+``config.toml`` re-creates the run. The ``train`` command's flags are generated from these fields.
+"""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from rankwise.errors import ConfigError
+from rankwise.errors import ConfigError, RankwiseError
+from rankwise.losses import get
+from rankwise.negatives.curriculum import CURRICULA
+from rankwise.negatives.false_negatives import FALSE_NEGATIVES
+from rankwise.negatives.strategies import NEGATIVES
+from rankwise.train.samplers import BATCHING, RandomBatches, length_bucketed
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
+LossField = Annotated[Any, BeforeValidator(get), PlainSerializer(lambda v: v.spec, return_type=str)]
+
 
 class TrainConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    """How to train: every option of ``rankwise train`` (the flags are these fields)."""
 
-    model: Optional[str] = Field(None, description="base model: None = packaged all-MiniLM-L6-v2, a folder, or a hub name")
-    loss: str = Field("infonce:temperature=0.05", description="loss spec, e.g. 'infonce:temperature=0.05'")
-    batch_size: int = Field(32, ge=2)
+    model_config = ConfigDict(
+        extra="forbid", protected_namespaces=(), arbitrary_types_allowed=True, validate_assignment=True
+    )
+
+    model: Optional[str] = Field(None, description="base model: the packaged all-MiniLM-L6-v2, a folder, or a hub name")
+    loss: LossField = Field(
+        default_factory=lambda: get("infonce:temperature=0.05"),
+        description="loss spec, e.g. 'infonce:temperature=0.05' or 'infonce+0.1*tcm'",
+    )
+    batch_size: int = Field(32, ge=2, description="training examples per step")
     steps: int = Field(100, ge=1, description="optimizer steps")
-    lr: float = Field(2e-5, gt=0)
-    weight_decay: float = Field(0.01, ge=0)
-    warmup_ratio: float = Field(0.1, ge=0, le=1)
-    max_grad_norm: float = Field(1.0, gt=0)
-    seed: int = 42
-    query_max_length: int = Field(64, ge=4)
-    doc_max_length: int = Field(256, ge=4)
-    negatives_per_query: int = Field(0, ge=0, description="hard negatives per query per step (0: 1 when a hard-negative strategy is set)")
-    negatives: Optional[str] = Field(None, description="inbatch | file | bm25:... | dense:... | star:... | dynamic:... (default: file when the examples carry negatives, else inbatch)")
-    batching: str = Field("random", description="random | nodup | tas:clusters=C | ngame:every=N,cluster_size=S")
-    false_negatives: Optional[str] = Field(None, description="teacher:tau=T | self:tau=T (down-weight likely false negatives)")
-    curriculum: Optional[str] = Field(None, description="reciprank|normscore|kdescore:steps=M (easy samples first)")
-    chunk_tokens: Optional[int] = Field(None, ge=64, description="encode each side in length-sorted chunks of at most this many padded tokens (less padding)")
-    length_bucket: int = Field(0, ge=0, description="random batching sorted by length within buckets of this many batches (0: off)")
-    activation_checkpointing: bool = Field(False, description="recompute activations in the backward pass (less memory, ~30% more compute)")
-    bf16: bool = Field(False, description="bf16 autocast for the encoder (CPUs with AVX512-BF16/AMX, recent GPUs)")
-    checkpoint_every: int = Field(50, ge=1)
+    lr: float = Field(2e-5, gt=0, description="peak learning rate (AdamW)")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay (not on biases and norms)")
+    warmup_ratio: float = Field(0.1, ge=0, le=1, description="share of the steps with linear warm-up from 0")
+    max_grad_norm: float = Field(1.0, gt=0, description="gradient clipping norm")
+    seed: int = Field(42, description="seed of data order, sampling and dropout")
+    query_max_length: Optional[int] = Field(
+        None, ge=4, description="token limit for queries while training (default: the model's)"
+    )
+    doc_max_length: Optional[int] = Field(
+        None, ge=4, description="token limit for documents while training (default: the model's)"
+    )
+    negatives_per_query: int = Field(
+        0, ge=0, description="hard negatives per query per step (0: 1 with a hard-negative strategy)"
+    )
+    negatives: NEGATIVES.field() = Field(
+        None,
+        description="inbatch | file | bm25:... | dense:... | star:... | dynamic:... "
+        "(default: file when the examples carry negatives, else inbatch)",
+    )
+    batching: BATCHING.field() = Field(
+        default_factory=RandomBatches, description="random | nodup | tas:clusters=C | ngame:every=N,cluster_size=S"
+    )
+    false_negatives: FALSE_NEGATIVES.field() = Field(
+        None, description="teacher:tau=T | self:tau=T (down-weight likely false negatives)"
+    )
+    curriculum: CURRICULA.field() = Field(
+        None, description="reciprank | normscore | kdescore, e.g. 'kdescore:steps=100' (easy samples first)"
+    )
+    chunk_tokens: Optional[int] = Field(
+        None, ge=64, description="encode each side in length-sorted chunks of at most this many padded tokens"
+    )
+    length_bucket: int = Field(
+        0, ge=0, description="random batches sorted by length within buckets of this many batches (0: off)"
+    )
+    activation_checkpointing: bool = Field(
+        False, description="recompute activations in the backward pass (less memory, ~30% more compute)"
+    )
+    bf16: bool = Field(False, description="bf16 autocast for the encoder (CUDA, or CPUs with AVX512-BF16/AMX)")
+    device: Optional[str] = Field(None, description="cpu | cuda | cuda:N | mps (default: the best available)")
+    checkpoint_every: int = Field(50, ge=1, description="write a checkpoint every N steps (when the run has a folder)")
     eval_every: int = Field(0, ge=0, description="evaluate on the eval split every N steps (0: before and after only)")
-    keep_checkpoints: int = Field(2, ge=1)
+    keep_checkpoints: int = Field(2, ge=1, description="checkpoints kept on disk (the newest)")
 
-    @field_validator("negatives", "batching", "false_negatives", "curriculum")
+    @field_validator("device")
     @classmethod
-    def _known_strategy(cls, v: Optional[str], info) -> Optional[str]:
-        if v is None:
-            return v
-        from rankwise.negatives.curriculum import Curriculum
-        from rankwise.negatives.false_negatives import FalseNegatives
-        from rankwise.negatives.samplers import Sampler
-        from rankwise.negatives.strategies import Negatives
-
-        if info.field_name == "negatives":
-            Negatives(v)
-        elif info.field_name == "batching":
-            Sampler(v, 2, 2, 0)
-        elif info.field_name == "false_negatives":
-            FalseNegatives(v)
-        else:
-            Curriculum(v)
+    def _known_device(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and v.split(":")[0] not in ("cpu", "cuda", "mps", "auto"):
+            raise ValueError(f"{v!r}: expected cpu, cuda, cuda:N or mps")
         return v
 
-    @field_validator("loss")
-    @classmethod
-    def _known_loss(cls, v: str) -> str:
-        from rankwise.losses import get
+    @model_validator(mode="after")
+    def _bucketing(self) -> TrainConfig:
+        bucketed = length_bucketed(self.batching, self.length_bucket)
+        if bucketed is not self.batching:
+            object.__setattr__(self, "batching", bucketed)
+        return self
 
-        get(v)  # raises ConfigError naming the problem
-        return v
+    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> TrainConfig:
+        """A validated copy: option strings in ``update`` are parsed like the constructor's."""
+        return type(self)(**{**dict(self), **(update or {})})
 
     def to_toml_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump().items() if v is not None}
 
 
-def load_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig:
-    """Defaults, then the TOML file (its top level or its ``[train]`` table), then ``overrides``."""
+class RunSection(BaseModel):
+    """What a ``train`` command reads besides the training options (``[run]`` of a run folder's config.toml)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    data: Optional[str] = None
+    split: str = "train"
+    train_file: Optional[str] = None
+    eval_split: Optional[str] = None
+
+
+class RunConfig(BaseModel):
+    """A TOML file's ``[run]`` and ``[train]`` tables, read once."""
+
+    run: RunSection = Field(default_factory=RunSection)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+
+def _validation_error(exc: ValidationError, where: str) -> ConfigError:
+    first = exc.errors()[0]
+    field = ".".join(str(p) for p in first["loc"])
+    cause = (first.get("ctx") or {}).get("error")
+    msg = str(cause) if isinstance(cause, RankwiseError) else first["msg"]
+    return ConfigError(f"{where}field '{field}': {msg}")
+
+
+def load_run_config(path: str | Path | None = None, run: dict[str, Any] | None = None, **overrides: Any) -> RunConfig:
+    """Defaults, then the TOML file (its ``[train]`` table, or its top level when it has none, and its
+    ``[run]`` table), then ``run`` and ``overrides`` (None values are ignored)."""
     data: dict[str, Any] = {}
+    run_table: dict[str, Any] = {}
+    where = ""
     if path is not None:
         path = Path(path)
+        where = f"{path}: "
         try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"{path}: {exc}") from None
-        data.update(raw.get("train", raw))
+        data.update(raw.get("train", {} if "run" in raw else raw))
+        run_table.update(raw.get("run", {}))
     data.update({k: v for k, v in overrides.items() if v is not None})
+    run_table.update({k: str(v) for k, v in (run or {}).items() if v is not None})
     try:
-        return TrainConfig(**data)
+        return RunConfig(run=RunSection(**run_table), train=TrainConfig(**data))
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = f"{path}: " if path else ""
-        field = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"{where}field '{field}': {first['msg']}") from None
+        raise _validation_error(exc, where) from None
+    except RankwiseError as exc:
+        raise ConfigError(f"{where}{exc}") from None
+
+
+def load_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig:
+    """Defaults, then the TOML file (its top level or its ``[train]`` table), then ``overrides``."""
+    return load_run_config(path, **overrides).train

@@ -4,7 +4,7 @@ that replays them in sentence-transformers' ``SentenceTransformerTrainer`` (its
 
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 from rankwise.data.examples import TrainExample
 from rankwise.train.config import TrainConfig
@@ -17,7 +17,9 @@ def batch_indices(config: TrainConfig, examples: Sequence[TrainExample], steps: 
 
     plan = Plan(config, list(examples))
     if plan.sampler.needs_embeddings(0):
-        raise ValueError(f"batching {config.batching!r} depends on the model's embeddings; its batches cannot be drawn ahead")
+        raise ValueError(
+            f"batching {config.batching!r} depends on the model's embeddings; its batches cannot be drawn ahead"
+        )
     position = {id(ex): i for i, ex in enumerate(plan.examples)}
     return [[position[id(ex)] for ex in plan.batch(s)[0]] for s in range(steps or config.steps)]
 
@@ -29,7 +31,7 @@ class ReplayBatches:
     def __init__(self, batches: list[list[int]]) -> None:
         self.batches = batches
 
-    def __call__(self, dataset=None, **kwargs) -> "ReplayBatches":
+    def __call__(self, dataset=None, **kwargs) -> ReplayBatches:
         return self
 
     def __iter__(self) -> Iterator[list[int]]:

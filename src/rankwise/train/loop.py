@@ -1,29 +1,37 @@
 """The training loop: plain torch, AdamW, linear warm-up and decay, clipping, checkpoints, resume.
 
 Resuming is exact: the data order and every sampling choice are functions of (seed, step), and
-checkpoints hold the model, optimizer, scheduler and torch RNG state (dropout), so a run killed
-after checkpoint N and resumed reaches the same weights as one that was never interrupted.
+checkpoints hold the model, optimizer, scheduler and torch RNG state (dropout; CUDA's too), so a
+run killed after checkpoint N and resumed reaches the same weights as one that was never
+interrupted. A checkpoint is two files: ``step-N.pt`` holds tensors only and is read with
+``torch.load(weights_only=True)``; ``step-N.json`` holds the rest. Loading someone else's run
+folder never executes code from it.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import random
 import shutil
+import tempfile
 import time
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from transformers import get_linear_schedule_with_warmup
 
-from rankwise.data.examples import TrainExample
-from rankwise.errors import RankwiseError
-from rankwise.io import atomic_path
-from rankwise.losses import get as get_loss
+from rankwise.data.beir import Dataset
+from rankwise.data.examples import TrainExample, examples_from_qrels
+from rankwise.device import resolve_device
+from rankwise.errors import ConfigError, RankwiseError
+from rankwise.io import atomic_path, write_json
 from rankwise.models import BiEncoder
 from rankwise.train.config import TrainConfig
 from rankwise.train.plan import Plan
@@ -69,9 +77,13 @@ def _set_checkpointing(model: BiEncoder, on: bool) -> None:
     """transformers >= 5 names it activation checkpointing; older versions gradient checkpointing."""
     bb = model.backbone
     if hasattr(bb, "activation_checkpointing_enable"):
-        bb.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False}) if on else bb.activation_checkpointing_disable()
+        bb.activation_checkpointing_enable(
+            activation_checkpointing_kwargs={"use_reentrant": False}
+        ) if on else bb.activation_checkpointing_disable()
     else:
-        bb.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False}) if on else bb.gradient_checkpointing_disable()
+        bb.gradient_checkpointing_enable(
+            gradient_checkpointing_kwargs={"use_reentrant": False}
+        ) if on else bb.gradient_checkpointing_disable()
 
 
 def bf16_is_native(device: torch.device) -> bool:
@@ -88,7 +100,7 @@ def bf16_is_native(device: torch.device) -> bool:
 
 def _checkpoints(out_dir: Path) -> list[Path]:
     root = out_dir / CKPT_DIR
-    return sorted(root.glob("step-*.pt")) if root.is_dir() else []
+    return sorted(p for p in root.glob("step-*.pt") if p.with_suffix(".json").is_file()) if root.is_dir() else []
 
 
 def latest_checkpoint(out_dir: str | Path) -> Path | None:
@@ -96,32 +108,122 @@ def latest_checkpoint(out_dir: str | Path) -> Path | None:
     return found[-1] if found else None
 
 
+def _split_arrays(obj: Any, tensors: dict[str, torch.Tensor], path: str = "plan") -> Any:
+    """JSON-able ``obj`` with its arrays moved into ``tensors`` (weights_only checkpoints hold no numpy)."""
+    if isinstance(obj, np.ndarray):
+        tensors[path] = torch.from_numpy(np.ascontiguousarray(obj))
+        return {"__array__": path}
+    if isinstance(obj, torch.Tensor):
+        tensors[path] = obj.detach().cpu()
+        return {"__tensor__": path}
+    if isinstance(obj, dict):
+        return {k: _split_arrays(v, tensors, f"{path}.{k}") for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_split_arrays(v, tensors, f"{path}.{i}") for i, v in enumerate(obj)]
+    return obj
+
+
+def _join_arrays(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(obj, dict):
+        if set(obj) == {"__array__"}:
+            return tensors[obj["__array__"]].numpy()
+        if set(obj) == {"__tensor__"}:
+            return tensors[obj["__tensor__"]]
+        return {k: _join_arrays(v, tensors) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_join_arrays(v, tensors) for v in obj]
+    return obj
+
+
+def _config_state(config: TrainConfig) -> dict[str, Any]:
+    return json.loads(json.dumps(config.model_dump()))
+
+
+def _differences(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    return [
+        f"{k}: {saved.get(k)!r} in the checkpoint, {now.get(k)!r} now"
+        for k in sorted(set(saved) | set(now))
+        if saved.get(k) != now.get(k)
+    ]
+
+
+def _as_examples(
+    data: Dataset | Sequence[TrainExample], corpus: Dataset | None
+) -> tuple[list[TrainExample], Dataset | None]:
+    if isinstance(data, Dataset):
+        examples = examples_from_qrels(data)
+        if not examples:
+            raise RankwiseError(f"dataset {data.path or ''} ({data.split}): no query has a judged positive to train on")
+        return examples, corpus if corpus is not None else data
+    examples = list(data)
+    if not examples:
+        raise RankwiseError("no training examples")
+    return examples, corpus
+
+
 def train(
     model: BiEncoder,
-    examples: Sequence[TrainExample],
-    config: TrainConfig,
-    out_dir: str | Path,
+    data: Dataset | Sequence[TrainExample],
+    config: TrainConfig | None = None,
+    out_dir: str | Path | None = None,
     *,
+    corpus: Dataset | None = None,
     resume: bool = False,
     on_step: Callable[[StepLog], None] | None = None,
     evaluator: Callable[[int], dict[str, float]] | None = None,
     stop_after: int | None = None,
     plan: Plan | None = None,
+    show_progress: bool = False,
+    log: Callable[[str], None] = print,
 ) -> TrainResult:
-    """Train ``model`` in place. ``evaluator(step)`` runs every ``config.eval_every`` steps with the
-    model in eval mode; its metrics are kept in ``result.evals`` (and in checkpoints, so they
-    survive a resume). ``stop_after`` ends the run early after that step (tests use it to stand
-    in for a kill); checkpoints go to ``out_dir/checkpoints``. ``plan`` says how batches and
-    negatives are made (default: from ``config`` and the examples alone, no corpus)."""
-    out_dir = Path(out_dir)
+    """Train ``model`` in place and return its history.
+
+    ``data``: a :class:`~rankwise.data.Dataset` split (one example per judged query; it is also
+    the corpus that negatives strategies mine) or training examples, with ``corpus`` the
+    dataset they come from when a strategy mines. ``out_dir``: where checkpoints go (every
+    ``config.checkpoint_every`` steps; none without it) and what ``resume`` continues from.
+    ``evaluator(step)`` runs every ``config.eval_every`` steps with the model in eval mode; its
+    metrics are kept in ``result.evals``. ``stop_after`` ends the run early after that step
+    (tests use it to stand in for a kill). ``plan`` overrides how batches and negatives are made.
+    The model's own max lengths are kept; the config's, when given, apply during training only.
+    """
+    config = config or TrainConfig()
+    examples, corpus = _as_examples(data, corpus)
+    out = Path(out_dir) if out_dir is not None else None
+    if resume and out is None:
+        raise ConfigError("resume needs the run folder (out_dir) that holds the checkpoints")
+    device = resolve_device(config.device)
     seed_everything(config.seed)
-    loss_fn = get_loss(config.loss)
-    model.config.query_max_length = config.query_max_length
-    model.config.doc_max_length = config.doc_max_length
-    plan = plan or Plan(config, list(examples), out_dir=out_dir)
+    with ExitStack() as stack:
+        work = out if out is not None else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rankwise-")))
+        lengths = (model.config.query_max_length, model.config.doc_max_length)
+        stack.callback(_restore_lengths, model, lengths)
+        model.config.query_max_length = config.query_max_length or lengths[0]
+        model.config.doc_max_length = config.doc_max_length or lengths[1]
+        model.to(device)
+        plan = plan or Plan(config, examples, dataset=corpus, work_dir=work, show_progress=show_progress, log=log)
+        return _run(model, config, plan, out, device, resume, on_step, evaluator, stop_after, log)
+
+
+def _restore_lengths(model: BiEncoder, lengths: tuple[int, int]) -> None:
+    model.config.query_max_length, model.config.doc_max_length = lengths
+
+
+def _run(
+    model: BiEncoder,
+    config: TrainConfig,
+    plan: Plan,
+    out: Path | None,
+    device: torch.device,
+    resume: bool,
+    on_step,
+    evaluator,
+    stop_after,
+    log,
+) -> TrainResult:
     plan.prepare(model)
-    if config.bf16 and not bf16_is_native(model.device):
-        logger.warning("bf16 autocast on %s without native bf16 support: expect it slower than float32", model.device)
+    if config.bf16 and not bf16_is_native(device):
+        logger.warning("bf16 autocast on %s without native bf16 support: expect it slower than float32", device)
     if config.activation_checkpointing:
         _set_checkpointing(model, True)
     token_cache: dict = {}  # every text is tokenised once per run
@@ -138,35 +240,33 @@ def train(
     result = TrainResult()
     start = 0
     if resume:
-        ckpt = latest_checkpoint(out_dir)
-        if ckpt is not None:
-            state = torch.load(ckpt, map_location="cpu", weights_only=False)
-            if state["config"] != config.model_dump():
-                raise RankwiseError(f"{ckpt}: the checkpoint was made with another configuration; use a new --out or the same options")
-            model.backbone.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            torch.set_rng_state(state["torch_rng"])
-            result.history = [StepLog(**h) for h in state["history"]]
-            result.evals = state.get("evals", [])
-            if state.get("plan"):
-                plan.load_state_dict(state["plan"])
-            start = result.resumed_from = state["step"]
+        ckpt = latest_checkpoint(out)
+        if ckpt is None:
+            log(f"no checkpoint in {out / CKPT_DIR}: starting from step 0")
+        else:
+            start = result.resumed_from = _load_checkpoint(
+                ckpt, model, optimizer, scheduler, config, result, plan, device
+            )
+            log(f"resuming from {ckpt} (step {start})")
     model.train()
     t0 = time.perf_counter()
     for step in range(start, config.steps):
         plan.before_step(step, model)
         t_step = time.perf_counter()
         exs, batch = plan.batch(step)
-        with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=config.bf16):
-            q = model.embed(batch.queries, "query", token_cache=token_cache, chunk_tokens=config.chunk_tokens)
-            q_tokens = model.last_tokens
-            d = model.embed(batch.docs, "doc", token_cache=token_cache, chunk_tokens=config.chunk_tokens)
-            d_tokens = model.last_tokens
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.bf16):
+            q, q_tokens = model.embed_counted(
+                batch.queries, "query", token_cache=token_cache, chunk_tokens=config.chunk_tokens
+            )
+            d, d_tokens = model.embed_counted(
+                batch.docs, "doc", token_cache=token_cache, chunk_tokens=config.chunk_tokens
+            )
         scores = q.float() @ d.float().T  # the loss always sees float32 scores
-        loss = plan.loss(loss_fn, scores, batch, exs, step)
+        loss, info = plan.loss(scores, batch, exs, step)
         if not torch.isfinite(loss):
-            raise RankwiseError(f"step {step + 1}: the loss is {loss.item()}; lower the learning rate or check the data")
+            raise RankwiseError(
+                f"step {step + 1}: the loss is {loss.item()}; lower the learning rate or check the data"
+            )
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.backbone.parameters(), config.max_grad_norm)
         lr = optimizer.param_groups[0]["lr"]
@@ -174,19 +274,27 @@ def train(
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         took = time.perf_counter() - t_step
-        real, padded = q_tokens[0] + d_tokens[0], q_tokens[1] + d_tokens[1]
-        log = StepLog(step + 1, float(loss.detach()), lr, len(exs) / took, real / took, 1 - real / max(1, padded), peak_rss_mb(),
-                      dict(plan.last_info))
-        result.history.append(log)
+        real, padded = q_tokens.real + d_tokens.real, q_tokens.padded + d_tokens.padded
+        entry = StepLog(
+            step + 1,
+            float(loss.detach()),
+            lr,
+            len(exs) / took,
+            real / took,
+            1 - real / max(1, padded),
+            peak_rss_mb(),
+            info,
+        )
+        result.history.append(entry)
         if on_step:
-            on_step(log)
+            on_step(entry)
         done = step + 1
         if evaluator is not None and config.eval_every and done % config.eval_every == 0:
             model.eval()
             result.evals.append({"step": done, "metrics": evaluator(done)})
             model.train()
-        if done % config.checkpoint_every == 0 or done == config.steps:
-            save_checkpoint(out_dir, done, model, optimizer, scheduler, config, result, plan)
+        if out is not None and (done % config.checkpoint_every == 0 or done == config.steps):
+            save_checkpoint(out, done, model, optimizer, scheduler, config, result, plan)
         if stop_after is not None and done >= stop_after:
             break
     model.eval()
@@ -196,25 +304,85 @@ def train(
     return result
 
 
-def save_checkpoint(out_dir: Path, step: int, model: BiEncoder, optimizer, scheduler, config: TrainConfig, result: TrainResult,
-                    plan: Plan | None = None) -> Path:
+def _rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def save_checkpoint(
+    out_dir: Path,
+    step: int,
+    model: BiEncoder,
+    optimizer,
+    scheduler,
+    config: TrainConfig,
+    result: TrainResult,
+    plan: Plan | None = None,
+) -> Path:
+    """``step-N.json`` (config, history, plan state) then ``step-N.pt`` (tensors), each atomically;
+    a checkpoint counts once its ``.pt`` exists."""
     path = out_dir / CKPT_DIR / f"step-{step:07d}.pt"
-    state = {
+    plan_tensors: dict[str, torch.Tensor] = {}
+    meta = {
         "step": step,
+        "config": _config_state(config),
+        "history": [h.__dict__ for h in result.history],
+        "evals": result.evals,
+        "plan": _split_arrays(plan.state_dict(), plan_tensors) if plan is not None else None,
+    }
+    write_json(path.with_suffix(".json"), meta)
+    tensors = {
         "model": model.backbone.state_dict(),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
-        "torch_rng": torch.get_rng_state(),
-        "config": config.model_dump(),
-        "history": [h.__dict__ for h in result.history],
-        "evals": result.evals,
-        "plan": plan.state_dict() if plan is not None else None,
+        "rng": _rng_state(),
+        "plan": plan_tensors,
     }
     with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+        torch.save(tensors, tmp)
     for old in _checkpoints(out_dir)[: -config.keep_checkpoints]:
         old.unlink(missing_ok=True)
+        old.with_suffix(".json").unlink(missing_ok=True)
     return path
+
+
+def _load_checkpoint(
+    ckpt: Path,
+    model: BiEncoder,
+    optimizer,
+    scheduler,
+    config: TrainConfig,
+    result: TrainResult,
+    plan: Plan,
+    device: torch.device,
+) -> int:
+    meta = json.loads(ckpt.with_suffix(".json").read_text(encoding="utf-8"))
+    diff = _differences(meta["config"], _config_state(config))
+    if diff:
+        raise RankwiseError(
+            f"{ckpt}: the checkpoint was made with other options ({'; '.join(diff)}); "
+            "use a new run folder or the same options"
+        )
+    try:
+        tensors = torch.load(ckpt, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a truncated or foreign file: torch raises many kinds
+        raise RankwiseError(
+            f"{ckpt}: cannot read the checkpoint ({type(exc).__name__}: {exc})".splitlines()[0]
+        ) from None
+    model.backbone.load_state_dict(tensors["model"])
+    model.to(device)
+    optimizer.load_state_dict(tensors["optimizer"])
+    scheduler.load_state_dict(tensors["scheduler"])
+    torch.set_rng_state(tensors["rng"]["torch"])
+    if "cuda" in tensors["rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(tensors["rng"]["cuda"])
+    result.history = [StepLog(**h) for h in meta["history"]]
+    result.evals = meta.get("evals", [])
+    if meta.get("plan"):
+        plan.load_state_dict(_join_arrays(meta["plan"], tensors["plan"]))
+    return int(meta["step"])
 
 
 def remove_checkpoints(out_dir: str | Path) -> None:

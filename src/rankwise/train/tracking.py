@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 log = logging.getLogger(__name__)
 
 
 class Tracker:
-    def __init__(self, out_dir: str | Path, *, run_name: str, params: Mapping[str, Any] | None = None, mlflow: bool | None = None) -> None:
+    def __init__(
+        self, out_dir: str | Path, *, run_name: str, params: Mapping[str, Any] | None = None, mlflow: bool | None = None
+    ) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
         self.writer = SummaryWriter(log_dir=str(Path(out_dir) / "tensorboard"))

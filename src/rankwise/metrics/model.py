@@ -1,0 +1,36 @@
+"""Evaluation of a model on a dataset split: retrieve, then score the run as trec_eval does."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rankwise.data.beir import Dataset
+from rankwise.metrics.ranking import DEFAULT_METRICS, evaluate, evaluate_per_query
+
+
+@dataclass
+class EvalResult:
+    metrics: dict[str, float]  # mean over the judged queries, as trec_eval averages
+    per_query: dict[str, dict[str, float]]  # metric -> {query id: value}
+    run: dict[str, dict[str, float]]  # the retrieved run: {query id: {doc id: score}}
+
+
+def score_run(dataset: Dataset, run: dict[str, dict[str, float]], metrics: list[str] | None = None) -> EvalResult:
+    """Metrics of ``run`` against the split's qrels, with per-query values."""
+    metrics = list(metrics or DEFAULT_METRICS)
+    per_query = evaluate_per_query(dataset.qrels, run, metrics)
+    return EvalResult(evaluate(dataset.qrels, run, metrics), per_query, run)
+
+
+def evaluate_model(
+    model, dataset: Dataset, k: int = 100, *, metrics: list[str] | None = None, show_progress: bool = False
+) -> EvalResult:
+    """Retrieve the top ``k`` of the split's corpus for each judged query with ``model`` (a
+    :class:`~rankwise.models.BiEncoder`, or ``"bm25"``) and score the run."""
+    from rankwise.index.retrieve import bm25_run, dense_run
+
+    if model == "bm25":
+        run = bm25_run(dataset, k, show_progress=show_progress)
+    else:
+        run = dense_run(model, dataset, k, show_progress=show_progress)
+    return score_run(dataset, run, metrics)

@@ -6,10 +6,10 @@ import torch
 import rankwise.losses as L
 
 # Losses that compare across lists (one value per batch) need the same column permutation in
-# every row; the rest are per-list and must not care how each list is ordered.
-BATCH_LEVEL = {"wasserstein", "tcm", "mw"}
-# Losses whose value depends on absolute scores by design.
-NOT_SHIFT_INVARIANT = {"sigmoid", "mse", "tcm"}
+# every row; the rest are per-list and must not care how each list is ordered. Losses whose value
+# depends on absolute scores by design are not shift-invariant. Both facts live beside each loss.
+BATCH_LEVEL = {n for n in L.available() if L.facts(n).batch_level}
+NOT_SHIFT_INVARIANT = {n for n in L.available() if not L.facts(n).shift_invariant}
 # Piecewise losses whose gradient is not defined everywhere: gradcheck away from the kinks.
 SPECS = {name: {} for name in L.available()}
 SPECS["pg_rank"] = {"seed": 0, "n_samples": 4}

@@ -37,8 +37,12 @@ def margin_mse(
     (query, positive, negative) triple is the one-pair case; with in-batch lists every
     (more relevant, less relevant) pair counts, as TAS-Balanced's in-batch term.
 
-    Example: scores ``[[2., 1.]]``, teacher ``[[5., 1.]]``, labels ``[[1, 0]]``:
-    ``(1 - 4)^2 = 9``.
+    Example:
+        >>> from torch import tensor
+        >>> from rankwise.losses import margin_mse
+        >>> loss = margin_mse(tensor([[2.0, 1.0]]), tensor([[1.0, 0.0]]), teacher_scores=tensor([[5.0, 1.0]]))
+        >>> round(loss.item(), 4), round(float(((2 - 1) - (5 - 1)) ** 2), 4)
+        (9.0, 9.0)
     """
     m = check_inputs(scores, labels, mask)
     t = _teacher("margin_mse", scores, teacher_scores)
@@ -69,8 +73,17 @@ def kl(
     Neural Network", 2015; the listwise distillation of RocketQAv2, AR2 and
     sentence-transformers' ``DistillKLDivLoss``). ``labels`` are not used beyond the contract.
 
-    Example: scores ``[[0., 0.]]``, teacher ``[[log 3, 0.]]``: p = (3/4, 1/4), q = (1/2, 1/2),
-    ``KL = 3/4 log(3/2) + 1/4 log(1/2) = 0.1308``.
+    Args:
+        temperature: tau on the student's scores.
+        teacher_temperature: tau on the teacher's scores.
+
+    Example:
+        >>> import math
+        >>> from torch import tensor
+        >>> from rankwise.losses import kl
+        >>> loss = kl(tensor([[0.0, 0.0]]), tensor([[1.0, 0.0]]), teacher_scores=tensor([[math.log(3), 0.0]]))
+        >>> round(loss.item(), 4), round(3 / 4 * math.log(3 / 2) + 1 / 4 * math.log(1 / 2), 4)
+        (0.1308, 0.1308)
     """
     m = check_inputs(scores, labels, mask)
     t = _teacher("kl", scores, teacher_scores)

@@ -38,8 +38,17 @@ def wasserstein(
     must mean the same documents in every row (the in-batch matrix) and it is invariant to
     permuting columns, not to permuting one row alone. Padded entries get probability 0.
 
-    Example: one row, scores ``[[0., 0.]]``, labels ``[[1, 0]]``: mu_P = (1/2, 1/2),
-    mu_Q = (e/(1+e), 1/(1+e)), so W2^2 = 2 (0.7311 - 0.5)^2 = 0.1068 (no covariance term).
+    Args:
+        temperature: tau of the score softmax.
+
+    Example:
+        >>> import math
+        >>> from torch import tensor
+        >>> from rankwise.losses import wasserstein
+        >>> e = math.e
+        >>> loss = wasserstein(tensor([[0.0, 0.0]]), tensor([[1.0, 0.0]]))
+        >>> round(loss.item(), 4), round(float(2 * (e / (1 + e) - 0.5) ** 2), 4)
+        (0.1068, 0.1068)
     """
     m = check_inputs(scores, labels, mask)
     tau = positive("temperature", temperature)

@@ -34,8 +34,17 @@ def infonce(
     symmetric InfoNCE (Deuser et al., ICCV 2023) and CLIP do: each column (document) must pick
     out its query among all rows. It needs the in-batch matrix (columns are shared by all rows).
 
-    Example: scores ``[[2., 1., 0.]]``, labels ``[[1, 0, 0]]``, tau = 1 gives
-    ``-2 + log(e^2 + e^1 + e^0) = 0.4076``.
+    Args:
+        temperature: tau, dividing every score (sentence-transformers' ``scale`` is 1/tau).
+        symmetric: also the column-wise direction (each document picks its query), averaged with the rows.
+
+    Example:
+        >>> import math
+        >>> from torch import tensor
+        >>> from rankwise.losses import infonce
+        >>> loss = infonce(tensor([[2.0, 1.0, 0.0]]), tensor([[1.0, 0.0, 0.0]]), temperature=1.0)
+        >>> round(loss.item(), 4), round(-2 + math.log(math.exp(2) + math.exp(1) + 1), 4)
+        (0.4076, 0.4076)
     """
     check_inputs(scores, labels, mask)
     tau = positive("temperature", temperature)
@@ -81,8 +90,17 @@ def decoupled_softmax(
     weights each positive by its label (DEXML's ``loss_weighted``) instead of 1/|P_q|.
     tau = 0.05 is DEXML's default.
 
-    Example: scores ``[[3., 2., 0.]]``, labels ``[[1, 1, 0]]``, tau = 1:
-    ``(log(1 + e^-3) + log(1 + e^-2)) / 2 = 0.0878``.
+    Args:
+        temperature: tau, dividing every score.
+        graded: weight each positive by its label instead of 1/|P_q|.
+
+    Example:
+        >>> import math
+        >>> from torch import tensor
+        >>> from rankwise.losses import decoupled_softmax
+        >>> loss = decoupled_softmax(tensor([[3.0, 2.0, 0.0]]), tensor([[1.0, 1.0, 0.0]]), temperature=1.0)
+        >>> round(loss.item(), 4), round((math.log1p(math.exp(-3)) + math.log1p(math.exp(-2))) / 2, 4)
+        (0.0878, 0.0878)
     """
     m = check_inputs(scores, labels, mask)
     tau = positive("temperature", temperature)
@@ -119,8 +137,18 @@ def listnet(
     mass), which trains scores towards equality; ``label_temperature`` < 1 sharpens the target
     to ``softmax(y / label_temperature)``.
 
-    Example: scores ``[[1., 0.]]``, labels ``[[1, 0]]`` gives
-    ``-(e/(e+1)) log(e/(e+1)) - (1/(e+1)) log(1/(e+1)) = 0.5822``.
+    Args:
+        temperature: tau on the scores, ``softmax(s / tau)``.
+        label_temperature: sharpens the target to ``softmax(y / label_temperature)``.
+
+    Example:
+        >>> import math
+        >>> from torch import tensor
+        >>> from rankwise.losses import listnet
+        >>> e = math.e
+        >>> loss = listnet(tensor([[1.0, 0.0]]), tensor([[1.0, 0.0]]))
+        >>> round(loss.item(), 4), round(-(e / (e + 1)) * math.log(e / (e + 1)) - (1 / (e + 1)) * math.log(1 / (e + 1)), 4)
+        (0.5822, 0.5822)
     """
     m = check_inputs(scores, labels, mask)
     tau = positive("temperature", temperature)
@@ -173,8 +201,18 @@ def listmle(
     Equal labels are taken in the model's current order (see ``_pl_order``), which keeps the
     loss invariant to how the list is permuted, instead of allRank's random shuffle.
 
-    Example: scores ``[[0., 1., 2.]]``, labels ``[[2, 1, 0]]``, ``top_k=None``:
-    ``-(0 - log(1 + e + e^2)) - (1 - log(e + e^2)) - 0 = 3.7338``.
+    Args:
+        temperature: tau on the scores.
+        top_k: how many places of the label order the likelihood covers: ``relevant`` (the relevant items), an int, or None (the whole list).
+
+    Example:
+        >>> import math
+        >>> from torch import tensor
+        >>> from rankwise.losses import listmle
+        >>> e = math.e
+        >>> loss = listmle(tensor([[0.0, 1.0, 2.0]]), tensor([[2.0, 1.0, 0.0]]), top_k=None)
+        >>> round(loss.item(), 4), round(-(0 - math.log(1 + e + e**2)) - (1 - math.log(e + e**2)), 4)
+        (3.7209, 3.7209)
     """
     m = check_inputs(scores, labels, mask)
     tau = positive("temperature", temperature)
@@ -210,8 +248,17 @@ def plistmle(
     sentence-transformers' ``PListMLELoss``). Ties as in :func:`listmle`. Long lists are
     rescaled in log space so the weights stay finite.
 
-    Example: scores ``[[0., 1.]]``, labels ``[[1, 0]]``: alpha = (1, 0), loss
-    ``-(0 - log(1 + e)) = 1.3133``.
+    Args:
+        temperature: tau on the scores.
+
+    Example:
+        >>> import math
+        >>> from torch import tensor
+        >>> from rankwise.losses import plistmle
+        >>> e = math.e
+        >>> loss = plistmle(tensor([[0.0, 1.0]]), tensor([[1.0, 0.0]]))
+        >>> round(loss.item(), 4), round(math.log(1 + e), 4)
+        (1.3133, 1.3133)
     """
     m = check_inputs(scores, labels, mask)
     tau = positive("temperature", temperature)
@@ -253,7 +300,19 @@ def soft_topk(
     through ``t`` by the implicit function theorem (``dt/dx_j = -v_j / sum v``, ``v = sigmoid'``),
     as DEXML's custom backward does; ``k`` must not exceed the list size.
 
-    Example: scores ``[[0., 0.]]``, labels ``[[1, 0]]``, k = 1: t = 0, p = 1/2, loss ``log 2``.
+    Args:
+        k: the top-k the relevant items should enter.
+        alpha: weight of the positives' term.
+        temperature: tau of the soft top-k operator.
+        iterations: bisection steps that find the soft top-k threshold.
+
+    Example:
+        >>> import math
+        >>> from torch import tensor
+        >>> from rankwise.losses import soft_topk
+        >>> loss = soft_topk(tensor([[0.0, 0.0]]), tensor([[1.0, 0.0]]), k=1, temperature=1.0)
+        >>> round(loss.item(), 4), round(math.log(2), 4)
+        (0.6931, 0.6931)
     """
     m = check_inputs(scores, labels, mask)
     tau = positive("temperature", temperature)

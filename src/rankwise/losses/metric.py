@@ -35,8 +35,20 @@ def lambdaloss(
     (mu = 10). With ``k``, only pairs with an item in the top k count (Eq. 18). The paper's
     per-list sum is kept; lists are then averaged.
 
-    Example: scores ``[[0., 1.]]``, labels ``[[1, 0]]``, ``scheme="ndcg2"``: positions 2 and 1,
-    ``w = 1 * (1/log2 2 - 1/log2 3) = 0.3691``, loss ``0.3691 * log2(1 + e) = 0.6983``.
+    Args:
+        scheme: the weight scheme: ``ndcg2`` or ``ndcg2pp`` (NDCG-Loss2++, the paper's best).
+        sigma: slope of the pairwise logistic.
+        mu: weight of the NDCG-Loss2 term in ``ndcg2pp``.
+        k: rank cut-off of the metric (None: the whole list).
+
+    Example:
+        >>> import math
+        >>> from torch import tensor
+        >>> from rankwise.losses import lambdaloss
+        >>> e = math.e
+        >>> loss = lambdaloss(tensor([[0.0, 1.0]]), tensor([[1.0, 0.0]]), scheme="ndcg2")
+        >>> round(loss.item(), 4), round((1 - 1 / math.log2(3)) * math.log2(1 + e), 4)
+        (0.6993, 0.6993)
     """
     m = check_inputs(scores, labels, mask)
     if scheme not in {"ndcg2", "ndcg2pp"}:
@@ -95,8 +107,17 @@ def approxndcg(
     Retrieval Measures", Information Retrieval 2010; allRank's ``approxNDCGLoss``, alpha = 1).
     Larger alpha approaches the true nDCG with a harder surface.
 
-    Example: scores ``[[1., 0.]]``, labels ``[[1, 0]]``, alpha = 1: rank_0 = 1 + sigmoid(-1),
-    loss ``-1 / log2(2 + sigmoid(-1)) = -0.8611``.
+    Args:
+        alpha: sharpness of the sigmoid that approximates each rank.
+
+    Example:
+        >>> import math
+        >>> from torch import tensor
+        >>> from rankwise.losses import approxndcg
+        >>> e = math.e
+        >>> loss = approxndcg(tensor([[1.0, 0.0]]), tensor([[1.0, 0.0]]))
+        >>> round(loss.item(), 4), round(-1 / math.log2(2 + 1 / (1 + e)), 4)
+        (-0.846, -0.846)
     """
     m = check_inputs(scores, labels, mask)
     a = positive("alpha", alpha)
@@ -164,8 +185,17 @@ def neuralndcg(
     ``neuralNDCG`` (tau = 1, 50 Sinkhorn iterations, deterministic variant). As tau -> 0 it
     tends to the true nDCG@k.
 
-    Example: scores ``[[2., 0.]]``, labels ``[[1, 0]]`` with a small tau gives ≈ -1 (the
-    relevant item is surely first).
+    Args:
+        temperature: tau of the NeuralSort relaxation (smaller: closer to the hard sort).
+        k: nDCG cut-off (None: the whole list).
+        sinkhorn_iterations: Sinkhorn normalisation steps that make the relaxed permutation doubly stochastic.
+
+    Example:
+        >>> from torch import tensor
+        >>> from rankwise.losses import neuralndcg
+        >>> # nDCG = 1: the relevant item is surely first
+        >>> round(neuralndcg(tensor([[2.0, 0.0]]), tensor([[1.0, 0.0]]), temperature=0.01).item(), 4)
+        -1.0
     """
     m = check_inputs(scores, labels, mask)
     tau = positive("temperature", temperature)

@@ -49,7 +49,16 @@ def ranknet(
     ``P_q = {(i, j) : y_i > y_j}`` (Burges et al., "Learning to Rank using Gradient Descent",
     ICML 2005). Averaged over the pairs of a list as allRank's ``rankNet`` does, then over lists.
 
-    Example: scores ``[[1., 0.]]``, labels ``[[1, 0]]`` gives ``log(1 + e^-1) = 0.3133``.
+    Args:
+        sigma: slope of the logistic on score differences, ``sigma * (s_i - s_j)``.
+
+    Example:
+        >>> import math
+        >>> from torch import tensor
+        >>> from rankwise.losses import ranknet
+        >>> loss = ranknet(tensor([[1.0, 0.0]]), tensor([[1.0, 0.0]]))
+        >>> round(loss.item(), 4), round(math.log(1 + math.exp(-1)), 4)
+        (0.3133, 0.3133)
     """
     m = check_inputs(scores, labels, mask)
     s = positive("sigma", sigma)
@@ -71,7 +80,15 @@ def hinge(
 
     ``L_q = 1/|P_q| * sum_{y_i > y_j} max(0, margin - (s_i - s_j))``.
 
-    Example: scores ``[[0.5, 0.]]``, labels ``[[1, 0]]``, margin 1 gives ``0.5``.
+    Args:
+        margin: the score gap each more relevant item must keep over a less relevant one.
+
+    Example:
+        >>> from torch import tensor
+        >>> from rankwise.losses import hinge
+        >>> loss = hinge(tensor([[0.5, 0.0]]), tensor([[1.0, 0.0]]))
+        >>> round(loss.item(), 4), round(max(0.0, 1.0 - 0.5), 4)
+        (0.5, 0.5)
     """
     m = check_inputs(scores, labels, mask)
     if margin < 0:
@@ -112,8 +129,18 @@ def mw(
     ``weights`` and ``reduction="none"`` apply to ``scope="per_query"``; the global loss is one
     number for the batch. Defaults follow the paper: tau = 0.01 on cosine similarities.
 
-    Example: scores ``[[0.3, 0.1], [0.2, 0.4]]``, labels ``[[1, 0], [0, 1]]``, tau = 1:
-    pairs (0.3, 0.1), (0.3, 0.2), (0.4, 0.1), (0.4, 0.2) give mean softplus(-d) = 0.6211.
+    Args:
+        temperature: tau: pairs are compared as ``(s_p - s_n) / tau`` (the paper's default 0.01).
+        scope: ``global`` (every positive against every negative of the batch, one value) or ``per_query`` (pairs within each list).
+        chunk: positives compared per chunk in the global scope (bounds memory; the value does not change).
+
+    Example:
+        >>> import math
+        >>> from torch import tensor
+        >>> from rankwise.losses import mw
+        >>> loss = mw(tensor([[0.3, 0.1], [0.2, 0.4]]), tensor([[1.0, 0.0], [0.0, 1.0]]), temperature=1.0)
+        >>> round(loss.item(), 4), round(sum(math.log1p(math.exp(-d)) for d in (0.2, 0.1, 0.3, 0.2)) / 4, 4)
+        (0.5988, 0.5988)
     """
     m = check_inputs(scores, labels, mask)
     tau = positive("temperature", temperature)
@@ -158,8 +185,18 @@ def lambdarank(
     the LambdaLoss paper's "LambdaRank" weighting (Wang et al., CIKM 2018, allRank's
     ``lamdbaRank_scheme``). With ``k``, only pairs with an item in the top k count (Eq. 18).
 
-    Example: scores ``[[0., 1.]]``, labels ``[[1, 0]]`` (misordered): ranks 2 and 1,
-    ``|ΔNDCG| = (1 - 1/log2 3) / 1 = 0.3691``, loss ``0.3691 * log(1 + e^1) = 0.4840``.
+    Args:
+        sigma: slope of the pairwise logistic.
+        k: nDCG cut-off of the swap weights |ΔNDCG@k| (None: the whole list).
+
+    Example:
+        >>> import math
+        >>> from torch import tensor
+        >>> from rankwise.losses import lambdarank
+        >>> e = math.e
+        >>> loss = lambdarank(tensor([[0.0, 1.0]]), tensor([[1.0, 0.0]]))
+        >>> round(loss.item(), 4), round((1 - 1 / math.log2(3)) * math.log(1 + e), 4)
+        (0.4847, 0.4847)
     """
     m = check_inputs(scores, labels, mask)
     s = positive("sigma", sigma)
@@ -195,8 +232,17 @@ def lipo(
     weights follow the paper's LambdaLoss form without IDCG normalisation (so, unlike
     :func:`lambdarank`, lists with more relevance mass weigh more). A two-item list is DPO.
 
-    Example: scores ``[[0., 1.]]``, labels ``[[1, 0]]``: Δ = 1 - 1/log2 3 = 0.3691, loss
-    ``0.3691 * log(1 + e) = 0.4840``.
+    Args:
+        beta: scale of the score differences (LiPO's beta).
+
+    Example:
+        >>> import math
+        >>> from torch import tensor
+        >>> from rankwise.losses import lipo
+        >>> e = math.e
+        >>> loss = lipo(tensor([[0.0, 1.0]]), tensor([[1.0, 0.0]]))
+        >>> round(loss.item(), 4), round((1 - 1 / math.log2(3)) * math.log(1 + e), 4)
+        (0.4847, 0.4847)
     """
     m = check_inputs(scores, labels, mask)
     b = positive("beta", beta)
@@ -224,7 +270,17 @@ def diffkendall(
     beta = 1), after DiffKendall (Zheng et al., NeurIPS 2023). The sum runs over ordered pairs
     and the count over unordered ones, as in that code, so the value is -2 x the soft tau.
 
-    Example: scores ``[[1., 0.]]``, labels ``[[1, 0]]``: ``-2 * tanh(0.25)^2 = -0.1201``.
+    Args:
+        alpha: slope of the tanh that replaces sign() on the scores.
+        beta: slope of the tanh on the labels.
+
+    Example:
+        >>> import math
+        >>> from torch import tensor
+        >>> from rankwise.losses import diffkendall
+        >>> loss = diffkendall(tensor([[1.0, 0.0]]), tensor([[1.0, 0.0]]))
+        >>> round(loss.item(), 4), round(-2 * math.tanh(0.25) ** 2, 4)
+        (-0.12, -0.12)
     """
     m = check_inputs(scores, labels, mask)
     ab = positive("alpha", alpha) * positive("beta", beta)

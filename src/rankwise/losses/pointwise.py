@@ -24,7 +24,16 @@ def sigmoid(
     ``BinaryCrossEntropyLoss``). With graded labels set ``max_label`` to the top grade so that
     grades map to targets 0, 1/max_label, ..., 1.
 
-    Example: scores ``[[0.]]``, labels ``[[1]]`` gives ``log 2 = 0.6931``.
+    Args:
+        max_label: the grade that maps to target 1 (targets are ``label / max_label`` clipped to [0, 1]).
+
+    Example:
+        >>> import math
+        >>> from torch import tensor
+        >>> from rankwise.losses import sigmoid
+        >>> loss = sigmoid(tensor([[0.0]]), tensor([[1.0]]))
+        >>> round(loss.item(), 4), round(math.log(2), 4)
+        (0.6931, 0.6931)
     """
     m = check_inputs(scores, labels, mask)
     top = positive("max_label", max_label)
@@ -48,7 +57,12 @@ def mse(
     The regression baseline of learning to rank (allRank's ``rmse`` without the root;
     sentence-transformers' CrossEncoder ``MSELoss``).
 
-    Example: scores ``[[1., 0.]]``, labels ``[[2, 0]]`` gives ``0.5``.
+    Example:
+        >>> from torch import tensor
+        >>> from rankwise.losses import mse
+        >>> loss = mse(tensor([[1.0, 0.0]]), tensor([[2.0, 0.0]]))
+        >>> round(loss.item(), 4), round(float(((1 - 2) ** 2 + 0**2) / 2), 4)
+        (0.5, 0.5)
     """
     m = check_inputs(scores, labels, mask)
     err = (scores - labels.to(scores.dtype)) ** 2

@@ -37,6 +37,19 @@ def pg_rank(
     gradient is the policy gradient (its expectation is 0). ``seed`` makes the sampling
     repeatable (a fresh generator per call); otherwise the global torch RNG is used.
     Lists without a relevant item (no reward signal) are skipped.
+
+    Args:
+        n_samples: rankings sampled per list (>= 2, for the leave-one-out baseline).
+        k: the reward is nDCG@k (None: the whole list).
+        temperature: tau of the Plackett-Luce policy.
+        seed: seed of the sampling (None: the global torch RNG).
+
+    Example:
+        >>> from torch import tensor
+        >>> from rankwise.losses import pg_rank
+        >>> # every ranking earns nDCG 1: no advantage, no gradient
+        >>> round(pg_rank(tensor([[1.0, 0.0]]), tensor([[1.0, 1.0]]), seed=0).item(), 4)
+        0.0
     """
     m = check_inputs(scores, labels, mask)
     tau = positive("temperature", temperature)

@@ -33,7 +33,18 @@ def tcm(
     ``ThresholdConsistentMarginLoss``. A regulariser: add it to a ranking loss, e.g.
     ``infonce + tcm``. Scores must be cosine similarities. One value for the batch.
 
-    Example: scores ``[[0.8, 0.6]]``, labels ``[[1, 0]]``: ``(0.9 - 0.8) + (0.6 - 0.5) = 0.2``.
+    Args:
+        margin_plus: m+: positives below it are penalised.
+        margin_minus: m-: negatives above it are penalised.
+        lambda_plus: weight of the positive term.
+        lambda_minus: weight of the negative term.
+
+    Example:
+        >>> from torch import tensor
+        >>> from rankwise.losses import tcm
+        >>> loss = tcm(tensor([[0.8, 0.6]]), tensor([[1.0, 0.0]]))
+        >>> round(loss.item(), 4), round((0.9 - 0.8) + (0.6 - 0.5), 4)
+        (0.2, 0.2)
     """
     m = check_inputs(scores, labels, mask)
     if not -1 <= margin_minus <= margin_plus <= 1:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -155,12 +156,20 @@ def eval_cmd(
     k: int = typer.Option(100, help="documents retrieved per query"),
     max_length: Optional[int] = typer.Option(None, help="token limit for queries and documents (default: the model's)"),
     allow_missing: bool = typer.Option(False, help="drop qrels naming unknown queries/documents with a warning"),
+    device: Optional[str] = typer.Option(None, help="cpu | cuda | cuda:N | mps (default: the best available)"),
 ) -> None:
     """Retrieve with a dual encoder and score the run as trec_eval does."""
     from rankwise.workflows import run_eval
 
     metrics = run_eval(
-        _data_folder(data), split, out, model_name=model, k=k, allow_missing=allow_missing, max_length=max_length
+        _data_folder(data),
+        split,
+        out,
+        model_name=model,
+        k=k,
+        allow_missing=allow_missing,
+        max_length=max_length,
+        device=device,
     )
     console.print(_table(f"{data} ({split})", {model or "all-MiniLM-L6-v2": metrics}))
 
@@ -409,6 +418,33 @@ def data_inspect(folder: Path = typer.Argument(..., help="BEIR folder")) -> None
         console.print("no problems found")
 
 
+# library arguments whose command-line flag has another name
+_FLAG_FOR = {"corpus": "data", "data": "data", "teacher": "teacher", "out_dir": "out"}
+
+
+def cli_message(message: str) -> str:
+    """A library error in command-line terms: ``allow_missing=True`` -> ``--allow-missing``,
+    ``qrels=FILE`` -> ``--qrels FILE``, ``corpus=`` -> ``--data``."""
+    import typer.main
+
+    flags = {p.name for cmd in typer.main.get_command(typer_app).commands.values() for p in getattr(cmd, "params", [])}
+    for sub in getattr(typer.main.get_command(typer_app).commands.get("data"), "commands", {}).values():
+        flags |= {p.name for p in sub.params}
+
+    def flag(name: str) -> str | None:
+        name = _FLAG_FOR.get(name, name)
+        return "--" + name.replace("_", "-") if name in flags else None
+
+    def swap(m: re.Match) -> str:
+        name, value = m.group(1), m.group(2)
+        f = flag(name)
+        if f is None:
+            return m.group(0)
+        return f if value in ("True", "") else f"{f} {value}"
+
+    return re.sub(r"\b([a-z_]+)=(True|[A-Z][A-Z_]*|)(?=[\s),;]|$)", swap, message)
+
+
 def app() -> None:
     """Entry point: user errors print one clear line, not a traceback."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
@@ -416,7 +452,7 @@ def app() -> None:
         typer_app()
     except RankwiseError as exc:
         # one unwrapped line, and no rich markup read into the message (it may hold "[...]")
-        console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True, highlight=False)
+        console.print(f"[red]error:[/] {escape(cli_message(str(exc)))}", soft_wrap=True, highlight=False)
         sys.exit(2)
 
 

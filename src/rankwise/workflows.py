@@ -57,11 +57,12 @@ def run_eval(
     k: int = 100,
     allow_missing: bool = False,
     max_length: int | None = None,
+    device: str | None = None,
     show_progress: bool = True,
 ) -> dict[str, float]:
     out = Path(out)
     dataset = load_beir(data, split, allow_missing=allow_missing).own_split()
-    model = BiEncoder.load(model_name, query_max_length=max_length, doc_max_length=max_length)
+    model = BiEncoder.load(model_name, query_max_length=max_length, doc_max_length=max_length, device=device)
     res = evaluate_model(model, dataset, k, show_progress=show_progress)
     out.mkdir(parents=True, exist_ok=True)
     write_run(out / "run.trec", res.run, tag=Path(str(model_name or model.name)).name)

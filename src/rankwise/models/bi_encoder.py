@@ -118,6 +118,7 @@ class BiEncoder(nn.Module):
         pooling: Literal["mean", "cls"] | None = None,
         query_max_length: int | None = None,
         doc_max_length: int | None = None,
+        device: str | torch.device | None = None,
     ) -> BiEncoder:
         """``None`` or ``"all-MiniLM-L6-v2"``: the packaged default. A folder: sentence-transformers or
         transformers layout. Anything else: a Hugging Face hub name (needs a network or the HF cache)."""
@@ -165,8 +166,10 @@ class BiEncoder(nn.Module):
                 backbone = AutoModel.from_pretrained(str(backbone_path))
         except (OSError, ValueError) as exc:
             raise RankwiseError(f"cannot load model {source!r}: {exc}") from None
+        from rankwise.device import resolve_device
+
         backbone.eval()
-        return cls(backbone, tokenizer, cfg, label)
+        return cls(backbone.to(resolve_device(device)), tokenizer, cfg, label)
 
     @property
     def device(self) -> torch.device:

@@ -33,7 +33,6 @@ from rankwise.data.stdlib_code import ensure_built  # noqa: E402
 from rankwise.io import write_json  # noqa: E402
 from rankwise.models import BiEncoder  # noqa: E402
 from rankwise.train import TrainConfig, train  # noqa: E402
-from rankwise.train.plan import Plan  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "negatives_comparison.json"
@@ -97,8 +96,7 @@ def main() -> None:
         model = BiEncoder.load()
         examples = examples_from_qrels(train_ds)
         t0 = time.perf_counter()
-        plan = Plan(cfg, examples, dataset=train_ds, out_dir=out, log=lambda m: print(m, flush=True))
-        res = train(model, examples, cfg, out, plan=plan)
+        res = train(model, examples, cfg, out, corpus=train_ds, log=lambda m: print(m, flush=True))
         row = {
             "recipe": name,
             "options": options,

@@ -100,6 +100,9 @@ class Loss:
     def __repr__(self) -> str:
         return f"Loss({self.spec!r})"
 
+    def __str__(self) -> str:
+        return self.spec
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Loss) and (self.name, self.params) == (other.name, other.params)
 
@@ -133,6 +136,9 @@ class LossSum:
 
     def __repr__(self) -> str:
         return f"LossSum({self.spec!r})"
+
+    def __str__(self) -> str:
+        return self.spec
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, LossSum) and self.terms == other.terms

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rankwise.metrics.ranking import evaluate_arrays
+from rankwise.metrics.ranking import DEFAULT_METRICS, evaluate_arrays
 from rankwise.metrics.significance import Comparison, bootstrap_ci, compare_systems
 
 
@@ -56,7 +56,7 @@ def compare_runs(
     runs: Mapping[str, Mapping[str, Mapping[str, float]]],
     *,
     baseline: str,
-    metrics: Sequence[str],
+    metrics: Sequence[str] = DEFAULT_METRICS,
     test: str = "t",
     alpha: float = 0.05,
     resamples: int = 10_000,

@@ -1,0 +1,62 @@
+"""README's first Python block is the front-page promise: at most 8 statements, every name from
+``import rankwise as rw``, and it runs as written, offline, printing metrics."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+import rankwise as rw
+from tests.conftest import REPO
+
+
+def _first_python_block() -> str:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    return re.search(r"```python\n(.*?)```", text, re.S).group(1)
+
+
+def test_first_block_is_short_and_uses_the_working_set():
+    tree = ast.parse(_first_python_block())
+    assert len(tree.body) <= 8
+    used = {
+        n.attr
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "rw"
+    }
+    assert used and used <= set(rw.__all__)
+    for name in rw.__all__:  # every exported name resolves
+        assert getattr(rw, name) is not None
+    assert len(rw.__all__) <= 16  # a small working set, like ranx's
+
+
+def test_readme_stays_a_front_page():
+    lines = (REPO / "README.md").read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= 200
+    bench = (REPO / "benchmarks" / "README.md").read_text(encoding="utf-8")
+    assert not any(line.startswith("|---") for line in lines[: lines.index("## The command line")])  # no result tables
+    for script in ("loss_comparison", "losses", "negatives_comparison", "train_throughput", "mining", "metrics"):
+        assert f"benchmarks/{script}.py" in bench
+
+
+@pytest.mark.slow
+def test_first_block_runs_as_written(tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-c", _first_python_block()],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    metrics = ast.literal_eval(proc.stdout.strip().splitlines()[-1])
+    assert set(metrics) == {"ndcg@10", "mrr@10", "recall@100", "map"}
+    assert metrics["ndcg@10"] > 0.66, json.dumps(metrics)  # the base model scores 0.64 on this split
+    assert not any(tmp_path.iterdir())  # from Python nothing is written unless asked

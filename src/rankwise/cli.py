@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from rankwise.errors import RankwiseError
-from rankwise.progress import console
+from rankwise.progress import console, results
 
 typer_app = typer.Typer(
     add_completion=False,
@@ -27,6 +27,23 @@ data_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Get, b
 typer_app.add_typer(data_app, name="data")
 
 DEFAULT_DATASET = "stdlib-code"
+
+
+def _version(value: bool) -> None:
+    if value:
+        from rankwise import __version__
+
+        results.print(f"rankwise {__version__}")
+        raise typer.Exit()
+
+
+@typer_app.callback()
+def _main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="print the version and exit"
+    ),
+) -> None:
+    """Train and evaluate neural retrievers with ranking-aligned objectives."""
 
 
 def _table(title: str, columns: dict[str, dict[str, float]]) -> Table:
@@ -48,11 +65,11 @@ def demo(
     from rankwise.workflows import run_demo
 
     metrics = run_demo(out, steps=steps)
-    console.print(
+    results.print(
         _table("stdlib-code test", {"BM25": metrics["bm25"], "before": metrics["before"], "after": metrics["after"]})
     )
     gain = 100 * (metrics["after"]["ndcg@10"] - metrics["before"]["ndcg@10"])
-    console.print(
+    results.print(
         f"nDCG@10 {gain:+.1f} points after fine-tuning. Run folder: {out} (report.md, metrics.json, run.trec, model/)"
     )
 
@@ -98,6 +115,7 @@ def train_cmd(
     train_file: Optional[Path] = typer.Option(None, help="training JSONL instead of qrels pairs"),
     eval_split: Optional[str] = typer.Option(None, help="evaluate before and after training on this split"),
     resume: bool = typer.Option(False, help="continue from the last checkpoint in --out"),
+    overwrite: bool = typer.Option(False, help="clear a non-empty --out first (a run folder never mixes two runs)"),
     allow_missing: bool = typer.Option(False, help="drop qrels naming unknown queries/documents with a warning"),
     **options: Any,
 ) -> None:
@@ -119,11 +137,12 @@ def train_cmd(
         train_file=run.train_file,
         eval_split=run.eval_split,
         resume=resume,
+        overwrite=overwrite,
         allow_missing=allow_missing,
     )
     if "after" in summary:
-        console.print(_table(f"{run.data} {run.eval_split}", {"before": summary["before"], "after": summary["after"]}))
-    console.print(f"model saved to {out / 'model'}; report: {out / 'report.md'}")
+        results.print(_table(f"{run.data} {run.eval_split}", {"before": summary["before"], "after": summary["after"]}))
+    results.print(f"run folder: {out} (model/, report.html, metrics.json)")
 
 
 def _data_folder(data: str | Path) -> Path:
@@ -157,8 +176,10 @@ def eval_cmd(
     max_length: Optional[int] = typer.Option(None, help="token limit for queries and documents (default: the model's)"),
     allow_missing: bool = typer.Option(False, help="drop qrels naming unknown queries/documents with a warning"),
     device: Optional[str] = typer.Option(None, help="cpu | cuda | cuda:N | mps (default: the best available)"),
+    retriever: str = typer.Option("dense", help="dense (the --model) or bm25 (a baseline on the same data)"),
+    overwrite: bool = typer.Option(False, help="clear a non-empty --out first (a run folder never mixes two runs)"),
 ) -> None:
-    """Retrieve with a dual encoder and score the run as trec_eval does."""
+    """Retrieve with a dual encoder (or BM25) and score the run as trec_eval does."""
     from rankwise.workflows import run_eval
 
     metrics = run_eval(
@@ -170,8 +191,12 @@ def eval_cmd(
         allow_missing=allow_missing,
         max_length=max_length,
         device=device,
+        retriever=retriever,
+        overwrite=overwrite,
     )
-    console.print(_table(f"{data} ({split})", {model or "all-MiniLM-L6-v2": metrics}))
+    label = "bm25" if retriever == "bm25" else model or "all-MiniLM-L6-v2"
+    results.print(_table(f"{data} ({split})", {label: metrics}))
+    results.print(f"run folder: {out} (run.trec, metrics.json, per_query.json, report.html)")
 
 
 def _metric_list(text: str) -> list[str]:
@@ -199,9 +224,10 @@ def compare_cmd(
     seed: int = typer.Option(0),
     out: Optional[Path] = typer.Option(None, help="also write the table as markdown (and .json beside it)"),
     lenient: bool = typer.Option(False, help="drop bad run lines and unjudged queries with a counted warning"),
+    common: bool = typer.Option(False, help="runs covering different judged queries: compare over the common ones"),
 ) -> None:
     """Metrics per run with confidence intervals, and significance against a baseline."""
-    from rankwise.data.runs import check_queries, load_run, resolve_qrels
+    from rankwise.data.runs import align_queries, check_queries, load_run, resolve_qrels
     from rankwise.io import write_json, write_text
     from rankwise.metrics.compare import compare_runs
     from rankwise.metrics.significance import TESTS
@@ -209,6 +235,10 @@ def compare_cmd(
     if test not in TESTS:
         raise RankwiseError(f"--test {test!r}: choose one of {', '.join(TESTS)}")
     names = _metric_list(metrics)
+    if out is not None:
+        from rankwise.io import check_writable
+
+        check_writable(out, is_dir=False)
     loaded = [load_run(r, lenient=lenient) for r in runs]
     seen: dict[str, int] = {}
     for r in loaded:  # two runs with the same folder name stay apart
@@ -217,6 +247,9 @@ def compare_cmd(
             r.name = f"{r.name}#{seen[r.name]}"
     judgements, source = resolve_qrels(loaded, qrels=qrels, data=data, split=split)
     loaded = [check_queries(r, judgements, lenient=lenient) for r in loaded]
+    judgements, note = align_queries(loaded, judgements, common=common)
+    if note:
+        source = f"{source}, {note}"
     base = loaded[0].name
     if baseline is not None:
         match = [
@@ -254,9 +287,9 @@ def compare_cmd(
                 text += f"\n[{color}]{c.delta:+.4f} p={c.p_adjusted:.3g} {mark}[/]"
             cells.append(text)
         table.add_row(escape(name) + (" (baseline)" if name == base else ""), *cells)
-    console.print(table)
+    results.print(table)
     test_name = "paired t-test" if test == "t" else "Fisher randomization test"
-    console.print(
+    results.print(
         f"{res.n_queries} queries; {test_name}"
         + (", Holm-corrected over the runs" if len(loaded) > 2 else "")
         + f"; ▲/▼ significant at alpha={alpha}."
@@ -274,7 +307,7 @@ def compare_cmd(
                 "runs": {n: {m: c.__dict__ for m, c in row.items()} for n, row in res.cells.items()},
             },
         )
-        console.print(f"wrote {out}")
+        results.print(f"wrote {out}")
 
 
 @typer_app.command("report")
@@ -296,7 +329,7 @@ def report_cmd(
     md, page = build_report(
         run_dir, baseline=baseline, qrels=qrels, data=data, split=split, lenient=lenient, worst=worst
     )
-    console.print(f"wrote {page} and {md}")
+    results.print(f"wrote {page} and {md}")
 
 
 @typer_app.command("mine")
@@ -348,9 +381,12 @@ def mine_cmd(
         )
     except ValueError as exc:
         raise RankwiseError(f"mine: {exc}") from None
+    from rankwise.io import check_writable
+
+    check_writable(out, is_dir=False)
     dataset = load_beir(_data_folder(data), split).own_split()
     mine(dataset, opts, out, lenient=lenient)
-    console.print(f"wrote {out} (statistics in {out}.stats.json)")
+    results.print(f"wrote {out} (statistics in {out}.stats.json)")
 
 
 @data_app.command("get")
@@ -371,7 +407,7 @@ def data_get(
             seen[0] = done
 
         path = get_dataset(spec, out, url=url, progress=progress)
-    console.print(f"unpacked to {path}")
+    results.print(f"unpacked to {path}")
 
 
 @data_app.command("build")
@@ -385,7 +421,7 @@ def data_build(
     from rankwise.data.stdlib_code import build
 
     path = build(out)
-    console.print((path / "BUILD.json").read_text())
+    results.print((path / "BUILD.json").read_text())
 
 
 @data_app.command("inspect")
@@ -394,9 +430,9 @@ def data_inspect(folder: Path = typer.Argument(..., help="BEIR folder")) -> None
     from rankwise.data.inspect import inspect_dataset
 
     rep = inspect_dataset(folder)
-    console.print(f"[bold]{rep.path}[/]: {rep.documents} documents, {rep.queries} queries")
+    results.print(f"[bold]{rep.path}[/]: {rep.documents} documents, {rep.queries} queries")
     for label, stats in (("document words", rep.doc_words), ("query words", rep.query_words)):
-        console.print(f"  {label}: " + ", ".join(f"{k} {v:.0f}" for k, v in stats.items()))
+        results.print(f"  {label}: " + ", ".join(f"{k} {v:.0f}" for k, v in stats.items()))
     table = Table(title="splits")
     for col in ("split", "queries", "judgements", "no positive", "labels", "positives/query"):
         table.add_column(col)
@@ -409,13 +445,13 @@ def data_inspect(folder: Path = typer.Argument(..., help="BEIR folder")) -> None
             ", ".join(f"{k}: {v}" for k, v in s.labels.items()),
             f"mean {s.positives_per_query['mean']:.2f}",
         )
-    console.print(table)
+    results.print(table)
     if rep.problems:
-        console.print("[yellow]problems:[/]")
+        results.print("[yellow]problems:[/]")
         for p in rep.problems:
-            console.print(f"  - {p}")
+            results.print(f"  - {p}")
     else:
-        console.print("no problems found")
+        results.print("no problems found")
 
 
 # library arguments whose command-line flag has another name

@@ -7,8 +7,10 @@ from contextlib import contextmanager
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Column
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # progress and logs (a long path is not broken across lines)
+results = Console(soft_wrap=True)  # tables and results: stdout, so `rankwise eval ... > out.txt` keeps them
 
 
 @contextmanager
@@ -17,14 +19,15 @@ def task(description: str, total: int | None, *, enabled: bool = True) -> Iterat
     if not enabled:
         yield lambda n=1, **_: None
         return
+    # counts and times first: on a narrow terminal the bar and the info shrink, not the step count
     columns = [
         TextColumn("[bold]{task.description}"),
-        BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TextColumn("eta"),
         TimeRemainingColumn(),
-        TextColumn("{task.fields[info]}"),
+        BarColumn(bar_width=16),
+        TextColumn("{task.fields[info]}", table_column=Column(no_wrap=True, overflow="ellipsis")),
     ]
     with Progress(*columns, console=console, transient=False) as progress:
         tid = progress.add_task(description, total=total, info="")

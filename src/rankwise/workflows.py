@@ -20,8 +20,9 @@ from rankwise import __version__
 from rankwise.data import examples_from_qrels, load_beir, load_examples, write_run
 from rankwise.data.beir import Dataset
 from rankwise.data.stdlib_code import ensure_built
+from rankwise.errors import RankwiseError
 from rankwise.index.retrieve import bm25_run
-from rankwise.io import write_json, write_text
+from rankwise.io import run_folder, write_json, write_text
 from rankwise.metrics import DEFAULT_METRICS, evaluate
 from rankwise.metrics.model import EvalResult, evaluate_model
 from rankwise.models import BiEncoder
@@ -29,7 +30,7 @@ from rankwise.progress import console, task
 from rankwise.report import training_loss, write_report
 from rankwise.report.run_report import EVAL_HISTORY, build_report
 from rankwise.train import TrainConfig, train
-from rankwise.train.loop import latest_checkpoint, remove_checkpoints
+from rankwise.train.loop import check_resume, latest_checkpoint, remove_checkpoints
 from rankwise.train.tracking import Tracker
 
 Log = Callable[[str], None]
@@ -47,6 +48,13 @@ def _write_config(
     write_text(out / "config.toml", tomli_w.dumps(doc))
 
 
+def _portable(path: str | Path | None) -> str | None:
+    """A path stored in config.toml resolves from anywhere (absolute); other names stay as given."""
+    if path is None:
+        return None
+    return str(Path(path).resolve()) if Path(path).exists() else str(path)
+
+
 # ----------------------------------------------------------------------------- eval
 def run_eval(
     data: str | Path,
@@ -58,35 +66,47 @@ def run_eval(
     allow_missing: bool = False,
     max_length: int | None = None,
     device: str | None = None,
+    retriever: str = "dense",
+    overwrite: bool = False,
     show_progress: bool = True,
 ) -> dict[str, float]:
-    out = Path(out)
-    dataset = load_beir(data, split, allow_missing=allow_missing).own_split()
-    model = BiEncoder.load(model_name, query_max_length=max_length, doc_max_length=max_length, device=device)
-    res = evaluate_model(model, dataset, k, show_progress=show_progress)
-    out.mkdir(parents=True, exist_ok=True)
-    write_run(out / "run.trec", res.run, tag=Path(str(model_name or model.name)).name)
-    write_json(out / "metrics.json", res.metrics)
-    write_json(out / "per_query.json", {"ndcg@10": res.per_query["ndcg@10"]})
-    _write_config(
-        out,
-        {
-            "command": "eval",
-            "data": str(data),
-            "split": split,
-            "model": model_name,
-            "k": k,
-            "query_max_length": model.config.query_max_length,
-            "doc_max_length": model.config.doc_max_length,
-        },
-    )
-    build_report(
-        out,
-        summary=f"Evaluation of {model.name} on {Path(data).name} ({split}): {len(dataset.qrels)} judged queries, "
-        f"{len(dataset.corpus)} documents.",
-        seed=0,
-    )
-    return res.metrics
+    """Retrieve the split's top ``k`` with ``model_name`` (``retriever="dense"``) or BM25 and score it."""
+    if retriever not in ("dense", "bm25"):
+        raise RankwiseError(f"retriever {retriever!r}: expected dense or bm25")
+    with run_folder(out, overwrite=overwrite) as out:
+        dataset = load_beir(data, split, allow_missing=allow_missing).own_split()
+        if retriever == "bm25":
+            model, name = "bm25", "bm25"
+        else:
+            model = BiEncoder.load(model_name, query_max_length=max_length, doc_max_length=max_length, device=device)
+            name = model.name
+        res = evaluate_model(model, dataset, k, show_progress=show_progress)
+        write_run(out / "run.trec", res.run, tag=Path(str(model_name or name)).name if retriever == "dense" else "bm25")
+        write_json(out / "metrics.json", res.metrics)
+        write_json(out / "per_query.json", {"ndcg@10": res.per_query["ndcg@10"]})
+        _write_config(
+            out,
+            {
+                "command": "eval",
+                "data": str(Path(data).resolve()),
+                "split": split,
+                "retriever": retriever,
+                "model": _portable(model_name) if retriever == "dense" else None,
+                "k": k,
+                **(
+                    {"query_max_length": model.config.query_max_length, "doc_max_length": model.config.doc_max_length}
+                    if retriever == "dense"
+                    else {}
+                ),
+            },
+        )
+        build_report(
+            out,
+            summary=f"Evaluation of {name} on {Path(data).name} ({split}): {len(dataset.qrels)} judged queries, "
+            f"{len(dataset.corpus)} documents.",
+            seed=0,
+        )
+        return res.metrics
 
 
 # ---------------------------------------------------------------------------- train
@@ -174,62 +194,66 @@ def run_train(
     train_file: str | Path | None = None,
     eval_split: str | None = None,
     resume: bool = False,
+    overwrite: bool = False,
     allow_missing: bool = False,
     show_progress: bool = True,
 ) -> dict[str, Any]:
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    dataset = load_beir(data, split, allow_missing=allow_missing)
-    examples = load_examples(train_file, dataset) if train_file else examples_from_qrels(dataset)
-    _write_config(
-        out,
-        {
-            "command": "train",
-            "data": str(data),
-            "split": split,
-            "train_file": str(train_file) if train_file else None,
-            "eval_split": eval_split,
-        },
-        cfg,
-    )
-    model = BiEncoder.load(cfg.model, query_max_length=cfg.query_max_length, doc_max_length=cfg.doc_max_length)
-    before = None
-    eval_ds = None
-    if eval_split:
-        eval_ds = load_beir(data, eval_split, allow_missing=allow_missing).own_split()
-        before = evaluate_model(model, eval_ds, show_progress=show_progress)
-        write_run(out / "run-before.trec", before.run, tag="before")
-    result = _train_with_progress(
-        model,
-        examples,
-        cfg,
-        out,
-        resume,
-        show_progress,
-        eval_ds,
-        before.metrics if before else None,
-        dataset.own_split(),
-    )
-    _finish_training(model, result, out)
-    summary: dict[str, Any] = {"steps": cfg.steps, "examples": len(examples), "seconds": round(result.seconds, 1)}
-    text = f"{len(examples)} training examples, {cfg.steps} steps of batch {cfg.batch_size} with {cfg.loss}, {result.seconds:.0f} s."
-    if eval_ds is not None and before is not None:
-        after = evaluate_model(model, eval_ds, show_progress=show_progress)
-        write_run(out / "run.trec", after.run, tag="finetuned")
-        _write_eval_history(out, cfg, before, result, after)
-        summary.update({"before": before.metrics, "after": after.metrics})
-        write_json(out / "metrics.json", summary)
-        build_report(out, summary=f"Training run on {Path(data).name}: {text}")
-    else:
-        write_json(out / "metrics.json", summary)
-        write_report(
-            out / "report.md",
-            title=f"Training run: {cfg.loss} on {Path(data).name}",
-            summary=text,
-            columns={"final loss": {"loss": result.history[-1].loss}},
-            figures={"Training loss": "loss.png"},
+    with run_folder(out, resume=resume, overwrite=overwrite) as out:
+        dataset = load_beir(data, split, allow_missing=allow_missing)
+        examples = load_examples(train_file, dataset) if train_file else examples_from_qrels(dataset)
+        if resume:
+            check_resume(out, cfg)  # refuse other options before anything is written
+        _write_config(
+            out,
+            {
+                "command": "train",
+                "data": _portable(data),
+                "split": split,
+                "train_file": _portable(train_file),
+                "eval_split": eval_split,
+            },
+            cfg,
         )
-    return summary
+        model = BiEncoder.load(cfg.model, query_max_length=cfg.query_max_length, doc_max_length=cfg.doc_max_length)
+        before = None
+        eval_ds = None
+        if eval_split:
+            eval_ds = load_beir(data, eval_split, allow_missing=allow_missing).own_split()
+            before = evaluate_model(model, eval_ds, show_progress=show_progress)
+            write_run(out / "run-before.trec", before.run, tag="before")
+        result = _train_with_progress(
+            model,
+            examples,
+            cfg,
+            out,
+            resume,
+            show_progress,
+            eval_ds,
+            before.metrics if before else None,
+            dataset.own_split(),
+        )
+        _finish_training(model, result, out)
+        if not cfg.keep_final_checkpoint:
+            remove_checkpoints(out)  # the run is done: its model is in model/
+        summary: dict[str, Any] = {"steps": cfg.steps, "examples": len(examples), "seconds": round(result.seconds, 1)}
+        text = f"{len(examples)} training examples, {cfg.steps} steps of batch {cfg.batch_size} with {cfg.loss}, {result.seconds:.0f} s."
+        if eval_ds is not None and before is not None:
+            after = evaluate_model(model, eval_ds, show_progress=show_progress)
+            write_run(out / "run.trec", after.run, tag="finetuned")
+            _write_eval_history(out, cfg, before, result, after)
+            summary.update({"before": before.metrics, "after": after.metrics})
+            write_json(out / "metrics.json", summary)
+            build_report(out, summary=f"Training run on {Path(data).name}: {text}")
+        else:
+            write_json(out / "metrics.json", summary)
+            write_report(
+                out / "report.md",
+                title=f"Training run: {cfg.loss} on {Path(data).name}",
+                summary=text,
+                columns={"final loss": {"loss": result.history[-1].loss}},
+                figures={"Training loss": "loss.png"},
+            )
+        return summary
 
 
 # ----------------------------------------------------------------------------- demo
@@ -263,9 +287,16 @@ def run_demo(
     show_progress: bool = True,
     log: Log = console.print,
 ) -> dict[str, dict[str, float]]:
+    """The demo in ``out``: a killed demo continues from its last checkpoint, a finished one is replaced."""
+    resume = latest_checkpoint(out) is not None
+    with run_folder(out, resume=resume, overwrite=not resume) as folder:
+        return _demo(folder, data_dir, steps, show_progress, log, resume)
+
+
+def _demo(
+    out: Path, data_dir: str | Path | None, steps: int | None, show_progress: bool, log: Log, resume: bool
+) -> dict[str, dict[str, float]]:
     t0 = time.perf_counter()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     demo = DemoConfig()
     cfg = demo.train.model_copy(update={"steps": steps} if steps else {})
     log("[bold]1/5[/] building the stdlib-code dataset from this Python's standard library")
@@ -291,7 +322,7 @@ def run_demo(
         cfg,
         {"demo": {"eval_max_length": demo.eval_max_length}},
     )
-    result = _train_with_progress(model, examples, cfg, out, True, show_progress, None, None, train_ds.own_split())
+    result = _train_with_progress(model, examples, cfg, out, resume, show_progress, None, None, train_ds.own_split())
     _finish_training(model, result, out)
     remove_checkpoints(out)
     model.config.query_max_length = model.config.doc_max_length = demo.eval_max_length

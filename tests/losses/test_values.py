@@ -273,3 +273,15 @@ def test_listnet_label_temperature_sharpens_the_target():
     s, y = T([[1.0, 0.0, 0.0]]), T([[1, 0, 0]])
     sharp = L.listnet(s, y, label_temperature=1e-3).item()
     assert sharp == pytest.approx(-math.log(math.e / (math.e + 2)), abs=1e-6)  # one-hot target: softmax CE
+
+
+def test_ranknet_with_pair_count_weights_is_the_batch_pair_mean():
+    # allRank, sentence-transformers and rax average over every pair of the batch; rankwise per
+    # list, then over lists. Weighting each list by its pair count gives theirs (as the docstring says).
+    scores = T([[0.3, 0.1, -0.2, 0.5], [0.9, 0.4, 0.0, 0.0]])
+    labels = T([[2, 1, 0, 0], [1, 0, 0, 0]])
+    pairs = [(q, i, j) for q in range(2) for i in range(4) for j in range(4) if labels[q, i] > labels[q, j]]
+    batch_mean = np.mean([sp(float(scores[q, i] - scores[q, j])) for q, i, j in pairs])
+    counts = T([sum(1 for p in pairs if p[0] == q) for q in range(2)])
+    assert L.ranknet(scores, labels, weights=counts).item() == pytest.approx(batch_mean, rel=1e-12)
+    assert L.ranknet(scores, labels).item() != pytest.approx(batch_mean, rel=1e-6)

@@ -126,8 +126,17 @@ def test_dense_mining_and_bi_encoder_teacher(topics_beir, tmp_path, tiny_model_d
 
 def test_bad_inputs(topics_beir, tmp_path):
     ds = load_beir(topics_beir, "train")
-    with pytest.raises(ConfigError, match="window 1-500 goes beyond the corpus size"):
-        mine(ds, MineOptions(method="bm25", window=(1, 500)), tmp_path / "n.jsonl", show_progress=False)
+    with pytest.raises(ConfigError, match="window 41-500 starts beyond the corpus size"):
+        mine(ds, MineOptions(method="bm25", window=(41, 500)), tmp_path / "n.jsonl", show_progress=False)
+    said = []
+    mine(
+        ds,
+        MineOptions(method="bm25", window=(1, 500)),
+        tmp_path / "clip.jsonl",
+        show_progress=False,
+        log_fn=said.append,
+    )
+    assert "window 1-500 clipped to 1-40: the corpus has 40 documents" in said[0]
     with pytest.raises(RankwiseError, match="teacher '/nope' cannot load"):
         mine(ds, MineOptions(method="bm25", window=(1, 5), teacher="/nope"), tmp_path / "n.jsonl", show_progress=False)
     ds.qrels["q00"] = {"d00": 0}
@@ -201,8 +210,8 @@ def test_mine_cli_and_train_with_mined_negatives(topics_beir, tmp_path, tiny_mod
         True,
         False,
     )
-    code, text = cli("mine", "--data", topics_beir, "--out", tmp_path / "x.jsonl", "--window", "1-999")
-    assert code == 2 and "window 1-999 goes beyond the corpus size (40 documents)" in text
+    code, text = cli("mine", "--data", topics_beir, "--out", tmp_path / "x.jsonl", "--window", "50-999")
+    assert code == 2 and "window 50-999 starts beyond the corpus size (40 documents)" in text
     # a mined file naming a document the corpus lacks: the file, line and field are named
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"query_id": "q00", "positive_ids": ["d00"], "negative_ids": ["ghost"]}\n')

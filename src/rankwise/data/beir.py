@@ -94,17 +94,25 @@ def available_splits(folder: str | Path) -> list[str]:
     return sorted(p.name.split(".")[0] for p in qdir.glob("*.tsv*")) if qdir.is_dir() else []
 
 
-def load_beir(folder: str | Path, split: str = "test", *, allow_missing: bool = False) -> Dataset:
+def load_beir(
+    folder: str | Path,
+    split: str = "test",
+    *,
+    allow_missing: bool = False,
+    corpus: dict[str, Document] | None = None,
+    queries: dict[str, str] | None = None,
+) -> Dataset:
     """Load one split of a BEIR folder.
 
     Qrels that name a query or document absent from ``queries``/``corpus`` are an error naming the
     qrels line; with ``allow_missing=True`` they are dropped and counted in ``Dataset.warnings``.
+    ``corpus`` and ``queries`` already read (another split of the same folder) are not read again.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError("no such dataset folder", path=folder)
-    corpus = load_corpus(find_file(folder, "corpus.jsonl"))
-    queries = load_queries(find_file(folder, "queries.jsonl"))
+    corpus = corpus if corpus is not None else load_corpus(find_file(folder, "corpus.jsonl"))
+    queries = queries if queries is not None else load_queries(find_file(folder, "queries.jsonl"))
     qrels_dir = folder / "qrels"
     try:
         qrels_path = find_file(qrels_dir, f"{split}.tsv")
@@ -141,6 +149,8 @@ def load_beir(folder: str | Path, split: str = "test", *, allow_missing: bool = 
                 f"document {did!r} judged twice for query {qid!r}", path=qrels_path, line=lineno, field="corpus-id"
             )
         judged[did] = rel
+    if not qrels:
+        raise DataError(f"split {split!r} has no judgements to evaluate or train on", path=qrels_path)
     warnings = []
     if missing_q:
         warnings.append(f"dropped {missing_q} judgements of queries missing from queries.jsonl")

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rankwise.data.beir import available_splits, load_beir
+from rankwise.data.beir import available_splits, load_beir, load_corpus, load_queries
+from rankwise.data.jsonl import find_file
 from rankwise.errors import DataError
 
 
@@ -51,20 +52,25 @@ def inspect_dataset(folder: str | Path) -> InspectReport:
     splits = available_splits(folder)
     if not splits:
         raise DataError("no qrels/<split>.tsv found", path=folder)
-    first = load_beir(folder, splits[0], allow_missing=True)
+    corpus = load_corpus(find_file(folder, "corpus.jsonl"))
+    queries = load_queries(find_file(folder, "queries.jsonl"))
     report = InspectReport(
         path=str(folder),
-        documents=len(first.corpus),
-        queries=len(first.queries),
-        doc_words=_stats([len(d.full_text.split()) for d in first.corpus.values()]),
-        query_words=_stats([len(q.split()) for q in first.queries.values()]),
+        documents=len(corpus),
+        queries=len(queries),
+        doc_words=_stats([len(d.full_text.split()) for d in corpus.values()]),
+        query_words=_stats([len(q.split()) for q in queries.values()]),
     )
-    texts = Counter(d.full_text for d in first.corpus.values())
+    texts = Counter(d.full_text for d in corpus.values())
     dup = sum(c - 1 for c in texts.values() if c > 1)
     if dup:
         report.problems.append(f"{dup} documents repeat another document's text exactly")
     for split in splits:
-        ds = first if split == splits[0] else load_beir(folder, split, allow_missing=True)
+        try:
+            ds = load_beir(folder, split, allow_missing=True, corpus=corpus, queries=queries)
+        except DataError as exc:  # e.g. a qrels file with only its header
+            report.problems.append(f"{split}: {exc}")
+            continue
         report.problems.extend(f"{split}: {w}" for w in ds.warnings)
         labels = Counter(r for j in ds.qrels.values() for r in j.values())
         npos = [sum(1 for r in j.values() if r > 0) for j in ds.qrels.values()]

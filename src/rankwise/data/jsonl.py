@@ -13,10 +13,11 @@ from rankwise.errors import DataError
 
 
 def open_text(path: str | Path) -> io.TextIOBase:
+    """UTF-8 text, plain or gzip; a byte-order mark (editors on Windows write one) is skipped."""
     path = Path(path)
     if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
-    return open(path, encoding="utf-8")
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig")
+    return open(path, encoding="utf-8-sig")
 
 
 def find_file(folder: Path, stem: str) -> Path:

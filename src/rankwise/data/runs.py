@@ -90,3 +90,27 @@ def check_queries(loaded: LoadedRun, qrels: Qrels, *, lenient: bool = False) -> 
     log.warning("%s: dropped %d queries that the qrels do not judge", loaded.path, len(unknown))
     loaded.run = {q: r for q, r in loaded.run.items() if q in qrels}
     return loaded
+
+
+def align_queries(loaded: list[LoadedRun], qrels: Qrels, *, common: bool = False) -> tuple[Qrels, str]:
+    """Runs compared query by query must cover the same judged queries: a query one run lacks
+    would count as 0 for it and fake a significant difference (e.g. a test-split run against a
+    dev-split one). Different coverage is an error naming the counts; ``common=True`` compares
+    over the queries every run covers instead. Returns the qrels to use and a note for the table."""
+    covered = {r.name: set(r.run) & set(qrels) for r in loaded}
+    if len({frozenset(c) for c in covered.values()}) <= 1:
+        return qrels, ""
+    if not common:
+        counts = ", ".join(f"{name} covers {len(c)}" for name, c in covered.items())
+        raise RankwiseError(
+            f"the runs cover different judged queries ({counts} of {len(qrels)}); compare runs of the same split, "
+            "or common=True to compare over the queries all of them cover"
+        )
+    keep = set.intersection(*covered.values())
+    if not keep:
+        raise RankwiseError("the runs have no judged query in common")
+    for r in loaded:
+        r.run = {q: ranking for q, ranking in r.run.items() if q in keep}
+    return {
+        q: j for q, j in qrels.items() if q in keep
+    }, f"the {len(keep)} of {len(qrels)} judged queries all runs cover"

@@ -68,6 +68,8 @@ def read_qrels(path: str | Path) -> Qrels:
                 f"document {did!r} judged twice for query {qid!r}", path=path, line=lineno, field="corpus-id"
             )
         judged[did] = rel
+    if not qrels:
+        raise DataError("no judgements (an empty qrels file would score every run 0)", path=path)
     return qrels
 
 
@@ -126,6 +128,10 @@ def read_run(path: str | Path, *, lenient: bool = False, lines: dict[str, int] |
             ranking[did] = score
     if dropped:
         log.warning("%s: dropped %s", path, ", ".join(f"{n} line(s) with a {k}" for k, n in dropped.items()))
+    if not run:
+        if not lenient:
+            raise DataError("no run lines (an empty run would score 0 on every query)", path=path)
+        log.warning("%s: the run is empty", path)
     return run
 
 

@@ -150,7 +150,9 @@ def _neural_sort(scores: torch.Tensor, m: torch.Tensor, tau: float) -> torch.Ten
 
 def _sinkhorn_scalings(k: torch.Tensor, iterations: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Sinkhorn scaling vectors ``u, v`` with ``diag(u) K diag(v)`` doubly stochastic on the real
-    block (rows normalised, then columns, ``iterations`` times, as allRank's ``sinkhorn_scaling``).
+    block: rows normalised, then columns, ``iterations`` times. allRank's ``sinkhorn_scaling``
+    normalises columns first and stops early once within 1e-6, so after 50 rounds the two soft
+    permutations differ by up to about 2e-6 (5 items), 6e-4 (20) and 2e-3 (100 items).
 
     Working on the vectors keeps one copy of ``K`` for the backward pass instead of one per
     iteration, so 1,000-item lists fit in memory. A fixed number of rounds keeps the value a
@@ -181,9 +183,11 @@ def neuralndcg(
     ``P = sinkhorn(NeuralSort(s, tau))`` is a doubly stochastic "soft permutation" (row i ≈ the
     item at position i) and ``L_q = -(1/IDCG@k) sum_{i <= k} (P g)_i / log2(1 + i)`` with
     ``g = 2^y - 1``. Pobrotyn & Białobrzeski, "NeuralNDCG: Direct Optimisation of a Ranking
-    Metric via Differentiable Relaxation of Sorting" (arXiv 2102.07831); as allRank's
-    ``neuralNDCG`` (tau = 1, 50 Sinkhorn iterations, deterministic variant). As tau -> 0 it
-    tends to the true nDCG@k.
+    Metric via Differentiable Relaxation of Sorting" (arXiv 2102.07831), with allRank's
+    ``neuralNDCG`` defaults (tau = 1, 50 Sinkhorn iterations, deterministic variant). The one
+    difference: rankwise's Sinkhorn normalises rows before columns and always runs its rounds,
+    allRank's columns first with an early stop, so values agree to about 1e-3 on 100-item lists,
+    not to float precision. As tau -> 0 it tends to the true nDCG@k.
 
     Args:
         temperature: tau of the NeuralSort relaxation (smaller: closer to the hard sort).

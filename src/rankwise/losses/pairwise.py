@@ -47,7 +47,10 @@ def ranknet(
 
     ``L_q = 1/|P_q| * sum_{(i,j) in P_q} log(1 + exp(-sigma (s_i - s_j)))`` with
     ``P_q = {(i, j) : y_i > y_j}`` (Burges et al., "Learning to Rank using Gradient Descent",
-    ICML 2005). Averaged over the pairs of a list as allRank's ``rankNet`` does, then over lists.
+    ICML 2005). Averaged over the pairs of each list, then over lists (each list counts once).
+    allRank's ``rankNet``, sentence-transformers' ``RankNetLoss`` and rax's ``pairwise_logistic_loss``
+    average over every pair of the batch instead; the two agree when every list has as many pairs,
+    and ``weights`` = each list's pair count reproduces theirs in general.
 
     Args:
         sigma: slope of the logistic on score differences, ``sigma * (s_i - s_j)``.
@@ -182,8 +185,8 @@ def lambdarank(
     ``|ΔNDCG_ij| = |G_i - G_j| * |1/D(r_i) - 1/D(r_j)| / IDCG_q``, ``G = 2^y - 1``,
     ``D(r) = log2(1 + r)`` and ``r`` the item's rank under the current scores (no gradient).
     Burges, "From RankNet to LambdaRank to LambdaMART: An Overview" (MSR-TR-2010-82); this is
-    the LambdaLoss paper's "LambdaRank" weighting (Wang et al., CIKM 2018, allRank's
-    ``lamdbaRank_scheme``). With ``k``, only pairs with an item in the top k count (Eq. 18).
+    the LambdaLoss paper's "LambdaRank" weighting (Wang et al., CIKM 2018; allRank's
+    ``lamdbaRank_scheme``, sic). With ``k``, only pairs with an item in the top k count (Eq. 18).
 
     Args:
         sigma: slope of the pairwise logistic.

@@ -107,6 +107,28 @@ def _fingerprint(opts: MineOptions, dataset: Dataset, qids: list[str]) -> str:
     return h.hexdigest()[:16]
 
 
+SHARD = 4096  # documents per cached shard of corpus embeddings
+
+
+def _encode_in_shards(model, texts: list[str], cache: Path, show_progress: bool) -> np.ndarray:
+    """Corpus embeddings, each shard of :data:`SHARD` documents saved to ``cache`` as it finishes,
+    so a mining run killed while encoding continues where it stopped."""
+    parts = []
+    with task("encode corpus", len(texts), enabled=show_progress) as advance:
+        for n, start in enumerate(range(0, len(texts), SHARD)):
+            path = cache / f"corpus-embeddings-{n:05d}.npy"
+            chunk = texts[start : start + SHARD]
+            if path.is_file():
+                parts.append(np.load(path))
+                advance(len(chunk))
+                continue
+            emb = model.encode(chunk, "doc", batch_size=128, progress=advance)
+            with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+                np.save(fh, emb)
+            parts.append(emb)
+    return np.concatenate(parts) if parts else np.zeros((0, model.backbone.config.hidden_size), dtype=np.float32)
+
+
 def _retriever(
     opts: MineOptions,
     dataset: Dataset,
@@ -116,22 +138,18 @@ def _retriever(
     embeddings: np.ndarray | None = None,
 ) -> tuple[Retriever, float]:
     """The mining retriever and the seconds spent encoding the corpus. Dense corpus embeddings come
-    from ``embeddings`` (e.g. a dynamic refresh's fixed index), else from ``cache`` (a resumed run),
-    else are encoded and cached there."""
+    from ``embeddings`` (e.g. a dynamic refresh's fixed index), else are encoded in shards cached in
+    ``cache`` (a resumed run reuses the finished ones)."""
     ids, texts = corpus_texts(dataset)
     if opts.method == "bm25":
         return BM25Retriever(ids, texts, code=opts.code), 0.0
     from rankwise.models import BiEncoder
 
     model = model or BiEncoder.load(opts.model, query_max_length=opts.max_length, doc_max_length=opts.max_length)
-    emb_path = cache / "corpus-embeddings.npy"
     t0 = time.perf_counter()
-    if embeddings is None and emb_path.is_file():
-        embeddings = np.load(emb_path)
-    retriever = DenseRetriever(model, ids, texts, embeddings=embeddings, show_progress=show_progress)
-    if not emb_path.is_file():
-        with atomic_path(emb_path) as tmp, open(tmp, "wb") as fh:
-            np.save(fh, retriever.embeddings)
+    if embeddings is None:
+        embeddings = _encode_in_shards(model, texts, cache, show_progress)
+    retriever = DenseRetriever(model, ids, texts, embeddings=embeddings)
     return retriever, time.perf_counter() - t0
 
 
@@ -175,8 +193,11 @@ def mine(
         qids = [q for q in qids if q not in set(no_pos)]
     ids = list(dataset.corpus)
     a, b = options.window
-    if b > len(ids):
-        raise ConfigError(f"negatives: window {a}-{b} goes beyond the corpus size ({len(ids)} documents)")
+    if a > len(ids):
+        raise ConfigError(f"negatives: window {a}-{b} starts beyond the corpus size ({len(ids)} documents)")
+    if b > len(ids):  # e.g. the default 1-100 on a small corpus: every rank the corpus has
+        log_fn(f"window {a}-{b} clipped to {a}-{len(ids)}: the corpus has {len(ids)} documents")
+        b = len(ids)
     teacher = None
     if options.teacher:
         from rankwise.negatives.teacher import load_teacher
@@ -201,7 +222,7 @@ def mine(
                     _count(stats, row, options.k)
                 advance(len(chunk))
                 continue
-            rows = _mine_chunk(dataset, chunk, options, retriever, teacher, stats)
+            rows = _mine_chunk(dataset, chunk, options, (a, b), retriever, teacher, stats)
             write_text(shard, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
             for row in rows:
                 _count(stats, row, options.k)
@@ -235,9 +256,15 @@ def _guard(neg: np.ndarray, pos_min: float, margin: float | None, mode: str) -> 
 
 
 def _mine_chunk(
-    dataset: Dataset, qids: list[str], opts: MineOptions, retriever: Retriever, teacher, stats: MineStats
+    dataset: Dataset,
+    qids: list[str],
+    opts: MineOptions,
+    window: tuple[int, int],
+    retriever: Retriever,
+    teacher,
+    stats: MineStats,
 ) -> list[dict]:
-    a, b = opts.window
+    a, b = window
     texts = [dataset.queries[q] for q in qids]
     idx, scores, extra = retriever.search(texts, b)
     ids = retriever.ids

@@ -94,7 +94,11 @@ class TrainConfig(BaseModel):
     device: Optional[str] = Field(None, description="cpu | cuda | cuda:N | mps (default: the best available)")
     checkpoint_every: int = Field(50, ge=1, description="write a checkpoint every N steps (when the run has a folder)")
     eval_every: int = Field(0, ge=0, description="evaluate on the eval split every N steps (0: before and after only)")
-    keep_checkpoints: int = Field(2, ge=1, description="checkpoints kept on disk (the newest)")
+    keep_checkpoints: int = Field(2, ge=1, description="checkpoints kept on disk while training (the newest)")
+    keep_final_checkpoint: bool = Field(
+        False,
+        description="rankwise train: keep the checkpoints once training has finished (default: the final model only)",
+    )
 
     @field_validator("device")
     @classmethod

@@ -135,6 +135,26 @@ def _join_arrays(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return obj
 
 
+def check_resume(out_dir: str | Path, config: TrainConfig) -> Path | None:
+    """The checkpoint a resumed run in ``out_dir`` starts from (None: none, it starts at step 0),
+    after checking it was made with the same options; stale temporary files of a write that was
+    killed are removed. Raises naming each differing option with both values."""
+    root = Path(out_dir) / CKPT_DIR
+    if root.is_dir():
+        for stale in root.glob(".step-*"):  # atomic_path's temporaries of an interrupted write
+            stale.unlink(missing_ok=True)
+    ckpt = latest_checkpoint(out_dir)
+    if ckpt is not None:
+        saved = json.loads(ckpt.with_suffix(".json").read_text(encoding="utf-8"))["config"]
+        diff = _differences(saved, _config_state(config))
+        if diff:
+            raise RankwiseError(
+                f"{ckpt}: the checkpoint was made with other options ({'; '.join(diff)}); "
+                "use a new run folder or the same options"
+            )
+    return ckpt
+
+
 def _config_state(config: TrainConfig) -> dict[str, Any]:
     return json.loads(json.dumps(config.model_dump()))
 
@@ -240,7 +260,7 @@ def _run(
     result = TrainResult()
     start = 0
     if resume:
-        ckpt = latest_checkpoint(out)
+        ckpt = check_resume(out, config)
         if ckpt is None:
             log(f"no checkpoint in {out / CKPT_DIR}: starting from step 0")
         else:
@@ -359,12 +379,6 @@ def _load_checkpoint(
     device: torch.device,
 ) -> int:
     meta = json.loads(ckpt.with_suffix(".json").read_text(encoding="utf-8"))
-    diff = _differences(meta["config"], _config_state(config))
-    if diff:
-        raise RankwiseError(
-            f"{ckpt}: the checkpoint was made with other options ({'; '.join(diff)}); "
-            "use a new run folder or the same options"
-        )
     try:
         tensors = torch.load(ckpt, map_location="cpu", weights_only=True)
     except Exception as exc:  # a truncated or foreign file: torch raises many kinds

@@ -32,7 +32,6 @@ def test_gzip_files(toy_beir):
     [
         ('{"_id": "x", "text": ', None, "malformed JSON"),
         ('{"text": "no id"}', "_id", "missing field"),
-        ('{"_id": "x", "text": "  "}', "text", "empty text"),
         ('{"_id": "d0", "text": "again"}', "_id", "duplicate id"),
         ('["a", "list"]', None, "expected a JSON object"),
     ],

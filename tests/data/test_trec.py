@@ -44,7 +44,6 @@ def test_bad_run_lines(tmp_path, text, line, field, reason):
         ("q1\td1\tx\n", 1, "score"),
         ("query-id\tcorpus-id\tscore\nq1\td1\t1\nq1\td1\t0\n", 3, "corpus-id"),
         ("q1 d1\n", 1, None),
-        ("q1\td1\t-1\n", 1, "score"),
     ],
 )
 def test_bad_qrels_lines(tmp_path, text, line, field):

@@ -77,8 +77,6 @@ def load_corpus(path: str | Path) -> dict[str, Document]:
         title = obj.get("title") or ""
         if not isinstance(title, str):
             raise DataError(f"expected a string, got {type(title).__name__}", path=path, line=lineno, field="title")
-        if not text.strip() and not title.strip():
-            raise DataError("empty text (and no title)", path=path, line=lineno, field="text")
         meta = {k: v for k, v in obj.items() if k not in {"_id", "text", "title"}}
         corpus[did] = Document(text=text, title=title, meta=meta)
     return corpus
@@ -87,6 +85,17 @@ def load_corpus(path: str | Path) -> dict[str, Document]:
 def load_queries(path: str | Path) -> dict[str, str]:
     path = Path(path)
     return {qid: require_str(obj, "text", path, lineno) for lineno, qid, obj in _records(path)}
+
+
+def _normal(key: str) -> str:
+    return key.lstrip("0").lower() or "0"
+
+
+def _near_id(key: str, known: dict) -> str:
+    """A hint when ``key`` matches a known id but for leading zeros or case (ids are compared exactly)."""
+    want = _normal(key)
+    near = next((k for k in known if _normal(k) == want), None)
+    return f"; it has {near!r} (ids are compared exactly as written: leading zeros and case count)" if near else ""
 
 
 def available_splits(folder: str | Path) -> list[str]:
@@ -126,7 +135,7 @@ def load_beir(
         if qid not in queries:
             if not allow_missing:
                 raise DataError(
-                    f"query {qid!r} is not in queries.jsonl (allow_missing=True drops it)",
+                    f"query {qid!r} is not in queries.jsonl{_near_id(qid, queries)} (allow_missing=True drops it)",
                     path=qrels_path,
                     line=lineno,
                     field="query-id",
@@ -136,7 +145,7 @@ def load_beir(
         if did not in corpus:
             if not allow_missing:
                 raise DataError(
-                    f"document {did!r} is not in corpus.jsonl (allow_missing=True drops it)",
+                    f"document {did!r} is not in corpus.jsonl{_near_id(did, corpus)} (allow_missing=True drops it)",
                     path=qrels_path,
                     line=lineno,
                     field="corpus-id",
@@ -152,6 +161,10 @@ def load_beir(
     if not qrels:
         raise DataError(f"split {split!r} has no judgements to evaluate or train on", path=qrels_path)
     warnings = []
+    empty = [d for d, doc in corpus.items() if not doc.full_text.strip()]
+    if empty:  # kept, as BEIR's loader keeps them: they can still be retrieved (and judged)
+        shown = ", ".join(repr(d) for d in empty[:3]) + (", ..." if len(empty) > 3 else "")
+        warnings.append(f"{len(empty)} documents have no title and no text (kept): {shown}")
     if missing_q:
         warnings.append(f"dropped {missing_q} judgements of queries missing from queries.jsonl")
     if missing_d:

@@ -13,6 +13,7 @@ or with ids into a BEIR corpus (and optionally its queries)::
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,8 @@ from rankwise.data.beir import Dataset, Document
 from rankwise.data.jsonl import iter_jsonl, require_str
 from rankwise.errors import DataError
 from rankwise.io import atomic_path
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -130,6 +133,7 @@ def load_examples(path: str | Path, dataset: Dataset | None = None) -> list[Trai
     """Read training JSONL; the id form needs ``dataset`` (its corpus, and its queries for ``query_id``)."""
     path = Path(path)
     examples: list[TrainExample] = []
+    empty_skipped = 0
     for lineno, obj in iter_jsonl(path):
         by_id = "positive_ids" in obj or "query_id" in obj
         if by_id:
@@ -155,6 +159,11 @@ def load_examples(path: str | Path, dataset: Dataset | None = None) -> list[Trai
                         raise DataError(f"unknown document {did!r}", path=path, line=lineno, field=name)
                 docs[name] = [(did, dataset.corpus[did].full_text) for did in ids]
             positives, negatives = docs["positive_ids"], docs["negative_ids"]
+            if any(not t.strip() for _, t in positives):
+                if "scores" in obj or not any(t.strip() for _, t in positives):
+                    empty_skipped += 1  # teacher scores align with the listed positives; no usable positive
+                    continue
+                positives = [(d, t) for d, t in positives if t.strip()]
         else:
             query, qid = require_str(obj, "query", path, lineno), None
             positives = [(_text_id(t), t) for t in _text_list(obj, "positives", path, lineno, required=True) or []]
@@ -164,18 +173,28 @@ def load_examples(path: str | Path, dataset: Dataset | None = None) -> list[Trai
         scores = _scores(obj, {"positives": len(positives), "negatives": len(negatives)}, path, lineno)
         mined = _mined(obj, len(positives), len(negatives), path, lineno)
         examples.append(TrainExample(query, positives, negatives, scores, qid, mined))
+    if empty_skipped:
+        log.warning(
+            "%s: skipped %d examples whose positives are empty records (no title, no text)", path, empty_skipped
+        )
     if not examples:
         raise DataError("no training examples", path=path)
     return examples
 
 
 def examples_from_qrels(dataset: Dataset) -> list[TrainExample]:
-    """One example per judged query: its documents with grade > 0 are the positives."""
+    """One example per judged query: its documents with grade > 0 are the positives. A positive
+    that is an empty record (no title, no text) cannot teach anything: it is skipped, with a count."""
     out = []
+    empty = 0
     for qid, judged in dataset.qrels.items():
         pos = [(did, dataset.corpus[did].full_text) for did, rel in judged.items() if rel > 0]
-        if pos and qid in dataset.queries:
-            out.append(TrainExample(dataset.queries[qid], pos, query_id=qid))
+        kept = [(did, text) for did, text in pos if text.strip()]
+        empty += len(pos) - len(kept)
+        if kept and qid in dataset.queries:
+            out.append(TrainExample(dataset.queries[qid], kept, query_id=qid))
+    if empty:
+        log.warning("%s: skipped %d positives that are empty records (no title, no text)", dataset.path, empty)
     return out
 
 

@@ -61,10 +61,18 @@ def inspect_dataset(folder: str | Path) -> InspectReport:
         doc_words=_stats([len(d.full_text.split()) for d in corpus.values()]),
         query_words=_stats([len(q.split()) for q in queries.values()]),
     )
-    texts = Counter(d.full_text for d in corpus.values())
-    dup = sum(c - 1 for c in texts.values() if c > 1)
-    if dup:
-        report.problems.append(f"{dup} documents repeat another document's text exactly")
+    by_text: dict[str, list[str]] = {}
+    for did, doc in corpus.items():
+        if doc.full_text.strip():
+            by_text.setdefault(doc.full_text, []).append(did)
+    groups = [ids for ids in by_text.values() if len(ids) > 1]
+    if groups:
+        examples = "; ".join(" = ".join(repr(d) for d in g[:3]) for g in groups[:3])
+        report.problems.append(
+            f"{sum(len(g) - 1 for g in groups)} documents repeat another document's text exactly ({len(groups)} texts, "
+            f"e.g. {examples}): in training one is a false negative for the other's queries; "
+            "same_text_same_doc=True treats them as one document"
+        )
     for split in splits:
         try:
             ds = load_beir(folder, split, allow_missing=True, corpus=corpus, queries=queries)

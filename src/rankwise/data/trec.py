@@ -52,9 +52,9 @@ def iter_qrels(path: str | Path) -> Iterator[tuple[int, str, str, int]]:
                     path=path,
                     line=lineno,
                 )
+            # negative grades (TREC Web's -1 non-relevant, -2 spam) are kept as written: every
+            # consumer treats grade < 1 as non-relevant, as trec_eval does at relevance level 1
             rel = _parse_int(grade, path, lineno, "score")
-            if rel < 0:
-                raise DataError(f"negative grade {rel}", path=path, line=lineno, field="score")
             yield lineno, qid.strip(), did.strip(), rel
 
 

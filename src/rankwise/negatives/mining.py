@@ -59,6 +59,7 @@ class MineOptions:
     seed: int = 42
     max_length: int = 256
     code: bool = False  # BM25: split identifiers (read_file -> read file)
+    same_text_same_doc: bool = False  # a document with a positive's exact text is no negative
     chunk: int = 2048
 
     def __post_init__(self) -> None:
@@ -284,7 +285,12 @@ def _mine_chunk(
         pos_scores = retriever.score(extra[i], pos_rows)
         ranked = [(r + 1, int(j), float(s)) for r, (j, s) in enumerate(zip(idx[i], scores[i])) if j >= 0]
         pset = set(positives)
-        window = [(r, j, s) for r, j, s in ranked if a <= r <= b and ids[j] not in pset]
+        twins = {dataset.corpus[d].full_text for d in positives} if opts.same_text_same_doc else set()
+        window = [
+            (r, j, s)
+            for r, j, s in ranked
+            if a <= r <= b and ids[j] not in pset and not (twins and dataset.corpus[ids[j]].full_text in twins)
+        ]
         cand_scores = np.array([s for _, _, s in window], dtype=np.float64)
         keep = _guard(cand_scores, float(pos_scores.min()), opts.margin, opts.margin_mode)
         dropped_margin = int((~keep).sum())

@@ -36,18 +36,27 @@ def build_inbatch(
     n_negatives: int = 0,
     extra: Sequence[Sequence[tuple[str, str]]] | None = None,
     choose: Callable[[int, TrainExample, np.random.Generator], Sequence[int]] | None = None,
+    by_text: bool = False,
 ) -> InBatch:
     """One sampled positive and up to ``n_negatives`` sampled hard negatives per example, plus
     ``extra[i]`` documents for example i (e.g. STAR's random negatives). ``choose`` picks which
-    of an example's negatives to use (e.g. TAS-Balanced's margin bins); default: uniform."""
+    of an example's negatives to use (e.g. TAS-Balanced's margin bins); default: uniform.
+    ``by_text``: documents with identical text are one document (a corpus that repeats a text
+    under two ids would otherwise make one a negative of the other's query)."""
     doc_index: dict[str, int] = {}
     docs: list[str] = []
+    ids: list[str] = []
+
+    def key(did: str, text: str) -> str:
+        return text if by_text else did
 
     def add(did: str, text: str) -> int:
-        if did not in doc_index:
-            doc_index[did] = len(docs)
+        k = key(did, text)
+        if k not in doc_index:
+            doc_index[k] = len(docs)
             docs.append(text)
-        return doc_index[did]
+            ids.append(did)
+        return doc_index[k]
 
     positive, hard = [], []
     for i, ex in enumerate(examples):
@@ -63,11 +72,11 @@ def build_inbatch(
             add(did, text)
     labels = torch.zeros(len(examples), len(docs))
     for i, ex in enumerate(examples):
-        for did, _ in ex.positives:
-            j = doc_index.get(did)
+        for did, text in ex.positives:
+            j = doc_index.get(key(did, text))
             if j is not None:
                 labels[i, j] = 1.0
-    return InBatch([ex.query for ex in examples], list(doc_index), docs, labels, positive, hard)
+    return InBatch([ex.query for ex in examples], ids, docs, labels, positive, hard)
 
 
 def teacher_matrix(batch: InBatch, examples: Sequence[TrainExample]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -81,6 +81,9 @@ class TrainConfig(BaseModel):
     curriculum: CURRICULA.field() = Field(
         None, description="reciprank | normscore | kdescore, e.g. 'kdescore:steps=100' (easy samples first)"
     )
+    same_text_same_doc: bool = Field(
+        False, description="documents with identical text count as one in a batch (never each other's negative)"
+    )
     chunk_tokens: Optional[int] = Field(
         None, ge=64, description="encode each side in length-sorted chunks of at most this many padded tokens"
     )

@@ -113,7 +113,12 @@ class Plan:
         rng = np.random.default_rng([self.config.seed, 1, step])
         exs = [self.examples[int(i)] for i in idx]
         batch = build_inbatch(
-            exs, rng, self.n_negatives, extra=self.negatives.extra(idx, rng), choose=self.sampler.choose_negatives()
+            exs,
+            rng,
+            self.n_negatives,
+            extra=self.negatives.extra(idx, rng),
+            choose=self.sampler.choose_negatives(),
+            by_text=self.config.same_text_same_doc,
         )
         return exs, batch
 

@@ -30,7 +30,7 @@ def test_a_run_folder_is_never_reused_silently(monkeypatch, capsys, toy_beir, ti
     code, text = _train(monkeypatch, capsys, toy_beir, tiny_model_dir, out, "--eval-split", "test")
     assert code == 0, text
     assert (out / "run.trec").is_file() and not (out / "checkpoints").exists()  # a finished run keeps its model only
-    mode = stat.S_IMODE((out / "model" / "config.json").stat().st_mode)
+    mode = stat.S_IMODE((out / "model" / "model.safetensors").stat().st_mode)
     umask = os.umask(0)
     os.umask(umask)
     assert mode == 0o666 & ~umask  # files follow the user's umask

@@ -30,6 +30,10 @@ def atomic_path(path: str | Path, *, is_dir: bool = False) -> Iterator[Path]:
         os.umask(umask)
         if tmp.exists():
             tmp.chmod((0o777 if is_dir else 0o666) & ~umask)
+        if is_dir:  # what libraries wrote inside (safetensors writes 0600) follows the umask too
+            for child in tmp.rglob("*"):
+                if not child.is_symlink():
+                    child.chmod((0o777 if child.is_dir() else 0o666) & ~umask)
         if is_dir and path.exists():
             # os.replace cannot swap a non-empty directory: move the old one aside first.
             old = path.with_name(f".{path.name}.old")

@@ -425,11 +425,17 @@ def data_build(
 
 
 @data_app.command("inspect")
-def data_inspect(folder: Path = typer.Argument(..., help="BEIR folder")) -> None:
+def data_inspect(
+    folder: Path = typer.Argument(..., help="BEIR folder"),
+    model: Optional[str] = typer.Option(
+        None, help="model folder whose tokenizer counts long documents [default: all-MiniLM-L6-v2]"
+    ),
+    max_length: int = typer.Option(256, help="report documents longer than this many tokens (0: skip)"),
+) -> None:
     """Counts, length statistics, label distribution and the problems found."""
     from rankwise.data.inspect import inspect_dataset
 
-    rep = inspect_dataset(folder)
+    rep = inspect_dataset(folder, model=model, max_length=max_length or None)
     results.print(f"[bold]{rep.path}[/]: {rep.documents} documents, {rep.queries} queries")
     for label, stats in (("document words", rep.doc_words), ("query words", rep.query_words)):
         results.print(f"  {label}: " + ", ".join(f"{k} {v:.0f}" for k, v in stats.items()))

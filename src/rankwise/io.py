@@ -103,3 +103,8 @@ def run_folder(path: str | Path, *, resume: bool = False, overwrite: bool = Fals
         if not existed and not (path / "checkpoints").exists():
             shutil.rmtree(path, ignore_errors=True)
         raise
+
+
+def cache_dir() -> Path:
+    """rankwise's cache (built datasets, corpus embeddings): ``$RANKWISE_CACHE`` or ``~/.cache/rankwise``."""
+    return Path(os.environ.get("RANKWISE_CACHE", Path.home() / ".cache" / "rankwise"))

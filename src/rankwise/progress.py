@@ -27,7 +27,11 @@ def task(description: str, total: int | None, *, enabled: bool = True) -> Iterat
         TextColumn("eta"),
         TimeRemainingColumn(),
         BarColumn(bar_width=16),
-        TextColumn("{task.fields[info]}", table_column=Column(no_wrap=True, overflow="ellipsis")),
+        # the info gets what is left, so it is cut, not the count
+        TextColumn(
+            "{task.fields[info]}",
+            table_column=Column(no_wrap=True, overflow="ellipsis", max_width=max(10, console.width - 64)),
+        ),
     ]
     with Progress(*columns, console=console, transient=False) as progress:
         tid = progress.add_task(description, total=total, info="")

@@ -80,7 +80,14 @@ def run_eval(
         else:
             model = BiEncoder.load(model_name, query_max_length=max_length, doc_max_length=max_length, device=device)
             name = model.name
-        res = evaluate_model(model, dataset, k, show_progress=show_progress)
+            texts = [doc.full_text for doc in dataset.corpus.values()]
+            cut = model.count_truncated(texts, "doc")
+            if cut:
+                console.print(
+                    f"{cut} of {len(texts)} documents are longer than {model.config.doc_max_length} tokens: "
+                    "their ends are not encoded (--max-length raises the limit)"
+                )
+        res = evaluate_model(model, dataset, k, show_progress=show_progress, cache=retriever == "dense")
         write_run(out / "run.trec", res.run, tag=Path(str(model_name or name)).name if retriever == "dense" else "bm25")
         write_json(out / "metrics.json", res.metrics)
         write_json(out / "per_query.json", {"ndcg@10": res.per_query["ndcg@10"]})
@@ -219,7 +226,7 @@ def run_train(
         eval_ds = None
         if eval_split:
             eval_ds = load_beir(data, eval_split, allow_missing=allow_missing).own_split()
-            before = evaluate_model(model, eval_ds, show_progress=show_progress)
+            before = evaluate_model(model, eval_ds, show_progress=show_progress, cache=True)
             write_run(out / "run-before.trec", before.run, tag="before")
         result = _train_with_progress(
             model,
@@ -313,7 +320,7 @@ def _demo(
     write_run(out / "run-bm25.trec", bm25, tag="bm25")
     log("[bold]3/5[/] base model (all-MiniLM-L6-v2) on test")
     model = BiEncoder.load(cfg.model, query_max_length=demo.eval_max_length, doc_max_length=demo.eval_max_length)
-    before = evaluate_model(model, test, show_progress=show_progress)
+    before = evaluate_model(model, test, show_progress=show_progress, cache=True)
     write_run(out / "run-before.trec", before.run, tag="base")
     log(f"[bold]4/5[/] fine-tuning: {cfg.steps} steps, batch {cfg.batch_size}, {cfg.loss}")
     _write_config(

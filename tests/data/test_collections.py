@@ -204,3 +204,24 @@ def test_shared_trec_dl_qrels_equal_pytrec_eval_with_four_columns(tmp_path):
     ref = pytrec_eval.RelevanceEvaluator(three, {"ndcg_cut.10", "map"}).evaluate(run)
     assert ours["ndcg@10"] == pytest.approx(np.mean([r["ndcg_cut_10"] for r in ref.values()]), abs=1e-9)
     assert ours["map"] == pytest.approx(np.mean([r["map"] for r in ref.values()]), abs=1e-9)
+
+
+def test_long_documents_are_counted_where_they_are_cut(monkeypatch, capsys, classic, tiny_model_dir, tmp_path):
+    corpus = classic / "corpus.jsonl"
+    corpus.write_text(corpus.read_text() + '{"_id": "012", "text": "' + "word " * 400 + '"}\n')
+    code, text = run_cli(monkeypatch, capsys, "data", "inspect", classic)
+    assert code == 0 and "1 of 12 documents are longer than 256 tokens" in " ".join(text.split())
+    code, text = run_cli(
+        monkeypatch,
+        capsys,
+        "eval",
+        "--data",
+        classic,
+        "--model",
+        tiny_model_dir,
+        "--max-length",
+        16,
+        "--out",
+        tmp_path / "ev",
+    )
+    assert code == 0 and "of 12 documents are longer than 16 tokens" in " ".join(text.split())

@@ -25,3 +25,27 @@ def test_bm25_ranks_the_matching_document_first():
     assert next(iter(run["q1"])) == "c" and list(run["q1"]) == ["c"]  # only matching docs are kept
     assert next(iter(run["q2"])) == "d"
     assert split_identifiers("readFile_fast") == "read File fast"
+
+
+def test_corpus_embeddings_are_cached_by_model_weights_and_texts(tiny_model_dir, toy_beir, tmp_path, monkeypatch):
+    import torch
+
+    from rankwise.data import load_beir
+    from rankwise.index.retrieve import dense_run
+    from rankwise.models import BiEncoder
+
+    monkeypatch.setenv("RANKWISE_CACHE", str(tmp_path / "cache"))
+    ds = load_beir(toy_beir, "test")
+    model = BiEncoder.load(str(tiny_model_dir))
+    first = dense_run(model, ds, 5, show_progress=False, cache=True)
+    calls = []
+    real = model.encode
+    monkeypatch.setattr(
+        model, "encode", lambda texts, kind="doc", **kw: (calls.append(kind), real(texts, kind, **kw))[1]
+    )
+    assert dense_run(model, ds, 5, show_progress=False, cache=True) == first
+    assert calls == ["query"]  # the corpus came from the cache
+    with torch.no_grad():  # other weights: another key, the corpus is encoded again
+        next(model.backbone.parameters()).add_(0.1)
+    dense_run(model, ds, 5, show_progress=False, cache=True)
+    assert calls.count("doc") == 1 and len(list((tmp_path / "cache" / "embeddings").iterdir())) == 2

@@ -28,3 +28,12 @@ def test_markdown_report(tmp_path):
     assert text.startswith("# T\n\nS\n") and "![Loss](loss.png)" in text
     page = (tmp_path / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 1 and "loss.png" not in page  # self-contained
+
+
+def test_report_cells_explain_missing_values_and_escape_control_characters():
+    from rankwise.report.run_report import Diagnostics, _snippet
+
+    row = Diagnostics(0.9, 0.8, 0.1, 0.2, 0.05, float("nan"), float("nan")).row()
+    assert row[:2] == ["0.9000", "0.8000"] and "nan" not in " ".join(row)
+    assert row[-1].startswith("n/a: no query has two retrieved judged documents of different grades")
+    assert _snippet("ring the bell\x07 now\x1b[31m") == "ring the bell\\x07 now\\x1b[31m"

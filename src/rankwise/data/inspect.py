@@ -46,8 +46,12 @@ def _stats(values: list[int]) -> dict[str, float]:
     }
 
 
-def inspect_dataset(folder: str | Path) -> InspectReport:
-    """Load every split leniently and describe it; problems are listed, not raised, where possible."""
+def inspect_dataset(
+    folder: str | Path, *, model: str | Path | None = None, max_length: int | None = 256
+) -> InspectReport:
+    """Load every split leniently and describe it; problems are listed, not raised, where possible.
+    Documents longer than ``max_length`` tokens of ``model``'s tokenizer (default: the packaged
+    all-MiniLM-L6-v2) are counted: an encoder sees only their beginning (None: not counted)."""
     folder = Path(folder)
     splits = available_splits(folder)
     if not splits:
@@ -61,6 +65,19 @@ def inspect_dataset(folder: str | Path) -> InspectReport:
         doc_words=_stats([len(d.full_text.split()) for d in corpus.values()]),
         query_words=_stats([len(q.split()) for q in queries.values()]),
     )
+    if max_length:
+        from transformers import AutoTokenizer
+
+        from rankwise.models.bi_encoder import count_truncated, default_model_path
+
+        tokenizer = AutoTokenizer.from_pretrained(str(model or default_model_path()))
+        texts = [d.full_text for d in corpus.values()]
+        cut = count_truncated(tokenizer, texts, max_length)
+        if cut:
+            report.problems.append(
+                f"{cut} of {len(texts)} documents are longer than {max_length} tokens "
+                f"({Path(str(model)).name if model else 'all-MiniLM-L6-v2'}'s tokenizer): encoders see only their beginning"
+            )
     by_text: dict[str, list[str]] = {}
     for did, doc in corpus.items():
         if doc.full_text.strip():

@@ -38,7 +38,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from rankwise.io import atomic_path
+from rankwise.io import atomic_path, cache_dir
 
 BUILD_VERSION = 1
 MAX_DOC_CHARS = 3000
@@ -211,10 +211,6 @@ def build(out_dir: str | Path, root: str | Path | None = None) -> Path:
             )
         )
     return out_dir
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("RANKWISE_CACHE", Path.home() / ".cache" / "rankwise"))
 
 
 def ensure_built(out_dir: str | Path | None = None) -> Path:

@@ -8,6 +8,7 @@ scores even when they rank below the window).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -16,6 +17,7 @@ import numpy as np
 from rankwise.data.beir import Dataset
 from rankwise.index.bm25 import BM25Index
 from rankwise.index.flat import FlatIndex
+from rankwise.io import atomic_path, cache_dir
 from rankwise.progress import task
 
 Run = dict[str, dict[str, float]]
@@ -29,6 +31,31 @@ class Retriever(Protocol):
     ) -> tuple[np.ndarray, np.ndarray, list[Any]]: ...
 
     def score(self, state: Any, rows: Sequence[int]) -> np.ndarray: ...
+
+
+def embeddings_key(model, texts: Sequence[str]) -> str:
+    """What corpus embeddings depend on: the model's weights and settings, the doc max length and the texts."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.backbone.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    h.update(f"{model.config.pooling}|{model.config.normalize}|{model.config.doc_max_length}".encode())
+    for text in texts:
+        h.update(hashlib.sha256(text.encode()).digest())
+    return h.hexdigest()[:32]
+
+
+def cached_embeddings(model, texts: Sequence[str], *, batch_size: int = 128, show_progress: bool = False) -> np.ndarray:
+    """Corpus embeddings from the cache (``cache_dir()/embeddings``) when this model, its settings and
+    these texts were encoded before, e.g. the starting model of a training run; else encoded and kept."""
+    path = cache_dir() / "embeddings" / f"{embeddings_key(model, texts)}.npy"
+    if path.is_file():
+        return np.load(path)
+    with task("encode corpus", len(texts), enabled=show_progress) as advance:
+        emb = model.encode(list(texts), "doc", batch_size=batch_size, progress=advance)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, emb)
+    return emb
 
 
 class DenseRetriever:
@@ -100,10 +127,14 @@ def search_run(
     return run
 
 
-def dense_run(model, dataset: Dataset, k: int = 100, *, batch_size: int = 64, show_progress: bool = True) -> Run:
-    """Encode the corpus and the split's queries, search exactly, keep the top ``k``."""
+def dense_run(
+    model, dataset: Dataset, k: int = 100, *, batch_size: int = 64, show_progress: bool = True, cache: bool = False
+) -> Run:
+    """Encode the corpus and the split's queries, search exactly, keep the top ``k``. ``cache``: reuse
+    (and keep) the corpus embeddings of the same model, settings and texts (:func:`cached_embeddings`)."""
     ids, texts = corpus_texts(dataset)
-    retriever = DenseRetriever(model, ids, texts, batch_size=batch_size, show_progress=show_progress)
+    emb = cached_embeddings(model, texts, batch_size=batch_size, show_progress=show_progress) if cache else None
+    retriever = DenseRetriever(model, ids, texts, embeddings=emb, batch_size=batch_size, show_progress=show_progress)
     return search_run(retriever, dataset, k, show_progress=show_progress)
 
 

@@ -23,14 +23,21 @@ def score_run(dataset: Dataset, run: dict[str, dict[str, float]], metrics: list[
 
 
 def evaluate_model(
-    model, dataset: Dataset, k: int = 100, *, metrics: list[str] | None = None, show_progress: bool = False
+    model,
+    dataset: Dataset,
+    k: int = 100,
+    *,
+    metrics: list[str] | None = None,
+    show_progress: bool = False,
+    cache: bool = False,
 ) -> EvalResult:
     """Retrieve the top ``k`` of the split's corpus for each judged query with ``model`` (a
-    :class:`~rankwise.models.BiEncoder`, or ``"bm25"``) and score the run."""
+    :class:`~rankwise.models.BiEncoder`, or ``"bm25"``) and score the run. ``cache``: reuse corpus
+    embeddings of the same model weights, settings and texts from an earlier call (kept on disk)."""
     from rankwise.index.retrieve import bm25_run, dense_run
 
     if model == "bm25":
         run = bm25_run(dataset, k, show_progress=show_progress)
     else:
-        run = dense_run(model, dataset, k, show_progress=show_progress)
+        run = dense_run(model, dataset, k, show_progress=show_progress, cache=cache)
     return score_run(dataset, run, metrics)

@@ -48,6 +48,19 @@ class EncoderConfig:
     doc_max_length: int = 256
 
 
+def count_truncated(tokenizer, texts: Sequence[str], max_length: int, batch: int = 4096) -> int:
+    """Texts longer than ``max_length`` tokens (special tokens included) under ``tokenizer``."""
+    n = 0
+    for start in range(0, len(texts), batch):
+        enc = tokenizer(list(texts[start : start + batch]), truncation=True, max_length=max_length)
+        if enc.encodings is not None:  # fast tokenizers keep what truncation cut off
+            n += sum(1 for e in enc.encodings if e.overflowing)
+        else:
+            full = tokenizer(list(texts[start : start + batch]), truncation=False)["input_ids"]
+            n += sum(1 for x in full if len(x) > max_length)
+    return n
+
+
 def _read_st_config(path: Path) -> tuple[Path, EncoderConfig]:
     """Backbone folder and pooling settings from a sentence-transformers folder (``modules.json``)."""
     modules = json.loads((path / "modules.json").read_text())
@@ -245,6 +258,10 @@ class BiEncoder(nn.Module):
             len(ids), device=out.device
         )
         return out[where], counts
+
+    def count_truncated(self, texts: Sequence[str], kind: Kind = "doc") -> int:
+        """How many of ``texts`` are longer than the ``kind``'s max length (their end is not encoded)."""
+        return count_truncated(self.tokenizer, texts, self.max_length(kind))
 
     def token_ids(self, texts: Sequence[str], kind: Kind, cache: dict | None = None) -> list[list[int]]:
         """Input ids (truncated, unpadded), tokenising only the texts the cache lacks."""

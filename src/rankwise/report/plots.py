@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
+from matplotlib.ticker import MaxNLocator
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -33,6 +34,7 @@ def training_loss(
         smooth = np.convolve(v, np.ones(w) / w, mode="valid")
         ax.plot(s[w - 1 :], smooth, color="#08519c", lw=2, label=f"moving mean ({w} steps)")
     ax.set_xlabel("step")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
     ax.set_ylabel("loss")
     ax.set_title(title)
     ax.grid(alpha=0.3)
@@ -115,6 +117,7 @@ def metric_over_steps(
     for i, (name, values) in enumerate(series.items()):
         ax.plot(steps, values, marker="o", ms=3, color=_COLORS[i % len(_COLORS)], label=name)
     ax.set_xlabel("step")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
     ax.set_ylabel("value")
     ax.set_title(title)
     ax.grid(alpha=0.3)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +49,17 @@ class Diagnostics:
     spearman_rho: float
 
     def row(self) -> list[str]:
-        return [f"{v:.4f}" for v in self.__dict__.values()]
+        """Each value, or why there is none (a nan in a report explains nothing)."""
+        why = {
+            "per_query_auc": "n/a: no query has both a positive and a negative",
+            "global_auc": "n/a: no positive or no negative retrieved",
+            "opis": "n/a: no threshold range with both kinds",
+            "ece_raw": "n/a: no positive or no negative retrieved",
+            "ece_platt": "n/a: no positive or no negative retrieved",
+            "kendall_tau": "n/a: no query has two retrieved judged documents of different grades",
+            "spearman_rho": "n/a: no query has two retrieved judged documents of different grades",
+        }
+        return [f"{v:.4f}" if np.isfinite(v) else why[k] for k, v in self.__dict__.items()]
 
 
 def diagnostics(qrels: Qrels, run: dict) -> tuple[Diagnostics, tuple[np.ndarray, np.ndarray]]:
@@ -84,7 +95,9 @@ def _load_texts(loaded: LoadedRun) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def _snippet(text: str, n: int = 110) -> str:
+    """One line of at most ``n`` characters; control characters shown escaped (``\\x1b``), never raw."""
     text = " ".join(text.split())
+    text = "".join(f"\\x{ord(c):02x}" if unicodedata.category(c) == "Cc" else c for c in text)
     return text if len(text) <= n else text[: n - 1] + "…"
 
 

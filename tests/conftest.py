@@ -33,8 +33,7 @@ def run_cli(monkeypatch, capsys, *args) -> tuple[int, str]:
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory) -> Path:
+def make_tiny_bert(path: Path, **config) -> Path:
     """A 2-layer, 32-wide BERT with the default model's tokenizer, saved as a transformers folder."""
     import torch
     from transformers import AutoTokenizer, BertConfig, BertModel
@@ -42,7 +41,6 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     from rankwise.models import default_model_path
 
     torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("tiny-bert")
     tok = AutoTokenizer.from_pretrained(str(default_model_path()))
     cfg = BertConfig(
         vocab_size=tok.vocab_size,
@@ -51,10 +49,16 @@ def tiny_model_dir(tmp_path_factory) -> Path:
         num_attention_heads=2,
         intermediate_size=64,
         max_position_embeddings=512,
+        **config,
     )
     BertModel(cfg).save_pretrained(path)
     tok.save_pretrained(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    return make_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
 
 
 def write_beir(folder: Path, corpus: list[dict], queries: list[dict], qrels: dict[str, list[tuple]]) -> Path:

@@ -231,3 +231,21 @@ def test_mine_cli_and_train_with_mined_negatives(topics_beir, tmp_path, tiny_mod
         2,
     )
     assert code == 2 and "bad.jsonl:1, field 'negative_ids': unknown document 'ghost'" in text
+
+
+def test_dense_encoding_continues_from_finished_shards(topics_beir, tmp_path, tiny_model_dir, monkeypatch):
+    import rankwise.negatives.mining as mining
+    from rankwise.models import BiEncoder
+
+    monkeypatch.setattr(mining, "SHARD", 16)  # 40 documents: shards of 16, 16 and 8
+    model = BiEncoder.load(str(tiny_model_dir))
+    texts = [d.full_text for d in load_beir(topics_beir, "train").corpus.values()]
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    whole = mining._encode_in_shards(model, texts, cache, False)
+    (cache / "corpus-embeddings-00002.npy").unlink()  # as if killed while encoding the last shard
+    sizes = []
+    real = model.encode
+    monkeypatch.setattr(model, "encode", lambda t, kind="doc", **kw: (sizes.append(len(t)), real(t, kind, **kw))[1])
+    again = mining._encode_in_shards(model, texts, cache, False)
+    assert sizes == [8] and np.allclose(whole, again, atol=1e-6)  # only the missing shard was encoded

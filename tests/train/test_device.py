@@ -11,6 +11,7 @@ from rankwise.device import best_device, resolve_device
 from rankwise.errors import ConfigError
 from rankwise.models import BiEncoder
 from rankwise.train import TrainConfig, train
+from tests.conftest import make_tiny_bert
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -18,25 +19,9 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 @pytest.fixture(scope="module")
 def no_dropout_model_dir(tmp_path_factory):
     """The tiny BERT without dropout: CPU and CUDA draw dropout masks from different generators."""
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    from rankwise.models import default_model_path
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("tiny-bert-nodrop")
-    tok = AutoTokenizer.from_pretrained(str(default_model_path()))
-    cfg = BertConfig(
-        vocab_size=tok.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
+    return make_tiny_bert(
+        tmp_path_factory.mktemp("tiny-bert-nodrop"), hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0
     )
-    BertModel(cfg).save_pretrained(path)
-    tok.save_pretrained(path)
-    return path
 
 
 def _cfg(model_dir, **kw) -> TrainConfig:

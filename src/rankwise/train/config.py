@@ -90,6 +90,11 @@ class TrainConfig(BaseModel):
     length_bucket: int = Field(
         0, ge=0, description="random batches sorted by length within buckets of this many batches (0: off)"
     )
+    cache_chunk: Optional[int] = Field(
+        None,
+        ge=1,
+        description="gradient caching: encode in chunks of this many texts (large batches in bounded memory)",
+    )
     activation_checkpointing: bool = Field(
         False, description="recompute activations in the backward pass (less memory, ~30% more compute)"
     )

@@ -10,6 +10,7 @@ folder never executes code from it.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -34,6 +35,7 @@ from rankwise.errors import ConfigError, RankwiseError
 from rankwise.io import atomic_path, write_json
 from rankwise.models import BiEncoder
 from rankwise.train.config import TrainConfig
+from rankwise.train.grad_cache import forward_backward
 from rankwise.train.plan import Plan
 
 logger = logging.getLogger(__name__)
@@ -274,27 +276,25 @@ def _run(
         plan.before_step(step, model)
         t_step = time.perf_counter()
         exs, batch = plan.batch(step)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.bf16):
-            q, q_tokens = model.embed_counted(
-                batch.queries, "query", token_cache=token_cache, chunk_tokens=config.chunk_tokens
-            )
-            d, d_tokens = model.embed_counted(
-                batch.docs, "doc", token_cache=token_cache, chunk_tokens=config.chunk_tokens
-            )
-        scores = q.float() @ d.float().T  # the loss always sees float32 scores
-        loss, info = plan.loss(scores, batch, exs, step)
-        if not torch.isfinite(loss):
-            raise RankwiseError(
-                f"step {step + 1}: the loss is {loss.item()}; lower the learning rate or check the data"
-            )
-        loss.backward()
+
+        loss, info, tokens = forward_backward(
+            model,
+            batch.queries,
+            batch.docs,
+            lambda scores, exs=exs, batch=batch, step=step: plan.loss(scores, batch, exs, step),
+            cache_chunk=config.cache_chunk,
+            chunk_tokens=config.chunk_tokens,
+            token_cache=token_cache,
+            bf16=config.bf16,
+            check=functools.partial(_refuse_non_finite, step=step),
+        )
         torch.nn.utils.clip_grad_norm_(model.backbone.parameters(), config.max_grad_norm)
         lr = optimizer.param_groups[0]["lr"]
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         took = time.perf_counter() - t_step
-        real, padded = q_tokens.real + d_tokens.real, q_tokens.padded + d_tokens.padded
+        real, padded = tokens
         entry = StepLog(
             step + 1,
             float(loss.detach()),
@@ -322,6 +322,11 @@ def _run(
         _set_checkpointing(model, False)
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def _refuse_non_finite(loss: torch.Tensor, step: int) -> None:
+    if not torch.isfinite(loss):
+        raise RankwiseError(f"step {step + 1}: the loss is {loss.item()}; lower the learning rate or check the data")
 
 
 def _rng_state() -> dict[str, Any]:

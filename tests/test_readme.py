@@ -60,3 +60,18 @@ def test_first_block_runs_as_written(tmp_path):
     assert set(metrics) == {"ndcg@10", "mrr@10", "recall@100", "map"}
     assert metrics["ndcg@10"] > 0.66, json.dumps(metrics)  # the base model scores 0.64 on this split
     assert not any(tmp_path.iterdir())  # from Python nothing is written unless asked
+
+
+def test_rw_train_is_callable_in_any_import_order():
+    import subprocess
+    import sys
+
+    code = "import rankwise as rw; rw.TrainConfig(); import rankwise.train.loop; assert callable(rw.train); print('ok')"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "ok"
+
+
+def test_rw_train_trains(tiny_model_dir, toy_beir):
+    ds = rw.load_dataset(toy_beir, "train")
+    model = rw.BiEncoder.load(str(tiny_model_dir))
+    result = rw.train(model, ds, rw.TrainConfig(steps=2, batch_size=2, query_max_length=16, doc_max_length=16))
+    assert [h.step for h in result.history] == [1, 2]

@@ -30,7 +30,7 @@ _EXPORTS = {
     "BiEncoder": "rankwise.models.bi_encoder",
     # training
     "TrainConfig": "rankwise.train.config",
-    "train": "rankwise.train.loop",
+    "train": ("rankwise.train", None),  # the package is callable: rw.train(model, data, config)
     "mine": ("rankwise.negatives.mining", "mine_negatives"),
     # evaluation
     "evaluate_model": "rankwise.metrics.model",
@@ -69,4 +69,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from rankwise.models.bi_encoder import BiEncoder as BiEncoder
     from rankwise.negatives.mining import mine_negatives as mine  # noqa: F401
     from rankwise.train.config import TrainConfig as TrainConfig
-    from rankwise.train.loop import train as train
+    from rankwise.train.loop import train as train  # rankwise.train, the package, calls it

@@ -75,3 +75,13 @@ def test_rw_train_trains(tiny_model_dir, toy_beir):
     model = rw.BiEncoder.load(str(tiny_model_dir))
     result = rw.train(model, ds, rw.TrainConfig(steps=2, batch_size=2, query_max_length=16, doc_max_length=16))
     assert [h.step for h in result.history] == [1, 2]
+
+
+def test_training_leaves_the_callers_examples_as_they_were(tiny_model_dir, toy_beir):
+    ds = rw.load_dataset(toy_beir, "train")
+    examples = rw.mine(ds, f"dense:k=2,window=1-8,max_length=16,model={tiny_model_dir}", log_fn=lambda _: None)
+    before = [list(ex.negatives) for ex in examples]
+    assert any(before)
+    model = rw.BiEncoder.load(str(tiny_model_dir))
+    rw.train(model, examples, rw.TrainConfig(steps=1, batch_size=2, negatives="inbatch", query_max_length=16))
+    assert [ex.negatives for ex in examples] == before  # inbatch cleared the run's copies, not these

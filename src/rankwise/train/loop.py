@@ -10,6 +10,7 @@ folder never executes code from it.
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import logging
@@ -177,7 +178,9 @@ def _as_examples(
         if not examples:
             raise RankwiseError(f"dataset {data.path or ''} ({data.split}): no query has a judged positive to train on")
         return examples, corpus if corpus is not None else data
-    examples = list(data)
+    # strategies give examples their negatives (and scores) for this run: work on shallow copies,
+    # so the caller's examples keep theirs (e.g. mined ones reused with another strategy)
+    examples = [copy.copy(ex) for ex in data]
     if not examples:
         raise RankwiseError("no training examples")
     return examples, corpus

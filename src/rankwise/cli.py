@@ -80,25 +80,21 @@ def _config_options() -> list[inspect.Parameter]:
     from rankwise.train.config import TrainConfig
 
     params = []
+    defaults = TrainConfig().model_dump()  # option strings, as config.toml shows them
     for name, info in TrainConfig.model_fields.items():
-        default = info.get_default(call_default_factory=True)
-        shown = TrainConfig.model_construct().model_dump()[name] if default is not None else None
-        shown = str(shown).lower() if isinstance(shown, bool) else shown
+        shown = str(defaults[name]).lower() if isinstance(defaults[name], bool) else defaults[name]
         help_text = (info.description or name) + (f"  [default: {shown}]" if shown not in (None, "") else "")
-        show = False
         flag = "--" + name.replace("_", "-")
         if info.annotation is bool:
-            kind, option = (
-                Optional[bool],
-                typer.Option(None, f"{flag}/--no-{flag[2:]}", help=help_text, show_default=show),
-            )
+            kind = Optional[bool]
+            option = typer.Option(None, f"{flag}/--no-{flag[2:]}", help=help_text, show_default=False)
         else:
             base = (
                 info.annotation
                 if info.annotation in (int, float, str)
                 else next((t for t in getattr(info.annotation, "__args__", ()) if t in (int, float, str)), str)
             )
-            kind, option = Optional[base], typer.Option(None, flag, help=help_text, show_default=show)
+            kind, option = Optional[base], typer.Option(None, flag, help=help_text, show_default=False)
         params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind))
     return params
 

@@ -457,7 +457,7 @@ def data_inspect(
 
 
 # library arguments whose command-line flag has another name
-_FLAG_FOR = {"corpus": "data", "data": "data", "teacher": "teacher", "out_dir": "out"}
+_FLAG_FOR = {"corpus": "data", "out_dir": "out"}
 
 
 def cli_message(message: str) -> str:
@@ -465,9 +465,9 @@ def cli_message(message: str) -> str:
     ``qrels=FILE`` -> ``--qrels FILE``, ``corpus=`` -> ``--data``."""
     import typer.main
 
-    flags = {p.name for cmd in typer.main.get_command(typer_app).commands.values() for p in getattr(cmd, "params", [])}
-    for sub in getattr(typer.main.get_command(typer_app).commands.get("data"), "commands", {}).values():
-        flags |= {p.name for p in sub.params}
+    commands = list(typer.main.get_command(typer_app).commands.values())
+    commands += list(getattr(next((c for c in commands if c.name == "data"), None), "commands", {}).values())
+    flags = {p.name for cmd in commands for p in getattr(cmd, "params", [])}
 
     def flag(name: str) -> str | None:
         name = _FLAG_FOR.get(name, name)

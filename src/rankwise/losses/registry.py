@@ -48,41 +48,42 @@ def hyperparameters(name: str) -> dict[str, inspect.Parameter]:
     }
 
 
+def _allowed(name: str) -> dict[str, inspect.Parameter]:
+    if name not in _REGISTRY:
+        raise ConfigError(f"unknown loss {name!r}; available: {', '.join(available())}")
+    return hyperparameters(name)
+
+
+def _check_key(name: str, key: str, allowed: dict[str, inspect.Parameter]) -> None:
+    if key not in allowed:
+        raise ConfigError(f"loss {name!r} has no parameter {key!r}; it takes: {', '.join(sorted(allowed)) or 'none'}")
+
+
 class Loss:
     """A registered loss with its hyperparameters bound; called as ``loss(scores, labels, mask, **kw)``."""
 
     def __init__(self, name: str, **params: Any) -> None:
-        if name not in _REGISTRY:
-            raise ConfigError(f"unknown loss {name!r}; available: {', '.join(available())}")
-        allowed = hyperparameters(name)
+        allowed = _allowed(name)
         for key in params:
-            if key not in allowed:
-                raise ConfigError(
-                    f"loss {name!r} has no parameter {key!r}; it takes: {', '.join(sorted(allowed)) or 'none'}"
-                )
+            _check_key(name, key, allowed)
         self.name, self.params, self.fn = name, params, _REGISTRY[name]
         self.facts: LossFacts = self.fn.facts
         self.__doc__ = self.fn.__doc__
 
     @classmethod
     def from_term(cls, term: Term) -> Loss:
-        if term.name not in _REGISTRY:
-            raise ConfigError(f"unknown loss {term.name!r}; available: {', '.join(available())}")
-        option = f"loss {term.name!r}"
-        allowed = hyperparameters(term.name)
+        """The loss of one parsed spec term, each value converted to its parameter's declared type."""
+        allowed = _allowed(term.name)
         raw = dict(term.params)
         if term.variant is not None:
             variant = _REGISTRY[term.name].facts.variant
             if variant is None:
-                raise ConfigError(f"{option}: expected key=value, got {term.variant!r}")
+                raise ConfigError(f"loss {term.name!r}: expected key=value, got {term.variant!r}")
             raw[variant] = term.variant
         params = {}
         for key, value in raw.items():
-            if key not in allowed:
-                raise ConfigError(
-                    f"{option} has no parameter {key!r}; it takes: {', '.join(sorted(allowed)) or 'none'}"
-                )
-            params[key] = convert(option, key, value, allowed[key].annotation)
+            _check_key(term.name, key, allowed)
+            params[key] = convert(f"loss {term.name!r}", key, value, allowed[key].annotation)
         return cls(term.name, **params)
 
     def __call__(

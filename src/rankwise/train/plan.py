@@ -76,7 +76,7 @@ class Plan:
                 (f"loss {self.loss_fn.spec!r}", self.distil),
                 (
                     f"false negatives {str(self.false_negatives)!r}",
-                    getattr(self.false_negatives, "needs_teacher_scores", False),
+                    self.false_negatives is not None and self.false_negatives.needs_teacher_scores,
                 ),
             )
             if on

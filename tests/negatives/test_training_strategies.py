@@ -275,6 +275,7 @@ def test_a_users_own_sampler_object_is_used(topics_beir, tmp_path, tiny_model_di
     ds = load_beir(topics_beir, "train")
     examples = examples_from_qrels(ds)
     plan = Plan(cfg(batching=FirstExamples()), examples, dataset=ds, work_dir=tmp_path, log=lambda _: None)
+    plan.prepare(BiEncoder.load(str(tiny_model_dir)))
     for step in range(3):
         assert [ex.query for ex in plan.batch(step)[0]] == [ex.query for ex in examples[:4]]
 

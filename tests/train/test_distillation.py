@@ -62,6 +62,7 @@ def test_margin_mse_trains_on_the_teachers_margins(tiny_model_dir, tmp_path):
     from rankwise.train.plan import Plan
 
     plan = Plan(cfg, exs)
+    plan.prepare(model)
     batch_exs, batch = plan.batch(0)
     with torch.no_grad():
         q = model.embed(batch.queries, "query")

@@ -19,6 +19,8 @@ from torch import nn
 
 from rankwise.errors import RankwiseError
 from rankwise.io import atomic_path
+from rankwise.models.chunks import length_chunks, restore_order
+from rankwise.models.folders import is_cross_encoder_folder
 
 Kind = Literal["query", "doc"]
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -146,6 +148,11 @@ class BiEncoder(nn.Module):
         else:
             source, label = name_or_path, str(name_or_path)
         path = Path(source)
+        if path.is_dir() and is_cross_encoder_folder(path):
+            raise RankwiseError(
+                f"model {source}: a cross-encoder (reranker) folder, not a bi-encoder; it scores (query, document) "
+                "pairs and cannot embed a corpus: load it with rankwise.CrossEncoder.load, or rerank with it"
+            )
         if path.is_dir() and (path / "modules.json").is_file():
             backbone_path, cfg = _read_st_config(path)
         elif path.is_dir():
@@ -231,33 +238,15 @@ class BiEncoder(nn.Module):
         memory; same result up to float rounding)."""
         ids = self.token_ids(texts, kind, token_cache)
         lengths = [len(x) for x in ids]
-        if not chunk_tokens:
-            chunks = [list(range(len(ids)))]
-        else:
-            order = sorted(range(len(ids)), key=lambda i: -lengths[i])
-            chunks, current = [], []
-            for i in order:  # longest first: a chunk's padded size is its first member's length
-                if current and (len(current) + 1) * lengths[current[0]] > chunk_tokens:
-                    chunks.append(current)
-                    current = []
-                current.append(i)
-            if current:
-                chunks.append(current)
+        chunks = length_chunks(lengths, chunk_tokens)
         parts, padded = [], 0
         device = self.device
         for chunk in chunks:
             batch = self.tokenizer.pad({"input_ids": [ids[i] for i in chunk]}, return_tensors="pt")
             padded += batch["input_ids"].numel()
             parts.append(self({k: v.to(device) for k, v in batch.items()}))
-        counts = TokenCount(sum(lengths), padded)
         out = torch.cat(parts) if len(parts) > 1 else parts[0]
-        if not chunk_tokens:
-            return out, counts  # one batch in input order
-        where = torch.empty(len(ids), dtype=torch.long, device=out.device)
-        where[torch.tensor([i for c in chunks for i in c], device=out.device)] = torch.arange(
-            len(ids), device=out.device
-        )
-        return out[where], counts
+        return restore_order(out, chunks, chunk_tokens), TokenCount(sum(lengths), padded)
 
     def count_truncated(self, texts: Sequence[str], kind: Kind = "doc") -> int:
         """How many of ``texts`` are longer than the ``kind``'s max length (their end is not encoded)."""

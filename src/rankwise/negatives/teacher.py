@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from rankwise.errors import RankwiseError
+from rankwise.models.folders import folder_kind
 
 
 class Teacher:
@@ -36,45 +36,43 @@ def register_teacher(cls: type[Teacher]) -> type[Teacher]:
 
 @register_teacher
 class CrossEncoderTeacher(Teacher):
+    """A reranker (:class:`~rankwise.models.CrossEncoder`: one trained here, or any sentence-transformers
+    cross-encoder folder) scoring each (query, document) pair; its raw logits are the teacher scores."""
+
     kind = "cross-encoder"
 
-    def __init__(self, path: Path, max_length: int = 256, batch_size: int = 32) -> None:
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    def __init__(self, path_or_model, max_length: int | None = None, batch_size: int = 32) -> None:
+        from rankwise.models.cross_encoder import CrossEncoder
 
-        self.name = str(path)
-        self.tokenizer = AutoTokenizer.from_pretrained(str(path))
-        self.model = AutoModelForSequenceClassification.from_pretrained(str(path)).eval()
-        if self.model.config.num_labels != 1:
-            raise RankwiseError(
-                f"teacher {path}: a cross-encoder teacher must have one output, it has {self.model.config.num_labels}"
-            )
-        self.max_length, self.batch_size = max_length, batch_size
+        self.model = path_or_model if isinstance(path_or_model, CrossEncoder) else CrossEncoder.load(path_or_model)
+        if max_length:
+            self.model.config.max_length = max_length
+        self.name, self.batch_size = self.model.name, batch_size
 
-    @torch.inference_mode()
     def score(self, query: str, docs: Sequence[str]) -> np.ndarray:
-        out = []
-        for start in range(0, len(docs), self.batch_size):
-            chunk = list(docs[start : start + self.batch_size])
-            enc = self.tokenizer(
-                [query] * len(chunk),
-                chunk,
-                truncation="only_second",
-                max_length=self.max_length,
-                padding=True,
-                return_tensors="pt",
-            )
-            out.append(self.model(**enc).logits[:, 0].float().numpy())
-        return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+        return self.model.rank(query, docs, batch_size=self.batch_size)
+
+    def score_many(self, queries: Sequence[str], docs: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        # one predict call over every pair: batches mix queries, so few are short of batch_size
+        flat = self.model.predict([(q, d) for q, ds in zip(queries, docs) for d in ds], batch_size=self.batch_size)
+        out, start = [], 0
+        for ds in docs:
+            out.append(flat[start : start + len(ds)])
+            start += len(ds)
+        return out
 
 
 @register_teacher
 class BiEncoderTeacher(Teacher):
     kind = "bi-encoder"
 
-    def __init__(self, path: str | Path | None) -> None:
+    def __init__(self, path_or_model) -> None:
         from rankwise.models import BiEncoder
 
-        self.model = BiEncoder.load(None if path is None else str(path))
+        if isinstance(path_or_model, BiEncoder):
+            self.model = path_or_model
+        else:
+            self.model = BiEncoder.load(None if path_or_model is None else str(path_or_model))
         self.name = self.model.name
 
     def score(self, query: str, docs: Sequence[str]) -> np.ndarray:
@@ -94,19 +92,20 @@ class BiEncoderTeacher(Teacher):
 
 def teacher_kind(path: Path) -> str:
     """A folder with a sequence-classification ``config.json`` holds a cross-encoder; any other a bi-encoder."""
-    cfg = json.loads((path / "config.json").read_text()) if (path / "config.json").is_file() else {}
-    return (
-        "cross-encoder"
-        if any(a.endswith("ForSequenceClassification") for a in cfg.get("architectures") or [])
-        else "bi-encoder"
-    )
+    return folder_kind(path)
 
 
-def load_teacher(spec: str | Path | Teacher) -> Teacher:
-    """A :class:`Teacher` passes through; a model folder loads as the kind :func:`teacher_kind`
+def load_teacher(spec) -> Teacher:
+    """A :class:`Teacher` passes through, a loaded model is wrapped; a model folder loads as the kind :func:`teacher_kind`
     finds (``default``: the packaged all-MiniLM-L6-v2 as a bi-encoder)."""
     if isinstance(spec, Teacher):
         return spec
+    from rankwise.models import BiEncoder, CrossEncoder
+
+    if isinstance(spec, CrossEncoder):
+        return CrossEncoderTeacher(spec)
+    if isinstance(spec, BiEncoder):
+        return BiEncoderTeacher(spec)
     if str(spec) == "default":
         return BiEncoderTeacher(None)
     path = Path(spec)

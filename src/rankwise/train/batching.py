@@ -1,8 +1,9 @@
 """Turn training examples into the one loss shape: an in-batch score matrix with its labels.
 
-This is the single place where a dual-encoder batch becomes ``(scores, labels, mask)``: each
-query is scored against every document of the batch (its positive, its hard negatives, every
-other query's documents). A document that appears several times in the batch is encoded once,
+This is where training examples become the label side of ``(scores, labels, mask)``. A dual
+encoder's batch (:class:`InBatch`) scores each query against every document of the batch (its
+positive, its hard negatives, every other query's documents); a cross-encoder's
+(:class:`ListBatch`) scores each query's own candidate list. A document that appears several times in the batch is encoded once,
 and is labelled positive for every query that has it among its positives, so a shared
 positive is never treated as another query's negative.
 """
@@ -10,7 +11,7 @@ positive is never treated as another query's negative.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -28,6 +29,8 @@ class InBatch:
     hard: list[
         list[tuple[int, int]]
     ]  # per query: (column, index into example.negatives) of its own sampled hard negatives
+    positive_index: list[int] = field(default_factory=list)  # which of its example's positives each query drew
+    mask: torch.Tensor | None = None  # every query is scored against every document
 
 
 def build_inbatch(
@@ -58,9 +61,10 @@ def build_inbatch(
             ids.append(did)
         return doc_index[k]
 
-    positive, hard = [], []
+    positive, hard, drawn = [], [], []
     for i, ex in enumerate(examples):
-        positive.append(add(*ex.positives[int(rng.integers(len(ex.positives)))]))
+        drawn.append(int(rng.integers(len(ex.positives))))
+        positive.append(add(*ex.positives[drawn[-1]]))
         own = []
         if n_negatives and ex.negatives:
             take = min(n_negatives, len(ex.negatives))
@@ -76,23 +80,91 @@ def build_inbatch(
             j = doc_index.get(key(did, text))
             if j is not None:
                 labels[i, j] = 1.0
-    return InBatch([ex.query for ex in examples], ids, docs, labels, positive, hard)
+    return InBatch([ex.query for ex in examples], ids, docs, labels, positive, hard, drawn)
 
 
-def teacher_matrix(batch: InBatch, examples: Sequence[TrainExample]) -> tuple[torch.Tensor, torch.Tensor]:
+@dataclass
+class ListBatch:
+    """Candidate lists, one per query (a cross-encoder's batch): ``docs[i][c]`` is query i's candidate
+    in column c; ``labels`` and ``mask`` are [n_queries, list length], padded where a list is short."""
+
+    queries: list[str]
+    doc_ids: list[list[str]]
+    docs: list[list[str]]
+    labels: torch.Tensor
+    mask: torch.Tensor
+    positive: list[int]  # column of each query's sampled positive (0)
+    hard: list[list[tuple[int, int]]]  # per query: (column, index into example.negatives)
+    positive_index: list[int]
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """Every (query, candidate) pair, row by row: the order the scores come back in."""
+        return [(q, d) for q, docs in zip(self.queries, self.docs) for d in docs]
+
+
+def build_lists(
+    examples: Sequence[TrainExample],
+    rng: np.random.Generator,
+    list_size: int,
+    extra: Sequence[Sequence[tuple[str, str]]] | None = None,
+    choose: Callable[[int, TrainExample, np.random.Generator], Sequence[int]] | None = None,
+    by_text: bool = False,
+) -> ListBatch:
+    """Each query's list: one sampled positive, then up to ``list_size - 1`` of its hard negatives
+    (``choose`` picks them; default uniform), then ``extra[i]`` documents (e.g. STAR's random
+    ones), then the other queries' sampled positives (in-batch negatives) until the list is full.
+    A candidate that is one of the query's own positives is labelled 1 wherever it comes from."""
+    if list_size < 2:
+        raise ValueError("list_size must be >= 2 (a positive and at least one negative)")
+    drawn = [int(rng.integers(len(ex.positives))) for ex in examples]
+    sampled = [ex.positives[k] for ex, k in zip(examples, drawn)]
+    ids, docs, labels, hard = [], [], [], []
+
+    def key(did: str, text: str) -> str:
+        return text if by_text else did
+
+    for i, ex in enumerate(examples):
+        own = {key(d, t) for d, t in ex.positives}
+        row: dict[str, tuple[str, str]] = {key(*sampled[i]): sampled[i]}  # insertion-ordered, one per document
+        row_hard: list[tuple[int, int]] = []
+        if ex.negatives:
+            take = min(list_size - 1, len(ex.negatives))
+            picks = choose(take, ex, rng) if choose else rng.choice(len(ex.negatives), size=take, replace=False)
+            for j in picks:
+                neg = ex.negatives[int(j)]
+                if len(row) < list_size and key(*neg) not in row:
+                    row_hard.append((len(row), int(j)))
+                    row[key(*neg)] = neg
+        others = [sampled[int(j)] for j in rng.permutation(len(examples)) if j != i]
+        for doc in [*(extra[i] if extra else ()), *others]:
+            if len(row) < list_size:
+                row.setdefault(key(*doc), doc)
+        ids.append([d for d, _ in row.values()])
+        docs.append([t for _, t in row.values()])
+        labels.append([1.0 if k in own else 0.0 for k in row])
+        hard.append(row_hard)
+    n = max(len(r) for r in docs)
+    label_t = torch.zeros(len(examples), n)
+    mask = torch.zeros(len(examples), n, dtype=torch.bool)
+    for i, row_labels in enumerate(labels):
+        label_t[i, : len(row_labels)] = torch.tensor(row_labels)
+        mask[i, : len(row_labels)] = True
+    return ListBatch([ex.query for ex in examples], ids, docs, label_t, mask, [0] * len(examples), hard, drawn)
+
+
+def teacher_matrix(batch: InBatch | ListBatch, examples: Sequence[TrainExample]) -> tuple[torch.Tensor, torch.Tensor]:
     """The teacher's scores where it scored the pair: each query's sampled positive and its own
     hard negatives (the teacher never saw the other queries' documents). Returns
     ``(teacher_scores, mask)``, both [n_queries, n_docs]; distillation losses see only the masked
     entries, so Margin-MSE is the paper's (q, d+, d-) margins and KL a softmax over the query's
     own candidates. A query without teacher scores has an empty row (no loss)."""
-    t = torch.zeros(len(examples), len(batch.docs))
-    mask = torch.zeros(len(examples), len(batch.docs), dtype=torch.bool)
+    t = torch.zeros(batch.labels.shape)
+    mask = torch.zeros(batch.labels.shape, dtype=torch.bool)
     for i, ex in enumerate(examples):
         if ex.scores is None or not batch.hard[i]:
             continue
         c = batch.positive[i]
-        k = next(k for k, (did, _) in enumerate(ex.positives) if did == batch.doc_ids[c])
-        t[i, c], mask[i, c] = ex.scores.positives[k], True
+        t[i, c], mask[i, c] = ex.scores.positives[batch.positive_index[i]], True
         for c, j in batch.hard[i]:
             t[i, c], mask[i, c] = ex.scores.negatives[j], True
     return t, mask

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Literal, Optional
 
 from pydantic import (
     BaseModel,
@@ -46,6 +46,10 @@ class TrainConfig(BaseModel):
         extra="forbid", protected_namespaces=(), arbitrary_types_allowed=True, validate_assignment=True
     )
 
+    kind: Optional[Literal["bi-encoder", "cross-encoder"]] = Field(
+        None,
+        description="model kind to train: bi-encoder (retriever) or cross-encoder (reranker) [default: bi-encoder]",
+    )
     model: Optional[str] = Field(None, description="base model: the packaged all-MiniLM-L6-v2, a folder, or a hub name")
     loss: LossField = Field(
         default_factory=lambda: get("infonce:temperature=0.05"),
@@ -66,6 +70,12 @@ class TrainConfig(BaseModel):
     )
     negatives_per_query: int = Field(
         0, ge=0, description="hard negatives per query per step (0: 1 with a hard-negative strategy)"
+    )
+    list_size: int = Field(
+        8, ge=2, description="cross-encoder: candidates per query per step (its positive and negatives)"
+    )
+    pair_max_length: Optional[int] = Field(
+        None, ge=8, description="cross-encoder: token limit of a (query, document) pair while training"
     )
     negatives: NEGATIVES.field() = Field(
         None,
@@ -93,7 +103,8 @@ class TrainConfig(BaseModel):
     cache_chunk: Optional[int] = Field(
         None,
         ge=1,
-        description="gradient caching: encode in chunks of this many texts (large batches in bounded memory)",
+        description="gradient caching: encode in chunks of this many texts (cross-encoder: pairs), "
+        "for large batches in bounded memory",
     )
     activation_checkpointing: bool = Field(
         False, description="recompute activations in the backward pass (less memory, ~30% more compute)"

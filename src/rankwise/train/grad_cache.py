@@ -1,4 +1,4 @@
-"""One training step's forward and backward for a dual encoder, plain or with gradient caching.
+"""One training step's forward and backward, plain or with gradient caching, for any model kind.
 
 Gradient caching (Gao, Zhang, Han and Callan, "Scaling Deep Contrastive Learning Batch Size under
 Memory Limited Setup", RepL4NLP 2021; the authors' ``GradCache``): the batch is encoded in chunks
@@ -13,6 +13,8 @@ ever sees the score matrix.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -32,6 +34,72 @@ def _set_rng_state(state: tuple[torch.Tensor, list[torch.Tensor] | None]) -> Non
         torch.cuda.set_rng_state_all(state[1])
 
 
+@dataclass
+class Side:
+    """One kind of input of a step (a dual encoder's queries, its documents; a cross-encoder's
+    pairs): ``encode(chunk)`` returns the chunk's outputs with a graph and its token counts."""
+
+    encode: Callable[[Sequence[Any]], tuple[torch.Tensor, TokenCount]]
+    items: Sequence[Any]
+
+
+def cached_forward_backward(
+    sides: Sequence[Side],
+    combine: Callable[..., torch.Tensor],
+    loss_of_scores: LossOfScores,
+    *,
+    device_type: str,
+    cache_chunk: int | None = None,
+    bf16: bool = False,
+    check: Callable[[torch.Tensor], None] | None = None,
+) -> tuple[torch.Tensor, dict[str, float], TokenCount]:
+    """Encode every side, ``combine`` the outputs into the score matrix (in float32), compute
+    ``loss_of_scores(scores)`` and back-propagate into the model. ``cache_chunk``: items per chunk
+    with gradient caching (None: one plain pass). ``check(loss)`` runs before any backward pass
+    (e.g. to refuse a non-finite loss). Any model kind whose scores are a function of per-item
+    outputs runs through here, so gradient caching serves every kind and every loss."""
+    if not cache_chunk:
+        outs, real, padded = [], 0, 0
+        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16):
+            for side in sides:
+                out, tok = side.encode(side.items)
+                outs.append(out)
+                real, padded = real + tok.real, padded + tok.padded
+        loss, info = loss_of_scores(combine(*(o.float() for o in outs)))
+        if check:
+            check(loss)
+        loss.backward()
+        return loss.detach(), info, TokenCount(real, padded)
+
+    cached, states, real, padded = [], [], 0, 0
+    with torch.no_grad():  # pass 1: every output, no activations kept
+        for side in sides:
+            parts, side_states = [], []
+            for start in range(0, len(side.items), cache_chunk):
+                side_states.append(_rng_state())
+                with torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16):
+                    out, tok = side.encode(side.items[start : start + cache_chunk])
+                parts.append(out.float())
+                real, padded = real + tok.real, padded + tok.padded
+            cached.append(torch.cat(parts).requires_grad_(True))
+            states.append(side_states)
+    after = _rng_state()
+    loss, info = loss_of_scores(combine(*cached))
+    if check:
+        check(loss)
+    loss.backward()  # gradients of the loss with respect to every output
+    for side, out, side_states in zip(sides, cached, states):  # pass 2: one chunk's graph at a time
+        if out.grad is None:  # a side the loss does not depend on
+            continue
+        for n, start in enumerate(range(0, len(side.items), cache_chunk)):
+            _set_rng_state(side_states[n])
+            with torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16):
+                again, _ = side.encode(side.items[start : start + cache_chunk])
+            again.float().backward(out.grad[start : start + cache_chunk])
+    _set_rng_state(after)  # later draws as if pass 2 had not happened
+    return loss.detach(), info, TokenCount(real, padded)
+
+
 def forward_backward(
     model,
     queries: Sequence[str],
@@ -44,45 +112,18 @@ def forward_backward(
     bf16: bool = False,
     check: Callable[[torch.Tensor], None] | None = None,
 ) -> tuple[torch.Tensor, dict[str, float], TokenCount]:
-    """Encode, score ``q @ d.T`` in float32, compute ``loss_of_scores(scores)`` and back-propagate
-    into the model's parameters. ``cache_chunk``: texts per chunk with gradient caching (None: one
-    plain pass). ``check(loss)`` runs before any backward pass (e.g. to refuse a non-finite loss)."""
-    device_type = model.device.type
+    """A dual encoder's step: encode queries and documents, score ``q @ d.T``, back-propagate
+    (see :func:`cached_forward_backward`)."""
     kw = {"token_cache": token_cache, "chunk_tokens": chunk_tokens}
-    if not cache_chunk:
-        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16):
-            q, q_tok = model.embed_counted(queries, "query", **kw)
-            d, d_tok = model.embed_counted(docs, "doc", **kw)
-        loss, info = loss_of_scores(q.float() @ d.float().T)
-        if check:
-            check(loss)
-        loss.backward()
-        return loss.detach(), info, TokenCount(q_tok.real + d_tok.real, q_tok.padded + d_tok.padded)
-
-    sides = (("query", list(queries)), ("doc", list(docs)))
-    cached, states, real, padded = [], [], 0, 0
-    with torch.no_grad():  # pass 1: every embedding, no activations kept
-        for kind, texts in sides:
-            parts, side_states = [], []
-            for start in range(0, len(texts), cache_chunk):
-                side_states.append(_rng_state())
-                with torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16):
-                    emb, tok = model.embed_counted(texts[start : start + cache_chunk], kind, **kw)
-                parts.append(emb.float())
-                real, padded = real + tok.real, padded + tok.padded
-            cached.append(torch.cat(parts).requires_grad_(True))
-            states.append(side_states)
-    after = _rng_state()
-    q, d = cached
-    loss, info = loss_of_scores(q @ d.T)
-    if check:
-        check(loss)
-    loss.backward()  # gradients of the loss with respect to every embedding
-    for (kind, texts), emb, side_states in zip(sides, cached, states):  # pass 2: one chunk's graph at a time
-        for n, start in enumerate(range(0, len(texts), cache_chunk)):
-            _set_rng_state(side_states[n])
-            with torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16):
-                again, _ = model.embed_counted(texts[start : start + cache_chunk], kind, **kw)
-            again.float().backward(emb.grad[start : start + cache_chunk])
-    _set_rng_state(after)  # later draws as if pass 2 had not happened
-    return loss.detach(), info, TokenCount(real, padded)
+    return cached_forward_backward(
+        [
+            Side(lambda t: model.embed_counted(t, "query", **kw), list(queries)),
+            Side(lambda t: model.embed_counted(t, "doc", **kw), list(docs)),
+        ],
+        lambda q, d: q @ d.T,
+        loss_of_scores,
+        device_type=model.device.type,
+        cache_chunk=cache_chunk,
+        bf16=bf16,
+        check=check,
+    )

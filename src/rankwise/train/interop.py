@@ -20,8 +20,7 @@ def batch_indices(config: TrainConfig, examples: Sequence[TrainExample], steps: 
         raise ValueError(
             f"batching {config.batching!r} depends on the model's embeddings; its batches cannot be drawn ahead"
         )
-    position = {id(ex): i for i, ex in enumerate(plan.examples)}
-    return [[position[id(ex)] for ex in plan.batch(s)[0]] for s in range(steps or config.steps)]
+    return [[int(i) for i in plan.sampler.indices(s, plan.examples)] for s in range(steps or config.steps)]
 
 
 class ReplayBatches:

@@ -34,9 +34,9 @@ from rankwise.data.examples import TrainExample, examples_from_qrels
 from rankwise.device import resolve_device
 from rankwise.errors import ConfigError, RankwiseError
 from rankwise.io import atomic_path, write_json
-from rankwise.models import BiEncoder
+from rankwise.models import BiEncoder, CrossEncoder
 from rankwise.train.config import TrainConfig
-from rankwise.train.grad_cache import forward_backward
+from rankwise.train.kinds import ModelKind, model_kind
 from rankwise.train.plan import Plan
 
 logger = logging.getLogger(__name__)
@@ -76,9 +76,8 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _set_checkpointing(model: BiEncoder, on: bool) -> None:
+def _set_checkpointing(bb: torch.nn.Module, on: bool) -> None:
     """transformers >= 5 names it activation checkpointing; older versions gradient checkpointing."""
-    bb = model.backbone
     if hasattr(bb, "activation_checkpointing_enable"):
         bb.activation_checkpointing_enable(
             activation_checkpointing_kwargs={"use_reentrant": False}
@@ -187,7 +186,7 @@ def _as_examples(
 
 
 def train(
-    model: BiEncoder,
+    model: BiEncoder | CrossEncoder | ModelKind,
     data: Dataset | Sequence[TrainExample],
     config: TrainConfig | None = None,
     out_dir: str | Path | None = None,
@@ -201,7 +200,9 @@ def train(
     show_progress: bool = False,
     log: Callable[[str], None] = print,
 ) -> TrainResult:
-    """Train ``model`` in place and return its history.
+    """Train ``model`` (any model kind: a :class:`~rankwise.models.BiEncoder`, a
+    :class:`~rankwise.models.CrossEncoder`, or a :class:`~rankwise.train.kinds.ModelKind`) in place
+    and return its history.
 
     ``data``: a :class:`~rankwise.data.Dataset` split (one example per judged query; it is also
     the corpus that negatives strategies mine) or training examples, with ``corpus`` the
@@ -213,6 +214,9 @@ def train(
     The model's own max lengths are kept; the config's, when given, apply during training only.
     """
     config = config or TrainConfig()
+    kind = model_kind(model)
+    if config.kind is not None and config.kind != kind.name:
+        raise ConfigError(f"the config trains a {config.kind}, and the model given is a {kind.name}")
     examples, corpus = _as_examples(data, corpus)
     out = Path(out_dir) if out_dir is not None else None
     if resume and out is None:
@@ -221,21 +225,14 @@ def train(
     seed_everything(config.seed)
     with ExitStack() as stack:
         work = out if out is not None else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rankwise-")))
-        lengths = (model.config.query_max_length, model.config.doc_max_length)
-        stack.callback(_restore_lengths, model, lengths)
-        model.config.query_max_length = config.query_max_length or lengths[0]
-        model.config.doc_max_length = config.doc_max_length or lengths[1]
-        model.to(device)
+        stack.enter_context(kind.training_lengths(config))
+        kind.model.to(device)
         plan = plan or Plan(config, examples, dataset=corpus, work_dir=work, show_progress=show_progress, log=log)
-        return _run(model, config, plan, out, device, resume, on_step, evaluator, stop_after, log)
-
-
-def _restore_lengths(model: BiEncoder, lengths: tuple[int, int]) -> None:
-    model.config.query_max_length, model.config.doc_max_length = lengths
+        return _run(kind, config, plan, out, device, resume, on_step, evaluator, stop_after, log)
 
 
 def _run(
-    model: BiEncoder,
+    kind: ModelKind,
     config: TrainConfig,
     plan: Plan,
     out: Path | None,
@@ -246,13 +243,14 @@ def _run(
     stop_after,
     log,
 ) -> TrainResult:
-    plan.prepare(model)
+    model, module = kind.model, kind.module
+    plan.prepare(kind)
     if config.bf16 and not bf16_is_native(device):
         logger.warning("bf16 autocast on %s without native bf16 support: expect it slower than float32", device)
     if config.activation_checkpointing:
-        _set_checkpointing(model, True)
+        _set_checkpointing(module, True)
     token_cache: dict = {}  # every text is tokenised once per run
-    params = list(model.backbone.named_parameters())
+    params = list(module.named_parameters())
     no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
     groups = [
         {"params": [p for n, p in params if not n.endswith(no_decay)], "weight_decay": config.weight_decay},
@@ -270,7 +268,7 @@ def _run(
             log(f"no checkpoint in {out / CKPT_DIR}: starting from step 0")
         else:
             start = result.resumed_from = _load_checkpoint(
-                ckpt, model, optimizer, scheduler, config, result, plan, device
+                ckpt, module, optimizer, scheduler, config, result, plan, device
             )
             log(f"resuming from {ckpt} (step {start})")
     model.train()
@@ -279,19 +277,14 @@ def _run(
         plan.before_step(step, model)
         t_step = time.perf_counter()
         exs, batch = plan.batch(step)
-
-        loss, info, tokens = forward_backward(
-            model,
-            batch.queries,
-            batch.docs,
+        loss, info, tokens = kind.forward_backward(
+            batch,
             lambda scores, exs=exs, batch=batch, step=step: plan.loss(scores, batch, exs, step),
-            cache_chunk=config.cache_chunk,
-            chunk_tokens=config.chunk_tokens,
-            token_cache=token_cache,
-            bf16=config.bf16,
-            check=functools.partial(_refuse_non_finite, step=step),
+            config,
+            token_cache,
+            functools.partial(_refuse_non_finite, step=step),
         )
-        torch.nn.utils.clip_grad_norm_(model.backbone.parameters(), config.max_grad_norm)
+        torch.nn.utils.clip_grad_norm_(module.parameters(), config.max_grad_norm)
         lr = optimizer.param_groups[0]["lr"]
         optimizer.step()
         scheduler.step()
@@ -317,12 +310,12 @@ def _run(
             result.evals.append({"step": done, "metrics": evaluator(done)})
             model.train()
         if out is not None and (done % config.checkpoint_every == 0 or done == config.steps):
-            save_checkpoint(out, done, model, optimizer, scheduler, config, result, plan)
+            save_checkpoint(out, done, module, optimizer, scheduler, config, result, plan)
         if stop_after is not None and done >= stop_after:
             break
     model.eval()
     if config.activation_checkpointing:
-        _set_checkpointing(model, False)
+        _set_checkpointing(module, False)
     result.seconds = time.perf_counter() - t0
     return result
 
@@ -342,7 +335,7 @@ def _rng_state() -> dict[str, Any]:
 def save_checkpoint(
     out_dir: Path,
     step: int,
-    model: BiEncoder,
+    module: torch.nn.Module,
     optimizer,
     scheduler,
     config: TrainConfig,
@@ -362,7 +355,7 @@ def save_checkpoint(
     }
     write_json(path.with_suffix(".json"), meta)
     tensors = {
-        "model": model.backbone.state_dict(),
+        "model": module.state_dict(),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
         "rng": _rng_state(),
@@ -378,7 +371,7 @@ def save_checkpoint(
 
 def _load_checkpoint(
     ckpt: Path,
-    model: BiEncoder,
+    module: torch.nn.Module,
     optimizer,
     scheduler,
     config: TrainConfig,
@@ -393,8 +386,8 @@ def _load_checkpoint(
         raise RankwiseError(
             f"{ckpt}: cannot read the checkpoint ({type(exc).__name__}: {exc})".splitlines()[0]
         ) from None
-    model.backbone.load_state_dict(tensors["model"])
-    model.to(device)
+    module.load_state_dict(tensors["model"])
+    module.to(device)
     optimizer.load_state_dict(tensors["optimizer"])
     scheduler.load_state_dict(tensors["scheduler"])
     torch.set_rng_state(tensors["rng"]["torch"])

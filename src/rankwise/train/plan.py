@@ -18,9 +18,11 @@ import torch
 from rankwise.data.beir import Dataset
 from rankwise.data.examples import TrainExample
 from rankwise.errors import ConfigError
-from rankwise.negatives.strategies import FileNegatives, InBatchNegatives
-from rankwise.train.batching import InBatch, build_inbatch, teacher_matrix
+from rankwise.negatives.strategies import FileNegatives, InBatchNegatives, NegativesStrategy
+from rankwise.train.batching import teacher_matrix
 from rankwise.train.config import TrainConfig
+from rankwise.train.kinds import ModelKind, model_kind
+from rankwise.train.samplers import BatchSampler
 
 
 class Plan:
@@ -45,7 +47,7 @@ class Plan:
         self.false_negatives = config.false_negatives
         self.curriculum = config.curriculum
         self.loss_fn = config.loss
-        self.n_negatives = config.negatives_per_query or (1 if self.negatives.uses_hard else 0)
+        self.kind: ModelKind | None = None  # set by prepare(model)
         if self.negatives.needs_corpus and any(ex.query_id is None for ex in examples):
             raise ConfigError(
                 f"negatives {str(self.negatives)!r} mines per query id: train from qrels or an id-form training file"
@@ -65,10 +67,37 @@ class Plan:
                 "choose a negatives strategy with hard negatives (a mined file with teacher scores)"
             )
 
+    @property
+    def n_negatives(self) -> int:
+        return self.kind.negatives_per_query(self.config, self.negatives.uses_hard) if self.kind else 0
+
     def prepare(self, model) -> None:
-        """Before the first step (and before a resume restores state): static mining."""
+        """Before the first step (and before a resume restores state): the model's kind, static mining."""
+        self.kind = model_kind(model)
+        if not self.kind.embeds:  # parts that re-encode texts with the model being trained
+            embeds = [
+                what
+                for what, on in (
+                    (
+                        f"negatives {str(self.negatives)!r}",
+                        type(self.negatives).refresh is not NegativesStrategy.refresh,
+                    ),
+                    (f"batching {str(self.sampler)!r}", type(self.sampler).cluster is not BatchSampler.cluster),
+                )
+                if on
+            ]
+            if embeds:
+                raise ConfigError(
+                    f"{embeds[0]} re-encodes texts with the model being trained, and a {self.kind.name} does not "
+                    "embed texts alone: choose static negatives (bm25, dense, star, file) and random or nodup batching"
+                )
         self.negatives.prepare(
-            self.examples, self.dataset, self.work_dir, model=model, show_progress=self.show_progress, log=self.log
+            self.examples,
+            self.dataset,
+            self.work_dir,
+            model=self.kind.model,
+            show_progress=self.show_progress,
+            log=self.log,
         )
         needs = [
             what
@@ -95,7 +124,7 @@ class Plan:
                 )
         if self.sampler.wants_lengths:  # an example's length: its longest positive or hard negative, in tokens
             texts = [max((t for _, t in ex.positives + ex.negatives), key=len) for ex in self.examples]
-            self.sampler.lengths = np.array([len(x) for x in model.token_ids(texts, "doc")])
+            self.sampler.lengths = self.kind.lengths(texts)
 
     def before_step(self, step: int, model) -> None:
         if self.negatives.due(step):
@@ -108,22 +137,20 @@ class Plan:
             model.train(was)
             self.sampler.cluster(step, emb)
 
-    def batch(self, step: int) -> tuple[list[TrainExample], InBatch]:
+    def batch(self, step: int) -> tuple[list[TrainExample], Any]:
+        """The step's examples and their batch, as the model's kind lays it out."""
+        if self.kind is None:
+            raise ConfigError("Plan.batch before Plan.prepare(model): the batch's layout is the model kind's")
         idx = self.sampler.indices(step, self.examples)
         rng = np.random.default_rng([self.config.seed, 1, step])
         exs = [self.examples[int(i)] for i in idx]
-        batch = build_inbatch(
-            exs,
-            rng,
-            self.n_negatives,
-            extra=self.negatives.extra(idx, rng),
-            choose=self.sampler.choose_negatives(),
-            by_text=self.config.same_text_same_doc,
+        batch = self.kind.batch(
+            exs, rng, self.config, self.n_negatives, self.negatives.extra(idx, rng), self.sampler.choose_negatives()
         )
         return exs, batch
 
     def loss(
-        self, scores: torch.Tensor, batch: InBatch, examples: Sequence[TrainExample], step: int
+        self, scores: torch.Tensor, batch: Any, examples: Sequence[TrainExample], step: int
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """The step's loss and what to log of it (mean false-negative and curriculum weights)."""
         info: dict[str, float] = {}
@@ -133,6 +160,8 @@ class Plan:
             info["fn_weight"] = float(np.mean(own)) if own else 1.0
         labels = batch.labels.to(scores.device, scores.dtype)
         kw: dict[str, Any] = {}
+        if batch.mask is not None:  # a list batch's padding
+            kw["mask"] = batch.mask.to(scores.device)
         if self.distil:  # only the pairs the teacher scored
             teacher, mask = teacher_matrix(batch, examples)
             kw = {"mask": mask.to(scores.device), "teacher_scores": teacher.to(scores.device, scores.dtype)}

@@ -1,0 +1,193 @@
+"""Model kinds: the one seam between a model and the training loop.
+
+A model kind's only job in training is to turn the step's examples into a batch and the batch
+into the loss shape ``(scores, labels, mask)``; the loop does the rest (optimizer, schedule,
+clipping, checkpoints, exact resume, device, logging, evaluation), and the plan the rest of the
+data side (negatives, samplers, false-negative weights, curricula, teachers). Two kinds ship:
+
+- :class:`DualEncoderKind`: queries and documents encoded apart, ``scores = q @ d.T`` over every
+  document of the batch (in-batch negatives for free);
+- :class:`CrossEncoderKind`: each query's candidate list scored pair by pair, ``scores[q, c]``.
+
+A new kind (a feature scorer over LETOR lists, a language model's preference lists) subclasses
+:class:`ModelKind`, implements :meth:`~ModelKind.batch` and :meth:`~ModelKind.forward_backward`,
+and registers itself for its model class with :func:`register_model_kind`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from rankwise.data.examples import TrainExample
+from rankwise.errors import ConfigError
+from rankwise.models import BiEncoder, CrossEncoder
+from rankwise.models.bi_encoder import TokenCount
+from rankwise.train.batching import build_inbatch, build_lists
+from rankwise.train.grad_cache import LossOfScores, Side, cached_forward_backward, forward_backward
+
+Choose = Callable[[int, TrainExample, np.random.Generator], Sequence[int]]
+
+
+class ModelKind:
+    """What the loop asks of a model. ``module`` holds the trained and checkpointed parameters."""
+
+    name: ClassVar[str] = ""
+    embeds: ClassVar[bool] = False  # encodes texts on their own (dynamic re-mining, TAS/NGAME clusters)
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+
+    @property
+    def module(self) -> nn.Module:
+        return self.model.backbone
+
+    @contextmanager
+    def training_lengths(self, config) -> Iterator[None]:
+        """The config's token limits while training; the model's own afterwards."""
+        yield
+
+    def negatives_per_query(self, config, uses_hard: bool) -> int:
+        return config.negatives_per_query or (1 if uses_hard else 0)
+
+    def batch(
+        self,
+        examples: Sequence[TrainExample],
+        rng: np.random.Generator,
+        config,
+        n_negatives: int,
+        extra: Sequence[Sequence[tuple[str, str]]] | None,
+        choose: Choose | None,
+    ) -> Any:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def forward_backward(
+        self,
+        batch: Any,
+        loss_of_scores: LossOfScores,
+        config,
+        token_cache: dict,
+        check: Callable[[torch.Tensor], None],
+    ) -> tuple[torch.Tensor, dict[str, float], TokenCount]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def lengths(self, texts: Sequence[str]) -> np.ndarray:
+        """Token lengths of documents (length-bucketed batches)."""
+        raise ConfigError(f"{self.name}: length bucketing is not available for this model kind")
+
+
+MODEL_KINDS: list[tuple[type, type[ModelKind]]] = []
+
+
+def register_model_kind(model_type: type) -> Callable[[type[ModelKind]], type[ModelKind]]:
+    def wrap(kind: type[ModelKind]) -> type[ModelKind]:
+        MODEL_KINDS.insert(0, (model_type, kind))  # a later registration (a subclass's) wins
+        return kind
+
+    return wrap
+
+
+def model_kind(model: Any) -> ModelKind:
+    """The kind that trains ``model`` (a :class:`ModelKind` passes through)."""
+    if isinstance(model, ModelKind):
+        return model
+    for model_type, kind in MODEL_KINDS:
+        if isinstance(model, model_type):
+            return kind(model)
+    raise ConfigError(
+        f"no model kind trains a {type(model).__name__}: pass a BiEncoder, a CrossEncoder, or a ModelKind "
+        "(rankwise.train.kinds.register_model_kind registers your own)"
+    )
+
+
+@register_model_kind(BiEncoder)
+class DualEncoderKind(ModelKind):
+    name = "bi-encoder"
+    embeds = True
+
+    @contextmanager
+    def training_lengths(self, config) -> Iterator[None]:
+        cfg = self.model.config
+        kept = (cfg.query_max_length, cfg.doc_max_length)
+        cfg.query_max_length = config.query_max_length or kept[0]
+        cfg.doc_max_length = config.doc_max_length or kept[1]
+        try:
+            yield
+        finally:
+            cfg.query_max_length, cfg.doc_max_length = kept
+
+    def batch(self, examples, rng, config, n_negatives, extra, choose):
+        return build_inbatch(examples, rng, n_negatives, extra=extra, choose=choose, by_text=config.same_text_same_doc)
+
+    def forward_backward(self, batch, loss_of_scores, config, token_cache, check):
+        return forward_backward(
+            self.model,
+            batch.queries,
+            batch.docs,
+            loss_of_scores,
+            cache_chunk=config.cache_chunk,
+            chunk_tokens=config.chunk_tokens,
+            token_cache=token_cache,
+            bf16=config.bf16,
+            check=check,
+        )
+
+    def lengths(self, texts):
+        return np.array([len(x) for x in self.model.token_ids(texts, "doc")])
+
+
+@register_model_kind(CrossEncoder)
+class CrossEncoderKind(ModelKind):
+    """Candidate lists of ``config.list_size`` (a positive and its negatives): ``batch_size x list_size``
+    pairs a step, scored in chunks of ``cache_chunk`` pairs with gradient caching."""
+
+    name = "cross-encoder"
+
+    @contextmanager
+    def training_lengths(self, config) -> Iterator[None]:
+        kept = self.model.config.max_length
+        self.model.config.max_length = config.pair_max_length or kept
+        try:
+            yield
+        finally:
+            self.model.config.max_length = kept
+
+    def negatives_per_query(self, config, uses_hard: bool) -> int:
+        return config.list_size - 1
+
+    def batch(self, examples, rng, config, n_negatives, extra, choose):
+        return build_lists(
+            examples, rng, n_negatives + 1, extra=extra, choose=choose, by_text=config.same_text_same_doc
+        )
+
+    def forward_backward(self, batch, loss_of_scores, config, token_cache, check):
+        pairs = batch.pairs()
+        mask = batch.mask.to(self.model.device)
+
+        def combine(flat: torch.Tensor) -> torch.Tensor:
+            return flat.new_zeros(mask.shape).masked_scatter(mask, flat)  # row-major, as pairs() lists them
+
+        return cached_forward_backward(
+            [
+                Side(
+                    lambda chunk: self.model.score_counted(
+                        chunk, token_cache=token_cache, chunk_tokens=config.chunk_tokens
+                    ),
+                    pairs,
+                )
+            ],
+            combine,
+            loss_of_scores,
+            device_type=self.model.device.type,
+            cache_chunk=config.cache_chunk,
+            bf16=config.bf16,
+            check=check,
+        )
+
+    def lengths(self, texts):
+        return np.array([len(x) for x in self.model.tokenizer(list(texts), truncation=True)["input_ids"]])

@@ -1,0 +1,173 @@
+"""The cross-encoder: sentence-transformers loads what it saves with the same scores, it refuses
+folders of the other kind, and every loss of the library trains it through the one loop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import rankwise.losses as L
+from rankwise.data.examples import TeacherScores, TrainExample
+from rankwise.errors import RankwiseError
+from rankwise.models import BiEncoder, CrossEncoder
+from rankwise.train import TrainConfig, train
+from rankwise.train.batching import build_lists
+from rankwise.train.kinds import CrossEncoderKind, model_kind
+from tests.conftest import make_tiny_bert
+
+PAIRS = [
+    ("how do I read a file", "open the file and read its lines " * 40),  # truncated at max_length
+    ("sort a list", "sorted(x) returns a new sorted list"),
+    ("sort a list", "the weather is mild today"),
+]
+
+
+@pytest.fixture(scope="module")
+def still_bert(tmp_path_factory):
+    """A tiny BERT without dropout, so repeated steps on a fixed batch are deterministic."""
+    return make_tiny_bert(tmp_path_factory.mktemp("still"), hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+
+
+def st_scores(path, pairs):
+    from sentence_transformers import CrossEncoder as STCrossEncoder
+
+    return STCrossEncoder(str(path), device="cpu").predict(pairs, convert_to_numpy=True)
+
+
+def test_default_cross_encoder_loads_in_sentence_transformers_with_the_same_scores(tmp_path):
+    ce = CrossEncoder(max_length=64)
+    assert ce.fresh_head and ce.name == "all-MiniLM-L6-v2"
+    ce.save(tmp_path / "ce")
+    ours = CrossEncoder.load(tmp_path / "ce").predict(PAIRS)
+    np.testing.assert_allclose(st_scores(tmp_path / "ce", PAIRS), ours, atol=1e-5)
+    np.testing.assert_allclose(ce.predict(PAIRS), ours, atol=1e-5)
+    assert CrossEncoder.load(tmp_path / "ce").config.max_length == 64
+
+
+def test_fresh_heads_are_seeded(tiny_model_dir):
+    a, b = CrossEncoder(tiny_model_dir, seed=3), CrossEncoder(tiny_model_dir, seed=3)
+    np.testing.assert_array_equal(a.predict(PAIRS), b.predict(PAIRS))
+    assert not np.allclose(a.predict(PAIRS), CrossEncoder(tiny_model_dir, seed=4).predict(PAIRS))
+
+
+def test_folders_of_the_other_kind_are_refused(tmp_path, tiny_model_dir):
+    BiEncoder.load(str(tiny_model_dir)).save(tmp_path / "bi")
+    with pytest.raises(RankwiseError, match="bi-encoder .*not a cross-encoder"):
+        CrossEncoder.load(tmp_path / "bi")
+    CrossEncoder(tiny_model_dir).save(tmp_path / "ce")
+    with pytest.raises(RankwiseError, match="cross-encoder .*not a bi-encoder"):
+        BiEncoder.load(str(tmp_path / "ce"))
+
+
+def test_build_lists_labels_own_positives_and_pads(tiny_model_dir):
+    exs = [
+        TrainExample("q0", [("a", "A"), ("b", "B")], [("n1", "N1"), ("b", "B"), ("n2", "N2")]),
+        TrainExample("q1", [("c", "C")], [("n3", "N3")]),
+    ]
+    batch = build_lists(exs, np.random.default_rng(0), 4)
+    for i, ex in enumerate(exs):
+        own = {d for d, _ in ex.positives}
+        row = batch.doc_ids[i]
+        assert len(set(row)) == len(row)  # a document once per list
+        assert [batch.labels[i, c].item() for c in range(len(row))] == [float(d in own) for d in row]
+        assert batch.mask[i].sum().item() == len(row)
+        assert row[0] == ex.positives[batch.positive_index[i]][0]
+        for c, j in batch.hard[i]:
+            assert row[c] == ex.negatives[j][0]
+    assert batch.doc_ids[1][:2] == ["c", "n3"] and len(batch.doc_ids[1]) == 3  # + q0's positive in-batch
+    assert batch.mask[1, 3].item() is False
+
+
+def fixed_batch():
+    exs = [
+        TrainExample(f"query {i}", [(f"p{i}", f"answer {i} " * 3)], [(f"n{i}{j}", f"other {i} {j}") for j in range(4)])
+        for i in range(3)
+    ]
+    for ex in exs:
+        ex.scores = TeacherScores([3.0], [1.0, 0.5, -1.0, 0.0])
+    return exs, build_lists(exs, np.random.default_rng(0), 5)
+
+
+@pytest.mark.parametrize("name", L.available())
+def test_every_loss_trains_a_cross_encoder(name, still_bert):
+    from rankwise.train.batching import teacher_matrix
+
+    torch.manual_seed(0)
+    kind = model_kind(CrossEncoder(still_bert, seed=1))
+    assert isinstance(kind, CrossEncoderKind)
+    exs, batch = fixed_batch()
+    loss_fn = L.get(name)
+    teacher, tmask = teacher_matrix(batch, exs)
+    kw = {"teacher_scores": teacher, "mask": tmask} if loss_fn.facts.needs_teacher else {"mask": batch.mask}
+    opt = torch.optim.Adam(kind.module.parameters(), lr=3e-3)
+    cfg = TrainConfig(list_size=5)
+    kind.model.train()
+    losses = []
+    for _ in range(8):
+        loss, _, _ = kind.forward_backward(
+            batch, lambda s: (loss_fn(s, batch.labels, **kw), {}), cfg, {}, lambda x: None
+        )
+        assert torch.isfinite(loss)
+        losses.append(loss.item())
+        opt.step()
+        opt.zero_grad()
+    assert losses[-1] < losses[0], losses
+
+
+def test_gradient_caching_gives_the_plain_gradients(still_bert):
+    exs, batch = fixed_batch()
+    grads = []
+    for chunk in (None, 4):
+        kind = model_kind(CrossEncoder(still_bert, seed=1))
+        kind.forward_backward(
+            batch,
+            lambda s: (L.get("listnet")(s, batch.labels, batch.mask), {}),
+            TrainConfig(list_size=5, cache_chunk=chunk),
+            {},
+            lambda x: None,
+        )
+        grads.append(torch.cat([p.grad.flatten() for p in kind.module.parameters() if p.grad is not None]))
+    torch.testing.assert_close(grads[0], grads[1], atol=1e-5, rtol=1e-4)
+
+
+def examples():
+    return [
+        TrainExample(
+            f"what is topic {i}",
+            [(f"d{i}", f"topic {i} explained in words")],
+            [(f"d{(i + k) % 8}", f"topic {(i + k) % 8} explained in words") for k in (1, 2, 3)],
+        )
+        for i in range(8)
+    ]
+
+
+def test_training_through_the_loop_resumes_exactly_and_saves_for_sentence_transformers(still_bert, tmp_path):
+    cfg = TrainConfig(
+        batch_size=4, steps=4, lr=1e-3, list_size=4, loss="lambdaloss", checkpoint_every=2, keep_final_checkpoint=True
+    )
+
+    def run(out, stop=None, resume=False):
+        model = CrossEncoder(still_bert, seed=1)
+        res = train(model, examples(), cfg, out, stop_after=stop, resume=resume, log=lambda _: None)
+        return model, res
+
+    full, res = run(tmp_path / "full")
+    assert [h.step for h in res.history] == [1, 2, 3, 4] and all(np.isfinite(h.loss) for h in res.history)
+    run(tmp_path / "split", stop=2)
+    resumed, res2 = run(tmp_path / "split", resume=True)
+    assert res2.resumed_from == 2
+    for a, b in zip(full.backbone.state_dict().values(), resumed.backbone.state_dict().values()):
+        torch.testing.assert_close(a, b)
+    full.save(tmp_path / "trained")
+    np.testing.assert_allclose(st_scores(tmp_path / "trained", PAIRS), full.predict(PAIRS), atol=1e-5)
+
+
+def test_parts_that_need_embeddings_are_refused_for_a_cross_encoder(still_bert, tmp_path):
+    from rankwise.errors import ConfigError
+
+    cfg = TrainConfig(batch_size=4, steps=1, list_size=4, batching="tas:clusters=2")
+    with pytest.raises(ConfigError, match="batching 'tas.*cross-encoder does not embed"):
+        train(CrossEncoder(still_bert), examples(), cfg, log=lambda _: None)
+    with pytest.raises(ConfigError, match="trains a bi-encoder, and the model given is a cross-encoder"):
+        train(CrossEncoder(still_bert), examples(), TrainConfig(kind="bi-encoder"), log=lambda _: None)

@@ -115,7 +115,8 @@ def train_cmd(
     allow_missing: bool = typer.Option(False, help="drop qrels naming unknown queries/documents with a warning"),
     **options: Any,
 ) -> None:
-    """Fine-tune a dual encoder; --resume continues after a kill with the same result."""
+    """Fine-tune a dual encoder, or a reranker with --kind cross-encoder; --resume continues after a kill
+    with the same result."""
     from rankwise.train.config import load_run_config
     from rankwise.workflows import run_train
 
@@ -193,6 +194,49 @@ def eval_cmd(
     label = "bm25" if retriever == "bm25" else model or "all-MiniLM-L6-v2"
     results.print(_table(f"{data} ({split})", {label: metrics}))
     results.print(f"run folder: {out} (run.trec, metrics.json, per_query.json, report.html)")
+
+
+@typer_app.command("rerank")
+def rerank_cmd(
+    data: Path = typer.Option(..., help="BEIR folder (or stdlib-code)"),
+    out: Path = typer.Option(..., help="run folder to write"),
+    reranker: str = typer.Option(
+        ..., help="cross-encoder folder, or prf[:k=3,mode=text,alpha=0.5] (the embedding second pass)"
+    ),
+    split: str = typer.Option("test", help="qrels split: its queries are the ones reranked"),
+    retriever: Optional[str] = typer.Option(
+        None, help="first stage: a dual-encoder folder or name, or bm25 [default: packaged all-MiniLM-L6-v2]"
+    ),
+    run: Optional[Path] = typer.Option(None, help="first stage from a TREC run file instead of --retriever"),
+    depth: int = typer.Option(100, min=1, help="first-stage documents reranked per query"),
+    allow_missing: bool = typer.Option(False, help="drop qrels naming unknown queries/documents with a warning"),
+    device: Optional[str] = typer.Option(None, help="cpu | cuda | cuda:N | mps (default: the best available)"),
+    overwrite: bool = typer.Option(False, help="clear a non-empty --out first (a run folder never mixes two runs)"),
+) -> None:
+    """Retrieve, then rerank: both stages' metrics and per-query latency in one run folder."""
+    from rankwise.workflows import run_rerank
+
+    if run is not None and retriever is not None:
+        raise RankwiseError("give --retriever or --run (a first stage from a run file), not both")
+    summary = run_rerank(
+        _data_folder(data),
+        split,
+        out,
+        reranker=reranker,
+        retriever=retriever,
+        first_run=run,
+        depth=depth,
+        allow_missing=allow_missing,
+        device=device,
+        overwrite=overwrite,
+    )
+    results.print(_table(f"{data} ({split})", {"first stage": summary["first"], "reranked": summary["reranked"]}))
+    lat = summary["latency"]
+    results.print(
+        f"latency per query: first stage {lat['first_ms_mean']:.1f} ms, reranker {lat['second_ms_mean']:.1f} ms "
+        f"(p95 {lat['second_ms_p95']:.1f} ms)"
+    )
+    results.print(f"run folder: {out} (run.trec, run-first.trec, metrics.json, latency.json, report.html)")
 
 
 def _metric_list(text: str) -> list[str]:

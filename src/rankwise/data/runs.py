@@ -48,7 +48,9 @@ def load_run(spec: str | Path, *, lenient: bool = False, name: str | None = None
             except tomllib.TOMLDecodeError as exc:
                 raise DataError(str(exc), path=cfg) from None
             data = Path(table["data"]) if table.get("data") else None
-            split = table.get("eval_split") or (table.get("split") if table.get("command") == "eval" else None)
+            split = table.get("eval_split") or (
+                table.get("split") if table.get("command") in ("eval", "rerank") else None
+            )
     lines: dict[str, int] = {}
     run = read_run(path, lenient=lenient, lines=lines)
     label = name or (folder.name if folder else path.stem)

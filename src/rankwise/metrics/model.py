@@ -31,12 +31,20 @@ def evaluate_model(
     show_progress: bool = False,
     cache: bool = False,
 ) -> EvalResult:
-    """Retrieve the top ``k`` of the split's corpus for each judged query with ``model`` (a
-    :class:`~rankwise.models.BiEncoder`, or ``"bm25"``) and score the run. ``cache``: reuse corpus
+    """Retrieve the top ``k`` of the split's corpus for each judged query with ``model`` and score
+    the run. ``model``: a :class:`~rankwise.models.BiEncoder`, ``"bm25"``, a
+    :class:`~rankwise.index.rerank.Pipeline` (its depth is the run's), or a
+    :class:`~rankwise.models.CrossEncoder` (it reranks BM25's top ``k``). ``cache``: reuse corpus
     embeddings of the same model weights, settings and texts from an earlier call (kept on disk)."""
+    from rankwise.index.rerank import BM25Stage, CrossEncoderStage, Pipeline
     from rankwise.index.retrieve import bm25_run, dense_run
+    from rankwise.models import CrossEncoder
 
-    if model == "bm25":
+    if isinstance(model, CrossEncoder):
+        model = Pipeline(BM25Stage(), CrossEncoderStage(model), depth=k)
+    if isinstance(model, Pipeline):
+        run = model.run(dataset, show_progress=show_progress).run
+    elif isinstance(model, str) and model == "bm25":
         run = bm25_run(dataset, k, show_progress=show_progress)
     else:
         run = dense_run(model, dataset, k, show_progress=show_progress, cache=cache)

@@ -89,6 +89,15 @@ class Loss:
     def __call__(
         self, scores: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | None = None, **kw: Any
     ) -> torch.Tensor:
+        """``teacher_mask`` (with ``teacher_scores``): the entries the teacher scored. A distillation
+        loss sees only those; any other loss ignores both, so in a sum such as ``infonce+kl`` the
+        contrastive term keeps every in-batch negative while the KL term matches the teacher's."""
+        teacher_mask = kw.pop("teacher_mask", None)
+        if self.facts.needs_teacher:
+            if teacher_mask is not None:
+                mask = teacher_mask if mask is None else mask & teacher_mask
+        else:
+            kw.pop("teacher_scores", None)
         return self.fn(scores, labels, mask, **{**self.params, **kw})
 
     @property
@@ -126,8 +135,7 @@ class LossSum:
     ) -> torch.Tensor:
         total = None
         for w, term in self.terms:
-            own = kw if term.facts.needs_teacher else {k: v for k, v in kw.items() if k != "teacher_scores"}
-            value = w * term(scores, labels, mask, **own)
+            value = w * term(scores, labels, mask, **kw)
             total = value if total is None else total + value
         return total
 

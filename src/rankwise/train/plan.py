@@ -162,9 +162,10 @@ class Plan:
         kw: dict[str, Any] = {}
         if batch.mask is not None:  # a list batch's padding
             kw["mask"] = batch.mask.to(scores.device)
-        if self.distil:  # only the pairs the teacher scored
-            teacher, mask = teacher_matrix(batch, examples)
-            kw = {"mask": mask.to(scores.device), "teacher_scores": teacher.to(scores.device, scores.dtype)}
+        if self.distil:  # distillation terms see only the pairs the teacher scored
+            teacher, scored = teacher_matrix(batch, examples)
+            kw["teacher_mask"] = scored.to(scores.device)
+            kw["teacher_scores"] = teacher.to(scores.device, scores.dtype)
         weights = self.curriculum.weights(step, batch, examples) if self.curriculum else None
         if weights is None:
             return self.loss_fn(scores, labels, **kw), info

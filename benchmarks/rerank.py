@@ -1,0 +1,241 @@
+"""Retrieve-then-rerank and distillation on stdlib-code (test), zero-shot on ../shared/data/trec-dl-5k.
+
+Systems:
+- ``dual``: the default model fine-tuned with rankwise's best recipe of the negatives comparison
+  (chosen on dev there): InfoNCE tau 0.05, BM25 negatives with the margin guard, NGAME batches,
+  self-confidence false-negative weights; 90 steps of batch 32.
+- ``dual+cross``: a cross-encoder trained here (the default backbone with a fresh head, lists of
+  a positive and 7 negatives mined by ``dual``'s own top 30, listwise softmax cross-entropy)
+  reranks ``dual``'s top 100.
+- ``dual+prf``: the embedding second pass over ``dual``'s top 100 (k, mode and alpha chosen on dev).
+- ``distilled``: ``dual``'s recipe and step count, with the cross-encoder as teacher: mined
+  negatives carry its scores and the loss adds listwise KL to its distribution.
+- ``ar2``: the AR2 alternating schedule (:func:`rankwise.train.recipes.ar2`) from ``dual``.
+
+Each finished system is cached (settings + the code it ran on, see ``_cache.py``); a re-run
+continues where the last one stopped. Results: benchmarks/results/rerank.json.
+
+    python benchmarks/rerank.py [--systems dual,dual+cross,dual+prf,distilled,ar2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _cache import RunCache  # noqa: E402
+from _machine import machine  # noqa: E402
+from rankwise.data import load_beir  # noqa: E402
+from rankwise.data.stdlib_code import ensure_built  # noqa: E402
+from rankwise.index.rerank import CrossEncoderStage, DenseStage, Pipeline, PRFStage  # noqa: E402
+from rankwise.io import write_json  # noqa: E402
+from rankwise.metrics.model import score_run  # noqa: E402
+from rankwise.models import BiEncoder, CrossEncoder  # noqa: E402
+from rankwise.train import TrainConfig, train  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "benchmarks" / "results" / "rerank.json"
+TREC_DL = REPO.parent / "shared" / "data" / "trec-dl-5k"
+SYSTEMS = ["dual", "dual+cross", "dual+prf", "distilled", "ar2"]
+DEPTH = 100
+BEST = {  # benchmarks/README.md, negatives comparison: best+fn, chosen on dev
+    "loss": "infonce:temperature=0.05",
+    "negatives": "bm25:window=1-30,k=7,code=true,margin=0.0",
+    "batching": "ngame:every=30,cluster_size=8",
+    "false_negatives": "self:tau=0.05",
+    "steps": 90,
+    "batch_size": 32,
+    "lr": 1e-4,
+    "query_max_length": 32,
+    "doc_max_length": 128,
+    "seed": 42,
+}
+CROSS = {
+    "kind": "cross-encoder",
+    "loss": "infonce:temperature=1.0",
+    "list_size": 8,
+    "batch_size": 16,
+    "steps": 200,
+    "lr": 5e-5,
+    "pair_max_length": 160,
+    "seed": 42,
+}
+PRF_GRID = [{"mode": m, "k": k, "alpha": a} for m in ("text", "vector") for k in (1, 3) for a in (0.3, 0.6, 1.0)]
+EVAL_LENGTH = 128
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def row(system: str, dataset, res, trec_res=None) -> dict:
+    m = score_run(dataset, res.run, ["ndcg@10", "recall@100", "map", "mrr@10"]).metrics
+    lat = res.latency_summary()
+    out = {
+        "system": system,
+        "ndcg@10": m["ndcg@10"],
+        "recall@100": m["recall@100"],
+        "map": m["map"],
+        "mrr@10": m["mrr@10"],
+        "ms_per_query": lat["total_ms_mean"],
+        "latency": lat,
+    }
+    if trec_res is not None:
+        out["trec-dl-5k ndcg@10"] = score_run(trec_res[0], trec_res[1].run, ["ndcg@10"]).metrics["ndcg@10"]
+    return out
+
+
+def load_dual(path: Path, length: int = EVAL_LENGTH) -> BiEncoder:
+    return BiEncoder.load(str(path), query_max_length=length, doc_max_length=length)
+
+
+def trained_dual(cache: RunCache, name: str, cfg: dict, train_ds, extra: dict | None = None) -> Path:
+    settings = {"system": name, "train": cfg} | (extra or {})
+    folder = cache.folder(settings)
+    if cache.get(settings) is not None and (folder / "model").is_dir():
+        return folder / "model"
+    log(f"{name}: training {cfg}")
+    model = BiEncoder.load(None)
+    t0 = time.perf_counter()
+    res = train(model, train_ds, TrainConfig(**cfg), folder / "run", resume=True, log=log)
+    model.save(folder / "model")
+    cache.put(settings, {"seconds": time.perf_counter() - t0, "final_loss": res.history[-1].loss})
+    return folder / "model"
+
+
+def trained_cross(cache: RunCache, dual_path: Path, train_ds) -> Path:
+    cfg = CROSS | {"negatives": f"dense:window=1-30,k=7,max_length=128,model={dual_path}"}
+    settings = {"system": "cross", "train": cfg}
+    folder = cache.folder(settings)
+    if cache.get(settings) is not None and (folder / "model").is_dir():
+        return folder / "model"
+    log(f"cross-encoder: training {cfg}")
+    model = CrossEncoder(None, max_length=CROSS["pair_max_length"], seed=CROSS["seed"])
+    t0 = time.perf_counter()
+
+    def every(s) -> None:
+        if s.step % 20 == 0:
+            log(f"  step {s.step}: loss {s.loss:.4f}, {s.examples_per_s:.2f} queries/s")
+
+    res = train(model, train_ds, TrainConfig(**cfg), folder / "run", resume=True, on_step=every, log=log)
+    model.save(folder / "model")
+    cache.put(settings, {"seconds": time.perf_counter() - t0, "final_loss": res.history[-1].loss})
+    return folder / "model"
+
+
+def evaluated(cache: RunCache, settings: dict, compute) -> dict:
+    found = cache.get(settings)
+    if found is None:
+        found = compute()
+        cache.put(settings, found)
+    return found
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--systems", default=",".join(SYSTEMS))
+    args = ap.parse_args()
+    wanted = args.systems.split(",")
+    data = ensure_built()
+    train_ds = load_beir(data, "train").own_split()
+    dev, test = load_beir(data, "dev").own_split(), load_beir(data, "test").own_split()
+    trec = load_beir(TREC_DL, "test")
+    cache = RunCache("rerank")
+    result = json.loads(OUT.read_text()) if OUT.is_file() else {}
+    result = {"settings": {"best": BEST, "cross": CROSS, "depth": DEPTH, "eval_max_length": EVAL_LENGTH}} | {
+        "runs": result.get("runs", []),
+        "choices": result.get("choices", {}),
+    }
+
+    def record(r: dict) -> None:
+        result["runs"] = [x for x in result["runs"] if x["system"] != r["system"]] + [r]
+        result["runs"].sort(key=lambda x: SYSTEMS.index(x["system"]) if x["system"] in SYSTEMS else 99)
+        result["machine"] = machine()
+        write_json(OUT, result)
+        log(
+            f"{r['system']}: nDCG@10 {r['ndcg@10']:.4f}, Recall@100 {r['recall@100']:.4f}, {r['ms_per_query']:.1f} ms/q"
+        )
+
+    dual_path = trained_dual(cache, "dual", BEST, train_ds)
+
+    def dense(path: Path, name: str):
+        def compute() -> dict:
+            model = load_dual(path)
+            res = Pipeline(DenseStage(model), depth=DEPTH).run(test)
+            trec_model = load_dual(path, 256)
+            return row(name, test, res, (trec, Pipeline(DenseStage(trec_model), depth=DEPTH).run(trec)))
+
+        return compute
+
+    record(evaluated(cache, {"eval": "dual", "model": str(dual_path)}, dense(dual_path, "dual")))
+
+    if "dual+cross" in wanted or "distilled" in wanted or "ar2" in wanted:
+        cross_path = trained_cross(cache, dual_path, train_ds)
+
+    if "dual+cross" in wanted:
+
+        def compute() -> dict:
+            ce = CrossEncoder.load(cross_path)
+            res = Pipeline(DenseStage(load_dual(dual_path)), CrossEncoderStage(ce), depth=DEPTH).run(test)
+            ce.config.max_length = 256
+            trec_res = Pipeline(DenseStage(load_dual(dual_path, 256)), CrossEncoderStage(ce), depth=DEPTH).run(trec)
+            return row("dual+cross", test, res, (trec, trec_res))
+
+        record(evaluated(cache, {"eval": "dual+cross", "model": str(dual_path), "cross": str(cross_path)}, compute))
+
+    if "dual+prf" in wanted:
+
+        def choose() -> dict:
+            model = load_dual(dual_path)
+            first = DenseStage(model)
+            scored = []
+            for opts in PRF_GRID:
+                res = Pipeline(first, PRFStage(model, **opts), depth=DEPTH).run(dev)
+                scored.append((score_run(dev, res.run, ["ndcg@10"]).metrics["ndcg@10"], opts))
+                log(f"  prf {opts}: dev nDCG@10 {scored[-1][0]:.4f}")
+            plain = score_run(dev, Pipeline(first, depth=DEPTH).run(dev).run, ["ndcg@10"]).metrics["ndcg@10"]
+            best = max(scored, key=lambda x: x[0])
+            return {"dev": [{"options": o, "ndcg@10": v} for v, o in scored], "dev_plain": plain, "best": best[1]}
+
+        choice = evaluated(cache, {"choose": "prf", "model": str(dual_path), "grid": PRF_GRID}, choose)
+        result["choices"]["dual+prf"] = choice
+
+        def compute() -> dict:
+            model = load_dual(dual_path)
+            res = Pipeline(DenseStage(model), PRFStage(model, **choice["best"]), depth=DEPTH).run(test)
+            trec_model = load_dual(dual_path, 256)
+            trec_res = Pipeline(DenseStage(trec_model), PRFStage(trec_model, **choice["best"]), depth=DEPTH).run(trec)
+            return row("dual+prf", test, res, (trec, trec_res)) | {"options": choice["best"]}
+
+        record(evaluated(cache, {"eval": "dual+prf", "model": str(dual_path), "prf": choice["best"]}, compute))
+
+    if "distilled" in wanted:
+        cfg = BEST | {
+            "negatives": BEST["negatives"] + f",teacher={cross_path}",
+            "loss": "infonce:temperature=0.05+kl:temperature=0.05",
+        }
+        path = trained_dual(cache, "distilled", cfg, train_ds)
+        record(evaluated(cache, {"eval": "distilled", "model": str(path)}, dense(path, "distilled")))
+
+    if "ar2" in wanted:
+        from rankwise.train.recipes import AR2Schedule, ar2
+
+        schedule = AR2Schedule()
+        settings = {"system": "ar2", "schedule": schedule.__dict__, "dual": str(dual_path), "cross": str(cross_path)}
+        folder = cache.folder(settings)
+        if cache.get(settings) is None or not (folder / "retriever").is_dir():
+            log(f"ar2: {schedule}")
+            t0 = time.perf_counter()
+            ar2(dual_path, cross_path, train_ds, folder, schedule, log=log)
+            cache.put(settings, {"seconds": time.perf_counter() - t0})
+        record(
+            evaluated(cache, {"eval": "ar2", "model": str(folder / "retriever")}, dense(folder / "retriever", "ar2"))
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -113,6 +113,10 @@ def train_cmd(
     resume: bool = typer.Option(False, help="continue from the last checkpoint in --out"),
     overwrite: bool = typer.Option(False, help="clear a non-empty --out first (a run folder never mixes two runs)"),
     allow_missing: bool = typer.Option(False, help="drop qrels naming unknown queries/documents with a warning"),
+    recipe: Optional[str] = typer.Option(
+        None, help="named recipe: tas-balanced | margin-mse | distil-kl (its options; flags given win)"
+    ),
+    teacher: Optional[Path] = typer.Option(None, help="teacher folder (a cross-encoder or bi-encoder) of --recipe"),
     **options: Any,
 ) -> None:
     """Fine-tune a dual encoder, or a reranker with --kind cross-encoder; --resume continues after a kill
@@ -120,6 +124,13 @@ def train_cmd(
     from rankwise.train.config import load_run_config
     from rankwise.workflows import run_train
 
+    if recipe is not None:
+        from rankwise.train.recipes import recipe_options
+
+        options = {k: v for k, v in options.items() if v is not None}
+        options = recipe_options(recipe, teacher) | options
+    elif teacher is not None:
+        raise RankwiseError("--teacher goes with --recipe (or give it inside --negatives, e.g. bm25:teacher=DIR)")
     job = load_run_config(
         config, run={"data": data, "split": split, "train_file": train_file, "eval_split": eval_split}, **options
     )
@@ -161,6 +172,35 @@ def _with_config_options(fn: Callable) -> Callable:
 
 
 typer_app.command("train")(_with_config_options(train_cmd))
+
+
+@typer_app.command("ar2")
+def ar2_cmd(
+    data: Path = typer.Option(..., help="BEIR folder (or stdlib-code) whose train qrels both models learn from"),
+    retriever: Path = typer.Option(..., help="dual-encoder folder to start from"),
+    ranker: Path = typer.Option(..., help="cross-encoder folder to start from"),
+    out: Path = typer.Option(..., help="folder for the rounds (resumable: run again to continue)"),
+    split: str = typer.Option("train"),
+    rounds: int = typer.Option(2, min=1),
+    depth: int = typer.Option(30, min=2, help="retriever's top documents the candidates come from"),
+    candidates: int = typer.Option(7, min=1, help="hard negatives per query per list"),
+    ranker_steps: int = typer.Option(40, min=1),
+    retriever_steps: int = typer.Option(45, min=1),
+) -> None:
+    """AR2: co-train a retriever and a ranker, the retriever's candidates teaching the ranker and the
+    ranker's distribution teaching the retriever; prints the schedule, resumes after a kill."""
+    from rankwise.data import load_beir
+    from rankwise.train.recipes import AR2Schedule, ar2
+
+    schedule = AR2Schedule(
+        rounds=rounds,
+        depth=depth,
+        candidates=candidates,
+        ranker_steps=ranker_steps,
+        retriever_steps=retriever_steps,
+    )
+    final = ar2(retriever, ranker, load_beir(_data_folder(data), split).own_split(), out, schedule, log=console.print)
+    results.print(f"retriever: {final}  ranker: {out / 'ranker'}")
 
 
 @typer_app.command("eval")

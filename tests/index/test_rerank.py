@@ -37,9 +37,9 @@ def test_prf_with_alpha_zero_keeps_the_dense_scores_and_text_mode_moves_them(toy
             assert plain.run[qid][d] == pytest.approx(s, abs=1e-5)
     for mode in ("text", "vector"):
         moved = Pipeline(DenseStage(model), PRFStage(model, alpha=1.0, k=2, mode=mode), depth=8).run(ds)
-        assert any(
-            abs(moved.run[q][d] - plain.first[q][d]) > 1e-4 for q in moved.run for d in moved.run[q]
-        ), f"{mode}: the refined query scored like the plain one"
+        assert any(abs(moved.run[q][d] - plain.first[q][d]) > 1e-4 for q in moved.run for d in moved.run[q]), (
+            f"{mode}: the refined query scored like the plain one"
+        )
 
 
 def test_vector_prf_is_rocchio_in_embedding_space(toy_beir, tiny_model_dir):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from rankwise.errors import ConfigError
-from rankwise.losses._common import check_inputs, masked_log_softmax, pair_mask, positive, ranking_loss, reduce
+from rankwise.losses._common import NEG, check_inputs, masked_log_softmax, pair_mask, positive, ranking_loss, reduce
 
 
 def _teacher(name: str, scores: torch.Tensor, teacher_scores: torch.Tensor | None) -> torch.Tensor:
@@ -91,3 +91,61 @@ def kl(
     logp = masked_log_softmax(t / positive("teacher_temperature", teacher_temperature), m)
     term = torch.where(m, logp.exp() * (logp - logq), torch.zeros_like(logq))
     return reduce(term.sum(dim=1), m.any(dim=1), weights, reduction)
+
+
+@ranking_loss(needs_teacher=True)
+def ar2(
+    scores: torch.Tensor,
+    labels: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    teacher_scores: torch.Tensor | None = None,
+    weights: torch.Tensor | None = None,
+    reduction: str = "mean",
+    adv_lambda: float = 0.5,
+    teacher_temperature: float = 1.0,
+) -> torch.Tensor:
+    r"""AR2's retriever loss: distillation from the ranker plus the adversarial reward term.
+
+    Over a query's candidates (its positive and the retriever's hard negatives), with the
+    retriever's ``p = softmax(s)`` and the ranker's logits ``z`` (``teacher_scores``):
+    ``L_q = lambda * sum_d r_d log p_d + (1 - lambda) * (-sum_d softmax(z / tau)_d log p_d)``,
+    where ``r_d = log sigmoid(z+ - z_d)`` is the ranker's reward (``z+``: its highest-scored
+    positive; no gradient through ``z``). Zhang et al., "Adversarial Retriever-Ranker for Dense
+    Text Retrieval" (ICLR 2022; ``AR2/wiki/co_training_wiki_train.py``: ``adv_lambda`` 0.5,
+    ``temperature_normal`` 1). The adversarial term raises the retriever's probability of the
+    candidates that fool the ranker (the minimax game's generator step); the distillation term
+    pulls it toward the ranker's distribution.
+
+    Args:
+        adv_lambda: weight of the adversarial term (1 - it: the distillation term's).
+        teacher_temperature: tau on the ranker's logits in the distillation term.
+
+    Example:
+        >>> import math
+        >>> from torch import tensor
+        >>> from rankwise.losses import ar2
+        >>> s, z = [1.0, 0.0], [2.0, 1.0]
+        >>> loss = ar2(tensor([s]), tensor([[1.0, 0.0]]), teacher_scores=tensor([z]))
+        >>> logp = [si - math.log(sum(math.exp(x) for x in s)) for si in s]
+        >>> pz = [math.exp(zi) / sum(math.exp(x) for x in z) for zi in z]
+        >>> reward = [math.log(1 / (1 + math.exp(-(z[0] - zi)))) for zi in z]
+        >>> adv = sum(r * lp for r, lp in zip(reward, logp))
+        >>> normal = -sum(p * lp for p, lp in zip(pz, logp))
+        >>> round(loss.item(), 4), round(0.5 * adv + 0.5 * normal, 4)
+        (0.6054, 0.6054)
+    """
+    m = check_inputs(scores, labels, mask)
+    t = _teacher("ar2", scores, teacher_scores)
+    if not 0 <= adv_lambda <= 1:
+        raise ConfigError(f"adv_lambda must be in [0, 1], got {adv_lambda}")
+    logp = masked_log_softmax(scores, m)
+    target = masked_log_softmax(t / positive("teacher_temperature", teacher_temperature), m).exp()
+    rel = (labels > 0) & m
+    best_pos = torch.where(rel, t, torch.full_like(t, NEG)).max(dim=1, keepdim=True).values
+    best_pos = torch.where(rel.any(dim=1, keepdim=True), best_pos, torch.zeros_like(best_pos))  # no positive: no loss
+    reward = torch.nn.functional.logsigmoid(best_pos - t)
+    zero = torch.zeros_like(logp)
+    adv = torch.where(m, reward * logp, zero).sum(dim=1)
+    normal = -torch.where(m, target * logp, zero).sum(dim=1)
+    return reduce(adv_lambda * adv + (1 - adv_lambda) * normal, rel.any(dim=1) & (m.sum(1) > 1), weights, reduction)

@@ -133,6 +133,13 @@ class TrainConfig(BaseModel):
             object.__setattr__(self, "batching", bucketed)
         return self
 
+    @classmethod
+    def from_recipe(cls, name: str, teacher: str | Path | None = None, **overrides: Any) -> TrainConfig:
+        """A named recipe's options (:data:`rankwise.train.recipes.RECIPES`), then ``overrides``."""
+        from rankwise.train.recipes import recipe_options
+
+        return cls(**(recipe_options(name, teacher) | overrides))
+
     def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> TrainConfig:
         """A validated copy: option strings in ``update`` are parsed like the constructor's."""
         return type(self)(**{**dict(self), **(update or {})})

@@ -9,6 +9,8 @@ The working set::
     examples = rw.mine(train, "bm25:k=7,window=1-30")      # hard negatives
     rw.train(model, examples, rw.TrainConfig(steps=90))    # any loss, negatives, batching
     rw.evaluate_model(model, rw.load_dataset("stdlib-code", "test")).metrics
+    reranker = rw.CrossEncoder()                           # a reranker: fresh head on the same backbone
+    rw.train(reranker, examples, rw.TrainConfig(list_size=8))  # the same loop, candidate lists
 
 Names load on first use, so ``import rankwise`` stays fast.
 """
@@ -28,6 +30,7 @@ _EXPORTS = {
     "load_examples": "rankwise.data.examples",
     # models
     "BiEncoder": "rankwise.models.bi_encoder",
+    "CrossEncoder": "rankwise.models.cross_encoder",
     # training
     "TrainConfig": "rankwise.train.config",
     "train": ("rankwise.train", None),  # the package is callable: rw.train(model, data, config)
@@ -36,6 +39,8 @@ _EXPORTS = {
     "evaluate_model": "rankwise.metrics.model",
     "evaluate": "rankwise.metrics.ranking",
     "compare": ("rankwise.metrics.compare", "compare_runs"),
+    # search pipelines: retrieve, then rerank
+    "Pipeline": "rankwise.index.rerank",
     # the loss library
     "losses": ("rankwise.losses", None),
 }
@@ -63,10 +68,12 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from rankwise.data.beir import load_dataset as load_dataset
     from rankwise.data.examples import TrainExample as TrainExample
     from rankwise.data.examples import load_examples as load_examples
+    from rankwise.index.rerank import Pipeline as Pipeline
     from rankwise.metrics.compare import compare_runs as compare  # noqa: F401
     from rankwise.metrics.model import evaluate_model as evaluate_model
     from rankwise.metrics.ranking import evaluate as evaluate
     from rankwise.models.bi_encoder import BiEncoder as BiEncoder
+    from rankwise.models.cross_encoder import CrossEncoder as CrossEncoder
     from rankwise.negatives.mining import mine_negatives as mine  # noqa: F401
     from rankwise.train.config import TrainConfig as TrainConfig
     from rankwise.train.loop import train as train  # rankwise.train, the package, calls it

@@ -133,3 +133,17 @@ def test_train_a_reranker_then_rerank_compare_and_report(monkeypatch, capsys, to
         monkeypatch, capsys, "rerank", "--data", toy_beir, "--reranker", tmp_path / "bi", "--out", tmp_path / "x"
     )
     assert code != 0 and "not a cross-encoder" in text and "Traceback" not in text
+
+
+def test_pipeline_takes_models_directly(toy_beir, tiny_model_dir, tmp_path):
+    ds = load_beir(toy_beir, "test")
+    dual, ce = BiEncoder.load(str(tiny_model_dir)), CrossEncoder(tiny_model_dir, seed=2)
+    a = Pipeline(dual, ce, depth=4).run(ds)
+    b = Pipeline(DenseStage(dual), CrossEncoderStage(ce), depth=4).run(ds)
+    assert a.run.keys() == b.run.keys()
+    assert all(a.run[q][d] == pytest.approx(b.run[q][d], abs=1e-6) for q in a.run for d in a.run[q])
+    write_run(tmp_path / "r.trec", a.first)
+    c = Pipeline(tmp_path / "r.trec", ce, depth=4).run(ds)
+    assert {q: set(d) for q, d in c.first.items()} == {q: set(d) for q, d in a.first.items()}
+    with pytest.raises(RankwiseError, match="expected a BiEncoder, 'bm25', a TREC run file"):
+        Pipeline("nope.trec", ce)

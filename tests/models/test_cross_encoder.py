@@ -171,3 +171,30 @@ def test_parts_that_need_embeddings_are_refused_for_a_cross_encoder(still_bert, 
         train(CrossEncoder(still_bert), examples(), cfg, log=lambda _: None)
     with pytest.raises(ConfigError, match="trains a bi-encoder, and the model given is a cross-encoder"):
         train(CrossEncoder(still_bert), examples(), TrainConfig(kind="bi-encoder"), log=lambda _: None)
+
+
+def test_speed_and_memory_options_keep_the_result(still_bert):
+    """Token cache, length-sorted chunks, activation checkpointing and gradient caching change
+    how a cross-encoder step is computed, not what it computes."""
+    base = dict(batch_size=4, steps=2, lr=1e-3, list_size=4, loss="listnet", seed=3)
+    weights = []
+    for extra in ({}, {"chunk_tokens": 64, "activation_checkpointing": True, "cache_chunk": 5}):
+        model = CrossEncoder(still_bert, seed=1)
+        train(model, examples(), TrainConfig(**base, **extra), log=lambda _: None)
+        weights.append(torch.cat([p.detach().flatten() for p in model.backbone.parameters()]))
+    torch.testing.assert_close(weights[0], weights[1], atol=1e-5, rtol=1e-4)
+
+
+def test_length_bucketing_groups_lists_of_similar_length(still_bert):
+    from rankwise.train.kinds import model_kind
+
+    kind = model_kind(CrossEncoder(still_bert))
+    lengths = kind.lengths(["a", "a b c d e f", "a b"])
+    assert lengths[0] < lengths[2] < lengths[1]
+    res = train(
+        CrossEncoder(still_bert),
+        examples(),
+        TrainConfig(batch_size=2, steps=2, list_size=3, length_bucket=2),
+        log=lambda _: None,
+    )
+    assert len(res.history) == 2

@@ -212,14 +212,37 @@ class PipelineResult:
         return out
 
 
-class Pipeline:
-    """``first`` retrieves the top ``depth`` of each query; ``second`` (optional) re-scores them,
-    e.g. ``Pipeline(DenseStage(BiEncoder.load()), CrossEncoderStage(CrossEncoder.load(d)), depth=100)``."""
+def _as_first(stage) -> FirstStage:
+    from rankwise.models import BiEncoder
 
-    def __init__(self, first: FirstStage, second: SecondStage | None = None, *, depth: int = 100) -> None:
+    if isinstance(stage, BiEncoder):
+        return DenseStage(stage)
+    if isinstance(stage, str) and stage == "bm25":
+        return BM25Stage()
+    if isinstance(stage, (str, Path)) and Path(stage).is_file():
+        return RunFileStage(stage)
+    if isinstance(stage, (str, Path)):
+        raise RankwiseError(f"first stage {str(stage)!r}: expected a BiEncoder, 'bm25', a TREC run file or a stage")
+    return stage
+
+
+def _as_second(stage) -> SecondStage | None:
+    from rankwise.models import CrossEncoder
+
+    return CrossEncoderStage(stage) if isinstance(stage, CrossEncoder) else stage
+
+
+class Pipeline:
+    """``first`` retrieves the top ``depth`` of each query; ``second`` (optional) re-scores them.
+
+    ``first``: a :class:`~rankwise.models.BiEncoder`, ``"bm25"``, a TREC run file, or a stage;
+    ``second``: a :class:`~rankwise.models.CrossEncoder`, a :class:`PRFStage`, or any stage.
+    ``Pipeline(dual, reranker, depth=100).run(test)`` returns both stages' runs and latencies."""
+
+    def __init__(self, first, second=None, *, depth: int = 100) -> None:
         if depth < 1:
             raise RankwiseError(f"depth {depth}: expected at least 1")
-        self.first, self.second, self.depth = first, second, depth
+        self.first, self.second, self.depth = _as_first(first), _as_second(second), depth
 
     def run(self, dataset: Dataset, *, show_progress: bool = False) -> PipelineResult:
         """Run both stages over the split's queries (those with qrels when the split has them)."""

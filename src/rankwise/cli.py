@@ -25,6 +25,10 @@ typer_app = typer.Typer(
 )
 data_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Get, build and inspect datasets.")
 typer_app.add_typer(data_app, name="data")
+ltr_app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="Learning to rank on feature vectors (SVMlight / LETOR files)."
+)
+typer_app.add_typer(ltr_app, name="ltr")
 
 DEFAULT_DATASET = "stdlib-code"
 
@@ -201,6 +205,60 @@ def ar2_cmd(
     )
     final = ar2(retriever, ranker, load_beir(_data_folder(data), split).own_split(), out, schedule, log=console.print)
     results.print(f"retriever: {final}  ranker: {out / 'ranker'}")
+
+
+def ltr_train_cmd(
+    train: str = typer.Option(..., help="training file, or a split name inside --data (vali -> vali.txt)"),
+    out: Path = typer.Option(..., help="run folder (model/, metrics.json, run.trec)"),
+    data: Optional[Path] = typer.Option(None, help="LETOR folder the split names are read from"),
+    valid: Optional[str] = typer.Option(None, help="validation file or split [default: --valid-share of train]"),
+    valid_share: float = typer.Option(0.2, min=0.01, max=0.9, help="queries held out of train for validation"),
+    test: Optional[str] = typer.Option(None, help="test file or split, scored with the best-on-validation model"),
+    scorer: str = typer.Option("mlp", help="linear | mlp | attention (self-attention across the list)"),
+    normalize: str = typer.Option("query", help="query (min-max per query) | global (z-scores) | none"),
+    resume: bool = typer.Option(False, help="continue from the last checkpoint in --out"),
+    overwrite: bool = typer.Option(False, help="clear a non-empty --out first"),
+    **options: Any,
+) -> None:
+    """Train a feature scorer with any loss of the library; the best weights on validation are kept."""
+    from rankwise.train.config import load_config
+    from rankwise.workflows import letor_path, run_ltr_train
+
+    defaults = {"lr": 1e-3, "batch_size": 16, "steps": 300, "weight_decay": 0.0, "loss": "listnet"}
+    cfg = load_config(**(defaults | {k: v for k, v in options.items() if v is not None}))
+    summary = run_ltr_train(
+        letor_path(train, data),
+        out,
+        cfg,
+        scorer=scorer,
+        normalize=normalize,
+        valid_file=letor_path(valid, data) if valid else None,
+        valid_share=valid_share,
+        test_file=letor_path(test, data) if test else None,
+        overwrite=overwrite,
+        resume=resume,
+    )
+    columns = {"valid": summary["valid"]} | ({"test": summary["test"]} if "test" in summary else {})
+    results.print(_table(f"{scorer} + {cfg.loss} (best step {summary['best_step']})", columns))
+    results.print(f"run folder: {out} (model/, metrics.json" + (", run.trec, qrels.tsv)" if test else ")"))
+
+
+ltr_app.command("train")(_with_config_options(ltr_train_cmd))
+
+
+@ltr_app.command("eval")
+def ltr_eval_cmd(
+    model: Path = typer.Option(..., help="a model folder written by rankwise ltr train (RUN/model)"),
+    test: str = typer.Option(..., help="LETOR file, or a split name inside --data"),
+    out: Path = typer.Option(..., help="run folder to write"),
+    data: Optional[Path] = typer.Option(None, help="LETOR folder the split name is read from"),
+    overwrite: bool = typer.Option(False),
+) -> None:
+    """Score a LETOR file with a trained scorer: nDCG@5, nDCG@10, MAP (trec_eval conventions)."""
+    from rankwise.workflows import letor_path, run_ltr_eval
+
+    metrics = run_ltr_eval(model, letor_path(test, data), out, overwrite=overwrite)
+    results.print(_table(str(test), {str(model): metrics}))
 
 
 @typer_app.command("eval")

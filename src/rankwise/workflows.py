@@ -409,3 +409,152 @@ def _demo(
         ),
     )
     return metrics
+
+
+# ------------------------------------------------------------------------------ ltr
+def letor_path(name: str | Path, data: str | Path | None = None) -> Path:
+    """A LETOR file: a path, or within the folder ``data`` a split name (``vali`` -> ``vali.txt``,
+    ``train`` -> ``rank.train``)."""
+    if data is None:
+        return Path(name)
+    folder = Path(data)
+    for candidate in (folder / str(name), folder / f"{name}.txt", folder / f"rank.{name}"):
+        if candidate.is_file():
+            return candidate
+    raise RankwiseError(f"{folder}: no LETOR file for {str(name)!r} (tried {name}, {name}.txt, rank.{name})")
+
+
+def _save_ltr_model(model, normalizer, out: Path) -> None:
+    model.save(out)
+    state = {"mode": normalizer.mode}
+    if normalizer.mean is not None:
+        state |= {"mean": normalizer.mean.tolist(), "std": normalizer.std.tolist()}
+    write_json(out / "normalizer.json", state)
+
+
+def load_ltr_model(path: str | Path):
+    """A scorer saved by ``rankwise ltr train`` with its feature normalisation."""
+    import json
+
+    import numpy as np
+
+    from rankwise.data.letor import Normalizer
+    from rankwise.models.feature_scorer import load_scorer
+
+    path = Path(path)
+    model = load_scorer(path)
+    norm = Normalizer()
+    if (path / "normalizer.json").is_file():
+        state = json.loads((path / "normalizer.json").read_text(encoding="utf-8"))
+        norm = Normalizer(state["mode"])
+        if "mean" in state:
+            norm.mean, norm.std = np.asarray(state["mean"], np.float32), np.asarray(state["std"], np.float32)
+    return model, norm
+
+
+def _write_ltr_eval(out: Path, data, res: EvalResult, tag: str) -> None:
+    from rankwise.data.trec import write_qrels
+
+    write_run(out / "run.trec", res.run, tag=tag)
+    write_qrels(
+        out / "qrels.tsv", {q: d for q, d in data.qrels().items() if q in res.per_query[next(iter(res.per_query))]}
+    )
+
+
+def run_ltr_train(
+    train_file: str | Path,
+    out: str | Path,
+    cfg: TrainConfig,
+    *,
+    scorer: str = "mlp",
+    normalize: str = "query",
+    valid_file: str | Path | None = None,
+    valid_share: float = 0.2,
+    test_file: str | Path | None = None,
+    overwrite: bool = False,
+    resume: bool = False,
+    log: Log = console.print,
+) -> dict[str, Any]:
+    """Train a feature scorer on a LETOR file with any loss; every ``cfg.eval_every`` steps (default
+    25) it is scored on the validation queries (``valid_file``, else ``valid_share`` of the training
+    queries, seeded) and the best weights are kept; then scored on ``test_file``."""
+    import copy
+
+    from rankwise.data.letor import Normalizer, read_letor
+    from rankwise.metrics.model import evaluate_lists
+    from rankwise.models.feature_scorer import make_scorer
+
+    with run_folder(out, resume=resume, overwrite=overwrite) as out:
+        data = read_letor(train_file)
+        valid = read_letor(valid_file, n_features=data.n_features) if valid_file else None
+        if valid is None:
+            data, valid = data.split(valid_share, seed=cfg.seed)
+        norm = Normalizer(normalize).fit(data)
+        data, valid = norm.transform(data), norm.transform(valid)
+        every = cfg.eval_every or 25
+        _write_config(
+            out,
+            {
+                "command": "ltr-train",
+                "train_file": _portable(train_file),
+                "valid_file": _portable(valid_file),
+                "test_file": _portable(test_file),
+                "scorer": scorer,
+                "normalize": normalize,
+            },
+            cfg,
+        )
+        import torch
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)  # the scorer's initial weights
+            model = make_scorer(scorer, data.n_features)
+        best: dict[str, Any] = {"ndcg@10": -1.0, "step": 0, "state": None}
+
+        def evaluator(step: int) -> dict[str, float]:
+            metrics = evaluate_lists(model, valid).metrics
+            if metrics["ndcg@10"] > best["ndcg@10"]:
+                best.update({"ndcg@10": metrics["ndcg@10"], "step": step, "state": copy.deepcopy(model.state_dict())})
+            return metrics
+
+        result = train(
+            model,
+            data.examples(),
+            cfg.model_copy(update={"eval_every": every}),
+            out,
+            resume=resume,
+            evaluator=evaluator,
+            log=log,
+        )
+        if best["state"] is not None:
+            model.load_state_dict(best["state"])
+        _save_ltr_model(model, norm, out / "model")
+        write_json(out / "history.json", [h.__dict__ for h in result.history])
+        remove_checkpoints(out)
+        summary: dict[str, Any] = {
+            "best_step": best["step"],
+            "valid": evaluate_lists(model, valid).metrics,
+            "evals": result.evals,
+            "seconds": round(result.seconds, 1),
+        }
+        if test_file is not None:
+            test = norm.transform(read_letor(test_file, n_features=data.n_features))
+            res = evaluate_lists(model, test)
+            summary["test"] = res.metrics
+            _write_ltr_eval(out, test, res, scorer)
+        write_json(out / "metrics.json", summary)
+        return summary
+
+
+def run_ltr_eval(model_dir: str | Path, data_file: str | Path, out: str | Path, *, overwrite: bool = False) -> dict:
+    from rankwise.data.letor import read_letor
+    from rankwise.metrics.model import evaluate_lists
+
+    with run_folder(out, overwrite=overwrite) as out:
+        model, norm = load_ltr_model(model_dir)
+        data = norm.transform(read_letor(data_file, n_features=model.config["n_features"]))
+        res = evaluate_lists(model, data)
+        _write_ltr_eval(out, data, res, Path(model_dir).name)
+        write_json(out / "metrics.json", res.metrics)
+        _write_config(out, {"command": "ltr-eval", "model": _portable(model_dir), "data_file": _portable(data_file)})
+        return res.metrics

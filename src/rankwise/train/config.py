@@ -71,8 +71,11 @@ class TrainConfig(BaseModel):
     negatives_per_query: int = Field(
         0, ge=0, description="hard negatives per query per step (0: 1 with a hard-negative strategy)"
     )
-    list_size: int = Field(
-        8, ge=2, description="cross-encoder: candidates per query per step (its positive and negatives)"
+    list_size: Optional[int] = Field(
+        None,
+        ge=2,
+        description="cross-encoder: candidates per query per step, its positive and negatives (default 8); "
+        "feature scorer: rows sampled from a longer list (default: the whole list)",
     )
     pair_max_length: Optional[int] = Field(
         None, ge=8, description="cross-encoder: token limit of a (query, document) pair while training"

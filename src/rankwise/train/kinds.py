@@ -7,7 +7,9 @@ data side (negatives, samplers, false-negative weights, curricula, teachers). Tw
 
 - :class:`DualEncoderKind`: queries and documents encoded apart, ``scores = q @ d.T`` over every
   document of the batch (in-batch negatives for free);
-- :class:`CrossEncoderKind`: each query's candidate list scored pair by pair, ``scores[q, c]``.
+- :class:`CrossEncoderKind`: each query's candidate list scored pair by pair, ``scores[q, c]``;
+- :class:`FeatureKind`: each query's list of feature vectors (LETOR), scored by a
+  :class:`~rankwise.models.feature_scorer.FeatureScorer`.
 
 A new kind (a feature scorer over LETOR lists, a language model's preference lists) subclasses
 :class:`ModelKind`, implements :meth:`~ModelKind.batch` and :meth:`~ModelKind.forward_backward`,
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -28,6 +31,7 @@ from rankwise.data.examples import TrainExample
 from rankwise.errors import ConfigError
 from rankwise.models import BiEncoder, CrossEncoder
 from rankwise.models.bi_encoder import TokenCount
+from rankwise.models.feature_scorer import FeatureScorer, pad_features
 from rankwise.train.batching import build_inbatch, build_lists
 from rankwise.train.grad_cache import LossOfScores, Side, cached_forward_backward, forward_backward
 
@@ -147,6 +151,7 @@ class CrossEncoderKind(ModelKind):
     pairs a step, scored in chunks of ``cache_chunk`` pairs with gradient caching."""
 
     name = "cross-encoder"
+    default_list_size = 8
 
     @contextmanager
     def training_lengths(self, config) -> Iterator[None]:
@@ -158,7 +163,7 @@ class CrossEncoderKind(ModelKind):
             self.model.config.max_length = kept
 
     def negatives_per_query(self, config, uses_hard: bool) -> int:
-        return config.list_size - 1
+        return (config.list_size or self.default_list_size) - 1
 
     def batch(self, examples, rng, config, n_negatives, extra, choose):
         return build_lists(
@@ -191,3 +196,55 @@ class CrossEncoderKind(ModelKind):
 
     def lengths(self, texts):
         return np.array([len(x) for x in self.model.tokenizer(list(texts), truncation=True)["input_ids"]])
+
+
+@dataclass
+class FeatureBatch:
+    """Padded feature lists: ``x [Q, L, F]``, ``labels`` and ``mask`` [Q, L]."""
+
+    x: torch.Tensor
+    labels: torch.Tensor
+    mask: torch.Tensor
+    hard: list[list[tuple[int, int]]]  # no mined negatives: empty per query (curricula and weights see none)
+    positive: list[int]
+    positive_index: list[int]
+
+
+@register_model_kind(FeatureScorer)
+class FeatureKind(ModelKind):
+    """Learning to rank over feature vectors: a step is ``batch_size`` queries' whole lists (or a
+    random ``list_size`` of each list's rows when a list is longer)."""
+
+    name = "feature-scorer"
+
+    @property
+    def module(self) -> nn.Module:
+        return self.model
+
+    def negatives_per_query(self, config, uses_hard: bool) -> int:
+        return 0
+
+    def batch(self, examples, rng, config, n_negatives, extra, choose):
+        xs, ys = [], []
+        for ex in examples:
+            rows = np.arange(len(ex.labels))
+            if config.list_size and len(rows) > config.list_size:
+                rows = np.sort(rng.choice(len(rows), size=config.list_size, replace=False))
+            xs.append(torch.as_tensor(ex.features[rows], dtype=torch.float32))
+            ys.append(torch.as_tensor(ex.labels[rows], dtype=torch.float32))
+        x, mask = pad_features(xs)
+        labels = torch.zeros(mask.shape)
+        for i, y in enumerate(ys):
+            labels[i, : len(y)] = y
+        n = len(examples)
+        return FeatureBatch(x, labels, mask, [[] for _ in range(n)], [0] * n, [0] * n)
+
+    def forward_backward(self, batch, loss_of_scores, config, token_cache, check):
+        device = self.model.device
+        mask = batch.mask.to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.bf16):
+            scores = self.model(batch.x.to(device), mask)
+        loss, info = loss_of_scores(scores.float())
+        check(loss)
+        loss.backward()
+        return loss.detach(), info, TokenCount(int(mask.sum()), mask.numel())

@@ -9,7 +9,9 @@ data side (negatives, samplers, false-negative weights, curricula, teachers). Tw
   document of the batch (in-batch negatives for free);
 - :class:`CrossEncoderKind`: each query's candidate list scored pair by pair, ``scores[q, c]``;
 - :class:`FeatureKind`: each query's list of feature vectors (LETOR), scored by a
-  :class:`~rankwise.models.feature_scorer.FeatureScorer`.
+  :class:`~rankwise.models.feature_scorer.FeatureScorer`;
+- :class:`PreferenceKind`: each prompt's responses, scored by a language model's log-likelihood
+  ratio against its reference (:class:`~rankwise.models.preference.PreferenceModel`).
 
 A new kind (a feature scorer over LETOR lists, a language model's preference lists) subclasses
 :class:`ModelKind`, implements :meth:`~ModelKind.batch` and :meth:`~ModelKind.forward_backward`,
@@ -32,6 +34,7 @@ from rankwise.errors import ConfigError
 from rankwise.models import BiEncoder, CrossEncoder
 from rankwise.models.bi_encoder import TokenCount
 from rankwise.models.feature_scorer import FeatureScorer, pad_features
+from rankwise.models.preference import PreferenceModel
 from rankwise.train.batching import build_inbatch, build_lists
 from rankwise.train.grad_cache import LossOfScores, Side, cached_forward_backward, forward_backward
 
@@ -245,6 +248,63 @@ class FeatureKind(ModelKind):
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.bf16):
             scores = self.model(batch.x.to(device), mask)
         loss, info = loss_of_scores(scores.float())
+        check(loss)
+        loss.backward()
+        return loss.detach(), info, TokenCount(int(mask.sum()), mask.numel())
+
+
+@dataclass
+class PreferenceBatch:
+    prompts: list[str]
+    responses: list[list[str]]
+    labels: torch.Tensor
+    mask: torch.Tensor
+    hard: list[list[tuple[int, int]]]
+    positive: list[int]
+    positive_index: list[int]
+
+    def pairs(self) -> list[tuple[str, str]]:
+        return [(p, r) for p, rs in zip(self.prompts, self.responses) for r in rs]
+
+
+@register_model_kind(PreferenceModel)
+class PreferenceKind(ModelKind):
+    """A step is ``batch_size`` prompts' response lists (a random ``list_size`` of a longer list)."""
+
+    name = "preference"
+
+    @property
+    def module(self) -> nn.Module:
+        return self.model.policy
+
+    def negatives_per_query(self, config, uses_hard: bool) -> int:
+        return 0
+
+    def batch(self, examples, rng, config, n_negatives, extra, choose):
+        responses, grades = [], []
+        for ex in examples:
+            rows = np.arange(len(ex.responses))
+            if config.list_size and len(rows) > config.list_size:
+                rows = np.sort(rng.choice(len(rows), size=config.list_size, replace=False))
+            responses.append([ex.responses[i] for i in rows])
+            grades.append([ex.labels[i] for i in rows])
+        n = max(len(r) for r in responses)
+        labels = torch.zeros(len(examples), n)
+        mask = torch.zeros(len(examples), n, dtype=torch.bool)
+        for i, g in enumerate(grades):
+            labels[i, : len(g)] = torch.tensor(g)
+            mask[i, : len(g)] = True
+        k = len(examples)
+        return PreferenceBatch(
+            [ex.prompt for ex in examples], responses, labels, mask, [[] for _ in range(k)], [0] * k, [0] * k
+        )
+
+    def forward_backward(self, batch, loss_of_scores, config, token_cache, check):
+        mask = batch.mask.to(self.model.device)
+        with torch.autocast(self.model.device.type, dtype=torch.bfloat16, enabled=config.bf16):
+            flat = self.model.scores(batch.pairs())
+        scores = flat.float().new_zeros(mask.shape).masked_scatter(mask, flat.float())
+        loss, info = loss_of_scores(scores)
         check(loss)
         loss.backward()
         return loss.detach(), info, TokenCount(int(mask.sum()), mask.numel())

@@ -8,7 +8,7 @@ resolves ``"name:key=value,..."`` specs (and sums such as ``"infonce+0.1*tcm"``)
 from rankwise.losses._common import LossFacts
 from rankwise.losses.distillation import ar2, kl, margin_mse
 from rankwise.losses.distribution import wasserstein
-from rankwise.losses.listwise import decoupled_softmax, infonce, listmle, listnet, plistmle, soft_topk
+from rankwise.losses.listwise import decoupled_softmax, infonce, listmle, listnet, plistmle, soft_topk, softmax
 from rankwise.losses.metric import approxndcg, lambdaloss, neuralndcg
 from rankwise.losses.pairwise import diffkendall, hinge, lambdarank, lipo, mw, ranknet
 from rankwise.losses.pointwise import mse, sigmoid
@@ -17,6 +17,7 @@ from rankwise.losses.registry import NEEDS_TEACHER, Loss, LossSum, available, fa
 from rankwise.losses.regularisers import tcm
 
 __all__ = [
+    "softmax",
     "ar2",
     "sigmoid",
     "mse",

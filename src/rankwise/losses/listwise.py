@@ -342,3 +342,47 @@ def soft_topk(
     n_pos = pos.sum(dim=1)
     per_list = -torch.where(pos, logp, torch.zeros_like(logp)).sum(dim=1) / n_pos.clamp_min(1)
     return reduce(per_list, n_pos > 0, weights, reduction)
+
+
+@ranking_loss()
+def softmax(
+    scores: torch.Tensor,
+    labels: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    weights: torch.Tensor | None = None,
+    reduction: str = "mean",
+    normalize: bool = True,
+) -> torch.Tensor:
+    r"""Softmax cross-entropy with the labels as (unnormalised) target weights.
+
+    ``L_q = -sum_i y_i log softmax(s)_i``, divided by ``sum_i y_i`` when ``normalize`` (the labels as
+    a distribution: rax's ``softmax_loss``; Bruch et al., "An Analysis of the Softmax Cross Entropy
+    Loss for Learning-to-Rank with Binary Relevance", ICTIR 2019). With click counts, or clicks times
+    inverse propensities, as labels and ``normalize=false`` it is the click-weighted softmax loss of
+    unbiased learning to rank (Ai et al., "Unbiased Learning to Rank with Unbiased Propensity
+    Estimation", SIGIR 2018), where a list counts by its weighted clicks.
+
+    Args:
+        normalize: divide each list's loss by the sum of its labels.
+
+    Example:
+        >>> import math
+        >>> from torch import tensor
+        >>> from rankwise.losses import softmax
+        >>> s, y = [2.0, 1.0, 0.0], [2.0, 1.0, 0.0]
+        >>> logp = [si - math.log(sum(math.exp(x) for x in s)) for si in s]
+        >>> loss = softmax(tensor([s]), tensor([y]))
+        >>> round(loss.item(), 4), round(-(2 * logp[0] + 1 * logp[1]) / 3, 4)
+        (0.7409, 0.7409)
+        >>> round(softmax(tensor([s]), tensor([y]), normalize=False).item(), 4), round(-(2 * logp[0] + logp[1]), 4)
+        (2.2228, 2.2228)
+    """
+    m = check_inputs(scores, labels, mask)
+    y = torch.where(m, labels.to(scores.dtype), torch.zeros_like(scores))
+    logp = masked_log_softmax(scores, m)
+    per_list = -torch.where(m, y * logp, torch.zeros_like(logp)).sum(dim=1)
+    total = y.sum(dim=1)
+    if normalize:
+        per_list = per_list / total.clamp_min(1e-12)
+    return reduce(per_list, (total > 0) & (m.sum(dim=1) > 1), weights, reduction)

@@ -101,6 +101,7 @@ class AR2Schedule:
     adv_lambda: float = 0.5
     query_max_length: int = 32
     doc_max_length: int = 128
+    queries: int | None = None  # co-train on this many training queries (seeded sample; None: all)
     seed: int = 42
 
     def describe(self) -> str:
@@ -109,6 +110,7 @@ class AR2Schedule:
             f"ranker {self.ranker_steps} steps (batch {self.ranker_batch}, lr {self.ranker_lr:g}) -> ranker scores "
             f"the candidates -> retriever {self.retriever_steps} steps with ar2:adv_lambda={self.adv_lambda} "
             f"(batch {self.retriever_batch}, lr {self.retriever_lr:g})]"
+            + (f" on {self.queries} sampled training queries" if self.queries else "")
         )
 
 
@@ -138,6 +140,15 @@ def ar2(
     if state["schedule"] != asdict(schedule):
         raise ConfigError(f"{state_path}: made with another schedule ({state['schedule']}); use a new folder")
     log(schedule.describe())
+    if schedule.queries and schedule.queries < len(dataset.qrels):
+        import dataclasses
+
+        import numpy as np
+
+        keep = sorted(
+            np.random.default_rng(schedule.seed).choice(sorted(dataset.qrels), schedule.queries, replace=False)
+        )
+        dataset = dataclasses.replace(dataset, qrels={q: dataset.qrels[q] for q in keep})
     if state["done"]:
         log(f"resuming after: {', '.join(state['done'])}")
     current_retriever, current_ranker = Path(retriever), Path(ranker)

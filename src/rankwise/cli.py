@@ -263,8 +263,8 @@ def ltr_eval_cmd(
 
 @typer_app.command("eval")
 def eval_cmd(
-    data: Path = typer.Option(..., help="BEIR folder"),
-    out: Path = typer.Option(..., help="run folder to write"),
+    data: Optional[Path] = typer.Option(None, help="BEIR folder [with --run: default, the run folder's]"),
+    out: Optional[Path] = typer.Option(None, help="run folder to write (needed unless --run)"),
     split: str = typer.Option("test", help="qrels split: its queries are the ones evaluated"),
     model: Optional[str] = typer.Option(None, help="model folder or name (default: packaged all-MiniLM-L6-v2)"),
     k: int = typer.Option(100, help="documents retrieved per query"),
@@ -273,8 +273,26 @@ def eval_cmd(
     device: Optional[str] = typer.Option(None, help="cpu | cuda | cuda:N | mps (default: the best available)"),
     retriever: str = typer.Option("dense", help="dense (the --model) or bm25 (a baseline on the same data)"),
     overwrite: bool = typer.Option(False, help="clear a non-empty --out first (a run folder never mixes two runs)"),
+    run: Optional[Path] = typer.Option(
+        None, help="score an existing run instead (a TREC file or a run folder: eval, train, rerank)"
+    ),
+    metrics_list: str = typer.Option("ndcg@10,mrr@10,recall@100,map", "--metrics", help="with --run: metric names"),
 ) -> None:
-    """Retrieve with a dual encoder (or BM25) and score the run as trec_eval does."""
+    """Retrieve with a dual encoder (or BM25) and score the run as trec_eval does; --run scores a run
+    that exists (e.g. a rerank folder), with the qrels its folder names."""
+    if run is not None:
+        from rankwise.data.runs import check_queries, load_run, resolve_qrels
+        from rankwise.metrics import evaluate
+
+        loaded = load_run(run)
+        judgements, source = resolve_qrels(
+            [loaded], data=_data_folder(data) if data else None, split=split if data else None
+        )
+        check_queries(loaded, judgements)
+        results.print(_table(source, {loaded.name: evaluate(judgements, loaded.run, _metric_list(metrics_list))}))
+        return
+    if data is None or out is None:
+        raise RankwiseError("--data and --out are required (or --run to score an existing run)")
     from rankwise.workflows import run_eval
 
     metrics = run_eval(

@@ -125,6 +125,9 @@ def test_train_a_reranker_then_rerank_compare_and_report(monkeypatch, capsys, to
     assert (out / "report.html").is_file() and (out / "run-first.trec").is_file()
     code, text = run_cli(monkeypatch, capsys, "compare", out, out / "run-first.trec")
     assert code == 0, text
+    code, text = run_cli(monkeypatch, capsys, "eval", "--run", out, "--metrics", "ndcg@10")
+    assert code == 0, text
+    assert f"{metrics['reranked']['ndcg@10']:.4f}" in text  # the folder's own qrels, the same figure
     code, text = run_cli(monkeypatch, capsys, "report", out)
     assert code == 0, text
     # a bi-encoder folder as the reranker: one clear line, no traceback

@@ -96,3 +96,14 @@ def test_the_shared_letor_sets_read_as_documented():
     assert (len(vali.labels), vali.n_queries, vali.n_features) == (2707, 157, 46)
     train = read_letor(LETOR / "lightgbm-rank" / "rank.train")
     assert (len(train.labels), train.n_queries) == (3005, 201) and train.positions is not None
+
+
+def test_lenient_skips_malformed_rows_with_a_count(tmp_path, caplog):
+    p = write(tmp_path / "a.txt", "1 qid:1 1:0.5\n0 qid:1 2:x\n2 qid:1 1:1\n")
+    with caplog.at_level("WARNING"):
+        d = read_letor(p, lenient=True)
+    assert d.labels.tolist() == [1, 2] and "skipped 1 malformed rows" in caplog.text
+    q = write(tmp_path / "b.txt", "1 1:1\n0 1:x\n")
+    write(tmp_path / "b.txt.query", "2\n")
+    with pytest.raises(DataError, match=r"b\.txt:2"):  # a group file counts rows: no skipping there
+        read_letor(q, lenient=True)

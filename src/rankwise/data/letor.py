@@ -117,6 +117,27 @@ def _number(text: str, path: Path, line: int, what: str) -> float:
     return value
 
 
+def _row(parts: list[str], path: Path, lineno: int) -> tuple[float, str | None, list[int], list[float]]:
+    label = _number(parts[0], path, lineno, "label")
+    qid = None
+    idx: list[int] = []
+    val: list[float] = []
+    for tok in parts[1:]:
+        key, colon, value = tok.partition(":")
+        if not colon:
+            raise DataError(f"feature {tok!r}: expected index:value", path=path, line=lineno, field="feature")
+        if key == "qid":
+            qid = value
+            continue
+        if not key.isdigit() or int(key) < 1:
+            raise DataError(
+                f"feature {tok!r}: the index must be an integer >= 1", path=path, line=lineno, field="feature"
+            )
+        idx.append(int(key))
+        val.append(_number(value, path, lineno, f"feature {key}"))
+    return label, qid, idx, val
+
+
 def _side_file(path: Path, suffix: str, given: str | Path | None) -> Path | None:
     if given is not None:
         return Path(given)
@@ -130,10 +151,13 @@ def read_letor(
     query_file: str | Path | None = None,
     position_file: str | Path | None = None,
     n_features: int | None = None,
+    lenient: bool = False,
 ) -> LetorData:
     """Read an SVMlight / LETOR file. Query groups: ``qid:`` on each row, else ``query_file``
     (default: ``<path>.query`` when it exists). Positions: ``position_file`` (default:
-    ``<path>.position`` when it exists). ``n_features``: the width (default: the largest index)."""
+    ``<path>.position`` when it exists). ``n_features``: the width (default: the largest index).
+    ``lenient``: a row with a malformed label or feature is skipped and counted in one warning
+    (rows with ``qid:`` only: a group or position file counts rows, so there it stays an error)."""
     path = Path(path)
     if not path.is_file():
         raise RankwiseError(f"{path}: no such LETOR file")
@@ -142,34 +166,30 @@ def read_letor(
     row_qids: list[str | None] = []
     doc_ids: list[str | None] = []
     width = 0
+    skipped = 0
     with open_text(path) as fh:
         for lineno, raw in enumerate(fh, start=1):
             body, _, comment = raw.partition("#")
             parts = body.split()
             if not parts:
                 continue
-            labels.append(_number(parts[0], path, lineno, "label"))
-            qid = None
-            idx: list[int] = []
-            val: list[float] = []
-            for tok in parts[1:]:
-                key, colon, value = tok.partition(":")
-                if not colon:
-                    raise DataError(f"feature {tok!r}: expected index:value", path=path, line=lineno, field="feature")
-                if key == "qid":
-                    qid = value
-                    continue
-                if not key.isdigit() or int(key) < 1:
-                    raise DataError(
-                        f"feature {tok!r}: the index must be an integer >= 1", path=path, line=lineno, field="feature"
-                    )
-                idx.append(int(key))
-                val.append(_number(value, path, lineno, f"feature {key}"))
-                width = max(width, int(key))
+            try:
+                label, qid, idx, val = _row(parts, path, lineno)
+            except DataError:
+                if not lenient or "qid:" not in body:
+                    raise
+                skipped += 1
+                continue
+            labels.append(label)
+            width = max([width, *idx])
             rows.append((idx, val))
             row_qids.append(qid)
             found = _DOCID.search(comment)
             doc_ids.append(found.group(1) if found else None)
+    if skipped:
+        import logging
+
+        logging.getLogger(__name__).warning("%s: skipped %d malformed rows (lenient)", path, skipped)
     if not rows:
         raise DataError("no rows", path=path)
     if n_features is not None and width > n_features:

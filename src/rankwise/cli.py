@@ -121,6 +121,9 @@ def train_cmd(
         None, help="named recipe: tas-balanced | margin-mse | distil-kl (its options; flags given win)"
     ),
     teacher: Optional[Path] = typer.Option(None, help="teacher folder (a cross-encoder or bi-encoder) of --recipe"),
+    nproc: int = typer.Option(
+        1, min=1, help="data-parallel processes on this machine (starts torchrun; gloo on CPU, nccl on GPUs)"
+    ),
     **options: Any,
 ) -> None:
     """Fine-tune a dual encoder, or a reranker with --kind cross-encoder; --resume continues after a kill
@@ -128,6 +131,8 @@ def train_cmd(
     from rankwise.train.config import load_run_config
     from rankwise.workflows import run_train
 
+    if nproc > 1:
+        _torchrun(nproc)
     if recipe is not None:
         from rankwise.train.recipes import recipe_options
 
@@ -155,6 +160,39 @@ def train_cmd(
     if "after" in summary:
         results.print(_table(f"{run.data} {run.eval_split}", {"before": summary["before"], "after": summary["after"]}))
     results.print(f"run folder: {out} (model/, report.html, metrics.json)")
+
+
+def _torchrun(nproc: int) -> None:
+    """Run this very command again under ``torchrun --nproc-per-node N`` (without ``--nproc``) and exit with its status."""
+    import os
+    import subprocess
+
+    args, skip = [], False
+    for a in sys.argv[1:]:
+        if skip:
+            skip = False
+            continue
+        if a == "--nproc":
+            skip = True
+            continue
+        if a.startswith("--nproc="):
+            continue
+        args.append(a)
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={nproc}",
+        "-m",
+        "rankwise.cli",
+        *args,
+    ]
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc))),
+    }
+    raise typer.Exit(subprocess.call(cmd, env=env))
 
 
 def _data_folder(data: str | Path) -> Path:

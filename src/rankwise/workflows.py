@@ -249,6 +249,47 @@ def _write_eval_history(out: Path, cfg: TrainConfig, before: EvalResult, result,
     write_json(out / EVAL_HISTORY, history)
 
 
+def _new_model(cfg: TrainConfig) -> BiEncoder | CrossEncoder:
+    if cfg.kind == "cross-encoder":
+        return CrossEncoder(cfg.model, max_length=cfg.pair_max_length, seed=cfg.seed)
+    return BiEncoder.load(cfg.model, query_max_length=cfg.query_max_length, doc_max_length=cfg.doc_max_length)
+
+
+def _train_worker(data, out, cfg: TrainConfig, split, train_file, resume, allow_missing) -> dict[str, Any]:
+    """A torch.distributed process other than rank 0: waits for rank 0 to set up the run folder,
+    trains its share of every batch, writes nothing."""
+    import torch.distributed as dist
+
+    status: list[str | None] = [None]
+    dist.broadcast_object_list(status, src=0)
+    if status[0] is not None:  # rank 0 refused the run and says why
+        raise SystemExit(1)
+    dataset = load_beir(data, split, allow_missing=allow_missing)
+    examples = load_examples(train_file, dataset) if train_file else examples_from_qrels(dataset)
+    train(_new_model(cfg), examples, cfg, Path(out), corpus=dataset.own_split(), resume=resume, log=lambda _: None)
+    return {}
+
+
+class _WorkerGate:
+    """Rank 0 tells the other processes once whether the run folder is ready, or that the run failed."""
+
+    def __init__(self, shard) -> None:
+        self.shard, self.done = shard, False
+
+    def _say(self, error: str | None) -> None:
+        if self.shard is not None and not self.done:
+            import torch.distributed as dist
+
+            dist.broadcast_object_list([error], src=0)
+            self.done = True
+
+    def release(self) -> None:
+        self._say(None)
+
+    def fail(self, exc: BaseException) -> None:
+        self._say(str(exc) or type(exc).__name__)
+
+
 def run_train(
     data: str | Path,
     out: str | Path,
@@ -262,11 +303,32 @@ def run_train(
     allow_missing: bool = False,
     show_progress: bool = True,
 ) -> dict[str, Any]:
+    """Train in a run folder. Under torchrun (or ``rankwise train --nproc N``) every process runs
+    this; rank 0 writes the folder, logs and reports, the others train their share."""
+    from rankwise.device import resolve_device
+    from rankwise.train.distributed import init_from_env
+
+    shard = init_from_env(resolve_device(cfg.device))
+    if shard is not None and shard.rank != 0:
+        return _train_worker(data, out, cfg, split, train_file, resume, allow_missing)
+    gate = _WorkerGate(shard)
+    try:
+        return _run_train(
+            data, out, cfg, split, train_file, eval_split, resume, overwrite, allow_missing, show_progress, gate
+        )
+    except BaseException as exc:
+        gate.fail(exc)
+        raise
+
+
+def _run_train(
+    data, out, cfg, split, train_file, eval_split, resume, overwrite, allow_missing, show_progress, gate: _WorkerGate
+) -> dict[str, Any]:
     with run_folder(out, resume=resume, overwrite=overwrite) as out:
         dataset = load_beir(data, split, allow_missing=allow_missing)
         examples = load_examples(train_file, dataset) if train_file else examples_from_qrels(dataset)
-        if resume:
-            check_resume(out, cfg)  # refuse other options before anything is written
+        if resume:  # refuse other options (or another number of processes) before anything is written
+            check_resume(out, cfg, world=gate.shard.world if gate.shard else 1)
         _write_config(
             out,
             {
@@ -278,16 +340,14 @@ def run_train(
             },
             cfg,
         )
-        if cfg.kind == "cross-encoder":
-            model = CrossEncoder(cfg.model, max_length=cfg.pair_max_length, seed=cfg.seed)
-        else:
-            model = BiEncoder.load(cfg.model, query_max_length=cfg.query_max_length, doc_max_length=cfg.doc_max_length)
+        model = _new_model(cfg)
         before = None
         eval_ds = None
         if eval_split:
             eval_ds = load_beir(data, eval_split, allow_missing=allow_missing).own_split()
             before = evaluate_model(model, eval_ds, show_progress=show_progress, cache=True)
             write_run(out / "run-before.trec", before.run, tag="before")
+        gate.release()  # the folder is ready: the other processes start training
         result = _train_with_progress(
             model,
             examples,

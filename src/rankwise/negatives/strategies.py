@@ -214,7 +214,10 @@ class DynamicNegatives(MinedNegatives):
         model.eval()
         if not self.reencode and self.index is None:  # ADORE: the starting model's document index stays
             self.index = model.encode([doc.full_text for doc in self.dataset.corpus.values()], "doc", batch_size=128)
-        path = work_dir / f"negatives-step{step}.jsonl"
+        from rankwise.train.distributed import current
+
+        shard = current()  # in a data-parallel run every process re-mines alike, each into its own file
+        path = work_dir / f"negatives-step{step}{f'-rank{shard.rank}' if shard else ''}.jsonl"
         mine(
             self.dataset,
             self,

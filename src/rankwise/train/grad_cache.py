@@ -18,7 +18,9 @@ from typing import Any
 
 import torch
 
+from rankwise.errors import RankwiseError
 from rankwise.models.bi_encoder import TokenCount
+from rankwise.train.distributed import Shard
 
 LossOfScores = Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, float]]]
 
@@ -52,50 +54,75 @@ def cached_forward_backward(
     cache_chunk: int | None = None,
     bf16: bool = False,
     check: Callable[[torch.Tensor], None] | None = None,
+    shard: Shard | None = None,
 ) -> tuple[torch.Tensor, dict[str, float], TokenCount]:
     """Encode every side, ``combine`` the outputs into the score matrix (in float32), compute
     ``loss_of_scores(scores)`` and back-propagate into the model. ``cache_chunk``: items per chunk
     with gradient caching (None: one plain pass). ``check(loss)`` runs before any backward pass
-    (e.g. to refuse a non-finite loss). Any model kind whose scores are a function of per-item
-    outputs runs through here, so gradient caching serves every kind and every loss."""
+    (e.g. to refuse a non-finite loss). ``shard``: this process encodes its share of each side and
+    the outputs of all processes are gathered (:mod:`rankwise.train.distributed`); the caller sums
+    the parameter gradients across processes. Any model kind whose scores are a function of
+    per-item outputs runs through here, so gradient caching and data parallelism serve every kind
+    and every loss."""
+    parts = [shard.part(len(side.items)) if shard else slice(0, len(side.items)) for side in sides]
+    if shard is not None and any(p.stop == p.start for p in parts):
+        raise RankwiseError(f"a batch side has fewer items than the {shard.world} processes: use a larger batch")
+    local = [list(side.items[p]) for side, p in zip(sides, parts)]
+
+    def whole(out: torch.Tensor, side: Side) -> torch.Tensor:
+        """Every process's rows (this one's alone without a shard), as a leaf that collects the loss's gradient."""
+        full = shard.gather(out.float(), len(side.items)) if shard else out.detach().float()
+        return full.requires_grad_(True)
+
+    real = padded = 0
     if not cache_chunk:
-        outs, real, padded = [], 0, 0
+        outs = []
         with torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16):
-            for side in sides:
-                out, tok = side.encode(side.items)
+            for side, items in zip(sides, local):
+                out, tok = side.encode(items)
                 outs.append(out)
                 real, padded = real + tok.real, padded + tok.padded
-        loss, info = loss_of_scores(combine(*(o.float() for o in outs)))
+        if shard is None:  # one graph from the encoder to the loss
+            loss, info = loss_of_scores(combine(*(o.float() for o in outs)))
+            if check:
+                check(loss)
+            loss.backward()
+            return loss.detach(), info, TokenCount(real, padded)
+        fulls = [whole(o, side) for o, side in zip(outs, sides)]
+        loss, info = loss_of_scores(combine(*fulls))
         if check:
             check(loss)
-        loss.backward()
+        loss.backward()  # the gradient with respect to every process's outputs, the same on each
+        pairs = [(o.float(), f.grad[p]) for o, f, p in zip(outs, fulls, parts) if f.grad is not None]
+        torch.autograd.backward([o for o, _ in pairs], [g for _, g in pairs])  # this process's share
         return loss.detach(), info, TokenCount(real, padded)
 
-    cached, states, real, padded = [], [], 0, 0
+    cached, states = [], []
     with torch.no_grad():  # pass 1: every output, no activations kept
-        for side in sides:
-            parts, side_states = [], []
-            for start in range(0, len(side.items), cache_chunk):
+        for side, items in zip(sides, local):
+            chunks, side_states = [], []
+            for start in range(0, len(items), cache_chunk):
                 side_states.append(_rng_state())
                 with torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16):
-                    out, tok = side.encode(side.items[start : start + cache_chunk])
-                parts.append(out.float())
+                    out, tok = side.encode(items[start : start + cache_chunk])
+                chunks.append(out.float())
                 real, padded = real + tok.real, padded + tok.padded
-            cached.append(torch.cat(parts).requires_grad_(True))
+            cached.append(whole(torch.cat(chunks), side))
             states.append(side_states)
     after = _rng_state()
     loss, info = loss_of_scores(combine(*cached))
     if check:
         check(loss)
     loss.backward()  # gradients of the loss with respect to every output
-    for side, out, side_states in zip(sides, cached, states):  # pass 2: one chunk's graph at a time
-        if out.grad is None:  # a side the loss does not depend on
+    for side, items, full, p, side_states in zip(sides, local, cached, parts, states):  # pass 2: chunk by chunk
+        if full.grad is None:  # a side the loss does not depend on
             continue
-        for n, start in enumerate(range(0, len(side.items), cache_chunk)):
+        grad = full.grad[p] if shard else full.grad
+        for n, start in enumerate(range(0, len(items), cache_chunk)):
             _set_rng_state(side_states[n])
             with torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16):
-                again, _ = side.encode(side.items[start : start + cache_chunk])
-            again.float().backward(out.grad[start : start + cache_chunk])
+                again, _ = side.encode(items[start : start + cache_chunk])
+            again.float().backward(grad[start : start + cache_chunk])
     _set_rng_state(after)  # later draws as if pass 2 had not happened
     return loss.detach(), info, TokenCount(real, padded)
 
@@ -111,6 +138,7 @@ def forward_backward(
     token_cache: dict | None = None,
     bf16: bool = False,
     check: Callable[[torch.Tensor], None] | None = None,
+    shard: Shard | None = None,
 ) -> tuple[torch.Tensor, dict[str, float], TokenCount]:
     """A dual encoder's step: encode queries and documents, score ``q @ d.T``, back-propagate
     (see :func:`cached_forward_backward`)."""
@@ -126,4 +154,5 @@ def forward_backward(
         cache_chunk=cache_chunk,
         bf16=bf16,
         check=check,
+        shard=shard,
     )

@@ -36,6 +36,7 @@ from rankwise.models.bi_encoder import TokenCount
 from rankwise.models.feature_scorer import FeatureScorer, pad_features
 from rankwise.models.preference import PreferenceModel
 from rankwise.train.batching import build_inbatch, build_lists
+from rankwise.train.distributed import Shard
 from rankwise.train.grad_cache import LossOfScores, Side, cached_forward_backward, forward_backward
 
 Choose = Callable[[int, TrainExample, np.random.Generator], Sequence[int]]
@@ -46,9 +47,11 @@ class ModelKind:
 
     name: ClassVar[str] = ""
     embeds: ClassVar[bool] = False  # encodes texts on their own (dynamic re-mining, TAS/NGAME clusters)
+    data_parallel: ClassVar[bool] = False  # forward_backward shards the batch across processes
 
     def __init__(self, model: nn.Module) -> None:
         self.model = model
+        self.shard: Shard | None = None  # set by the loop in a torch.distributed run
 
     @property
     def module(self) -> nn.Module:
@@ -116,6 +119,7 @@ def model_kind(model: Any) -> ModelKind:
 class DualEncoderKind(ModelKind):
     name = "bi-encoder"
     embeds = True
+    data_parallel = True
 
     @contextmanager
     def training_lengths(self, config) -> Iterator[None]:
@@ -142,6 +146,7 @@ class DualEncoderKind(ModelKind):
             token_cache=token_cache,
             bf16=config.bf16,
             check=check,
+            shard=self.shard,
         )
 
     def lengths(self, texts):
@@ -155,6 +160,7 @@ class CrossEncoderKind(ModelKind):
 
     name = "cross-encoder"
     default_list_size = 8
+    data_parallel = True
 
     @contextmanager
     def training_lengths(self, config) -> Iterator[None]:
@@ -195,6 +201,7 @@ class CrossEncoderKind(ModelKind):
             cache_chunk=config.cache_chunk,
             bf16=config.bf16,
             check=check,
+            shard=self.shard,
         )
 
     def lengths(self, texts):

@@ -15,6 +15,7 @@ import functools
 import json
 import logging
 import math
+import os
 import random
 import shutil
 import tempfile
@@ -36,6 +37,7 @@ from rankwise.errors import ConfigError, RankwiseError
 from rankwise.io import atomic_path, write_json
 from rankwise.models import BiEncoder, CrossEncoder
 from rankwise.train.config import TrainConfig
+from rankwise.train.distributed import current, init_from_env, is_main
 from rankwise.train.kinds import ModelKind, model_kind
 from rankwise.train.plan import Plan
 
@@ -137,17 +139,24 @@ def _join_arrays(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return obj
 
 
-def check_resume(out_dir: str | Path, config: TrainConfig) -> Path | None:
+def check_resume(out_dir: str | Path, config: TrainConfig, *, world: int | None = None) -> Path | None:
     """The checkpoint a resumed run in ``out_dir`` starts from (None: none, it starts at step 0),
-    after checking it was made with the same options; stale temporary files of a write that was
-    killed are removed. Raises naming each differing option with both values."""
+    after checking it was made with the same options (and, given ``world``, as many processes);
+    stale temporary files of a write that was killed are removed. Raises naming each differing
+    option with both values."""
     root = Path(out_dir) / CKPT_DIR
-    if root.is_dir():
+    if root.is_dir() and is_main():
         for stale in root.glob(".step-*"):  # atomic_path's temporaries of an interrupted write
             stale.unlink(missing_ok=True)
     ckpt = latest_checkpoint(out_dir)
     if ckpt is not None:
-        saved = json.loads(ckpt.with_suffix(".json").read_text(encoding="utf-8"))["config"]
+        meta = json.loads(ckpt.with_suffix(".json").read_text(encoding="utf-8"))
+        saved = meta["config"]
+        if world is not None and meta.get("world", 1) != world:
+            raise RankwiseError(
+                f"{ckpt}: the checkpoint was made with {meta.get('world', 1)} process(es), this run has {world}; "
+                f"resume with --nproc {meta.get('world', 1)} (the global batch and its order depend on it)"
+            )
         diff = _differences(saved, _config_state(config))
         if diff:
             raise RankwiseError(
@@ -222,6 +231,14 @@ def train(
     if resume and out is None:
         raise ConfigError("resume needs the run folder (out_dir) that holds the checkpoints")
     device = resolve_device(config.device)
+    kind.shard = init_from_env(device)
+    if kind.shard is not None:
+        if not kind.data_parallel:
+            raise ConfigError(f"a {kind.name} trains in one process; run it without torchrun / --nproc")
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        if kind.shard.rank != 0:  # rank 0 alone logs, reports and writes checkpoints
+            log, on_step, show_progress = (lambda _: None), None, False
     seed_everything(config.seed)
     with ExitStack() as stack:
         work = out if out is not None else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rankwise-")))
@@ -263,7 +280,7 @@ def _run(
     result = TrainResult()
     start = 0
     if resume:
-        ckpt = check_resume(out, config)
+        ckpt = check_resume(out, config, world=kind.shard.world if kind.shard else 1)
         if ckpt is None:
             log(f"no checkpoint in {out / CKPT_DIR}: starting from step 0")
         else:
@@ -284,6 +301,8 @@ def _run(
             token_cache,
             functools.partial(_refuse_non_finite, step=step),
         )
+        if kind.shard is not None:
+            kind.shard.sum_gradients(module)
         torch.nn.utils.clip_grad_norm_(module.parameters(), config.max_grad_norm)
         lr = optimizer.param_groups[0]["lr"]
         optimizer.step()
@@ -305,11 +324,11 @@ def _run(
         if on_step:
             on_step(entry)
         done = step + 1
-        if evaluator is not None and config.eval_every and done % config.eval_every == 0:
+        if evaluator is not None and config.eval_every and done % config.eval_every == 0 and is_main():
             model.eval()
             result.evals.append({"step": done, "metrics": evaluator(done)})
             model.train()
-        if out is not None and (done % config.checkpoint_every == 0 or done == config.steps):
+        if out is not None and (done % config.checkpoint_every == 0 or done == config.steps) and is_main():
             save_checkpoint(out, done, module, optimizer, scheduler, config, result, plan)
         if stop_after is not None and done >= stop_after:
             break
@@ -346,8 +365,10 @@ def save_checkpoint(
     a checkpoint counts once its ``.pt`` exists."""
     path = out_dir / CKPT_DIR / f"step-{step:07d}.pt"
     plan_tensors: dict[str, torch.Tensor] = {}
+    shard = current()
     meta = {
         "step": step,
+        "world": shard.world if shard else 1,
         "config": _config_state(config),
         "history": [h.__dict__ for h in result.history],
         "evals": result.evals,

@@ -136,8 +136,11 @@ def test_train_nproc_2_runs_writes_one_folder_and_resumes_after_a_kill(tmp_path)
     while not (out / "checkpoints" / "step-0000002.pt").is_file():
         assert proc.poll() is None and time.time() < deadline, proc.stdout.read().decode()[-2000:]
         time.sleep(0.5)
-    os.killpg(proc.pid, signal.SIGKILL)  # every process of the run
+    # every process of the run: torchrun's workers outlive their agent, so kill them by their command line
+    subprocess.run(["pkill", "-9", "-f", f"out {out} "], check=False)
+    os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    time.sleep(1)
     assert not (out / "model").exists()
     wrong = subprocess.run([*base[:-2], "--resume"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert wrong.returncode != 0 and "made with 2 process(es), this run has 1" in wrong.stdout + wrong.stderr

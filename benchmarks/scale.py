@@ -1,0 +1,133 @@
+"""Encoding and indexing corpora of 10k, 100k and 1M short documents in bounded memory.
+
+Documents: 8-16 words drawn (seeded) from the vocabulary of the stdlib-code corpus. Encoder: a
+randomly initialised 2-layer, 64-wide BERT with the default model's tokenizer (the figures are
+about the machinery, not retrieval quality). Each size runs in a fresh process, so its peak
+resident memory is its own: the corpus is encoded shard by shard (50,000 documents) into the
+on-disk store (``rankwise.index.store``), the index is built from the memory-mapped embeddings
+(``rankwise.index.ann``, the size's automatic choice: exact up to 100k, HNSW beyond), and the
+index's recall@10 against streamed exact search is measured on 1,000 queries (corpus
+documents with noise added to their embeddings). HNSW is also built at 100k for comparison.
+
+    python benchmarks/scale.py [--sizes 10000,100000,1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import machine  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "benchmarks" / "results" / "scale.json"
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def one_size(n: int, work: Path, kinds: list[str]) -> dict:
+    import numpy as np
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from rankwise.data.stdlib_code import ensure_built
+    from rankwise.index.ann import auto_kind, build_index, recall_vs_exact
+    from rankwise.index.store import EmbeddingStore
+    from rankwise.models import BiEncoder, default_model_path
+    from rankwise.models.bi_encoder import EncoderConfig
+
+    torch.set_num_threads(2)
+    words = sorted(
+        {
+            w
+            for line in (ensure_built() / "corpus.jsonl").open()
+            for w in json.loads(line)["text"].split()[:40]
+            if w.isalpha()
+        }
+    )
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(8, 17, n)
+    picks = rng.integers(0, len(words), lengths.sum())
+    texts, pos = [], 0
+    for k in lengths:
+        texts.append(" ".join(words[j] for j in picks[pos : pos + k]))
+        pos += k
+    del picks
+    tok = AutoTokenizer.from_pretrained(str(default_model_path()))
+    torch.manual_seed(0)
+    cfg = BertConfig(
+        vocab_size=tok.vocab_size, hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128
+    )
+    model = BiEncoder(BertModel(cfg).eval(), tok, EncoderConfig(query_max_length=32, doc_max_length=32), "tiny-random")
+    t0 = time.perf_counter()
+    store = EmbeddingStore.build(
+        work / "store",
+        lambda b: model.encode(b, "doc", batch_size=512),
+        texts,
+        dim=64,
+        model_key="tiny-random",
+        log=lambda _: None,
+    )
+    encode_s = time.perf_counter() - t0
+    emb = store.embeddings()
+    after_encode = peak_mb()
+    queries = emb[rng.choice(n, 1000, replace=False)] + 0.05 * rng.standard_normal((1000, 64)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    row = {"docs": n, "encode_s_per_doc": encode_s / n, "encode_s": encode_s, "peak_rss_after_encode_mb": after_encode}
+    indexes = []
+    for kind in kinds:
+        kind = auto_kind(n) if kind == "auto" else kind
+        if any(i["kind"] == kind for i in indexes):
+            continue
+        index = build_index(emb, kind)
+        recall = recall_vs_exact(index, emb, queries, 10)
+        indexes.append(
+            {
+                "kind": kind,
+                "build_s": index.build_seconds,
+                "recall@10_vs_exact": recall,
+                "index_mb": index.memory_bytes() / 2**20,
+            }
+        )
+        del index
+    row["indexes"] = indexes
+    main = next(i for i in indexes if i["kind"] == auto_kind(n))
+    row |= {"index": main["kind"], "recall@10_vs_exact": main["recall@10_vs_exact"], "index_mb": main["index_mb"]}
+    row["peak_rss_mb"] = peak_mb()
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="10000,100000,1000000")
+    ap.add_argument("--one", type=int, help=argparse.SUPPRESS)  # run one size in this process
+    args = ap.parse_args()
+    if args.one:
+        with tempfile.TemporaryDirectory() as tmp:
+            kinds = ["auto", "hnsw"] if args.one >= 100_000 else ["auto"]
+            print(json.dumps(one_size(args.one, Path(tmp), kinds)))
+        return
+    result = json.loads(OUT.read_text()) if OUT.is_file() else {}
+    done = {r["docs"]: r for r in result.get("sizes", [])}
+    for n in (int(x) for x in args.sizes.split(",")):
+        proc = subprocess.run([sys.executable, __file__, "--one", str(n)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(proc.stderr[-3000:])
+        done[n] = json.loads(proc.stdout.strip().splitlines()[-1])
+        print(json.dumps(done[n]), flush=True)
+        from rankwise.io import write_json
+
+        write_json(OUT, {"machine": machine(), "sizes": [done[k] for k in sorted(done)]})
+
+
+if __name__ == "__main__":
+    main()

@@ -123,3 +123,21 @@ def metric_over_steps(
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return _save(fig, Path(path))
+
+
+def diagnostics_over_steps(series: Mapping[str, tuple[Sequence[int], Sequence[float]]], path: str | Path) -> Path:
+    """Training diagnostics, one small panel each (their scales differ)."""
+    n = len(series)
+    cols = min(3, n)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.6 * rows), squeeze=False)
+    for i, (name, (steps, values)) in enumerate(series.items()):
+        ax = axes[i // cols][i % cols]
+        ax.plot(steps, values, marker="o", ms=2, color=_COLORS[i % len(_COLORS)])
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    for j in range(n, rows * cols):
+        axes[j // cols][j % cols].axis("off")
+    return _save(fig, Path(path))

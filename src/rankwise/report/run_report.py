@@ -30,7 +30,13 @@ from rankwise.metrics.correlation import label_correlation
 from rankwise.metrics.ranking import rank
 from rankwise.metrics.threshold import opis
 from rankwise.report.document import Document, Figure, Heading, Paragraph, TableBlock
-from rankwise.report.plots import metric_over_steps, per_query_delta, roc_curves, score_histograms
+from rankwise.report.plots import (
+    diagnostics_over_steps,
+    metric_over_steps,
+    per_query_delta,
+    roc_curves,
+    score_histograms,
+)
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +98,21 @@ def _load_texts(loaded: LoadedRun) -> tuple[dict[str, str], dict[str, str]]:
         log.warning("no query/document texts in the report: %s", exc)
         return {}, {}
     return queries, {d: doc.full_text for d, doc in corpus.items()}
+
+
+def _diagnostics(run_dir: Path) -> dict[str, tuple[list[int], list[float]]]:
+    """``diag_*`` entries of the training history (``history.json``), by name."""
+    path = run_dir / "history.json"
+    if not path.is_file():
+        return {}
+    series: dict[str, tuple[list[int], list[float]]] = {}
+    for h in json.loads(path.read_text(encoding="utf-8")):
+        for k, v in (h.get("extra") or {}).items():
+            if k.startswith("diag_"):
+                steps, values = series.setdefault(k[len("diag_") :], ([], []))
+                steps.append(h["step"])
+                values.append(v)
+    return series
 
 
 def _snippet(text: str, n: int = 110) -> str:
@@ -201,6 +222,17 @@ def build_report(
             figures.append(("Metrics over training steps", "metrics_over_steps.png"))
     if (run_dir / "loss.png").is_file():
         figures.append(("Training loss", "loss.png"))
+    diag_series = _diagnostics(run_dir)
+    if diag_series:
+        diagnostics_over_steps(diag_series, run_dir / "training_diagnostics.png")
+        figures.append(
+            (
+                "Training diagnostics: hard negatives' mean rank and score margin under the model being trained, "
+                "estimated false-negative rate among them, and how the gradient spreads over the batch's queries "
+                "(largest share; effective number of queries)",
+                "training_diagnostics.png",
+            )
+        )
     if base:
         after = dict(zip(judgements, cmp.per_query[name]["ndcg@10"].tolist()))
         before = dict(zip(judgements, cmp.per_query[base.name]["ndcg@10"].tolist()))

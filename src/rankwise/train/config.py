@@ -114,6 +114,11 @@ class TrainConfig(BaseModel):
     )
     bf16: bool = Field(False, description="bf16 autocast for the encoder (CUDA, or CPUs with AVX512-BF16/AMX)")
     device: Optional[str] = Field(None, description="cpu | cuda | cuda:N | mps (default: the best available)")
+    diagnostics_every: int = Field(
+        10,
+        ge=0,
+        description="log training diagnostics (negatives' hardness, false-negative rate, gradient spread) every N steps (0: off)",
+    )
     checkpoint_every: int = Field(50, ge=1, description="write a checkpoint every N steps (when the run has a folder)")
     eval_every: int = Field(0, ge=0, description="evaluate on the eval split every N steps (0: before and after only)")
     keep_checkpoints: int = Field(2, ge=1, description="checkpoints kept on disk while training (the newest)")

@@ -21,6 +21,7 @@ from rankwise.errors import ConfigError
 from rankwise.negatives.strategies import FileNegatives, InBatchNegatives, NegativesStrategy
 from rankwise.train.batching import teacher_matrix
 from rankwise.train.config import TrainConfig
+from rankwise.train.diagnostics import batch_diagnostics
 from rankwise.train.kinds import ModelKind, model_kind
 from rankwise.train.samplers import BatchSampler
 
@@ -152,8 +153,10 @@ class Plan:
     def loss(
         self, scores: torch.Tensor, batch: Any, examples: Sequence[TrainExample], step: int
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        """The step's loss and what to log of it (mean false-negative and curriculum weights)."""
+        """The step's loss and what to log of it (mean false-negative and curriculum weights, and
+        every ``diagnostics_every`` steps the training diagnostics of :mod:`rankwise.train.diagnostics`)."""
         info: dict[str, float] = {}
+        raw = scores
         if self.false_negatives is not None:
             scores, w = self.false_negatives.adjust(scores, batch, examples)
             own = [w[i, c].item() for i, hard in enumerate(batch.hard) for c, _ in hard]
@@ -166,9 +169,16 @@ class Plan:
             teacher, scored = teacher_matrix(batch, examples)
             kw["teacher_mask"] = scored.to(scores.device)
             kw["teacher_scores"] = teacher.to(scores.device, scores.dtype)
+        loss = self._weighted_loss(scores, labels, batch, examples, step, kw, info)
+        every = self.config.diagnostics_every
+        if every and step % every == 0:
+            info.update({f"diag_{k}": v for k, v in batch_diagnostics(raw, loss, batch, examples, batch.mask).items()})
+        return loss, info
+
+    def _weighted_loss(self, scores, labels, batch, examples, step, kw, info) -> torch.Tensor:
         weights = self.curriculum.weights(step, batch, examples) if self.curriculum else None
         if weights is None:
-            return self.loss_fn(scores, labels, **kw), info
+            return self.loss_fn(scores, labels, **kw)
         weights = weights.to(scores.device)
         info["curriculum_weight"] = float(weights.mean())
         # sample mode: each query's loss times its weight, averaged (the loss's weighted mean
@@ -178,7 +188,7 @@ class Plan:
             if self.curriculum.mode == "sample"
             else self.loss_fn(scores, labels, **kw)
         )
-        return base * weights.mean().to(base.dtype), info
+        return base * weights.mean().to(base.dtype)
 
     def state_dict(self) -> dict[str, Any]:
         return {"negatives": self.negatives.state_dict(self.examples), "sampler": self.sampler.state_dict()}

@@ -315,6 +315,10 @@ def eval_cmd(
         None, help="score an existing run instead (a TREC file or a run folder: eval, train, rerank)"
     ),
     metrics_list: str = typer.Option("ndcg@10,mrr@10,recall@100,map", "--metrics", help="with --run: metric names"),
+    ray: Optional[str] = typer.Option(
+        None, help="encode the corpus on a Ray cluster (an address, 'auto', or 'local' to start one)"
+    ),
+    workers: int = typer.Option(2, min=1, help="with --ray: encoder actors (one model copy each)"),
 ) -> None:
     """Retrieve with a dual encoder (or BM25) and score the run as trec_eval does; --run scores a run
     that exists (e.g. a rerank folder), with the qrels its folder names."""
@@ -344,6 +348,8 @@ def eval_cmd(
         device=device,
         retriever=retriever,
         overwrite=overwrite,
+        ray=ray,
+        workers=workers,
     )
     label = "bm25" if retriever == "bm25" else model or "all-MiniLM-L6-v2"
     results.print(_table(f"{data} ({split})", {label: metrics}))
@@ -552,6 +558,10 @@ def mine_cmd(
     code: bool = typer.Option(False, help="BM25: split identifiers (read_file -> read file) for code corpora"),
     seed: int = typer.Option(42),
     lenient: bool = typer.Option(False, help="skip queries without a positive with a counted warning"),
+    ray: Optional[str] = typer.Option(
+        None, help="dense: encode the corpus on a Ray cluster (an address, 'auto', or 'local' to start one)"
+    ),
+    workers: int = typer.Option(2, min=1, help="with --ray: encoder actors (one model copy each)"),
 ) -> None:
     """Mine hard negatives (BM25 or dense) for a training split; resumable, written atomically."""
     from rankwise.data import load_beir
@@ -579,8 +589,66 @@ def mine_cmd(
 
     check_writable(out, is_dir=False)
     dataset = load_beir(_data_folder(data), split).own_split()
-    mine(dataset, opts, out, lenient=lenient)
+    embeddings = None
+    if ray is not None and method == "dense":
+        from rankwise.index.distributed_encode import corpus_embeddings
+
+        embeddings = corpus_embeddings(
+            dataset, model, address=ray, workers=workers, max_length=max_length, log=console.print
+        )
+    mine(dataset, opts, out, lenient=lenient, embeddings=embeddings)
     results.print(f"wrote {out} (statistics in {out}.stats.json)")
+
+
+@typer_app.command("encode")
+def encode_cmd(
+    data: Path = typer.Option(..., help="BEIR folder (or stdlib-code)"),
+    out: Path = typer.Option(..., help="store folder: embeddings.f32 (memory-mapped) + manifest.json"),
+    split: Optional[str] = typer.Option(None, help="keep the documents of this split (stdlib-code's) [default: all]"),
+    model: Optional[str] = typer.Option(None, help="dual encoder [default: packaged all-MiniLM-L6-v2]"),
+    max_length: Optional[int] = typer.Option(None, help="token limit for documents [default: the model's]"),
+    shard_size: int = typer.Option(50_000, min=1, help="documents a shard (the unit a resumed run skips)"),
+    ray: Optional[str] = typer.Option(None, help="encode on a Ray cluster: an address, 'auto', or 'local'"),
+    workers: int = typer.Option(2, min=1, help="with --ray: encoder actors (one model copy each)"),
+) -> None:
+    """Encode a corpus into an on-disk embedding store, shard by shard; a killed run resumes."""
+    from rankwise.data import load_beir
+    from rankwise.data.beir import load_corpus
+    from rankwise.data.jsonl import find_file
+
+    folder = _data_folder(data)
+    corpus = load_beir(folder, split).own_split().corpus if split else load_corpus(find_file(folder, "corpus.jsonl"))
+    texts = [doc.full_text for doc in corpus.values()]
+    if ray is not None:
+        from rankwise.index.distributed_encode import ray_store
+
+        store = ray_store(
+            out,
+            model,
+            texts,
+            address=ray,
+            workers=workers,
+            max_length=max_length,
+            shard_size=shard_size,
+            log=console.print,
+        )
+    else:
+        from rankwise.index.retrieve import embeddings_key
+        from rankwise.index.store import EmbeddingStore
+        from rankwise.models import BiEncoder
+
+        m = BiEncoder.load(model, query_max_length=max_length, doc_max_length=max_length)
+        store = EmbeddingStore.build(
+            out,
+            lambda batch: m.encode(batch, "doc", batch_size=128),
+            texts,
+            dim=m.backbone.config.hidden_size,
+            model_key=embeddings_key(m, ["doc"]),
+            shard_size=shard_size,
+            log=console.print,
+        )
+    n, dim = store.shape
+    results.print(f"wrote {out}: {n} embeddings of dimension {dim} ({store.manifest['shards']} shards)")
 
 
 @data_app.command("get")

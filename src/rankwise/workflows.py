@@ -69,8 +69,11 @@ def run_eval(
     retriever: str = "dense",
     overwrite: bool = False,
     show_progress: bool = True,
+    ray: str | None = None,
+    workers: int = 2,
 ) -> dict[str, float]:
-    """Retrieve the split's top ``k`` with ``model_name`` (``retriever="dense"``) or BM25 and score it."""
+    """Retrieve the split's top ``k`` with ``model_name`` (``retriever="dense"``) or BM25 and score it.
+    ``ray``: encode the corpus on that Ray cluster into an on-disk store first."""
     if retriever not in ("dense", "bm25"):
         raise RankwiseError(f"retriever {retriever!r}: expected dense or bm25")
     with run_folder(out, overwrite=overwrite) as out:
@@ -87,7 +90,16 @@ def run_eval(
                     f"{cut} of {len(texts)} documents are longer than {model.config.doc_max_length} tokens: "
                     "their ends are not encoded (--max-length raises the limit)"
                 )
-        res = evaluate_model(model, dataset, k, show_progress=show_progress, cache=retriever == "dense")
+        embeddings = None
+        if ray is not None and retriever == "dense":
+            from rankwise.index.distributed_encode import corpus_embeddings
+
+            embeddings = corpus_embeddings(
+                dataset, model_name, address=ray, workers=workers, max_length=max_length, log=console.print
+            )
+        res = evaluate_model(
+            model, dataset, k, show_progress=show_progress, cache=retriever == "dense", embeddings=embeddings
+        )
         write_run(out / "run.trec", res.run, tag=Path(str(model_name or name)).name if retriever == "dense" else "bm25")
         write_json(out / "metrics.json", res.metrics)
         write_json(out / "per_query.json", {"ndcg@10": res.per_query["ndcg@10"]})

@@ -128,12 +128,22 @@ def search_run(
 
 
 def dense_run(
-    model, dataset: Dataset, k: int = 100, *, batch_size: int = 64, show_progress: bool = True, cache: bool = False
+    model,
+    dataset: Dataset,
+    k: int = 100,
+    *,
+    batch_size: int = 64,
+    show_progress: bool = True,
+    cache: bool = False,
+    embeddings: np.ndarray | None = None,
 ) -> Run:
     """Encode the corpus and the split's queries, search exactly, keep the top ``k``. ``cache``: reuse
-    (and keep) the corpus embeddings of the same model, settings and texts (:func:`cached_embeddings`)."""
+    (and keep) the corpus embeddings of the same model, settings and texts (:func:`cached_embeddings`);
+    ``embeddings``: the corpus rows already encoded (e.g. an on-disk store built with Ray)."""
     ids, texts = corpus_texts(dataset)
-    emb = cached_embeddings(model, texts, batch_size=batch_size, show_progress=show_progress) if cache else None
+    emb = embeddings
+    if emb is None and cache:
+        emb = cached_embeddings(model, texts, batch_size=batch_size, show_progress=show_progress)
     retriever = DenseRetriever(model, ids, texts, embeddings=emb, batch_size=batch_size, show_progress=show_progress)
     return search_run(retriever, dataset, k, show_progress=show_progress)
 

@@ -56,20 +56,18 @@ class EmbeddingStore:
         return np.memmap(self.folder / DATA, dtype=np.float32, mode="r", shape=self.shape)
 
     @classmethod
-    def build(
+    def create(
         cls,
         folder: str | Path,
-        encode: Callable[[list[str]], np.ndarray],
         texts: Sequence[str],
         *,
         dim: int,
         model_key: str = "",
         shard_size: int = 50_000,
-        progress: Callable[[int], None] | None = None,
         log: Callable[[str], None] = print,
     ) -> EmbeddingStore:
-        """Encode ``texts`` with ``encode(batch) -> [len, dim]`` into ``folder``, shard by shard,
-        continuing an interrupted build of the same model and texts."""
+        """A store for ``texts`` in ``folder``: a new one, or the interrupted one of the same model,
+        texts and shard size there (another store there is refused)."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         n = len(texts)
@@ -87,26 +85,55 @@ class EmbeddingStore:
         if manifest is not None and {k: manifest.get(k) for k in want} != want:
             raise RankwiseError(f"{folder}: holds a store of another model, corpus or shard size; use a new folder")
         if manifest is None:
-            manifest = want | {"done": []}
             np.memmap(folder / DATA, dtype=np.float32, mode="w+", shape=(max(n, 1), dim)).flush()
-            write_json(path, manifest)
+            write_json(path, want | {"done": []})
         elif manifest["done"]:
             log(f"{folder}: {len(manifest['done'])} of {shards} shards already encoded; continuing")
-        for s in range(shards):
-            if s in manifest["done"]:
-                if progress:
-                    progress(min(n, (s + 1) * shard_size) - s * shard_size)
-                continue
-            start, stop = s * shard_size, min(n, (s + 1) * shard_size)
-            rows = np.asarray(encode(list(texts[start:stop])), dtype=np.float32)
-            if rows.shape != (stop - start, dim):
-                raise RankwiseError(f"encode returned shape {rows.shape}, expected {(stop - start, dim)}")
-            out = np.memmap(folder / DATA, dtype=np.float32, mode="r+", shape=(max(n, 1), dim))
-            out[start:stop] = rows
-            out.flush()
-            del out
-            manifest["done"].append(s)
-            write_json(path, manifest)  # atomically, after the rows are on disk
-            if progress:
-                progress(stop - start)
         return cls(folder)
+
+    def missing(self) -> list[int]:
+        return [s for s in range(self.manifest["shards"]) if s not in self.manifest["done"]]
+
+    def rows_of(self, shard: int) -> slice:
+        size = self.manifest["shard_size"]
+        return slice(shard * size, min(self.manifest["n"], (shard + 1) * size))
+
+    def write(self, shard: int, rows: np.ndarray) -> None:
+        """Shard ``shard``'s rows, flushed to disk before the manifest marks the shard done."""
+        where = self.rows_of(shard)
+        rows = np.asarray(rows, dtype=np.float32)
+        if rows.shape != (where.stop - where.start, self.manifest["dim"]):
+            raise RankwiseError(
+                f"shard {shard}: rows of shape {rows.shape}, expected {(where.stop - where.start, self.manifest['dim'])}"
+            )
+        out = np.memmap(
+            self.folder / DATA, dtype=np.float32, mode="r+", shape=(max(self.manifest["n"], 1), self.manifest["dim"])
+        )
+        out[where] = rows
+        out.flush()
+        del out
+        self.manifest["done"] = sorted({*self.manifest["done"], shard})
+        write_json(self.folder / MANIFEST, self.manifest)  # atomically, after the rows are on disk
+
+    @classmethod
+    def build(
+        cls,
+        folder: str | Path,
+        encode: Callable[[list[str]], np.ndarray],
+        texts: Sequence[str],
+        *,
+        dim: int,
+        model_key: str = "",
+        shard_size: int = 50_000,
+        progress: Callable[[int], None] | None = None,
+        log: Callable[[str], None] = print,
+    ) -> EmbeddingStore:
+        """Encode ``texts`` with ``encode(batch) -> [len, dim]`` into ``folder``, shard by shard,
+        continuing an interrupted build of the same model and texts."""
+        store = cls.create(folder, texts, dim=dim, model_key=model_key, shard_size=shard_size, log=log)
+        for s in store.missing():
+            where = store.rows_of(s)
+            store.write(s, encode(list(texts[where])))
+            if progress:
+                progress(where.stop - where.start)
+        return store

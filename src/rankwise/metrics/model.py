@@ -41,13 +41,15 @@ def evaluate_model(
     metrics: list[str] | None = None,
     show_progress: bool = False,
     cache: bool = False,
+    embeddings=None,
 ) -> EvalResult:
     """Retrieve the top ``k`` of the split's corpus for each judged query with ``model`` and score
     the run. ``model``: a :class:`~rankwise.models.BiEncoder`, ``"bm25"``, a
     :class:`~rankwise.index.rerank.Pipeline` (its depth is the run's), or a
     :class:`~rankwise.models.CrossEncoder` (it reranks BM25's top ``k``); with LETOR lists as
     ``dataset``, a feature scorer (see :func:`evaluate_lists`). ``cache``: reuse corpus
-    embeddings of the same model weights, settings and texts from an earlier call (kept on disk)."""
+    embeddings of the same model weights, settings and texts from an earlier call (kept on disk);
+    ``embeddings``: the corpus rows, already encoded (e.g. by Ray into an on-disk store)."""
     from rankwise.data.letor import LetorData
     from rankwise.index.rerank import BM25Stage, CrossEncoderStage, Pipeline
     from rankwise.index.retrieve import bm25_run, dense_run
@@ -62,5 +64,5 @@ def evaluate_model(
     elif isinstance(model, str) and model == "bm25":
         run = bm25_run(dataset, k, show_progress=show_progress)
     else:
-        run = dense_run(model, dataset, k, show_progress=show_progress, cache=cache)
+        run = dense_run(model, dataset, k, show_progress=show_progress, cache=cache, embeddings=embeddings)
     return score_run(dataset, run, metrics)

@@ -198,3 +198,29 @@ def test_length_bucketing_groups_lists_of_similar_length(still_bert):
         log=lambda _: None,
     )
     assert len(res.history) == 2
+
+
+def test_a_fresh_head_learns_at_its_own_rate_and_lists_mix_hard_and_easy(still_bert):
+    from rankwise.train.kinds import model_kind
+
+    kind = model_kind(CrossEncoder(still_bert))
+    ((names, scale),) = kind.param_groups()
+    assert scale == -1.0 and names and all(n.startswith(("classifier", "bert.pooler")) for n in names)
+    cfg = TrainConfig(list_size=4, negatives_per_query=1)
+    batch = kind.batch(examples()[:3], np.random.default_rng(0), cfg, kind.negatives_per_query(cfg, True), None, None)
+    # 1 hard negative, then the other queries' positives (one is that hard negative in row 1: listed once)
+    assert all(len(h) == 1 for h in batch.hard) and batch.mask.sum(1).tolist() == [4, 3, 4]
+    steps = []
+    for head in (1.0, 50.0):
+        model = CrossEncoder(still_bert, seed=1)
+        before = {n: p.detach().clone() for n, p in model.backbone.named_parameters()}
+        train(
+            model,
+            examples(),
+            TrainConfig(batch_size=4, steps=1, lr=1e-3, list_size=4, head_lr_scale=head, warmup_ratio=0.0),
+            log=lambda _: None,
+        )
+        moved = {n: float((p.detach() - before[n]).abs().max()) for n, p in model.backbone.named_parameters()}
+        steps.append((moved["classifier.weight"], moved["bert.embeddings.word_embeddings.weight"]))
+    assert steps[1][0] > 10 * steps[0][0]  # the head moved ~50x further (Adam: step ~ lr)
+    assert steps[1][1] == pytest.approx(steps[0][1], rel=1e-3)  # the body the same

@@ -106,13 +106,16 @@ def build_lists(
     examples: Sequence[TrainExample],
     rng: np.random.Generator,
     list_size: int,
+    *,
+    n_hard: int | None = None,
     extra: Sequence[Sequence[tuple[str, str]]] | None = None,
     choose: Callable[[int, TrainExample, np.random.Generator], Sequence[int]] | None = None,
     by_text: bool = False,
 ) -> ListBatch:
-    """Each query's list: one sampled positive, then up to ``list_size - 1`` of its hard negatives
-    (``choose`` picks them; default uniform), then ``extra[i]`` documents (e.g. STAR's random
-    ones), then the other queries' sampled positives (in-batch negatives) until the list is full.
+    """Each query's list: one sampled positive, then up to ``n_hard`` (default ``list_size - 1``) of
+    its hard negatives (``choose`` picks them; default uniform), then ``extra[i]`` documents (e.g.
+    STAR's random ones), then the other queries' sampled positives (in-batch negatives) until the
+    list is full: a mix of hard and easy negatives when ``n_hard < list_size - 1``.
     A candidate that is one of the query's own positives is labelled 1 wherever it comes from."""
     if list_size < 2:
         raise ValueError("list_size must be >= 2 (a positive and at least one negative)")
@@ -128,7 +131,7 @@ def build_lists(
         row: dict[str, tuple[str, str]] = {key(*sampled[i]): sampled[i]}  # insertion-ordered, one per document
         row_hard: list[tuple[int, int]] = []
         if ex.negatives:
-            take = min(list_size - 1, len(ex.negatives))
+            take = min(list_size - 1 if n_hard is None else n_hard, len(ex.negatives))
             picks = choose(take, ex, rng) if choose else rng.choice(len(ex.negatives), size=take, replace=False)
             for j in picks:
                 neg = ex.negatives[int(j)]

@@ -77,6 +77,9 @@ class TrainConfig(BaseModel):
         description="cross-encoder: candidates per query per step, its positive and negatives (default 8); "
         "feature scorer: rows sampled from a longer list (default: the whole list)",
     )
+    head_lr_scale: float = Field(
+        1.0, gt=0, description="a fresh scoring head (a cross-encoder's pooler and classifier) learns at this x lr"
+    )
     pair_max_length: Optional[int] = Field(
         None, ge=8, description="cross-encoder: token limit of a (query, document) pair while training"
     )

@@ -86,12 +86,18 @@ class ModelKind:
     ) -> tuple[torch.Tensor, dict[str, float], TokenCount]:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def param_groups(self) -> list[tuple[list[str], float]]:
+        """Parameter names that train at another learning rate: ``(names, scale)``; a scale of -1
+        means the config's ``head_lr_scale``. Default: none, one learning rate for all."""
+        return []
+
     def lengths(self, texts: Sequence[str]) -> np.ndarray:
         """Token lengths of documents (length-bucketed batches)."""
         raise ConfigError(f"{self.name}: length bucketing is not available for this model kind")
 
 
 MODEL_KINDS: list[tuple[type, type[ModelKind]]] = []
+_HEAD = ("classifier", "score", "bert.pooler", "roberta.pooler", "pooler")  # sequence-classification heads
 
 
 def register_model_kind(model_type: type) -> Callable[[type[ModelKind]], type[ModelKind]]:
@@ -172,12 +178,26 @@ class CrossEncoderKind(ModelKind):
             self.model.config.max_length = kept
 
     def negatives_per_query(self, config, uses_hard: bool) -> int:
-        return (config.list_size or self.default_list_size) - 1
+        """Hard negatives a list: ``negatives_per_query`` when set, else the whole list's worth."""
+        size = config.list_size or self.default_list_size
+        return min(config.negatives_per_query or size - 1, size - 1)
 
     def batch(self, examples, rng, config, n_negatives, extra, choose):
         return build_lists(
-            examples, rng, n_negatives + 1, extra=extra, choose=choose, by_text=config.same_text_same_doc
+            examples,
+            rng,
+            config.list_size or self.default_list_size,
+            n_hard=n_negatives,
+            extra=extra,
+            choose=choose,
+            by_text=config.same_text_same_doc,
         )
+
+    def param_groups(self) -> list[tuple[list[str], float]]:
+        """A fresh scoring head (pooler and classifier) learns at ``head_lr_scale`` x the lr."""
+        if not getattr(self.model, "fresh_head", False):
+            return []
+        return [([n for n, _ in self.module.named_parameters() if n.startswith(_HEAD)], -1.0)]
 
     def forward_backward(self, batch, loss_of_scores, config, token_cache, check):
         pairs = batch.pairs()

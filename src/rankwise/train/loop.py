@@ -269,10 +269,17 @@ def _run(
     token_cache: dict = {}  # every text is tokenised once per run
     params = list(module.named_parameters())
     no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
+    scale = {n: (config.head_lr_scale if k < 0 else k) for names, k in kind.param_groups() for n in names}
     groups = [
-        {"params": [p for n, p in params if not n.endswith(no_decay)], "weight_decay": config.weight_decay},
-        {"params": [p for n, p in params if n.endswith(no_decay)], "weight_decay": 0.0},
+        {
+            "params": [p for n, p in params if n.endswith(no_decay) == nd and scale.get(n, 1.0) == lr_scale],
+            "weight_decay": 0.0 if nd else config.weight_decay,
+            "lr": config.lr * lr_scale,
+        }
+        for lr_scale in sorted({1.0, *scale.values()})
+        for nd in (False, True)
     ]
+    groups = [g for g in groups if g["params"]]
     optimizer = torch.optim.AdamW(groups, lr=config.lr)
     # transformers' schedule, as sentence-transformers' trainer uses it: ceil(ratio x steps) warm-up
     # steps from lr 0, then linear decay to 0 (same learning rates step for step)

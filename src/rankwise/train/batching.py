@@ -146,13 +146,19 @@ def build_lists(
         docs.append([t for _, t in row.values()])
         labels.append([1.0 if k in own else 0.0 for k in row])
         hard.append(row_hard)
-    n = max(len(r) for r in docs)
-    label_t = torch.zeros(len(examples), n)
-    mask = torch.zeros(len(examples), n, dtype=torch.bool)
-    for i, row_labels in enumerate(labels):
-        label_t[i, : len(row_labels)] = torch.tensor(row_labels)
-        mask[i, : len(row_labels)] = True
+    label_t, mask = pad_labels(labels)
     return ListBatch([ex.query for ex in examples], ids, docs, label_t, mask, [0] * len(examples), hard, drawn)
+
+
+def pad_labels(rows: Sequence[Sequence[float]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ragged grade lists to ``labels`` and ``mask``, ``[len(rows), longest]``."""
+    n = max(len(r) for r in rows)
+    labels = torch.zeros(len(rows), n)
+    mask = torch.zeros(len(rows), n, dtype=torch.bool)
+    for i, row in enumerate(rows):
+        labels[i, : len(row)] = torch.as_tensor(list(row), dtype=torch.float32)
+        mask[i, : len(row)] = True
+    return labels, mask
 
 
 def teacher_matrix(batch: InBatch | ListBatch, examples: Sequence[TrainExample]) -> tuple[torch.Tensor, torch.Tensor]:

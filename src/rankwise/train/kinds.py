@@ -35,7 +35,7 @@ from rankwise.models import BiEncoder, CrossEncoder
 from rankwise.models.bi_encoder import TokenCount
 from rankwise.models.feature_scorer import FeatureScorer, pad_features
 from rankwise.models.preference import PreferenceModel
-from rankwise.train.batching import build_inbatch, build_lists
+from rankwise.train.batching import build_inbatch, build_lists, pad_labels
 from rankwise.train.distributed import Shard
 from rankwise.train.grad_cache import LossOfScores, Side, cached_forward_backward, forward_backward
 
@@ -240,12 +240,9 @@ class FeatureBatch:
     positive_index: list[int]
 
 
-@register_model_kind(FeatureScorer)
-class FeatureKind(ModelKind):
-    """Learning to rank over feature vectors: a step is ``batch_size`` queries' whole lists (or a
-    random ``list_size`` of each list's rows when a list is longer)."""
-
-    name = "feature-scorer"
+class OwnListKind(ModelKind):
+    """Kinds whose examples carry their own lists (features, responses, clicks): no mined
+    negatives; a list longer than ``list_size`` (when set) is sampled down each step."""
 
     @property
     def module(self) -> nn.Module:
@@ -254,18 +251,24 @@ class FeatureKind(ModelKind):
     def negatives_per_query(self, config, uses_hard: bool) -> int:
         return 0
 
+    @staticmethod
+    def rows(n: int, config, rng: np.random.Generator) -> np.ndarray:
+        if config.list_size and n > config.list_size:
+            return np.sort(rng.choice(n, size=config.list_size, replace=False))
+        return np.arange(n)
+
+
+@register_model_kind(FeatureScorer)
+class FeatureKind(OwnListKind):
+    """Learning to rank over feature vectors: a step is ``batch_size`` queries' whole lists (or a
+    random ``list_size`` of each list's rows when a list is longer)."""
+
+    name = "feature-scorer"
+
     def batch(self, examples, rng, config, n_negatives, extra, choose):
-        xs, ys = [], []
-        for ex in examples:
-            rows = np.arange(len(ex.labels))
-            if config.list_size and len(rows) > config.list_size:
-                rows = np.sort(rng.choice(len(rows), size=config.list_size, replace=False))
-            xs.append(torch.as_tensor(ex.features[rows], dtype=torch.float32))
-            ys.append(torch.as_tensor(ex.labels[rows], dtype=torch.float32))
-        x, mask = pad_features(xs)
-        labels = torch.zeros(mask.shape)
-        for i, y in enumerate(ys):
-            labels[i, : len(y)] = y
+        picks = [self.rows(len(ex.labels), config, rng) for ex in examples]
+        x, _ = pad_features([torch.as_tensor(ex.features[r], dtype=torch.float32) for ex, r in zip(examples, picks)])
+        labels, mask = pad_labels([ex.labels[r].tolist() for ex, r in zip(examples, picks)])
         n = len(examples)
         return FeatureBatch(x, labels, mask, [[] for _ in range(n)], [0] * n, [0] * n)
 
@@ -295,7 +298,7 @@ class PreferenceBatch:
 
 
 @register_model_kind(PreferenceModel)
-class PreferenceKind(ModelKind):
+class PreferenceKind(OwnListKind):
     """A step is ``batch_size`` prompts' response lists (a random ``list_size`` of a longer list)."""
 
     name = "preference"
@@ -304,24 +307,11 @@ class PreferenceKind(ModelKind):
     def module(self) -> nn.Module:
         return self.model.policy
 
-    def negatives_per_query(self, config, uses_hard: bool) -> int:
-        return 0
-
     def batch(self, examples, rng, config, n_negatives, extra, choose):
-        responses, grades = [], []
-        for ex in examples:
-            rows = np.arange(len(ex.responses))
-            if config.list_size and len(rows) > config.list_size:
-                rows = np.sort(rng.choice(len(rows), size=config.list_size, replace=False))
-            responses.append([ex.responses[i] for i in rows])
-            grades.append([ex.labels[i] for i in rows])
-        n = max(len(r) for r in responses)
-        labels = torch.zeros(len(examples), n)
-        mask = torch.zeros(len(examples), n, dtype=torch.bool)
-        for i, g in enumerate(grades):
-            labels[i, : len(g)] = torch.tensor(g)
-            mask[i, : len(g)] = True
+        picks = [self.rows(len(ex.responses), config, rng) for ex in examples]
+        labels, mask = pad_labels([[ex.labels[i] for i in r] for ex, r in zip(examples, picks)])
         k = len(examples)
+        responses = [[ex.responses[i] for i in r] for ex, r in zip(examples, picks)]
         return PreferenceBatch(
             [ex.prompt for ex in examples], responses, labels, mask, [[] for _ in range(k)], [0] * k, [0] * k
         )

@@ -30,7 +30,7 @@ from rankwise.data.letor import LetorData
 from rankwise.losses import softmax as softmax_loss
 from rankwise.models.bi_encoder import TokenCount
 from rankwise.models.feature_scorer import FeatureScorer, pad_features
-from rankwise.train.kinds import ModelKind, register_model_kind
+from rankwise.train.kinds import OwnListKind, register_model_kind
 
 
 def ipw_examples(
@@ -127,15 +127,10 @@ class ClickBatch:
 
 
 @register_model_kind(DLAModel)
-class DLAKind(ModelKind):
+class DLAKind(OwnListKind):
+    """Sessions as displayed: every row of a session in display order (no sampling: ranks matter)."""
+
     name = "dla"
-
-    @property
-    def module(self) -> nn.Module:
-        return self.model
-
-    def negatives_per_query(self, config, uses_hard: bool) -> int:
-        return 0
 
     def batch(self, examples, rng, config, n_negatives, extra, choose):
         x, mask = pad_features([torch.as_tensor(ex.features, dtype=torch.float32) for ex in examples])

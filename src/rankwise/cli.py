@@ -299,6 +299,52 @@ def ltr_eval_cmd(
     results.print(_table(str(test), {str(model): metrics}))
 
 
+@typer_app.command("sweep")
+def sweep_cmd(
+    data: Path = typer.Option(..., help="BEIR folder (or stdlib-code) with train, dev and test qrels"),
+    budget: int = typer.Option(..., min=1, help="optimizer steps for all trainings together"),
+    out: Path = typer.Option(..., help="sweep folder (resumable: run again to continue)"),
+    recipes: Optional[Path] = typer.Option(None, help="TOML with a table per recipe: [NAME] loss=..., negatives=..."),
+    config: Optional[Path] = typer.Option(None, help="TOML with the options every recipe shares ([train] table)"),
+    eta: int = typer.Option(2, min=2, help="keep 1/eta of the recipes each round, train them eta x longer"),
+    dev_split: str = typer.Option("dev"),
+    test_split: str = typer.Option("test"),
+) -> None:
+    """Successive halving over named recipes on the dev split; the winner's config is saved and
+    scored once on test."""
+    from rankwise.train.config import load_config, tomllib
+    from rankwise.workflows import run_sweep
+
+    named = None
+    if recipes is not None:
+        try:
+            named = tomllib.loads(recipes.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise RankwiseError(f"{recipes}: {exc}") from None
+    res = run_sweep(
+        _data_folder(data),
+        out,
+        budget,
+        base=load_config(config),
+        recipes=named,
+        dev_split=dev_split,
+        test_split=test_split,
+        eta=eta,
+    )
+    table = Table(title=f"sweep on {data} ({dev_split}), last round")
+    for col in ("recipe", "steps", "dev nDCG@10", "95% CI"):
+        table.add_column(col)
+    for row in res.rounds[-2] + res.rounds[-1] if len(res.rounds) > 1 else res.rounds[-1]:
+        table.add_row(
+            row["recipe"], str(row["steps"]), f"{row['ndcg@10']:.4f}", f"[{row['ci'][0]:.3f}, {row['ci'][1]:.3f}]"
+        )
+    results.print(table)
+    results.print(
+        f"chosen on dev: {res.best} ({res.steps_used} of {budget} steps used); config: {out / 'best.toml'}; "
+        f"test nDCG@10 (the sweep's only test figure): {res.test.get('ndcg@10', float('nan')):.4f}"
+    )
+
+
 @typer_app.command("eval")
 def eval_cmd(
     data: Optional[Path] = typer.Option(None, help="BEIR folder [with --run: default, the run folder's]"),

@@ -630,3 +630,48 @@ def run_ltr_eval(model_dir: str | Path, data_file: str | Path, out: str | Path, 
         write_json(out / "metrics.json", res.metrics)
         _write_config(out, {"command": "ltr-eval", "model": _portable(model_dir), "data_file": _portable(data_file)})
         return res.metrics
+
+
+# ---------------------------------------------------------------------------- sweep
+def run_sweep(
+    data: str | Path,
+    out: str | Path,
+    budget: int,
+    *,
+    base: TrainConfig | None = None,
+    recipes: dict[str, dict[str, Any]] | None = None,
+    split: str = "train",
+    dev_split: str = "dev",
+    test_split: str = "test",
+    eta: int = 2,
+    log: Log = console.print,
+):
+    """:func:`rankwise.train.sweep.sweep` over dual-encoder recipes on ``data``: trained on
+    ``split``, chosen on ``dev_split`` (nDCG@10), the winner scored once on ``test_split``."""
+    from rankwise.train.sweep import DEFAULT_RECIPES, sweep
+
+    base = base or TrainConfig()
+    recipes = recipes or DEFAULT_RECIPES
+    for name, options in recipes.items():  # every recipe parses before any training
+        try:
+            base.model_copy(update=options)
+        except Exception as exc:  # pydantic's or a registry's error, said with the recipe's name
+            raise RankwiseError(f"recipe {name!r}: {exc}".splitlines()[0]) from None
+    train_ds = load_beir(data, split)
+    dev = load_beir(data, dev_split).own_split()
+
+    def train_one(name: str, options: dict[str, Any], steps: int, folder: Path) -> dict[str, Any]:
+        cfg = base.model_copy(update={**options, "steps": steps})
+        model = BiEncoder.load(cfg.model, query_max_length=cfg.query_max_length, doc_max_length=cfg.doc_max_length)
+        log(f"  training {name} for {steps} steps")
+        train(model, train_ds, cfg, folder, resume=True, log=lambda _: None)
+        model.save(folder / "model")
+        remove_checkpoints(folder)
+        res = evaluate_model(model, dev)
+        return {"dev": res.metrics, "per_query": list(res.per_query["ndcg@10"].values())}
+
+    def test_one(folder: Path) -> dict[str, float]:
+        test = load_beir(data, test_split).own_split()
+        return evaluate_model(BiEncoder.load(str(folder / "model")), test).metrics
+
+    return sweep(train_one, recipes, budget, out, test_one=test_one, eta=eta, log=log)

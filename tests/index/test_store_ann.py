@@ -60,3 +60,17 @@ def test_hnsw_and_ivfpq_recall_against_exact(tmp_path):
     assert 0.3 < recall_vs_exact(ivfpq, mm, queries, 10) <= 1.0
     assert ivfpq.memory_bytes() < hnsw.memory_bytes() / 3  # codes, not vectors
     assert [auto_kind(n) for n in (10_000, 1_000_000, 10_000_000)] == ["flat", "hnsw", "ivfpq"]
+
+
+def test_tune_recall_raises_the_search_effort_until_the_target():
+    from rankwise.index.ann import tune_recall
+
+    rng = np.random.default_rng(3)
+    base = rng.standard_normal(16)
+    emb = (base + 0.05 * rng.standard_normal((20_000, 16))).astype(np.float32)  # a narrow cone: hard for HNSW
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    queries = emb[:100] + 0.001 * rng.standard_normal((100, 16)).astype(np.float32)
+    index = build_index(emb, "hnsw", ef_search=16, hnsw_m=8)
+    low = recall_vs_exact(index, emb, queries, 10)
+    high = tune_recall(index, emb, queries, target=0.95)
+    assert high >= max(low, 0.95) and index.index.hnsw.efSearch > 16

@@ -111,3 +111,35 @@ def recall_vs_exact(index: ANNIndex, embeddings: np.ndarray, queries: np.ndarray
     value = float(np.mean(hits))
     index.recall[f"recall@{k}"] = value
     return value
+
+
+def tune_recall(
+    index: ANNIndex,
+    embeddings: np.ndarray,
+    queries: np.ndarray,
+    *,
+    target: float = 0.95,
+    k: int = 10,
+    limit: int = 4096,
+) -> float:
+    """Raise the search effort (HNSW's efSearch, IVF's nprobe) until recall@``k`` against exact
+    search reaches ``target`` on ``queries`` (or the effort reaches ``limit``); the recall reached."""
+    exact = exact_search(embeddings, queries, k)
+
+    def recall() -> float:
+        got, _ = index.search(queries, k)
+        return float(np.mean([len(set(a.tolist()) & set(b.tolist())) / k for a, b in zip(exact, got)]))
+
+    value = recall()
+    if index.kind == "hnsw":
+        while value < target and index.index.hnsw.efSearch < limit:
+            index.index.hnsw.efSearch *= 2
+            value = recall()
+        index.recall["ef_search"] = float(index.index.hnsw.efSearch)
+    elif index.kind == "ivfpq":
+        while value < target and index.index.nprobe < min(limit, index.index.nlist):
+            index.index.nprobe = min(index.index.nprobe * 2, index.index.nlist)
+            value = recall()
+        index.recall["nprobe"] = float(index.index.nprobe)
+    index.recall[f"recall@{k}"] = value
+    return value

@@ -87,7 +87,7 @@ def build_index(
     return ANNIndex(kind, index, list(ids) if ids is not None else None, time.perf_counter() - t0)
 
 
-def exact_search(embeddings: np.ndarray, queries: np.ndarray, k: int, *, batch: int = 65_536) -> np.ndarray:
+def exact_search(embeddings: np.ndarray, queries: np.ndarray, k: int, *, batch: int = 16_384) -> np.ndarray:
     """Exact top-``k`` rows by inner product, streaming over the (memory-mapped) embeddings."""
     q = np.ascontiguousarray(queries, dtype=np.float32)
     best_s = np.full((len(q), k), -np.inf, dtype=np.float32)

@@ -40,7 +40,18 @@ def test_readme_stays_a_front_page():
     assert len(lines) <= 200
     bench = (REPO / "benchmarks" / "README.md").read_text(encoding="utf-8")
     assert not any(line.startswith("|---") for line in lines[: lines.index("## The command line")])  # no result tables
-    for script in ("loss_comparison", "losses", "negatives_comparison", "train_throughput", "mining", "metrics"):
+    for script in (
+        "loss_comparison",
+        "losses",
+        "negatives_comparison",
+        "train_throughput",
+        "mining",
+        "metrics",
+        "rerank",
+        "ltr",
+        "clicks",
+        "scale",
+    ):
         assert f"benchmarks/{script}.py" in bench
 
 

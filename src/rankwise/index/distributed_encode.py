@@ -73,14 +73,16 @@ def ray_store(
     shard_size: int = 50_000,
     batch_size: int = 128,
     model_key: str = "",
+    loaded=None,
     log: Callable[[str], None] = print,
 ) -> EmbeddingStore:
-    """Encode ``texts`` with ``workers`` Ray actors into the store at ``folder`` (resumable)."""
+    """Encode ``texts`` with ``workers`` Ray actors into the store at ``folder`` (resumable).
+    ``loaded``: the same model already loaded here (for its width and key; else it is loaded once)."""
     ray = _ray()
     connect(address)
     from rankwise.models import BiEncoder
 
-    probe = BiEncoder.load(model, query_max_length=max_length, doc_max_length=max_length, device="cpu")
+    probe = loaded or BiEncoder.load(model, query_max_length=max_length, doc_max_length=max_length, device="cpu")
     dim, key = probe.backbone.config.hidden_size, model_key or _model_key(probe, kind)
     del probe
     store = EmbeddingStore.create(folder, texts, dim=dim, model_key=key, shard_size=shard_size, log=log)
@@ -137,9 +139,15 @@ def corpus_embeddings(
 
     _, texts = corpus_texts(dataset)
     probe = BiEncoder.load(model, query_max_length=max_length, doc_max_length=max_length, device="cpu")
-    folder = cache_dir() / "stores" / embeddings_key(probe, texts)
-    del probe
     store = ray_store(
-        folder, model, texts, address=address, workers=workers, max_length=max_length, shard_size=shard_size, log=log
+        cache_dir() / "stores" / embeddings_key(probe, texts),
+        model,
+        texts,
+        address=address,
+        workers=workers,
+        max_length=max_length,
+        shard_size=shard_size,
+        loaded=probe,
+        log=log,
     )
     return store.embeddings()

@@ -152,7 +152,7 @@ def build_lists(
 
 def pad_labels(rows: Sequence[Sequence[float]]) -> tuple[torch.Tensor, torch.Tensor]:
     """Ragged grade lists to ``labels`` and ``mask``, ``[len(rows), longest]``."""
-    n = max(len(r) for r in rows)
+    n = max((len(r) for r in rows), default=0)
     labels = torch.zeros(len(rows), n)
     mask = torch.zeros(len(rows), n, dtype=torch.bool)
     for i, row in enumerate(rows):
@@ -191,13 +191,9 @@ def pad_lists(
     for i, (s, y) in enumerate(zip(scores, labels)):
         if s.ndim != 1 or len(s) != len(y):
             raise ValueError(f"list {i}: {tuple(s.shape)} scores for {len(y)} labels")
-    n = max((len(s) for s in scores), default=0)
     ref = scores[0] if scores else torch.zeros(0)
-    out = ref.new_zeros(len(scores), n)
-    lab = torch.zeros(len(scores), n, dtype=ref.dtype)
-    mask = torch.zeros(len(scores), n, dtype=torch.bool)
-    for i, (s, y) in enumerate(zip(scores, labels)):
+    lab, mask = pad_labels(labels)
+    out = ref.new_zeros(mask.shape)
+    for i, s in enumerate(scores):
         out = out.index_put((torch.full((len(s),), i), torch.arange(len(s))), s)
-        lab[i, : len(s)] = torch.as_tensor(list(y), dtype=ref.dtype)
-        mask[i, : len(s)] = True
-    return out, lab, mask
+    return out, lab.to(ref.dtype), mask

@@ -5,8 +5,9 @@ Systems:
   (chosen on dev there): InfoNCE tau 0.05, BM25 negatives with the margin guard, NGAME batches,
   self-confidence false-negative weights; 90 steps of batch 32.
 - ``dual+cross``: a cross-encoder trained here (the default backbone with a fresh head, lists of
-  a positive and 7 negatives mined by ``dual``'s own top 30, listwise softmax cross-entropy)
-  reranks ``dual``'s top 100.
+  a positive, 3 negatives mined by ``dual``'s own top 30 and 4 in-batch ones, listwise softmax
+  cross-entropy) reranks ``dual``'s top 100; its scores are interpolated with ``dual``'s at the
+  weight chosen on dev (the raw cross-encoder's figures are kept beside).
 - ``dual+prf``: the embedding second pass over ``dual``'s top 100 (k, mode and alpha chosen on dev).
 - ``distilled``: ``dual``'s recipe and step count, with the cross-encoder as teacher: mined
   negatives carry its scores and the loss adds listwise KL to its distribution.
@@ -31,7 +32,14 @@ from _cache import RunCache  # noqa: E402
 from _machine import machine  # noqa: E402
 from rankwise.data import load_beir  # noqa: E402
 from rankwise.data.stdlib_code import ensure_built  # noqa: E402
-from rankwise.index.rerank import CrossEncoderStage, DenseStage, Pipeline, PRFStage  # noqa: E402
+from rankwise.index.rerank import (  # noqa: E402
+    CrossEncoderStage,
+    DenseStage,
+    Pipeline,
+    PipelineResult,
+    PRFStage,
+    interpolate,
+)
 from rankwise.io import write_json  # noqa: E402
 from rankwise.metrics.model import score_run  # noqa: E402
 from rankwise.models import BiEncoder, CrossEncoder  # noqa: E402
@@ -72,6 +80,14 @@ CROSS = {  # sized for 2 CPU cores: ~100 query-document tokens a pair, ~7 s a st
 }
 PRF_GRID = [{"mode": m, "k": k, "alpha": a} for m in ("text", "vector") for k in (1, 3) for a in (0.3, 0.6, 1.0)]
 EVAL_LENGTH = 128
+INTERPOLATE = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]  # weight of the dual encoder's z-scores, chosen on dev
+
+
+def fused(res: PipelineResult, weight: float) -> PipelineResult:
+    """The cross-encoder's raw run interpolated with the first stage's: the scores
+    ``CrossEncoderStage(interpolate=weight)`` gives (tests/index/test_rerank.py), computed once per grid."""
+    run = {q: interpolate(res.first[q], res.run[q], weight) if res.run[q] else {} for q in res.run}
+    return PipelineResult(res.first, run, res.latency_ms)
 
 
 def log(msg: str) -> None:
@@ -184,14 +200,46 @@ def main() -> None:
 
     if "dual+cross" in wanted:
 
-        def compute() -> dict:
+        def reranked(ds, length: int) -> PipelineResult:
             ce = CrossEncoder.load(cross_path)
-            res = Pipeline(DenseStage(load_dual(dual_path)), CrossEncoderStage(ce), depth=DEPTH).run(test)
-            ce.config.max_length = 256
-            trec_res = Pipeline(DenseStage(load_dual(dual_path, 256)), CrossEncoderStage(ce), depth=DEPTH).run(trec)
-            return row("dual+cross", test, res, (trec, trec_res))
+            ce.config.max_length = length
+            return Pipeline(DenseStage(load_dual(dual_path, length)), CrossEncoderStage(ce), depth=DEPTH).run(ds)
 
-        record(evaluated(cache, {"eval": "dual+cross", "model": str(dual_path), "cross": str(cross_path)}, compute))
+        def choose() -> dict:
+            res = reranked(dev, CROSS["pair_max_length"])
+            scored = [(score_run(dev, fused(res, w).run, ["ndcg@10"]).metrics["ndcg@10"], w) for w in INTERPOLATE]
+            for v, w in scored:
+                log(f"  interpolate {w}: dev nDCG@10 {v:.4f}")
+            first = score_run(dev, res.first, ["ndcg@10"]).metrics["ndcg@10"]
+            best = max(scored, key=lambda x: x[0])[1]
+            return {"dev": [{"interpolate": w, "ndcg@10": v} for v, w in scored], "dev_first": first, "best": best}
+
+        choice = evaluated(
+            cache,
+            {"choose": "interpolate", "model": str(dual_path), "cross": str(cross_path), "grid": INTERPOLATE},
+            choose,
+        )
+        result["choices"]["dual+cross"] = choice
+
+        def compute() -> dict:
+            res, trec_res = reranked(test, CROSS["pair_max_length"]), reranked(trec, 256)
+            raw = row("dual+cross", test, res, (trec, trec_res))
+            w = choice["best"]
+            out = row("dual+cross", test, fused(res, w), (trec, fused(trec_res, w))) | {"interpolate": w}
+            return out | {"raw_cross_encoder": {k: raw[k] for k in ("ndcg@10", "recall@100", "trec-dl-5k ndcg@10")}}
+
+        record(
+            evaluated(
+                cache,
+                {
+                    "eval": "dual+cross",
+                    "model": str(dual_path),
+                    "cross": str(cross_path),
+                    "interpolate": choice["best"],
+                },
+                compute,
+            )
+        )
 
     if "dual+prf" in wanted:
 

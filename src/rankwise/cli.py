@@ -415,6 +415,9 @@ def rerank_cmd(
     ),
     run: Optional[Path] = typer.Option(None, help="first stage from a TREC run file instead of --retriever"),
     depth: int = typer.Option(100, min=1, help="first-stage documents reranked per query"),
+    interpolate: float = typer.Option(
+        0.0, min=0.0, max=1.0, help="weight of the first stage's z-scored scores in a cross-encoder's final score"
+    ),
     allow_missing: bool = typer.Option(False, help="drop qrels naming unknown queries/documents with a warning"),
     device: Optional[str] = typer.Option(None, help="cpu | cuda | cuda:N | mps (default: the best available)"),
     overwrite: bool = typer.Option(False, help="clear a non-empty --out first (a run folder never mixes two runs)"),
@@ -432,6 +435,7 @@ def rerank_cmd(
         retriever=retriever,
         first_run=run,
         depth=depth,
+        interpolate=interpolate,
         allow_missing=allow_missing,
         device=device,
         overwrite=overwrite,

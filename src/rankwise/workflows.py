@@ -138,21 +138,23 @@ def run_rerank(
     retriever: str | None = None,
     first_run: str | Path | None = None,
     depth: int = 100,
+    interpolate: float = 0.0,
     allow_missing: bool = False,
     device: str | None = None,
     overwrite: bool = False,
     show_progress: bool = True,
 ) -> dict[str, Any]:
     """Retrieve the top ``depth`` (dense ``retriever``, ``"bm25"``, or a TREC ``first_run``), rerank
-    with ``reranker`` (a cross-encoder folder or ``prf:...``); a run folder with both stages' runs,
-    metrics and per-query latency."""
+    with ``reranker`` (a cross-encoder folder, its scores interpolated with the first stage's at
+    weight ``interpolate``, or ``prf:...``); a run folder with both stages' runs, metrics and
+    per-query latency."""
     from rankwise.index.rerank import Pipeline, first_stage, second_stage
     from rankwise.metrics.model import score_run
 
     with run_folder(out, overwrite=overwrite) as out:
         dataset = load_beir(data, split, allow_missing=allow_missing).own_split()
         first = first_stage(retriever, run_file=first_run, device=device)
-        second = second_stage(reranker, first=first, device=device)
+        second = second_stage(reranker, first=first, device=device, interpolate=interpolate)
         res = Pipeline(first, second, depth=depth).run(dataset, show_progress=show_progress)
         before, after = score_run(dataset, res.first), score_run(dataset, res.run)
         write_run(out / "run-first.trec", res.first, tag=Path(first.name).name or "first")
@@ -171,6 +173,7 @@ def run_rerank(
                 "first_run": _portable(first_run),
                 "reranker": reranker if reranker.startswith("prf") else _portable(reranker),
                 "depth": depth,
+                "interpolate": interpolate,
             },
         )
         lat = res.latency_summary()

@@ -9,7 +9,15 @@ import pytest
 
 from rankwise.data import load_beir, write_run
 from rankwise.errors import DataError, RankwiseError
-from rankwise.index.rerank import BM25Stage, CrossEncoderStage, DenseStage, Pipeline, PRFStage, RunFileStage
+from rankwise.index.rerank import (
+    BM25Stage,
+    CrossEncoderStage,
+    DenseStage,
+    Pipeline,
+    PRFStage,
+    RunFileStage,
+    interpolate,
+)
 from rankwise.models import BiEncoder, CrossEncoder
 from tests.conftest import run_cli
 
@@ -150,3 +158,28 @@ def test_pipeline_takes_models_directly(toy_beir, tiny_model_dir, tmp_path):
     assert {q: set(d) for q, d in c.first.items()} == {q: set(d) for q, d in a.first.items()}
     with pytest.raises(RankwiseError, match="expected a BiEncoder, 'bm25', a TREC run file"):
         Pipeline("nope.trec", ce)
+
+
+def test_interpolation_mixes_z_scores(toy_beir, tiny_model_dir):
+    ds = load_beir(toy_beir, "test")
+    ce, dual = CrossEncoder(tiny_model_dir, seed=3), DenseStage(BiEncoder.load(str(tiny_model_dir)))
+    raw = Pipeline(dual, CrossEncoderStage(ce), depth=4).run(ds)
+    mixed = Pipeline(dual, CrossEncoderStage(ce, interpolate=0.3), depth=4).run(ds)
+    checked = 0
+    for qid, first in raw.first.items():
+        ids = list(first)
+        if len(ids) < 2:
+            continue
+        checked += 1
+        a, b = np.array([first[d] for d in ids]), np.array([raw.run[qid][d] for d in ids])
+        want = 0.7 * (b - b.mean()) / b.std() + 0.3 * (a - a.mean()) / a.std()
+        assert [mixed.run[qid][d] for d in ids] == pytest.approx(want.tolist(), abs=1e-5)
+    assert checked >= 2
+    # weight 1 ranks as the first stage does; the post-hoc function gives the stage's scores
+    top = Pipeline(dual, CrossEncoderStage(ce, interpolate=1.0), depth=4).run(ds)
+    for qid, first in raw.first.items():
+        assert sorted(first, key=first.get) == sorted(top.run[qid], key=top.run[qid].get)
+        assert interpolate(first, raw.run[qid], 0.3) == pytest.approx(mixed.run[qid], abs=1e-6)
+    assert interpolate({"a": 1.0, "b": 1.0}, {"a": 2.0, "b": 0.0}, 0.5) == {"a": 0.5, "b": -0.5}
+    with pytest.raises(RankwiseError, match="interpolate=1.5 is outside"):
+        CrossEncoderStage(ce, interpolate=1.5)

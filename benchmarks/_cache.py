@@ -3,12 +3,17 @@
 A run records the sha256 of every ``rankwise`` source file it had imported when it finished; a
 later session reuses it only while each of those files is unchanged, so an edit to the code a
 run used re-runs it, and an edit elsewhere (a new module) does not.
+
+A run that keeps files (checkpoints of a killed training) resumes from them only on the code it
+started on: ``workdir(settings)`` records the code in use when a run starts and empties the folder
+when that code has changed since, or when the folder holds a finished run that is stale.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -45,25 +50,42 @@ class RunCache:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
+    def workdir(self, settings: dict[str, Any]) -> Path:
+        """The folder for a run about to start or resume; emptied when its files came from other code."""
+        folder = self.folder(settings)
+        started = folder / "started.json"
+        finished_stale = (folder / "result.json").is_file() and self.get(settings) is None
+        if finished_stale or (started.is_file() and not _same_code(json.loads(started.read_text())["code"])):
+            shutil.rmtree(folder)
+            folder.mkdir(parents=True)
+        if not started.is_file():
+            write_json(started, {"settings": settings, "code": code_in_use()})
+        return folder
+
     def get(self, settings: dict[str, Any]) -> dict[str, Any] | None:
         path = self.root / self.key(settings) / "result.json"
         if not path.is_file():
             return None
         saved = json.loads(path.read_text())
-        for name, sha in saved["code"].items():
-            mod = sys.modules.get(name)
-            file = getattr(mod, "__file__", None) if mod else None
-            if file is None:
-                try:
-                    __import__(name)
-                except ImportError:  # the module is gone: the run's code is not this code
-                    return None
-                file = sys.modules[name].__file__
-            if _sha(file) != sha:
-                return None
-        return saved["result"]
+        return saved["result"] if _same_code(saved["code"]) else None
 
     def put(self, settings: dict[str, Any], result: dict[str, Any]) -> None:
         write_json(
             self.folder(settings) / "result.json", {"settings": settings, "code": code_in_use(), "result": result}
         )
+
+
+def _same_code(code: dict[str, str]) -> bool:
+    """Whether every module in ``code`` (name -> sha256) is unchanged in this checkout."""
+    for name, sha in code.items():
+        mod = sys.modules.get(name)
+        file = getattr(mod, "__file__", None) if mod else None
+        if file is None:
+            try:
+                __import__(name)
+            except ImportError:  # the module is gone: the run's code is not this code
+                return False
+            file = sys.modules[name].__file__
+        if _sha(file) != sha:
+            return False
+    return True

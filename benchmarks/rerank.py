@@ -117,9 +117,9 @@ def load_dual(path: Path, length: int = EVAL_LENGTH) -> BiEncoder:
 
 def trained_dual(cache: RunCache, name: str, cfg: dict, train_ds, extra: dict | None = None) -> Path:
     settings = {"system": name, "train": cfg} | (extra or {})
-    folder = cache.folder(settings)
-    if cache.get(settings) is not None and (folder / "model").is_dir():
-        return folder / "model"
+    if cache.get(settings) is not None and (cache.folder(settings) / "model").is_dir():
+        return cache.folder(settings) / "model"
+    folder = cache.workdir(settings)
     log(f"{name}: training {cfg}")
     model = BiEncoder.load(None)
     t0 = time.perf_counter()
@@ -132,9 +132,9 @@ def trained_dual(cache: RunCache, name: str, cfg: dict, train_ds, extra: dict | 
 def trained_cross(cache: RunCache, dual_path: Path, train_ds) -> Path:
     cfg = CROSS | {"negatives": f"dense:window=1-30,k=7,max_length=128,model={dual_path}"}
     settings = {"system": "cross", "train": cfg}
-    folder = cache.folder(settings)
-    if cache.get(settings) is not None and (folder / "model").is_dir():
-        return folder / "model"
+    if cache.get(settings) is not None and (cache.folder(settings) / "model").is_dir():
+        return cache.folder(settings) / "model"
+    folder = cache.workdir(settings)
     log(f"cross-encoder: training {cfg}")
     model = CrossEncoder(None, max_length=CROSS["pair_max_length"], seed=CROSS["seed"])
     t0 = time.perf_counter()
@@ -282,6 +282,7 @@ def main() -> None:
         settings = {"system": "ar2", "schedule": schedule.__dict__, "dual": str(dual_path), "cross": str(cross_path)}
         folder = cache.folder(settings)
         if cache.get(settings) is None or not (folder / "retriever").is_dir():
+            folder = cache.workdir(settings)
             log(f"ar2: {schedule}")
             t0 = time.perf_counter()
             ar2(dual_path, cross_path, train_ds, folder, schedule, log=log)

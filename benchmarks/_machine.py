@@ -5,6 +5,19 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import platform
+import subprocess
+from pathlib import Path
+
+
+def commit() -> str | None:
+    """The checkout's commit (with ``+dirty`` when the tree has changes), so a result names its code."""
+    repo = Path(__file__).resolve().parents[1]
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return sha.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
 def machine() -> dict:
@@ -27,4 +40,5 @@ def machine() -> dict:
         "numpy": numpy.__version__,
         "platform": platform.platform(),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "commit": commit(),
     }

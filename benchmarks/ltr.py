@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import sys
 import time
 from pathlib import Path
@@ -177,11 +178,13 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     cache = RunCache("ltr")
+    # datasets not run now keep their last results (each entry names the machine and code it ran on)
+    kept = json.loads(OUT.read_text()).get("datasets", {}) if OUT.is_file() else {}
     result: dict = {
         "machine": machine(),
         "settings": {"losses": LOSSES, "scorers": SCORERS, "steps": STEPS, "grid": GRID},
     }
-    result["datasets"] = {}
+    result["datasets"] = {k: v for k, v in kept.items() if k not in args.datasets.split(",")}
     seeds = list(range(args.seeds))
     for name in args.datasets.split(","):
         train_d, valid, test = load(name)
@@ -194,7 +197,11 @@ def main() -> None:
                 found = run_lambdamart(train_d, valid, test, seed)
                 cache.put(settings, found)
             lm_runs.append(found)
-        entry = {"lambdamart": summarise(lm_runs, None) | {"params": [r["params"] for r in lm_runs]}, "rankwise": {}}
+        entry = {
+            "machine": result["machine"],
+            "lambdamart": summarise(lm_runs, None) | {"params": [r["params"] for r in lm_runs]},
+            "rankwise": {},
+        }
         log(f"  lambdamart: nDCG@10 {entry['lambdamart']['ndcg@10']:.4f}")
         for scorer in args.scorers.split(","):
             for loss in LOSSES:

@@ -13,8 +13,10 @@ Settings:
 
 Every ranker is the same MLP (128-64) trained with the click-weighted softmax loss
 (``softmax:normalize=false``, DLA's) for the same steps; nDCG@10 on test's true grades
-(trec_eval conventions, queries with a relevant row), 3 seeds (mean and spread). DLA's learned
-propensities are compared with the true examination probabilities (Pearson r over ranks 1-10).
+(trec_eval conventions, queries with a relevant row), 5 seeds (mean and spread); DLA against raw
+clicks and against the true propensities by the paired randomization test over test queries
+(seed-averaged per-query values). DLA's learned propensities are compared with the true
+examination probabilities (Pearson r over ranks 1-10).
 
     python benchmarks/clicks.py
 """
@@ -35,6 +37,7 @@ from rankwise.data.clicks import displayed_lists, simulate_clicks  # noqa: E402
 from rankwise.data.letor import Normalizer, read_letor  # noqa: E402
 from rankwise.io import write_json  # noqa: E402
 from rankwise.metrics.model import evaluate_lists  # noqa: E402
+from rankwise.metrics.significance import randomization_test  # noqa: E402
 from rankwise.models.feature_scorer import LinearScorer, MLPScorer  # noqa: E402
 from rankwise.train import TrainConfig, train  # noqa: E402
 from rankwise.train.ultr import DLAModel, estimate_propensities_em, ipw_examples  # noqa: E402
@@ -42,7 +45,7 @@ from rankwise.train.ultr import DLAModel, estimate_propensities_em, ipw_examples
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "clicks.json"
 LETOR = REPO.parent / "shared" / "data" / "letor"
-SESSIONS, STEPS, SEEDS, TOP_K = 50, 600, (0, 1, 2), 10
+SESSIONS, STEPS, SEEDS, TOP_K = 50, 600, (0, 1, 2, 3, 4), 10
 LOSS = "softmax:normalize=false"
 
 
@@ -77,6 +80,12 @@ def setting(name: str):
     return train_d, test, clicks
 
 
+def seed_averaged(per_query: dict[str, list[dict[str, float]]], systems: list[str]) -> list[np.ndarray]:
+    """Each system's per-query values averaged over its seeds, on one query order."""
+    qids = sorted(per_query[systems[0]][0])
+    return [np.mean([[r[q] for q in qids] for r in per_query[s]], axis=0) for s in systems]
+
+
 def fit(examples, model, seed: int) -> float:
     cfg = TrainConfig(loss=LOSS, steps=STEPS, batch_size=64, lr=1e-3, weight_decay=0.0, seed=seed)
     train(model, examples, cfg, log=lambda _: None)
@@ -102,6 +111,7 @@ def main() -> None:
         if true_p is not None:
             entry["true_propensities"] = true_p.tolist()
             entry["em_propensity_correlation"] = float(np.corrcoef(em_p, true_p)[0, 1])
+        per_query: dict[str, list[dict[str, float]]] = {}
         for system in [*systems, "dla"]:
             scores, props = [], []
             for seed in SEEDS:
@@ -115,9 +125,11 @@ def main() -> None:
                         found = {"propensities": model.propensities().tolist()}
                     else:
                         fit(ipw_examples(clicks, train_d, systems[system]), ranker, seed)
-                    found = (found or {}) | {"ndcg@10": evaluate_lists(ranker, test).metrics["ndcg@10"]}
+                    res = evaluate_lists(ranker, test, ["ndcg@10"])
+                    found = (found or {}) | {"ndcg@10": res.metrics["ndcg@10"], "per_query": res.per_query["ndcg@10"]}
                     cache.put(settings, found)
                 scores.append(found["ndcg@10"])
+                per_query.setdefault(system, []).append(found["per_query"])
                 if "propensities" in found:
                     props.append(found["propensities"])
             entry[f"{system}_ndcg@10"] = float(np.mean(scores))
@@ -128,6 +140,9 @@ def main() -> None:
                 if true_p is not None:
                     entry["propensity_correlation"] = float(np.mean([np.corrcoef(p, true_p)[0, 1] for p in props]))
             log(f"  {system}: nDCG@10 {np.mean(scores):.4f} (+- {np.std(scores):.4f})")
+        for other in ("raw_clicks", "true_propensity"):
+            if other in per_query:
+                entry[f"dla_vs_{other}_p"] = randomization_test(*seed_averaged(per_query, ["dla", other]))
         if name == "pbm/lightgbm-rank":  # the headline figures at the top level, as the issue asks
             result |= {
                 "propensity_correlation": entry.get("propensity_correlation"),

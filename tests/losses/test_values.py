@@ -141,6 +141,19 @@ def test_ranknet_and_mw_against_loops():
         ]
     )
     assert L.mw(T(s), T(y), temperature=1.0, scope="per_query").item() == pytest.approx(per_q, rel=1e-10)
+    # the paper's normalisation: sum over negatives, mean over positives
+    paper = np.sum([sp((p - n) / 0.5) for p in pos for n in neg]) / len(pos)
+    assert L.mw(T(s), T(y), temperature=0.5, normalize="positives").item() == pytest.approx(paper, rel=1e-10)
+    assert L.get("mw:temperature=0.5,normalize=positives")(T(s), T(y)).item() == pytest.approx(paper, rel=1e-10)
+    per_q_paper = np.mean(
+        [
+            np.sum([sp(s[q, i] - s[q, j]) for i in range(6) for j in range(6) if y[q, i] > 0 and y[q, j] == 0])
+            / np.sum(y[q] > 0)
+            for q in range(3)
+        ]
+    )
+    got = L.mw(T(s), T(y), temperature=1.0, scope="per_query", normalize="positives").item()
+    assert got == pytest.approx(per_q_paper, rel=1e-10)
 
 
 def test_listmle_is_plackett_luce_likelihood():
@@ -249,6 +262,7 @@ def test_pg_rank_gradient_ascends_expected_ndcg():
         ("pg_rank:n_samples=1", "n_samples must be an integer >= 2"),
         ("lambdaloss:ndcg9", "scheme must be 'ndcg2' or 'ndcg2pp'"),
         ("mw:everywhere", "scope must be 'global' or 'per_query'"),
+        ("mw:normalize=queries", "normalize must be 'pairs' or 'positives'"),
         ("hinge:margin=-1", "margin must be >= 0"),
         ("tcm:margin_minus=0.95", "margin_minus <= margin_plus"),
     ],

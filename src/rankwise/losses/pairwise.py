@@ -113,6 +113,7 @@ def mw(
     reduction: str = "mean",
     temperature: float = 0.01,
     scope: str = "global",
+    normalize: str = "pairs",
     chunk: int = 4096,
 ) -> torch.Tensor:
     r"""Mann-Whitney (MW) loss: binary cross-entropy over positive-minus-negative differences.
@@ -125,9 +126,11 @@ def mw(
     the negatives of *every* list of the batch, which makes scores comparable across queries (an
     upper bound on 1 - global AUC: ``1 - AUC <= L / log 2`` at tau = 1); ``scope="per_query"``
     compares within each list only (RankNet over positive/negative pairs). The paper sums over
-    negatives and averages over queries; here the sum is divided by the number of pairs (as
-    LibAUC's ``PairwiseAUCLoss`` does), which only rescales the gradient. Pairs are processed in
-    chunks of positives so memory stays ``O(chunk * |S-|)``.
+    negatives and averages over positives (``normalize="positives"``: ``1/|S+| sum_p sum_n``);
+    the default divides the sum by the number of pairs (``normalize="pairs"``, as LibAUC's
+    ``PairwiseAUCLoss`` does). The two differ by the factor ``|S-|``, which matters under gradient
+    clipping and a fixed learning rate, not for the minimiser. Pairs are processed in chunks of
+    positives so memory stays ``O(chunk * |S-|)``.
 
     ``weights`` and ``reduction="none"`` apply to ``scope="per_query"``; the global loss is one
     number for the batch. Defaults follow the paper: tau = 0.01 on cosine similarities.
@@ -135,6 +138,7 @@ def mw(
     Args:
         temperature: tau: pairs are compared as ``(s_p - s_n) / tau`` (the paper's default 0.01).
         scope: ``global`` (every positive against every negative of the batch, one value) or ``per_query`` (pairs within each list).
+        normalize: ``pairs`` (mean over positive-negative pairs) or ``positives`` (the paper's: sum over negatives, mean over positives).
         chunk: positives compared per chunk in the global scope (bounds memory; the value does not change).
 
     Example:
@@ -149,10 +153,13 @@ def mw(
     tau = positive("temperature", temperature)
     pos = (labels > 0) & m
     neg = (labels <= 0) & m
+    if normalize not in ("pairs", "positives"):
+        raise ConfigError(f"normalize must be 'pairs' or 'positives', got {normalize!r}")
     if scope == "per_query":
         both = pos[:, :, None] & neg[:, None, :]
         total, n = pairwise_logistic(_diffs(scores) / tau, both)
-        return reduce(total / n.clamp_min(1), n > 0, weights, reduction)
+        per = n if normalize == "pairs" else pos.sum(dim=1)
+        return reduce(total / per.clamp_min(1), n > 0, weights, reduction)
     if scope != "global":
         raise ConfigError(f"scope must be 'global' or 'per_query', got {scope!r}")
     if reduction != "mean" or weights is not None:
@@ -165,7 +172,7 @@ def mw(
     total = scores.new_zeros(())
     for start in range(0, p.numel(), chunk):
         total = total + torch.nn.functional.softplus(-(p[start : start + chunk, None] - n[None, :]) / tau).sum()
-    return total / (p.numel() * n.numel())
+    return total / (p.numel() * (n.numel() if normalize == "pairs" else 1))
 
 
 @ranking_loss()

@@ -71,6 +71,18 @@ def test_restrict_corpus_drops_judgements(toy_beir):
     assert ds.qrels == {"q4": {"d4": 2}, "q6": {"d6": 1}}
 
 
+def test_hold_out_carves_a_seeded_dev_split(toy_beir):
+    ds = load_beir(toy_beir, "test")
+    rest, dev = ds.hold_out(2, seed=3)
+    assert dev.split == "dev" and rest.split == "test"
+    assert set(rest.qrels) | set(dev.qrels) == set(ds.qrels) and not set(rest.qrels) & set(dev.qrels)
+    assert len(dev.qrels) == 2 and all(dev.qrels[q] == ds.qrels[q] for q in dev.qrels)
+    assert ds.hold_out(2, seed=3)[1].qrels == dev.qrels  # seeded
+    assert {frozenset(ds.hold_out(2, seed=s)[1].qrels) for s in range(10)} != {frozenset(dev.qrels)}
+    with pytest.raises(DataError, match="n=4 must be between 1 and 3"):
+        ds.hold_out(4)
+
+
 def test_trec_dl_5k_counts():
     folder = SHARED_DATA / "trec-dl-5k"
     if not folder.is_dir():

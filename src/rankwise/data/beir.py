@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from rankwise.data.jsonl import find_file, iter_jsonl, require_str
 from rankwise.data.trec import Qrels, iter_qrels
 from rankwise.errors import DataError
@@ -48,6 +50,23 @@ class Dataset:
         one), so a split is searched over its own documents; datasets without the field are unchanged."""
         keep = {d for d, doc in self.corpus.items() if doc.meta.get("split", self.split) == self.split}
         return self if len(keep) == len(self.corpus) else self.restrict_corpus(keep)
+
+    def hold_out(self, n: int, *, seed: int = 0, split: str = "dev") -> tuple[Dataset, Dataset]:
+        """``(rest, held)``: ``n`` of this split's judged queries, drawn at random (seeded), moved to
+        a new split named ``split`` over the same corpus, e.g. a dev split carved from train."""
+        qids = sorted(self.qrels)
+        if not 0 < n < len(qids):
+            raise DataError(
+                f"hold_out: n={n} must be between 1 and {len(qids) - 1} (the split has {len(qids)} queries)"
+            )
+        held = set(np.random.default_rng(seed).choice(len(qids), size=n, replace=False).tolist())
+        pick = {q for i, q in enumerate(qids) if i in held}
+
+        def part(keep: bool, name: str | None) -> Dataset:
+            qrels = {q: j for q, j in self.qrels.items() if (q in pick) == keep}
+            return Dataset(self.corpus, self.queries, qrels, self.path, name, list(self.warnings))
+
+        return part(False, self.split), part(True, split)
 
     def restrict_corpus(self, keep: set[str]) -> Dataset:
         """A copy whose corpus holds only ``keep`` and whose qrels drop judgements outside it."""

@@ -41,13 +41,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _cache import RunCache  # noqa: E402
 from _machine import machine  # noqa: E402
+from _retrieval import common_queries, measure, pooled_auc_ci, seed_averaged  # noqa: E402
 from rankwise.data import load_beir  # noqa: E402
 from rankwise.data.stdlib_code import ensure_built  # noqa: E402
-from rankwise.index.retrieve import dense_run  # noqa: E402
 from rankwise.io import write_json  # noqa: E402
-from rankwise.metrics import evaluate  # noqa: E402
-from rankwise.metrics.auc import auc, per_query_auc  # noqa: E402
-from rankwise.metrics.ranking import evaluate_per_query  # noqa: E402
 from rankwise.metrics.significance import randomization_test  # noqa: E402
 from rankwise.models import BiEncoder  # noqa: E402
 from rankwise.train import TrainConfig, train  # noqa: E402
@@ -70,30 +67,6 @@ def loss_spec(loss: str, tau: float, normalize: str | None) -> str:
     return f"infonce:temperature={tau}" if loss == "infonce" else f"mw:temperature={tau},normalize={normalize}"
 
 
-def measure(model: BiEncoder, ds) -> tuple[dict, dict]:
-    """Metrics of one split, and each query's (positive scores, negative scores) among its top 500."""
-    run = dense_run(model, ds, AUC_DEPTH, show_progress=False)
-    m = evaluate(ds.qrels, run, ["ndcg@10", "recall@100"])
-    pq_auc = per_query_auc(ds.qrels, run)
-    pools = {}
-    for qid, judged in ds.qrels.items():
-        ranking = run.get(qid, {})
-        pools[qid] = (
-            [s for d, s in ranking.items() if judged.get(d, 0) > 0],
-            [s for d, s in ranking.items() if judged.get(d, 0) <= 0],
-        )
-    pos = np.concatenate([np.asarray(p, dtype=np.float64) for p, _ in pools.values()])
-    neg = np.concatenate([np.asarray(n, dtype=np.float64) for _, n in pools.values()])
-    per_query = evaluate_per_query(ds.qrels, run, ["ndcg@10"])["ndcg@10"]
-    metrics = {
-        "ndcg@10": m["ndcg@10"],
-        "recall@100": m["recall@100"],
-        "pooled_auc": auc(pos, neg),
-        "per_query_auc": float(np.mean(list(pq_auc.values()))),
-    }
-    return metrics, {"ndcg@10": per_query, "auc": pq_auc, "pools": pools}
-
-
 def one_run(cache: RunCache, arm: dict, seed: int, data: dict) -> dict | None:
     """Train and measure one arm at one seed (cached); None when ``data`` is None and it is not cached."""
     settings = {"study": "mw", "arm": arm, "seed": seed, "base": BASE, "auc_depth": AUC_DEPTH}
@@ -113,15 +86,14 @@ def one_run(cache: RunCache, arm: dict, seed: int, data: dict) -> dict | None:
     t0 = time.perf_counter()
     res = train(model, data["train"], cfg, folder / "run", resume=True, log=lambda _: None)
     seconds = time.perf_counter() - t0
-    dev_m, _ = measure(model, data["dev"])
-    test_m, test_q = measure(model, data["test"])
+    dev_m, _ = measure(model, data["dev"], AUC_DEPTH)
+    test_m, test_q = measure(model, data["test"], AUC_DEPTH)
     found = {
         "train_seconds": seconds,
         "final_loss": res.history[-1].loss,
         "dev": dev_m,
         "test": test_m,
-        "test_per_query": {"ndcg@10": test_q["ndcg@10"], "auc": test_q["auc"]},
-        "test_pools": test_q["pools"],
+        "per_query": test_q,
     }
     cache.put(settings, found)
     log(f"  dev {dev_m}; test {test_m}")
@@ -138,34 +110,13 @@ def arms(tau_star: float | None) -> list[dict]:
     return out
 
 
-def pooled_auc_difference_ci(a_runs: list[dict], b_runs: list[dict]) -> list[float]:
-    """95% bootstrap interval over test queries of mean-over-seeds (pooled AUC of a - of b)."""
-    qids = sorted(a_runs[0]["test_pools"])
-    rng = np.random.default_rng(0)
-
-    def pooled(run: dict, pick: np.ndarray) -> float:
-        pools = [run["test_pools"][qids[i]] for i in pick]
-        return auc(np.concatenate([p for p, _ in pools]), np.concatenate([n for _, n in pools]))
-
-    diffs = []
-    for _ in range(RESAMPLES):
-        pick = rng.integers(0, len(qids), len(qids))
-        diffs.append(np.mean([pooled(a, pick) - pooled(b, pick) for a, b in zip(a_runs, b_runs)]))
-    lo, hi = np.quantile(diffs, [0.025, 0.975])
-    return [float(lo), float(hi)]
-
-
-def seed_averaged(runs: list[dict], key: str, qids: list[str]) -> np.ndarray:
-    return np.mean([[r["test_per_query"][key].get(q, np.nan) for q in qids] for r in runs], axis=0)
-
-
 def compare(mw_runs: list[dict], inf_runs: list[dict]) -> dict:
     out = {}
-    for m in ("pooled_auc", "per_query_auc", "ndcg@10", "recall@100"):
+    for m in ("pooled_auc", "per_query_auc", "ndcg@10", "recall@100", "map"):
         out[f"delta_{m}"] = float(np.mean([r["test"][m] for r in mw_runs]) - np.mean([r["test"][m] for r in inf_runs]))
-    out["delta_pooled_auc_ci"] = pooled_auc_difference_ci(mw_runs, inf_runs)
+    out["delta_pooled_auc_ci"] = pooled_auc_ci(mw_runs, inf_runs, resamples=RESAMPLES)
     for key in ("auc", "ndcg@10"):
-        qids = sorted(set.intersection(*(set(r["test_per_query"][key]) for r in mw_runs + inf_runs)))
+        qids = common_queries(mw_runs + inf_runs, key)
         out[f"p_{key}"] = randomization_test(seed_averaged(mw_runs, key, qids), seed_averaged(inf_runs, key, qids))
     return out
 

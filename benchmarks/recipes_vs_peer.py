@@ -1,0 +1,296 @@
+"""rankwise's best recipe against sentence-transformers' at equal budget.
+
+Peer: ``SentenceTransformerTrainer`` with ``MultipleNegativesRankingLoss`` (scale 20, i.e. InfoNCE
+at tau 0.05) over ``mine_hard_negatives`` n-tuples (5 negatives a query, the mining range and
+margin chosen on dev from ``PEER_GRID``), the no-duplicates batch sampler. rankwise: the recipe
+chosen on dev from ``RECIPES`` (loss x negatives x batching x false-negative control). Both start
+from the default all-MiniLM-L6-v2, take the same optimizer steps of 32 queries, lr 1e-4 with 10%
+linear warm-up, weight decay 0.01, gradient clipping 1.0, the same maximum lengths; three seeds
+each. Choices on dev at seed 0; the dev curve of seed 0 (nDCG@10 every ``eval_every`` steps)
+shows whether the peer had flattened by the last step.
+
+Data: ``stdlib-code`` (its train/dev/test) and ``../shared/data/scifact`` (train less 100 held-out
+dev queries, seed 0; test). Test nDCG@10, Recall@100, MAP and pooled AUC (each query's positives
+and top-500 retrieved non-relevant documents), each with a 95% bootstrap interval over queries of
+the seed-averaged per-query values (pooled AUC: the seed-mean over resampled queries); the paired
+randomization test over queries on seed-averaged nDCG@10; the stdlib-code models zero-shot on
+``../shared/data/trec-dl-5k``.
+
+Each run is cached (settings + code, ``_cache.py``); ``--minutes`` stops starting new runs after
+that long so that sessions share the work.
+
+    python benchmarks/recipes_vs_peer.py [--datasets stdlib-code,scifact] [--minutes 150]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _cache import RunCache  # noqa: E402
+from _machine import machine  # noqa: E402
+from _retrieval import METRICS, common_queries, measure, pooled_auc_ci, seed_averaged  # noqa: E402
+from rankwise.data import load_beir  # noqa: E402
+from rankwise.data.stdlib_code import ensure_built  # noqa: E402
+from rankwise.io import write_json  # noqa: E402
+from rankwise.metrics.significance import bootstrap_ci, randomization_test  # noqa: E402
+from rankwise.models import BiEncoder  # noqa: E402
+from rankwise.models.bi_encoder import default_model_path  # noqa: E402
+from rankwise.train import TrainConfig, train  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "benchmarks" / "results" / "recipes_vs_peer.json"
+SHARED = REPO.parent / "shared" / "data"
+SEEDS = [0, 1, 2]
+BATCH, LR = 32, 1e-4
+DATASETS = {
+    "stdlib-code": {"steps": 300, "eval_every": 50, "query_max_length": 32, "doc_max_length": 128},
+    "scifact": {"steps": 150, "eval_every": 25, "query_max_length": 64, "doc_max_length": 256},
+}
+PEER_GRID = {
+    "top-30": {"range_min": 0, "range_max": 30, "relative_margin": None, "num_negatives": 5},
+    "10-50,margin": {"range_min": 10, "range_max": 50, "relative_margin": 0.05, "num_negatives": 5},
+}
+RECIPES = {
+    "bm25+ngame+fn": {
+        "loss": "infonce:temperature=0.05",
+        "negatives": "bm25:window=1-30,k=7,margin=0.0",
+        "batching": "ngame:every=30,cluster_size=8",
+        "false_negatives": "self:tau=0.05",
+    },
+    "dense+ngame+fn": {
+        "loss": "infonce:temperature=0.05",
+        "negatives": "dense:window=1-30,k=7,margin=0.0",
+        "batching": "ngame:every=30,cluster_size=8",
+        "false_negatives": "self:tau=0.05",
+    },
+}
+TREC_LENGTH = 256
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def splits(name: str) -> dict:
+    if name == "stdlib-code":
+        root = ensure_built()
+        train_ds, dev = load_beir(root, "train").own_split(), load_beir(root, "dev").own_split()
+        test = load_beir(root, "test").own_split()
+    else:
+        train_ds, dev = load_beir(SHARED / name, "train").hold_out(100, seed=0)
+        test = load_beir(SHARED / name, "test")
+    return {"train": train_ds, "dev": dev, "test": test}
+
+
+def dev_ndcg(model: BiEncoder, dev) -> float:
+    return measure(model, dev, 100)[0]["ndcg@10"]
+
+
+def train_rankwise(data: dict, settings: dict, folder: Path, curve: bool) -> tuple[BiEncoder, list]:
+    opts = DATASETS[settings["dataset"]]
+    recipe = dict(RECIPES[settings["recipe"]])
+    if settings["dataset"] == "stdlib-code" and recipe["negatives"].startswith("bm25"):
+        recipe["negatives"] += ",code=true"  # BM25 splits code identifiers (as the negatives comparison chose)
+    cfg = TrainConfig(
+        **recipe,
+        steps=opts["steps"],
+        batch_size=BATCH,
+        lr=LR,
+        query_max_length=opts["query_max_length"],
+        doc_max_length=opts["doc_max_length"],
+        seed=settings["seed"],
+        eval_every=opts["eval_every"] if curve else 0,
+        checkpoint_every=50,
+    )
+    model = BiEncoder.load(None)
+    points: list = []
+
+    def evaluator(step: int) -> dict:
+        points.append({"step": step, "dev_ndcg@10": dev_ndcg(model, data["dev"])})
+        return {"ndcg@10": points[-1]["dev_ndcg@10"]}
+
+    train(model, data["train"], cfg, folder / "run", resume=True, evaluator=evaluator if curve else None, log=log)
+    return model, points
+
+
+def train_peer(data: dict, settings: dict, folder: Path, curve: bool) -> tuple[BiEncoder, list]:
+    """sentence-transformers' own recipe, through its own trainer."""
+    from datasets import Dataset as HFDataset
+    from sentence_transformers import (
+        SentenceTransformer,
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+        losses,
+    )
+    from sentence_transformers.training_args import BatchSamplers
+    from sentence_transformers.util import mine_hard_negatives
+    from transformers import TrainerCallback
+
+    opts, seed = DATASETS[settings["dataset"]], settings["seed"]
+    train_ds = data["train"]
+    st = SentenceTransformer(str(default_model_path()))
+    st.max_seq_length = opts["doc_max_length"]
+    anchors, positives = [], []
+    for qid, judged in train_ds.qrels.items():
+        for did, grade in judged.items():
+            if grade > 0 and qid in train_ds.queries and did in train_ds.corpus:
+                anchors.append(train_ds.queries[qid])
+                positives.append(train_ds.corpus[did].full_text)
+    pairs = HFDataset.from_dict({"anchor": anchors, "positive": positives})
+    mined = mine_hard_negatives(
+        pairs,
+        st,
+        corpus=[doc.full_text for doc in train_ds.corpus.values()],
+        sampling_strategy="top",
+        output_format="n-tuple",
+        batch_size=64,
+        verbose=False,
+        **PEER_GRID[settings["peer"]],
+    )
+    log(
+        f"  peer: {len(mined)} of {len(pairs)} pairs kept with {PEER_GRID[settings['peer']]['num_negatives']} negatives"
+    )
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(folder / "st"),
+        max_steps=opts["steps"],
+        per_device_train_batch_size=BATCH,
+        learning_rate=LR,
+        warmup_ratio=0.1,
+        weight_decay=0.01,
+        max_grad_norm=1.0,
+        seed=seed,
+        data_seed=seed,
+        batch_sampler=BatchSamplers.NO_DUPLICATES,
+        save_strategy="no",
+        logging_steps=25,
+        report_to="none",
+    )
+    points: list = []
+
+    class Curve(TrainerCallback):
+        """Dev nDCG@10 every ``eval_every`` steps, measured as every other model here (saved, loaded)."""
+
+        def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001
+            if curve and state.global_step % opts["eval_every"] == 0:
+                st.save(str(folder / "curve-model"))
+                score = dev_ndcg(load(folder / "curve-model", opts), data["dev"])
+                points.append({"step": state.global_step, "dev_ndcg@10": score})
+
+    loss = losses.MultipleNegativesRankingLoss(st, scale=20.0)
+    trainer = SentenceTransformerTrainer(model=st, args=args, train_dataset=mined, loss=loss, callbacks=[Curve()])
+    trainer.train()
+    st.save(str(folder / "model"))
+    return load(folder / "model", opts), points
+
+
+def load(path: Path, opts: dict) -> BiEncoder:
+    return BiEncoder.load(str(path), query_max_length=opts["query_max_length"], doc_max_length=opts["doc_max_length"])
+
+
+def one_run(cache: RunCache, settings: dict, data: dict | None, trec) -> dict | None:
+    """Train (peer or rankwise) and measure on dev and test (and trec-dl-5k); cached."""
+    found = cache.get(settings)
+    if found is not None or data is None:
+        return found
+    log(f"train {settings}")
+    folder = cache.workdir(settings)
+    curve = settings["seed"] == SEEDS[0]
+    t0 = time.perf_counter()
+    fit = train_peer if "peer" in settings else train_rankwise
+    model, points = fit(data, settings, folder, curve)
+    seconds = time.perf_counter() - t0
+    dev_m, _ = measure(model, data["dev"])
+    test_m, test_q = measure(model, data["test"])
+    found = {"train_seconds": seconds, "dev": dev_m, "test": test_m, "per_query": test_q, "curve": points}
+    if trec is not None:
+        model.config.query_max_length = model.config.doc_max_length = TREC_LENGTH
+        trec_m, trec_q = measure(model, trec, 100)
+        found["trec-dl-5k"] = {"metrics": trec_m, "per_query": {"ndcg@10": trec_q["ndcg@10"]}}
+    cache.put(settings, found)
+    log(f"  {seconds / 60:.1f} min; dev nDCG@10 {dev_m['ndcg@10']:.4f}, test nDCG@10 {test_m['ndcg@10']:.4f}")
+    return found
+
+
+def summary(runs: list[dict]) -> dict:
+    out: dict = {"seeds": len(runs)}
+    for m in METRICS:
+        qids = common_queries(runs, m)
+        per_q = seed_averaged(runs, m, qids)
+        out[m] = float(np.mean(per_q))
+        out[f"{m}_ci"] = list(bootstrap_ci(per_q))
+        out[f"{m}_seed_std"] = float(np.std([r["test"][m] for r in runs]))
+    out["pooled_auc"] = float(np.mean([r["test"]["pooled_auc"] for r in runs]))
+    out["pooled_auc_ci"] = pooled_auc_ci(runs)
+    out["dev_ndcg@10"] = float(np.mean([r["dev"]["ndcg@10"] for r in runs]))
+    out["train_minutes"] = float(np.mean([r["train_seconds"] for r in runs]) / 60)
+    out["dev_curve_seed0"] = runs[0]["curve"]
+    return out
+
+
+def compare_on(name: str, cache: RunCache, trec, deadline: float) -> tuple[dict, dict | None]:
+    """One dataset's entry (choices on dev, three seeds a side, the test comparison), and the
+    zero-shot trec-dl-5k figures of its models (stdlib-code only)."""
+    data = splits(name)
+    zero_shot = trec if name == "stdlib-code" else None
+
+    def run(settings: dict) -> dict | None:
+        allowed = data if time.monotonic() < deadline else None
+        return one_run(cache, {"dataset": name, "steps": DATASETS[name]["steps"]} | settings, allowed, zero_shot)
+
+    peer_dev = {k: run({"peer": k, "seed": SEEDS[0]}) for k in PEER_GRID}
+    ours_dev = {k: run({"recipe": k, "seed": SEEDS[0]}) for k in RECIPES}
+    entry: dict = {"steps": DATASETS[name]["steps"]}
+    if None in peer_dev.values() or None in ours_dev.values():
+        return entry | {"status": "choices on dev not finished"}, None
+    peer_key = max(peer_dev, key=lambda k: peer_dev[k]["dev"]["ndcg@10"])
+    ours_key = max(ours_dev, key=lambda k: ours_dev[k]["dev"]["ndcg@10"])
+    entry["dev_choices"] = {
+        "peer": {k: v["dev"]["ndcg@10"] for k, v in peer_dev.items()},
+        "rankwise": {k: v["dev"]["ndcg@10"] for k, v in ours_dev.items()},
+    }
+    peer = [peer_dev[peer_key]] + [run({"peer": peer_key, "seed": s}) for s in SEEDS[1:]]
+    ours = [ours_dev[ours_key]] + [run({"recipe": ours_key, "seed": s}) for s in SEEDS[1:]]
+    if None in peer or None in ours:
+        return entry | {"status": f"{sum(r is not None for r in peer + ours)} of {2 * len(SEEDS)} runs"}, None
+    qids = common_queries(peer + ours, "ndcg@10")
+    entry |= {
+        "peer": summary(peer) | {"recipe": f"MNRL + mine_hard_negatives({peer_key})"},
+        "rankwise": summary(ours) | {"recipe": ours_key, "spec": RECIPES[ours_key]},
+        "p_value": randomization_test(seed_averaged(ours, "ndcg@10", qids), seed_averaged(peer, "ndcg@10", qids)),
+    }
+    entry["rankwise_minus_peer_ndcg@10"] = entry["rankwise"]["ndcg@10"] - entry["peer"]["ndcg@10"]
+    if zero_shot is None:
+        return entry, None
+    transfer = {}
+    for side, runs in (("peer", peer), ("rankwise", ours)):
+        values = [r["trec-dl-5k"]["metrics"]["ndcg@10"] for r in runs]
+        transfer[side] = {"ndcg@10": float(np.mean(values)), "seed_std": float(np.std(values))}
+    return entry, transfer
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--datasets", default=",".join(DATASETS))
+    ap.add_argument("--minutes", type=float, default=float("inf"), help="start no new run after this long")
+    args = ap.parse_args()
+    deadline = time.monotonic() + 60 * args.minutes
+    cache = RunCache("recipes_vs_peer")
+    trec = load_beir(SHARED / "trec-dl-5k", "test")
+    result: dict = {"machine": machine(), "seeds": SEEDS, "datasets": {}, "trec-dl-5k": {}}
+    result["settings"] = {"datasets": DATASETS, "peer_grid": PEER_GRID, "recipes": RECIPES, "batch": BATCH, "lr": LR}
+    for name in args.datasets.split(","):
+        result["datasets"][name], transfer = compare_on(name, cache, trec, deadline)
+        if transfer is not None:
+            result["trec-dl-5k"] = transfer
+        write_json(OUT, result)
+    log(f"written {OUT}")
+
+
+if __name__ == "__main__":
+    main()

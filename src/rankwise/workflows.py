@@ -636,6 +636,38 @@ def run_ltr_eval(model_dir: str | Path, data_file: str | Path, out: str | Path, 
 
 
 # ---------------------------------------------------------------------------- sweep
+def recipe_trainer(
+    data: str | Path,
+    base: TrainConfig,
+    *,
+    split: str = "train",
+    dev_split: str = "dev",
+    test_split: str = "test",
+    log: Log = console.print,
+) -> tuple[Callable[[str, dict[str, Any], int, Path], dict[str, Any]], Callable[[Path], dict[str, float]]]:
+    """``(train_one, test_one)`` for :func:`rankwise.train.sweep.sweep`: ``train_one(name, options,
+    steps, folder)`` trains the dual encoder with ``base`` updated by ``options`` on ``split`` and
+    returns its dev nDCG@10 (and per-query values); ``test_one(folder)`` scores its model on test."""
+    train_ds = load_beir(data, split)
+    dev = load_beir(data, dev_split).own_split()
+
+    def train_one(name: str, options: dict[str, Any], steps: int, folder: Path) -> dict[str, Any]:
+        cfg = base.model_copy(update={**options, "steps": steps})
+        model = BiEncoder.load(cfg.model, query_max_length=cfg.query_max_length, doc_max_length=cfg.doc_max_length)
+        log(f"  training {name} for {steps} steps")
+        train(model, train_ds, cfg, folder, resume=True, log=lambda _: None)
+        model.save(folder / "model")
+        remove_checkpoints(folder)
+        res = evaluate_model(model, dev)
+        return {"dev": res.metrics, "per_query": list(res.per_query["ndcg@10"].values())}
+
+    def test_one(folder: Path) -> dict[str, float]:
+        test = load_beir(data, test_split).own_split()
+        return evaluate_model(BiEncoder.load(str(folder / "model")), test).metrics
+
+    return train_one, test_one
+
+
 def run_sweep(
     data: str | Path,
     out: str | Path,
@@ -660,21 +692,5 @@ def run_sweep(
             base.model_copy(update=options)
         except Exception as exc:  # pydantic's or a registry's error, said with the recipe's name
             raise RankwiseError(f"recipe {name!r}: {exc}".splitlines()[0]) from None
-    train_ds = load_beir(data, split)
-    dev = load_beir(data, dev_split).own_split()
-
-    def train_one(name: str, options: dict[str, Any], steps: int, folder: Path) -> dict[str, Any]:
-        cfg = base.model_copy(update={**options, "steps": steps})
-        model = BiEncoder.load(cfg.model, query_max_length=cfg.query_max_length, doc_max_length=cfg.doc_max_length)
-        log(f"  training {name} for {steps} steps")
-        train(model, train_ds, cfg, folder, resume=True, log=lambda _: None)
-        model.save(folder / "model")
-        remove_checkpoints(folder)
-        res = evaluate_model(model, dev)
-        return {"dev": res.metrics, "per_query": list(res.per_query["ndcg@10"].values())}
-
-    def test_one(folder: Path) -> dict[str, float]:
-        test = load_beir(data, test_split).own_split()
-        return evaluate_model(BiEncoder.load(str(folder / "model")), test).metrics
-
+    train_one, test_one = recipe_trainer(data, base, split=split, dev_split=dev_split, test_split=test_split, log=log)
     return sweep(train_one, recipes, budget, out, test_one=test_one, eta=eta, log=log)

@@ -41,4 +41,5 @@ def machine() -> dict:
         "platform": platform.platform(),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "commit": commit(),
+        "load_average_1_5_15min": list(os.getloadavg()),  # other work sharing the cores inflates timings
     }

@@ -95,7 +95,13 @@ def run_eval(
             from rankwise.index.distributed_encode import corpus_embeddings
 
             embeddings = corpus_embeddings(
-                dataset, model_name, address=ray, workers=workers, max_length=max_length, log=console.print
+                dataset,
+                model_name,
+                address=ray,
+                workers=workers,
+                max_length=max_length,
+                loaded=model,
+                log=console.print,
             )
         res = evaluate_model(
             model, dataset, k, show_progress=show_progress, cache=retriever == "dense", embeddings=embeddings

@@ -129,16 +129,18 @@ def corpus_embeddings(
     workers: int = 2,
     max_length: int | None = None,
     shard_size: int = 50_000,
+    loaded=None,
     log: Callable[[str], None] = print,
 ) -> np.memmap:
     """The split's corpus embeddings (rows in corpus order) from a store under ``cache_dir()/stores``,
-    encoded with Ray when missing; memory-mapped."""
+    encoded with Ray when missing; memory-mapped. ``loaded``: the model already loaded here (its
+    width and store key; else it is loaded once)."""
     from rankwise.index.retrieve import corpus_texts, embeddings_key
     from rankwise.io import cache_dir
     from rankwise.models import BiEncoder
 
     _, texts = corpus_texts(dataset)
-    probe = BiEncoder.load(model, query_max_length=max_length, doc_max_length=max_length, device="cpu")
+    probe = loaded or BiEncoder.load(model, query_max_length=max_length, doc_max_length=max_length, device="cpu")
     store = ray_store(
         cache_dir() / "stores" / embeddings_key(probe, texts),
         model,

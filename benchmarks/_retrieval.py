@@ -12,7 +12,7 @@ import numpy as np
 
 from rankwise.index.retrieve import dense_run
 from rankwise.metrics.auc import auc, per_query_auc
-from rankwise.metrics.ranking import evaluate, evaluate_per_query
+from rankwise.metrics.ranking import evaluate_arrays
 
 METRICS = ["ndcg@10", "recall@100", "map"]
 
@@ -21,8 +21,9 @@ def measure(model, ds, depth: int = 500) -> tuple[dict, dict]:
     """``(metrics, per_query)`` of ``model`` on split ``ds``; ``per_query`` holds each metric's
     per-query values, ``auc`` (per query) and ``pools`` (query -> [positive scores, negative scores])."""
     run = dense_run(model, ds, depth, show_progress=False)
-    m = evaluate(ds.qrels, run, METRICS)
-    per_query: dict = evaluate_per_query(ds.qrels, run, METRICS)
+    qids, values = evaluate_arrays(ds.qrels, run, METRICS)  # one pass: means and per-query values
+    m = {name: float(v.mean()) if len(qids) else 0.0 for name, v in values.items()}
+    per_query: dict = {name: dict(zip(qids, v.tolist())) for name, v in values.items()}
     per_query["auc"] = per_query_auc(ds.qrels, run)
     pools = {}
     for qid, judged in ds.qrels.items():

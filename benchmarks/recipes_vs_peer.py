@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _cache import RunCache  # noqa: E402
 from _machine import machine  # noqa: E402
 from _retrieval import METRICS, common_queries, measure, pooled_auc_ci, seed_averaged  # noqa: E402
-from rankwise.data import load_beir  # noqa: E402
+from rankwise.data import examples_from_qrels, load_beir  # noqa: E402
 from rankwise.data.stdlib_code import ensure_built  # noqa: E402
 from rankwise.io import write_json  # noqa: E402
 from rankwise.metrics.significance import bootstrap_ci, randomization_test  # noqa: E402
@@ -136,12 +136,9 @@ def train_peer(data: dict, settings: dict, folder: Path, curve: bool) -> tuple[B
     train_ds = data["train"]
     st = SentenceTransformer(str(default_model_path()))
     st.max_seq_length = opts["doc_max_length"]
-    anchors, positives = [], []
-    for qid, judged in train_ds.qrels.items():
-        for did, grade in judged.items():
-            if grade > 0 and qid in train_ds.queries and did in train_ds.corpus:
-                anchors.append(train_ds.queries[qid])
-                positives.append(train_ds.corpus[did].full_text)
+    # the same (query, positive) pairs rankwise trains on
+    pairs_of = [(ex.query, text) for ex in examples_from_qrels(train_ds) for _, text in ex.positives]
+    anchors, positives = [q for q, _ in pairs_of], [d for _, d in pairs_of]
     pairs = HFDataset.from_dict({"anchor": anchors, "positive": positives})
     mined = mine_hard_negatives(
         pairs,

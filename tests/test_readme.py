@@ -51,6 +51,9 @@ def test_readme_stays_a_front_page():
         "ltr",
         "clicks",
         "scale",
+        "recipes_vs_peer",
+        "mw_study",
+        "sweep",
     ):
         assert f"benchmarks/{script}.py" in bench
 

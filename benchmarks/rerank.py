@@ -17,6 +17,10 @@ Each finished system is cached (settings + the code it ran on, see ``_cache.py``
 continues where the last one stopped. Results: benchmarks/results/rerank.json.
 
     python benchmarks/rerank.py [--systems dual,dual+cross,dual+prf,distilled,ar2]
+    python benchmarks/rerank.py --cross-steps 600,1200 --ar2-queries all   # sized for a GPU
+
+``--cross-steps`` and ``--ar2-queries`` size the two most expensive parts; the defaults fit two CPU
+cores in a few hours, and the values used are written into the results' ``settings``.
 """
 
 from __future__ import annotations
@@ -80,7 +84,7 @@ CROSS = {  # sized for 2 CPU cores: ~100 query-document tokens a pair, ~7 s a st
 }
 PRF_GRID = [{"mode": m, "k": k, "alpha": a} for m in ("text", "vector") for k in (1, 3) for a in (0.3, 0.6, 1.0)]
 EVAL_LENGTH = 128
-INTERPOLATE = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]  # weight of the dual encoder's z-scores, chosen on dev
+INTERPOLATE = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]  # weight of the dual encoder's z-scores, chosen on dev
 
 
 def fused(res: PipelineResult, weight: float) -> PipelineResult:
@@ -129,8 +133,8 @@ def trained_dual(cache: RunCache, name: str, cfg: dict, train_ds, extra: dict | 
     return folder / "model"
 
 
-def trained_cross(cache: RunCache, dual_path: Path, train_ds) -> Path:
-    cfg = CROSS | {"negatives": f"dense:window=1-30,k=7,max_length=128,model={dual_path}"}
+def trained_cross(cache: RunCache, dual_path: Path, train_ds, steps: int = CROSS["steps"]) -> Path:
+    cfg = CROSS | {"steps": steps} | {"negatives": f"dense:window=1-30,k=7,max_length=128,model={dual_path}"}
     settings = {"system": "cross", "train": cfg}
     if cache.get(settings) is not None and (cache.folder(settings) / "model").is_dir():
         return cache.folder(settings) / "model"
@@ -157,18 +161,38 @@ def evaluated(cache: RunCache, settings: dict, compute) -> dict:
     return found
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--systems", default=",".join(SYSTEMS))
-    args = ap.parse_args()
+    ap.add_argument(
+        "--cross-steps",
+        default=str(CROSS["steps"]),
+        help="the cross-encoder's training steps; a comma list: dev chooses",
+    )
+    ap.add_argument("--ar2-queries", default="1000", help="training queries AR2 co-trains on ('all': every one)")
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args(argv)
     wanted = args.systems.split(",")
+    ar2_queries = None if args.ar2_queries == "all" else int(args.ar2_queries)
+    out_path: Path = args.out
     data = ensure_built()
     train_ds = load_beir(data, "train").own_split()
     dev, test = load_beir(data, "dev").own_split(), load_beir(data, "test").own_split()
     trec = load_beir(TREC_DL, "test")
     cache = RunCache("rerank")
-    result = json.loads(OUT.read_text()) if OUT.is_file() else {}
-    result = {"settings": {"best": BEST, "cross": CROSS, "depth": DEPTH, "eval_max_length": EVAL_LENGTH}} | {
+    result = json.loads(out_path.read_text()) if out_path.is_file() else {}
+    cross_steps = [int(x) for x in args.cross_steps.split(",")]
+    cross = CROSS | {"steps": cross_steps}
+    settings = {
+        "best": BEST,
+        "cross": cross,
+        "depth": DEPTH,
+        "eval_max_length": EVAL_LENGTH,
+        "ar2_queries": ar2_queries,
+    }
+    if result.get("settings") not in (None, settings):
+        result = {}  # another configuration's figures: start afresh rather than mix them
+    result = {"settings": settings} | {
         "runs": result.get("runs", []),
         "choices": result.get("choices", {}),
     }
@@ -177,7 +201,7 @@ def main() -> None:
         result["runs"] = [x for x in result["runs"] if x["system"] != r["system"]] + [r]
         result["runs"].sort(key=lambda x: SYSTEMS.index(x["system"]) if x["system"] in SYSTEMS else 99)
         result["machine"] = machine()
-        write_json(OUT, result)
+        write_json(out_path, result)
         log(
             f"{r['system']}: nDCG@10 {r['ndcg@10']:.4f}, Recall@100 {r['recall@100']:.4f}, {r['ms_per_query']:.1f} ms/q"
         )
@@ -195,34 +219,44 @@ def main() -> None:
 
     record(evaluated(cache, {"eval": "dual", "model": str(dual_path)}, dense(dual_path, "dual")))
 
+    def reranked(cross_path: Path, ds, length: int) -> PipelineResult:
+        ce = CrossEncoder.load(cross_path)
+        ce.config.max_length = length
+        return Pipeline(DenseStage(load_dual(dual_path, length)), CrossEncoderStage(ce), depth=DEPTH).run(ds)
+
+    def choose(cross_path: Path) -> dict:
+        res = reranked(cross_path, dev, CROSS["pair_max_length"])
+        scored = [(score_run(dev, fused(res, w).run, ["ndcg@10"]).metrics["ndcg@10"], w) for w in INTERPOLATE]
+        for v, w in scored:
+            log(f"  interpolate {w}: dev nDCG@10 {v:.4f}")
+        first = score_run(dev, res.first, ["ndcg@10"]).metrics["ndcg@10"]
+        best = max(scored, key=lambda x: x[0])
+        return {
+            "dev": [{"interpolate": w, "ndcg@10": v} for v, w in scored],
+            "dev_first": first,
+            "best": best[1],
+            "best_dev_ndcg@10": best[0],
+        }
+
     if "dual+cross" in wanted or "distilled" in wanted or "ar2" in wanted:
-        cross_path = trained_cross(cache, dual_path, train_ds)
+        # One cross-encoder per step count; dev chooses the count (and the interpolation weight) for all
+        # three systems built on it.
+        choices = {}
+        for steps in cross_steps:
+            path = trained_cross(cache, dual_path, train_ds, steps)
+            key = {"choose": "interpolate", "model": str(dual_path), "cross": str(path), "grid": INTERPOLATE, "v": 2}
+            choices[steps] = (path, evaluated(cache, key, lambda path=path: choose(path)))
+            log(f"cross-encoder, {steps} steps: best dev nDCG@10 {choices[steps][1]['best_dev_ndcg@10']:.4f}")
+        best_steps = max(choices, key=lambda k: choices[k][1]["best_dev_ndcg@10"])
+        cross_path, choice = choices[best_steps]
+        result["choices"]["dual+cross"] = choice | {"cross_steps": best_steps}
+        result["choices"]["cross_steps"] = {str(k): v[1]["best_dev_ndcg@10"] for k, v in choices.items()}
 
     if "dual+cross" in wanted:
 
-        def reranked(ds, length: int) -> PipelineResult:
-            ce = CrossEncoder.load(cross_path)
-            ce.config.max_length = length
-            return Pipeline(DenseStage(load_dual(dual_path, length)), CrossEncoderStage(ce), depth=DEPTH).run(ds)
-
-        def choose() -> dict:
-            res = reranked(dev, CROSS["pair_max_length"])
-            scored = [(score_run(dev, fused(res, w).run, ["ndcg@10"]).metrics["ndcg@10"], w) for w in INTERPOLATE]
-            for v, w in scored:
-                log(f"  interpolate {w}: dev nDCG@10 {v:.4f}")
-            first = score_run(dev, res.first, ["ndcg@10"]).metrics["ndcg@10"]
-            best = max(scored, key=lambda x: x[0])[1]
-            return {"dev": [{"interpolate": w, "ndcg@10": v} for v, w in scored], "dev_first": first, "best": best}
-
-        choice = evaluated(
-            cache,
-            {"choose": "interpolate", "model": str(dual_path), "cross": str(cross_path), "grid": INTERPOLATE},
-            choose,
-        )
-        result["choices"]["dual+cross"] = choice
-
         def compute() -> dict:
-            res, trec_res = reranked(test, CROSS["pair_max_length"]), reranked(trec, 256)
+            res = reranked(cross_path, test, CROSS["pair_max_length"])
+            trec_res = reranked(cross_path, trec, 256)
             raw = row("dual+cross", test, res, (trec, trec_res))
             w = choice["best"]
             out = row("dual+cross", test, fused(res, w), (trec, fused(trec_res, w))) | {"interpolate": w}
@@ -278,7 +312,7 @@ def main() -> None:
     if "ar2" in wanted:
         from rankwise.train.recipes import AR2Schedule, ar2
 
-        schedule = AR2Schedule(queries=1000)  # the ranker scores every candidate each round: 1,000 queries fit a CPU
+        schedule = AR2Schedule(queries=ar2_queries)  # the ranker scores every candidate each round: 1,000 fit a CPU
         settings = {"system": "ar2", "schedule": schedule.__dict__, "dual": str(dual_path), "cross": str(cross_path)}
         folder = cache.folder(settings)
         if cache.get(settings) is None or not (folder / "retriever").is_dir():

@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from rankwise.data import examples_from_qrels, load_beir
+from rankwise.data.examples import TrainExample
 from rankwise.device import best_device, resolve_device
 from rankwise.errors import ConfigError
-from rankwise.models import BiEncoder
+from rankwise.models import BiEncoder, CrossEncoder
 from rankwise.train import TrainConfig, train
 from tests.conftest import make_tiny_bert
 
@@ -99,3 +100,20 @@ def test_bf16_autocast_on_cuda_trains(tiny_model_dir, toy_beir, tmp_path):
     res = train(model, examples, cfg)
     assert all(torch.isfinite(torch.tensor(h.loss)) for h in res.history)
     assert next(model.backbone.parameters()).dtype == torch.float32  # weights stay float32
+
+
+@needs_cuda
+def test_cross_encoder_steps_on_cuda_equal_cpu_steps(no_dropout_model_dir, tmp_path):
+    """A list batch (mask, diagnostics) on the GPU: the same losses as on the CPU."""
+    examples = [
+        TrainExample(f"what is topic {i}", [(f"d{i}", f"topic {i} in words")], [(f"d{i + 1}", f"topic {i + 1}")])
+        for i in range(8)
+    ]
+    losses = {}
+    for device in ("cpu", "cuda"):
+        cfg = TrainConfig(batch_size=4, steps=3, lr=1e-3, list_size=2, diagnostics_every=1, device=device)
+        model = CrossEncoder(no_dropout_model_dir, seed=1)
+        res = train(model, examples, cfg, tmp_path / device, log=lambda _: None)
+        assert model.device.type == device
+        losses[device] = [h.loss for h in res.history]
+    assert losses["cuda"] == pytest.approx(losses["cpu"], abs=1e-4)

@@ -28,7 +28,8 @@ def batch_diagnostics(
 ) -> dict[str, float]:
     out: dict[str, float] = {}
     s = scores.detach().float()
-    m = torch.ones_like(s, dtype=torch.bool) if mask is None else mask.bool()
+    # a list batch keeps its mask on the CPU
+    m = torch.ones_like(s, dtype=torch.bool) if mask is None else mask.to(s.device).bool()
     ranks, margins, false = [], [], []
     hard = getattr(batch, "hard", None) or [[] for _ in range(len(s))]
     for i, own in enumerate(hard):

@@ -12,11 +12,12 @@ from pathlib import Path
 def commit() -> str | None:
     """The checkout's commit (with ``+dirty`` when the tree has changes), so a result names its code.
 
-    A copy of the tree without ``.git`` (a lent GPU machine gets one) names it in ``$RANKWISE_COMMIT``.
+    ``$RANKWISE_COMMIT`` overrides it for a copy of the tree whose ``.git`` is not the tree's (the lent
+    GPU machine's copy carries the session's starting ``.git`` beside later files).
     """
     repo = Path(__file__).resolve().parents[1]
-    if not (repo / ".git").exists() and os.environ.get("RANKWISE_COMMIT"):
-        return os.environ["RANKWISE_COMMIT"] + " (copy without .git)"
+    if os.environ.get("RANKWISE_COMMIT"):
+        return os.environ["RANKWISE_COMMIT"] + " (named by $RANKWISE_COMMIT)"
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True)
         dirty = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True, check=True)

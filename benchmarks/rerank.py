@@ -17,7 +17,7 @@ Each finished system is cached (settings + the code it ran on, see ``_cache.py``
 continues where the last one stopped. Results: benchmarks/results/rerank.json.
 
     python benchmarks/rerank.py [--systems dual,dual+cross,dual+prf,distilled,ar2]
-    python benchmarks/rerank.py --cross-steps 600,1200 --ar2-queries all   # sized for a GPU
+    python benchmarks/rerank.py --cross-steps 500,1000 --ar2-queries all   # sized for a GPU (the H200 run)
 
 ``--cross-steps`` and ``--ar2-queries`` size the two most expensive parts; the defaults fit two CPU
 cores in a few hours, and the values used are written into the results' ``settings``.

@@ -214,6 +214,7 @@ def main() -> None:
         "--tune", choices=["first-seed", "every-seed"], default="every-seed", help="where rankwise's grid runs"
     )
     args = ap.parse_args()
+    every_seed = args.tune == "every-seed"
     torch.set_num_threads(1)
     cache = RunCache("ltr")
     # datasets not run now keep their last results (each entry names the machine and code it ran on)
@@ -244,8 +245,7 @@ def main() -> None:
         log(f"  lambdamart: nDCG@10 {entry['lambdamart']['ndcg@10']:.4f}")
         for scorer in args.scorers.split(","):
             for loss in LOSSES:
-                every = args.tune == "every-seed"
-                runs, tune, tried = tuned_runs(cache, name, scorer, loss, seeds, (train_d, valid, test), every)
+                runs, tune, tried = tuned_runs(cache, name, scorer, loss, seeds, (train_d, valid, test), every_seed)
                 row = summarise(runs, lm_runs) | {"tune": tune, "tuned_at": args.tune}
                 row["tune_valid_ndcg@10"] = [{"tune": t, "valid_ndcg@10": r["valid_ndcg@10"]} for r, t in tried]
                 entry["rankwise"][f"{scorer}+{loss}"] = row

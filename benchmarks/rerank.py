@@ -133,7 +133,7 @@ def trained_dual(cache: RunCache, name: str, cfg: dict, train_ds, extra: dict | 
     return folder / "model"
 
 
-def trained_cross(cache: RunCache, dual_path: Path, train_ds, steps: int = CROSS["steps"]) -> Path:
+def trained_cross(cache: RunCache, dual_path: Path, train_ds, steps: int) -> Path:
     cfg = CROSS | {"steps": steps} | {"negatives": f"dense:window=1-30,k=7,max_length=128,model={dual_path}"}
     settings = {"system": "cross", "train": cfg}
     if cache.get(settings) is not None and (cache.folder(settings) / "model").is_dir():
@@ -244,7 +244,13 @@ def main(argv: list[str] | None = None) -> None:
         choices = {}
         for steps in cross_steps:
             path = trained_cross(cache, dual_path, train_ds, steps)
-            key = {"choose": "interpolate", "model": str(dual_path), "cross": str(path), "grid": INTERPOLATE, "v": 2}
+            key = {
+                "choose": "interpolate",
+                "model": str(dual_path),
+                "cross": str(path),
+                "grid": INTERPOLATE,
+                "v": 2,  # the format of choose()'s result
+            }
             choices[steps] = (path, evaluated(cache, key, lambda path=path: choose(path)))
             log(f"cross-encoder, {steps} steps: best dev nDCG@10 {choices[steps][1]['best_dev_ndcg@10']:.4f}")
         best_steps = max(choices, key=lambda k: choices[k][1]["best_dev_ndcg@10"])

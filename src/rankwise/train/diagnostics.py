@@ -28,8 +28,7 @@ def batch_diagnostics(
 ) -> dict[str, float]:
     out: dict[str, float] = {}
     s = scores.detach().float()
-    # a list batch keeps its mask on the CPU
-    m = torch.ones_like(s, dtype=torch.bool) if mask is None else mask.to(s.device).bool()
+    m = torch.ones_like(s, dtype=torch.bool) if mask is None else mask.to(s.device).bool()  # any caller's device
     ranks, margins, false = [], [], []
     hard = getattr(batch, "hard", None) or [[] for _ in range(len(s))]
     for i, own in enumerate(hard):

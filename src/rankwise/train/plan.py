@@ -172,7 +172,9 @@ class Plan:
         loss = self._weighted_loss(scores, labels, batch, examples, step, kw, info)
         every = self.config.diagnostics_every
         if every and step % every == 0:
-            info.update({f"diag_{k}": v for k, v in batch_diagnostics(raw, loss, batch, examples, batch.mask).items()})
+            info.update(
+                {f"diag_{k}": v for k, v in batch_diagnostics(raw, loss, batch, examples, kw.get("mask")).items()}
+            )
         return loss, info
 
     def _weighted_loss(self, scores, labels, batch, examples, step, kw, info) -> torch.Tensor:

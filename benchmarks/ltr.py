@@ -6,6 +6,11 @@ Data (../shared/data/letor, see its README):
   normalised, min-max per query again here.
 - ``lightgbm-rank``: train on ``rank.train`` (80% / 20% validation, seeded), test on ``rank.test``;
   z-scored features (global statistics of the training part).
+- ``mq2008-cv5``: five-fold cross-validation over all 313 MQ2008 queries (``vali.txt`` and
+  ``test.txt``), LETOR's rotation (``LetorData.folds``): fold i tests on part i, validates on part
+  i + 1 and trains on the other three, so every query is tested once; a system's per-query test
+  values come from the fold that tested the query. The "validation choice" is made in each fold on
+  that fold's validation part alone.
 
 rankwise: the MLP (128-64) and the self-attention scorer (d 32, 1 layer, 2 heads) with ListNet,
 ListMLE, LambdaLoss (NDCG-Loss2++), NeuralNDCG and MW (per query), AdamW, batch 16 queries,
@@ -18,16 +23,20 @@ every seed). Five seeds each. Test nDCG@5, nDCG@10 and MAP with trec_eval's conv
 with a relevant row, for every system alike; 95% bootstrap intervals over queries of the
 seed-averaged per-query values, and the paired randomization test against LambdaMART.
 
-    python benchmarks/ltr.py [--datasets mq2008-fold1,lightgbm-rank] [--seeds 5] [--tune every-seed]
+    python benchmarks/ltr.py [--datasets mq2008-fold1,lightgbm-rank,mq2008-cv5] [--seeds 5]
+                             [--tune every-seed] [--workers 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
+import multiprocessing
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +61,7 @@ DATASETS = {
     "mq2008-fold1": ("mq2008-fold1/vali.txt", "mq2008-fold1/test.txt", "query"),
     "lightgbm-rank": ("lightgbm-rank/rank.train", "lightgbm-rank/rank.test", "global"),
 }
+CV = {"mq2008-cv5": (("mq2008-fold1/vali.txt", "mq2008-fold1/test.txt"), "query", 5)}
 LOSSES = {
     "listnet": "listnet",
     "listmle": "listmle",
@@ -77,6 +87,21 @@ def load(name: str):
     train_part, valid = full.split(0.2, seed=0)
     norm = Normalizer(norm_mode).fit(train_part)
     return norm.transform(train_part), norm.transform(valid), norm.transform(test)
+
+
+@functools.cache
+def splits(name: str) -> list[tuple[int | None, tuple[LetorData, LetorData, LetorData]]]:
+    """``[(fold, (train, valid, test))]``: one split (fold None) for a held-out set, k for a CV set."""
+    if name not in CV:
+        return [(None, load(name))]
+    files, norm_mode, k = CV[name]
+    first = read_letor(LETOR / files[0])
+    full = LetorData.concat([first] + [read_letor(LETOR / f, n_features=first.n_features) for f in files[1:]])
+    out = []
+    for i, parts in enumerate(full.folds(k, seed=0)):
+        norm = Normalizer(norm_mode).fit(parts[0])
+        out.append((i, tuple(norm.transform(p) for p in parts)))
+    return out
 
 
 def per_query(data: LetorData, scores: np.ndarray) -> dict[str, dict[str, float]]:
@@ -138,6 +163,8 @@ def run_lambdamart(train_d, valid, test, seed: int) -> dict:
         )
         return model
 
+    # lightgbm 4.6 deprecates eval_set in favour of eval_X / eval_y, which older versions lack
+    warnings.filterwarnings("ignore", message="The argument 'eval_set' is deprecated")
     t0 = time.perf_counter()
     scored = []
     for values in itertools.product(*GRID.values()):
@@ -156,35 +183,75 @@ def run_lambdamart(train_d, valid, test, seed: int) -> dict:
     }
 
 
-def tuned_runs(cache: RunCache, name: str, scorer: str, loss: str, seeds: list[int], data: tuple, every_seed: bool):
-    """``(runs over seeds, chosen tuning per seed, [(seed-0 run, tuning) ...])``: every ``TUNE`` point
-    at the first seed (``every_seed``: at every seed, as LambdaMART's grid), the best on validation
-    kept (for the other seeds too, unless ``every_seed``); each run cached."""
+def lambdamart_settings(name: str, fold: int | None, seed: int) -> dict:
+    return {"dataset": name, "system": "lambdamart", "seed": seed, "grid": GRID} | _fold(fold)
 
-    def run(seed: int, tune: dict) -> dict:
-        settings = {
+
+def rankwise_settings(name: str, fold: int | None, scorer: str, loss: str, seed: int, tune: dict) -> dict:
+    return (
+        {
             "dataset": name,
             "system": scorer,
             "loss": LOSSES[loss],
             "seed": seed,
             "options": SCORERS[scorer],
             "steps": STEPS[scorer],
-        } | ({} if tune == DEFAULT_TUNE else {"tune": tune})
-        found = cache.get(settings)
-        if found is None:
-            found = run_rankwise(*data, scorer, loss, seed, tune)
-            cache.put(settings, found)
-        return found
+        }
+        | ({} if tune == DEFAULT_TUNE else {"tune": tune})
+        | _fold(fold)
+    )
+
+
+def _fold(fold: int | None) -> dict:
+    return {} if fold is None else {"fold": fold, "folds_seed": 0}
+
+
+def compute(item: tuple) -> dict:
+    """The cached result of one run (``("lambdamart", name, fold, seed)`` or ``("rankwise", name,
+    fold, scorer, loss, seed, tune)``), running it first when it is not cached; a pool's task."""
+    torch.set_num_threads(1)
+    cache = RunCache("ltr")
+    kind, name, fold, *rest = item
+    settings = lambdamart_settings(name, fold, *rest) if kind == "lambdamart" else rankwise_settings(name, fold, *rest)
+    found = cache.get(settings)
+    if found is None:
+        data = dict(splits(name))[fold]
+        found = run_lambdamart(*data, *rest) if kind == "lambdamart" else run_rankwise(*data, *rest)
+        cache.put(settings, found)
+    return found
+
+
+def tuned_runs(name: str, fold: int | None, scorer: str, loss: str, seeds: list[int], every_seed: bool):
+    """``(runs over seeds, chosen tuning per seed, [(seed-0 run, tuning) ...])``: every ``TUNE`` point
+    at the first seed (``every_seed``: at every seed, as LambdaMART's grid), the best on validation
+    kept (for the other seeds too, unless ``every_seed``); each run cached."""
 
     def best(seed: int) -> tuple[dict, dict, list]:
-        tried = [(run(seed, t), t) for t in TUNE]
+        tried = [(compute(("rankwise", name, fold, scorer, loss, seed, t)), t) for t in TUNE]
         return *max(tried, key=lambda x: x[0]["valid_ndcg@10"]), tried
 
     first, tune, tried = best(seeds[0])
     if not every_seed:
-        return [first] + [run(seed, tune) for seed in seeds[1:]], [tune] * len(seeds), tried
+        rest = [compute(("rankwise", name, fold, scorer, loss, seed, tune)) for seed in seeds[1:]]
+        return [first] + rest, [tune] * len(seeds), tried
     rest = [best(seed)[:2] for seed in seeds[1:]]
     return [first] + [r for r, _ in rest], [tune] + [t for _, t in rest], tried
+
+
+def merge_folds(per_fold: list[list[dict]]) -> list[dict]:
+    """Per seed, one run over every fold's test queries (each query is tested in one fold): per-query
+    values joined, validation nDCG@10 averaged over folds, seconds summed."""
+    merged = []
+    for runs in zip(*per_fold):
+        pq = {m: {q: v for r in runs for q, v in r["per_query"][m].items()} for m in METRICS}
+        merged.append(
+            {
+                "per_query": pq,
+                "valid_ndcg@10": float(np.mean([r["valid_ndcg@10"] for r in runs])),
+                "seconds": float(sum(r["seconds"] for r in runs)),
+            }
+        )
+    return merged
 
 
 def summarise(runs: list[dict], base: list[dict] | None) -> dict:
@@ -205,6 +272,28 @@ def summarise(runs: list[dict], base: list[dict] | None) -> dict:
     return out
 
 
+def precompute(names: list[str], scorers: list[str], seeds: list[int], every_seed: bool, workers: int) -> None:
+    """Run every missing run of the grid in a pool of ``workers`` single-threaded processes, the
+    default tuning first (so an interrupted run leaves whole no-grid results), then the grid."""
+    items = [("lambdamart", n, f, seed) for n in names for f, _ in splits(n) for seed in seeds]
+    for tune in [DEFAULT_TUNE] + [t for t in TUNE if t != DEFAULT_TUNE]:
+        for n in names:
+            for fold, _ in splits(n):
+                for seed in seeds if every_seed else seeds[:1]:
+                    items += [("rankwise", n, fold, sc, lo, seed, tune) for sc in scorers for lo in LOSSES]
+    cache = RunCache("ltr")
+    todo = [
+        it
+        for it in items
+        if cache.get(lambdamart_settings(*it[1:]) if it[0] == "lambdamart" else rankwise_settings(*it[1:])) is None
+    ]
+    log(f"{len(items) - len(todo)} of {len(items)} runs cached; {len(todo)} to run on {workers} processes")
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        for done, _ in enumerate(pool.imap_unordered(compute, todo, chunksize=1), 1):
+            if done % 25 == 0 or done == len(todo):
+                log(f"  {done}/{len(todo)} runs done")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--datasets", default=",".join(DATASETS))
@@ -213,48 +302,65 @@ def main() -> None:
     ap.add_argument(
         "--tune", choices=["first-seed", "every-seed"], default="every-seed", help="where rankwise's grid runs"
     )
+    ap.add_argument("--workers", type=int, default=1, help="processes running the grid (one thread each)")
     args = ap.parse_args()
     every_seed = args.tune == "every-seed"
+    names, scorers = args.datasets.split(","), args.scorers.split(",")
     torch.set_num_threads(1)
-    cache = RunCache("ltr")
+    seeds = list(range(args.seeds))
+    if args.workers > 1:
+        precompute(names, scorers, seeds, every_seed, args.workers)
     # datasets not run now keep their last results (each entry names the machine and code it ran on)
     old = json.loads(OUT.read_text()) if OUT.is_file() else {}
     kept = {k: {"machine": old.get("machine")} | v for k, v in old.get("datasets", {}).items()}
     result: dict = {
         "machine": machine(),
-        "settings": {"losses": LOSSES, "scorers": SCORERS, "steps": STEPS, "grid": GRID, "tune": TUNE},
+        "settings": {"losses": LOSSES, "scorers": SCORERS, "steps": STEPS, "grid": GRID, "tune": TUNE, "cv": CV},
     }
-    result["datasets"] = {k: v for k, v in kept.items() if k not in args.datasets.split(",")}
-    seeds = list(range(args.seeds))
-    for name in args.datasets.split(","):
-        train_d, valid, test = load(name)
-        log(f"{name}: {train_d.n_queries} train / {valid.n_queries} valid / {test.n_queries} test queries")
-        lm_runs = []
-        for seed in seeds:
-            settings = {"dataset": name, "system": "lambdamart", "seed": seed, "grid": GRID}
-            found = cache.get(settings)
-            if found is None:
-                found = run_lambdamart(train_d, valid, test, seed)
-                cache.put(settings, found)
-            lm_runs.append(found)
+    result["datasets"] = {k: v for k, v in kept.items() if k not in names}
+    for name in names:
+        folds = splits(name)
+        tr, va, te = folds[0][1]
+        log(f"{name}: {len(folds)} fold(s), {tr.n_queries} train / {va.n_queries} valid / {te.n_queries} test queries")
+        lm_folds = [[compute(("lambdamart", name, f, seed)) for seed in seeds] for f, _ in folds]
+        lm_runs = merge_folds(lm_folds)
         entry = {
             "machine": result["machine"],
-            "lambdamart": summarise(lm_runs, None) | {"params": [r["params"] for r in lm_runs]},
+            "folds": len(folds) if name in CV else None,
+            "lambdamart": summarise(lm_runs, None) | {"params": [r["params"] for runs in lm_folds for r in runs]},
             "rankwise": {},
         }
         log(f"  lambdamart: nDCG@10 {entry['lambdamart']['ndcg@10']:.4f}")
-        for scorer in args.scorers.split(","):
+        per_fold: dict[str, list[list[dict]]] = {}  # system -> fold -> runs over seeds
+        for scorer in scorers:
             for loss in LOSSES:
-                runs, tune, tried = tuned_runs(cache, name, scorer, loss, seeds, (train_d, valid, test), every_seed)
-                row = summarise(runs, lm_runs) | {"tune": tune, "tuned_at": args.tune}
-                row["tune_valid_ndcg@10"] = [{"tune": t, "valid_ndcg@10": r["valid_ndcg@10"]} for r, t in tried]
-                entry["rankwise"][f"{scorer}+{loss}"] = row
-                log(f"  {scorer}+{loss} {tune[0]}...: nDCG@10 {row['ndcg@10']:.4f}")
+                system = f"{scorer}+{loss}"
+                chosen = [tuned_runs(name, f, scorer, loss, seeds, every_seed) for f, _ in folds]
+                per_fold[system] = [runs for runs, _, _ in chosen]
+                row = summarise(merge_folds(per_fold[system]), lm_runs) | {"tuned_at": args.tune}
+                row["tune"] = [t for _, tune, _ in chosen for t in tune]
+                row["tune_valid_ndcg@10"] = [
+                    {"tune": t, "valid_ndcg@10": r["valid_ndcg@10"]} for _, _, tried in chosen for r, t in tried
+                ]
+                entry["rankwise"][system] = row
+                log(f"  {system}: nDCG@10 {row['ndcg@10']:.4f}")
                 result["datasets"][name] = entry
                 write_json(OUT, result)
         best = max(entry["rankwise"], key=lambda k: entry["rankwise"][k]["valid_ndcg@10"])
         entry["best_on_valid"] = best
         entry["best_on_valid_minus_lambdamart"] = entry["rankwise"][best]["ndcg@10"] - entry["lambdamart"]["ndcg@10"]
+        if len(folds) > 1:
+            # each fold's own validation part picks that fold's system: no query's score picks the
+            # model that is tested on it
+            picks = [
+                max(per_fold, key=lambda k: np.mean([r["valid_ndcg@10"] for r in per_fold[k][i]]))
+                for i in range(len(folds))
+            ]
+            runs = merge_folds([per_fold[k][i] for i, k in enumerate(picks)])
+            entry["valid_choice_per_fold"] = summarise(runs, lm_runs) | {"systems": picks}
+            diff = entry["valid_choice_per_fold"]["ndcg@10"] - entry["lambdamart"]["ndcg@10"]
+            entry["valid_choice_per_fold_minus_lambdamart"] = diff
+            log(f"  validation choice per fold {picks}: {diff:+.4f} vs LambdaMART")
         result["datasets"][name] = entry
         write_json(OUT, result)
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from rankwise.data.letor import LetorData, Normalizer, read_letor, write_letor
-from rankwise.errors import DataError
+from rankwise.errors import DataError, RankwiseError
 from tests.conftest import SHARED_DATA
 
 LETOR = SHARED_DATA / "letor"
@@ -88,6 +88,42 @@ def test_normalisation():
     g = Normalizer("global").fit(d)
     np.testing.assert_allclose(g.transform(d).features.mean(0), 0, atol=1e-6)
     np.testing.assert_allclose(g.transform(d).features.std(0), 1, atol=1e-5)
+
+
+def _lists(qids, sizes, offset=0):
+    rows = sum(sizes)
+    x = np.arange(offset, offset + rows, dtype=np.float32)[:, None]
+    labels = (np.arange(rows) % 3).astype(np.float32)
+    docs = [f"d{offset + r}" for r in range(rows)]
+    return LetorData(x, labels, qids, np.concatenate([[0], np.cumsum(sizes)]), docs)
+
+
+def test_concat_keeps_every_query_rows_and_docids():
+    a, b = _lists(["a", "b"], [2, 3]), _lists(["c"], [4], offset=5)
+    c = LetorData.concat([a, b])
+    assert c.qids == ["a", "b", "c"] and c.offsets.tolist() == [0, 2, 5, 9]
+    assert c.features[:, 0].tolist() == list(range(9)) and c.doc_ids[5] == "d5"
+    assert c.qrels()["c"] == b.qrels()["c"]
+    with pytest.raises(DataError, match="query 'a' is in more than one part"):
+        LetorData.concat([a, a])
+
+
+def test_folds_rotate_test_and_validation_over_disjoint_parts():
+    data = _lists([f"q{i}" for i in range(13)], [1 + i % 4 for i in range(13)])
+    folds = data.folds(5, seed=3)
+    tests = [set(te.qids) for _, _, te in folds]
+    assert sorted(q for t in tests for q in t) == sorted(data.qids)  # each query tested exactly once
+    for i, (tr, va, te) in enumerate(folds):
+        assert set(va.qids) == tests[(i + 1) % 5]  # validated on the next fold's test part
+        assert not set(tr.qids) & (set(va.qids) | set(te.qids))
+        assert len(tr.qids) + len(va.qids) + len(te.qids) == 13
+        for part in (tr, va, te):  # each query keeps its own rows
+            for j, q in enumerate(part.qids):
+                k = data.qids.index(q)
+                assert part.features[part.query(j)].tolist() == data.features[data.query(k)].tolist()
+    assert [te.qids for _, _, te in data.folds(5, seed=3)] == [te.qids for _, _, te in folds]  # seeded
+    with pytest.raises(RankwiseError, match="k must be between 3"):
+        data.folds(2)
 
 
 @pytest.mark.skipif(not LETOR.is_dir(), reason="../shared/data/letor is absent")

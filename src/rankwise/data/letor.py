@@ -69,6 +69,51 @@ class LetorData:
         n = max(1, int(round(share * self.n_queries)))
         return self.subset(sorted(order[n:])), self.subset(sorted(order[:n]))
 
+    def folds(self, k: int = 5, seed: int = 0) -> list[tuple[LetorData, LetorData, LetorData]]:
+        """K-fold cross-validation in LETOR's rotation: the queries are shuffled (seeded) into ``k``
+        parts; fold ``i`` tests on part ``i``, validates on part ``i + 1`` (mod ``k``) and trains on
+        the other ``k - 2``, so every query is tested once and validated once.
+
+        >>> data = LetorData(np.zeros((10, 1), np.float32), np.zeros(10, np.float32),
+        ...                  [f"q{i}" for i in range(10)], np.arange(11), [f"d{i}" for i in range(10)])
+        >>> [(tr.n_queries, va.n_queries, te.n_queries) for tr, va, te in data.folds(5)]
+        [(6, 2, 2), (6, 2, 2), (6, 2, 2), (6, 2, 2), (6, 2, 2)]
+        >>> sorted(q for _, _, te in data.folds(5) for q in te.qids) == sorted(data.qids)
+        True
+        """
+        if not 3 <= k <= self.n_queries:
+            raise RankwiseError(f"folds: k must be between 3 and the number of queries ({self.n_queries}), not {k}")
+        parts = np.array_split(np.random.default_rng(seed).permutation(self.n_queries), k)
+        out = []
+        for i in range(k):
+            train = np.concatenate([parts[j] for j in range(k) if j not in (i, (i + 1) % k)])
+            out.append(
+                (self.subset(sorted(train)), self.subset(sorted(parts[(i + 1) % k])), self.subset(sorted(parts[i])))
+            )
+        return out
+
+    @staticmethod
+    def concat(parts: Sequence[LetorData]) -> LetorData:
+        """The queries of every part, in order (e.g. a LETOR fold's ``vali.txt`` and ``test.txt`` to
+        cross-validate over); a query id in two parts is an error."""
+        qids = [q for p in parts for q in p.qids]
+        if len(set(qids)) < len(qids):
+            dup = next(q for q in qids if qids.count(q) > 1)
+            raise DataError(f"concat: query {dup!r} is in more than one part")
+        if len({p.n_features for p in parts}) > 1:
+            raise DataError(f"concat: the parts have {sorted({p.n_features for p in parts})} features")
+        sizes = np.concatenate([np.diff(p.offsets) for p in parts])
+        has_pos = all(p.positions is not None for p in parts)
+        return LetorData(
+            np.concatenate([p.features for p in parts]),
+            np.concatenate([p.labels for p in parts]),
+            qids,
+            np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
+            [d for p in parts for d in p.doc_ids],
+            np.concatenate([p.positions for p in parts]) if has_pos else None,  # type: ignore[misc]
+            None,
+        )
+
     def qrels(self) -> dict[str, dict[str, int]]:
         """``{qid: {doc id: grade}}`` for the trec_eval-exact metrics."""
         return {

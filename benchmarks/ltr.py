@@ -296,7 +296,7 @@ def precompute(names: list[str], scorers: list[str], seeds: list[int], every_see
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--datasets", default=",".join(DATASETS))
+    ap.add_argument("--datasets", default=",".join([*DATASETS, *CV]))
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--scorers", default=",".join(SCORERS))
     ap.add_argument(

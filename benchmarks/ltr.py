@@ -163,7 +163,7 @@ def run_lambdamart(train_d, valid, test, seed: int) -> dict:
         )
         return model
 
-    # lightgbm 4.6 deprecates eval_set in favour of eval_X / eval_y, which older versions lack
+    # lightgbm 4.7 (installed here) deprecates eval_set for eval_X / eval_y, which older versions lack
     warnings.filterwarnings("ignore", message="The argument 'eval_set' is deprecated")
     t0 = time.perf_counter()
     scored = []

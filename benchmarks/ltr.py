@@ -206,18 +206,21 @@ def _fold(fold: int | None) -> dict:
     return {} if fold is None else {"fold": fold, "folds_seed": 0}
 
 
+def settings_of(item: tuple) -> dict:
+    """The cache key of a run: ``("lambdamart", name, fold, seed)`` or ``("rankwise", name, fold,
+    scorer, loss, seed, tune)``."""
+    return lambdamart_settings(*item[1:]) if item[0] == "lambdamart" else rankwise_settings(*item[1:])
+
+
 def compute(item: tuple) -> dict:
-    """The cached result of one run (``("lambdamart", name, fold, seed)`` or ``("rankwise", name,
-    fold, scorer, loss, seed, tune)``), running it first when it is not cached; a pool's task."""
-    torch.set_num_threads(1)
+    """The cached result of one run (see ``settings_of``), running it first when it is not cached."""
     cache = RunCache("ltr")
-    kind, name, fold, *rest = item
-    settings = lambdamart_settings(name, fold, *rest) if kind == "lambdamart" else rankwise_settings(name, fold, *rest)
-    found = cache.get(settings)
+    found = cache.get(settings_of(item))
     if found is None:
+        kind, name, fold, *rest = item
         data = dict(splits(name))[fold]
         found = run_lambdamart(*data, *rest) if kind == "lambdamart" else run_rankwise(*data, *rest)
-        cache.put(settings, found)
+        cache.put(settings_of(item), found)
     return found
 
 
@@ -282,13 +285,9 @@ def precompute(names: list[str], scorers: list[str], seeds: list[int], every_see
                 for seed in seeds if every_seed else seeds[:1]:
                     items += [("rankwise", n, fold, sc, lo, seed, tune) for sc in scorers for lo in LOSSES]
     cache = RunCache("ltr")
-    todo = [
-        it
-        for it in items
-        if cache.get(lambdamart_settings(*it[1:]) if it[0] == "lambdamart" else rankwise_settings(*it[1:])) is None
-    ]
+    todo = [it for it in items if cache.get(settings_of(it)) is None]
     log(f"{len(items) - len(todo)} of {len(items)} runs cached; {len(todo)} to run on {workers} processes")
-    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+    with multiprocessing.get_context("spawn").Pool(workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
         for done, _ in enumerate(pool.imap_unordered(compute, todo, chunksize=1), 1):
             if done % 25 == 0 or done == len(todo):
                 log(f"  {done}/{len(todo)} runs done")

@@ -106,6 +106,9 @@ def test_concat_keeps_every_query_rows_and_docids():
     assert c.qrels()["c"] == b.qrels()["c"]
     with pytest.raises(DataError, match="query 'a' is in more than one part"):
         LetorData.concat([a, a])
+    wide = LetorData(np.zeros((4, 3), np.float32), np.zeros(4, np.float32), ["w"], np.array([0, 4]), list("wxyz"))
+    with pytest.raises(DataError, match=r"\[1, 3\] features; read them with read_letor\(\.\.\., n_features=3\)"):
+        LetorData.concat([a, wide])
 
 
 def test_folds_rotate_test_and_validation_over_disjoint_parts():

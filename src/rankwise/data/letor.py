@@ -101,7 +101,11 @@ class LetorData:
             dup = next(q for q in qids if qids.count(q) > 1)
             raise DataError(f"concat: query {dup!r} is in more than one part")
         if len({p.n_features for p in parts}) > 1:
-            raise DataError(f"concat: the parts have {sorted({p.n_features for p in parts})} features")
+            widths = sorted({p.n_features for p in parts})
+            # sparse files are as wide as their largest index: the reader's n_features aligns them
+            raise DataError(
+                f"concat: the parts have {widths} features; read them with read_letor(..., n_features={widths[-1]}) to align sparse files"
+            )
         sizes = np.concatenate([np.diff(p.offsets) for p in parts])
         has_pos = all(p.positions is not None for p in parts)
         return LetorData(

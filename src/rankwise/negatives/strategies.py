@@ -36,7 +36,8 @@ import numpy as np
 
 from rankwise.data.beir import Dataset
 from rankwise.data.examples import TeacherScores, TrainExample
-from rankwise.errors import ConfigError, DataError
+from rankwise.errors import ConfigError, DataError, RankwiseError
+from rankwise.io import write_text
 from rankwise.negatives.mining import MineOptions, mine
 from rankwise.registry import Registry
 
@@ -132,6 +133,94 @@ def attach_mined(examples: list[TrainExample], path: Path, dataset: Dataset) -> 
         ex.scores = TeacherScores(sc["positives"], sc["negatives"]) if sc else None
 
 
+def mine_shared(
+    dataset: Dataset,
+    options: MineOptions,
+    path: Path,
+    *,
+    model=None,
+    embeddings: np.ndarray | None = None,
+    device=None,
+    show_progress: bool = False,
+    log: Callable[[str], None] = print,
+) -> None:
+    """:func:`~rankwise.negatives.mining.mine` into ``path``. In a data-parallel run the processes
+    share the work instead of each doing all of it: a dense corpus is encoded in shares, each process
+    mines its contiguous share of the queries, and every process writes the whole file (rows in the
+    one-process order; each query's sampling is seeded by its id, so the rows are the same)."""
+    from rankwise.train.distributed import current, encode_shared, gather_each
+
+    shard = current()
+    if shard is None:
+        mine(
+            dataset,
+            options,
+            path,
+            lenient=True,
+            show_progress=show_progress,
+            model=model,
+            embeddings=embeddings,
+            log_fn=log,
+        )
+        return
+    if options.method == "dense" and embeddings is None:
+        if model is None:
+            from rankwise.models import BiEncoder
+
+            model = BiEncoder.load(
+                options.model, query_max_length=options.max_length, doc_max_length=options.max_length, device=device
+            )
+        texts = [doc.full_text for doc in dataset.corpus.values()]
+        embeddings = encode_shared(lambda part: model.encode(part, "doc", batch_size=128), texts)
+    qids = list(dataset.qrels)
+    share = set(qids[shard.part(len(qids))])
+    mine_qrels = {q: j for q, j in dataset.qrels.items() if q in share}
+    part = path.with_name(f"{path.stem}.part{shard.rank}{path.suffix}")
+    try:
+        stats = mine(
+            Dataset(dataset.corpus, dataset.queries, mine_qrels, dataset.path, dataset.split, []),
+            options,
+            part,
+            lenient=True,
+            show_progress=False,
+            model=model,
+            embeddings=embeddings,
+            log_fn=lambda _: None,
+        )
+        mined: Any = (
+            part.read_text(encoding="utf-8"),
+            stats.queries,
+            stats.negatives,
+            stats.dropped_margin,
+            stats.short,
+        )
+    except RankwiseError as err:  # raised on every process below, so that none waits for this one
+        mined = str(err)
+    parts = gather_each(mined)
+    failed = next((p for p in parts if isinstance(p, str)), None)
+    if failed is not None:
+        raise RankwiseError(failed)
+    write_text(path, "".join(p[0] for p in parts))
+    part.unlink(missing_ok=True)
+    part.with_name(part.name + ".stats.json").unlink(missing_ok=True)
+    queries, negatives, dropped, short = (sum(p[i] for p in parts) for i in range(1, 5))
+    log(
+        f"mined {negatives} negatives for {queries} queries ({options.method}) in {shard.world} processes; "
+        f"margin guard dropped {dropped}; {short} queries have fewer than {options.k}"
+    )
+
+
+def _receive(path: Path) -> None:
+    """In a data-parallel run, rank 0's copy of ``path`` on every process (their disks may differ)."""
+    from rankwise.train.distributed import current, from_main, is_main
+
+    if current() is None:
+        return
+    text = from_main(path.read_text(encoding="utf-8") if is_main() else None)
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        write_text(path, text)
+
+
 @NEGATIVES.register("bm25", method="bm25")
 @NEGATIVES.register("dense", method="dense")
 @dataclass
@@ -148,10 +237,15 @@ class MinedNegatives(NegativesStrategy, MineOptions):
         return dataset
 
     def prepare(self, examples, dataset, work_dir, *, model=None, show_progress=False, log=print) -> None:
+        from rankwise.train.distributed import from_main
+
         dataset = self._require(dataset)
         path = work_dir / "negatives.jsonl"
-        if not path.is_file():
-            mine(dataset, self, path, lenient=True, show_progress=show_progress, log_fn=log)
+        if not from_main(path.is_file()):  # rank 0's disk decides, so every process takes one branch
+            device = getattr(model, "device", None)  # a data-parallel process encodes on its own device
+            mine_shared(dataset, self, path, device=device, show_progress=show_progress, log=log)
+        else:
+            _receive(path)
         attach_mined(examples, path, dataset)
 
 
@@ -212,22 +306,15 @@ class DynamicNegatives(MinedNegatives):
         t0 = time.perf_counter()
         was_training = model.training
         model.eval()
-        if not self.reencode and self.index is None:  # ADORE: the starting model's document index stays
-            self.index = model.encode([doc.full_text for doc in self.dataset.corpus.values()], "doc", batch_size=128)
-        from rankwise.train.distributed import current
+        from rankwise.train.distributed import current, encode_shared
 
-        shard = current()  # in a data-parallel run every process re-mines alike, each into its own file
+        shard = current()
+        if not self.reencode and self.index is None:  # ADORE: the starting model's document index stays
+            texts = [doc.full_text for doc in self.dataset.corpus.values()]
+            self.index = encode_shared(lambda part: model.encode(part, "doc", batch_size=128), texts)
+        # data-parallel: the processes split the work and each attaches the whole result from its own file
         path = work_dir / f"negatives-step{step}{f'-rank{shard.rank}' if shard else ''}.jsonl"
-        mine(
-            self.dataset,
-            self,
-            path,
-            lenient=True,
-            show_progress=False,
-            model=model,
-            embeddings=self.index,
-            log_fn=lambda _: None,
-        )
+        mine_shared(self.dataset, self, path, model=model, embeddings=self.index, log=lambda _: None)
         attach_mined(examples, path, self.dataset)
         path.unlink(missing_ok=True)
         model.train(was_training)

@@ -14,8 +14,11 @@ processes. Gloo on CPU, NCCL on GPUs.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -66,6 +69,8 @@ def init_from_env(device: torch.device | None = None) -> Shard | None:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and dist.is_available() and not dist.is_initialized():
         backend = "nccl" if device is not None and device.type == "cuda" else "gloo"
+        if backend == "nccl":  # object collectives (from_main, gather_each) use the current device
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group(backend)
     return current()
 
@@ -79,3 +84,35 @@ def is_main() -> bool:
 def barrier() -> None:
     if current() is not None:
         dist.barrier()
+
+
+def from_main(value: Any) -> Any:
+    """Rank 0's ``value`` on every process (no distributed run: ``value``), e.g. a file only rank 0
+    has read, or a decision every process must take alike."""
+    if current() is None:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def gather_each(value: Any) -> list[Any]:
+    """Every process's ``value``, in rank order (no distributed run: ``[value]``)."""
+    shard = current()
+    if shard is None:
+        return [value]
+    out: list[Any] = [None] * shard.world
+    dist.all_gather_object(out, value)
+    return out
+
+
+def encode_shared(encode: Callable[[list[str]], np.ndarray], texts: list[str]) -> np.ndarray:
+    """``encode(texts)`` with the work split over the data-parallel processes: each encodes its
+    contiguous share and every process receives all the rows, in order, so N processes encode a
+    corpus N times faster instead of N times over (no distributed run: ``encode(texts)``)."""
+    shard = current()
+    if shard is None:
+        return encode(texts)
+    part = shard.part(len(texts))
+    parts = gather_each(encode(texts[part]) if part.stop > part.start else None)
+    return np.concatenate([p for p in parts if p is not None])

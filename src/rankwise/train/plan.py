@@ -22,6 +22,7 @@ from rankwise.negatives.strategies import FileNegatives, InBatchNegatives, Negat
 from rankwise.train.batching import teacher_matrix
 from rankwise.train.config import TrainConfig
 from rankwise.train.diagnostics import batch_diagnostics
+from rankwise.train.distributed import encode_shared
 from rankwise.train.kinds import ModelKind, model_kind
 from rankwise.train.samplers import BatchSampler
 
@@ -134,7 +135,10 @@ class Plan:
             )
         if self.sampler.needs_embeddings(step):
             was = model.training
-            emb = model.encode([ex.query for ex in self.examples], "query", batch_size=128)
+            # data-parallel: each process embeds a share, and all cluster the same gathered rows alike
+            emb = encode_shared(
+                lambda part: model.encode(part, "query", batch_size=128), [ex.query for ex in self.examples]
+            )
             model.train(was)
             self.sampler.cluster(step, emb)
 

@@ -1,12 +1,14 @@
 """rankwise's best recipe against sentence-transformers' at equal budget.
 
 Peer: ``SentenceTransformerTrainer`` with ``MultipleNegativesRankingLoss`` (scale 20, i.e. InfoNCE
-at tau 0.05) over ``mine_hard_negatives`` n-tuples (5 negatives a query, the mining range and
-margin chosen on dev from ``PEER_GRID``), the no-duplicates batch sampler. rankwise: the recipe
-chosen on dev from ``RECIPES`` (loss x negatives x batching x false-negative control). Both start
-from the default all-MiniLM-L6-v2, take the same optimizer steps of 32 queries, lr 1e-4 with 10%
-linear warm-up, weight decay 0.01, gradient clipping 1.0, the same maximum lengths; three seeds
-each. Choices on dev at seed 0; the dev curve of seed 0 (nDCG@10 every ``eval_every`` steps)
+at tau 0.05) over ``mine_hard_negatives`` triplets (its default format: up to 5 mined negatives a
+pair, one a row, the mining range and margin chosen on dev from ``PEER_GRID``), the no-duplicates
+batch sampler. rankwise: the recipe chosen on dev from ``RECIPES`` (loss x negatives x batching x
+false-negative control), one mined negative a query a step from a pool of 7. So both encode the
+same 32 queries, 32 positives and 32 hard negatives a step (equal compute), and both draw each
+query's negatives from a small mined pool over the epochs. Both start from the default
+all-MiniLM-L6-v2, take the same optimizer steps of 32 queries, lr 1e-4 with 10% linear warm-up,
+weight decay 0.01, gradient clipping 1.0, the same maximum lengths; three seeds each. Choices on dev at seed 0; the dev curve of seed 0 (nDCG@10 every ``eval_every`` steps)
 shows whether the peer had flattened by the last step.
 
 Data: ``stdlib-code`` (its train/dev/test) and ``../shared/data/scifact`` (train less 100 held-out
@@ -25,6 +27,7 @@ that long so that sessions share the work.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -52,6 +55,7 @@ DATASETS = {
     "stdlib-code": {"steps": 300, "eval_every": 50, "query_max_length": 32, "doc_max_length": 128},
     "scifact": {"steps": 150, "eval_every": 25, "query_max_length": 64, "doc_max_length": 256},
 }
+PEER_FORMAT = "triplet"  # one negative a row: the 32 x 3 texts a step that rankwise encodes too
 PEER_GRID = {
     "top-30": {"range_min": 0, "range_max": 30, "relative_margin": None, "num_negatives": 5},
     "10-50,margin": {"range_min": 10, "range_max": 50, "relative_margin": 0.05, "num_negatives": 5},
@@ -66,6 +70,13 @@ RECIPES = {
     "dense+ngame+fn": {
         "loss": "infonce:temperature=0.05",
         "negatives": "dense:window=1-30,k=7,margin=0.0",
+        "batching": "ngame:every=30,cluster_size=8",
+        "false_negatives": "self:tau=0.05",
+    },
+    # ADORE-style: the current model re-mines its own negatives every 50 steps
+    "dynamic+ngame+fn": {
+        "loss": "infonce:temperature=0.05",
+        "negatives": "dynamic:every=50,window=1-30,k=7,margin=0.0",
         "batching": "ngame:every=30,cluster_size=8",
         "false_negatives": "self:tau=0.05",
     },
@@ -97,6 +108,8 @@ def train_rankwise(data: dict, settings: dict, folder: Path, curve: bool) -> tup
     recipe = dict(RECIPES[settings["recipe"]])
     if settings["dataset"] == "stdlib-code" and recipe["negatives"].startswith("bm25"):
         recipe["negatives"] += ",code=true"  # BM25 splits code identifiers (as the negatives comparison chose)
+    if recipe["negatives"].startswith(("dense", "dynamic")):
+        recipe["negatives"] += f",max_length={opts['doc_max_length']}"  # mine with the lengths it trains on
     cfg = TrainConfig(
         **recipe,
         steps=opts["steps"],
@@ -108,7 +121,8 @@ def train_rankwise(data: dict, settings: dict, folder: Path, curve: bool) -> tup
         eval_every=opts["eval_every"] if curve else 0,
         checkpoint_every=50,
     )
-    model = BiEncoder.load(None)
+    # measured at the lengths it trains on, as the peer's model (the packaged default is 256/256)
+    model = BiEncoder.load(None, query_max_length=opts["query_max_length"], doc_max_length=opts["doc_max_length"])
     points: list = []
 
     def evaluator(step: int) -> dict:
@@ -145,20 +159,18 @@ def train_peer(data: dict, settings: dict, folder: Path, curve: bool) -> tuple[B
         st,
         corpus=[doc.full_text for doc in train_ds.corpus.values()],
         sampling_strategy="top",
-        output_format="n-tuple",
+        output_format=PEER_FORMAT,
         batch_size=64,
         verbose=False,
         **PEER_GRID[settings["peer"]],
     )
-    log(
-        f"  peer: {len(mined)} of {len(pairs)} pairs kept with {PEER_GRID[settings['peer']]['num_negatives']} negatives"
-    )
+    log(f"  peer: {len(mined)} triplets from {len(pairs)} pairs")
     args = SentenceTransformerTrainingArguments(
         output_dir=str(folder / "st"),
         max_steps=opts["steps"],
         per_device_train_batch_size=BATCH,
         learning_rate=LR,
-        warmup_ratio=0.1,
+        warmup_steps=math.ceil(0.1 * opts["steps"]),  # rankwise's count; transformers 5 deprecates warmup_ratio
         weight_decay=0.01,
         max_grad_norm=1.0,
         seed=seed,
@@ -238,7 +250,12 @@ def compare_on(name: str, cache: RunCache, trec, deadline: float) -> tuple[dict,
 
     def run(settings: dict) -> dict | None:
         allowed = data if time.monotonic() < deadline else None
-        return one_run(cache, {"dataset": name, "steps": DATASETS[name]["steps"]} | settings, allowed, zero_shot)
+        # the cache key holds what the run does, not just the names: an edited recipe is a new run
+        spec = (
+            PEER_GRID[settings["peer"]] | {"format": PEER_FORMAT} if "peer" in settings else RECIPES[settings["recipe"]]
+        )
+        key = {"dataset": name, "steps": DATASETS[name]["steps"], "options": DATASETS[name], "batch": BATCH, "lr": LR}
+        return one_run(cache, key | settings | {"spec": spec}, allowed, zero_shot)
 
     peer_dev = {k: run({"peer": k, "seed": SEEDS[0]}) for k in PEER_GRID}
     ours_dev = {k: run({"recipe": k, "seed": SEEDS[0]}) for k in RECIPES}

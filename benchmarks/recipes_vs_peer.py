@@ -8,8 +8,9 @@ false-negative control), one mined negative a query a step from a pool of 7. So 
 same 32 queries, 32 positives and 32 hard negatives a step (equal compute), and both draw each
 query's negatives from a small mined pool over the epochs. Both start from the default
 all-MiniLM-L6-v2, take the same optimizer steps of 32 queries, lr 1e-4 with 10% linear warm-up,
-weight decay 0.01, gradient clipping 1.0, the same maximum lengths; three seeds each. Choices on dev at seed 0; the dev curve of seed 0 (nDCG@10 every ``eval_every`` steps)
-shows whether the peer had flattened by the last step.
+weight decay 0.01, gradient clipping 1.0, the same maximum lengths; three seeds each. Choices on
+dev at seed 0; the dev curve of seed 0 (nDCG@10 every ``eval_every`` steps) shows whether the peer
+had flattened by the last step.
 
 Data: ``stdlib-code`` (its train/dev/test) and ``../shared/data/scifact`` (train less 100 held-out
 dev queries, seed 0; test). Test nDCG@10, Recall@100, MAP and pooled AUC (each query's positives

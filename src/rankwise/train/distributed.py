@@ -113,6 +113,4 @@ def encode_shared(encode: Callable[[list[str]], np.ndarray], texts: list[str]) -
     shard = current()
     if shard is None:
         return encode(texts)
-    part = shard.part(len(texts))
-    parts = gather_each(encode(texts[part]) if part.stop > part.start else None)
-    return np.concatenate([p for p in parts if p is not None])
+    return np.concatenate(gather_each(encode(texts[shard.part(len(texts))])))  # a share may be empty: 0 rows

@@ -214,13 +214,13 @@ def settings_of(item: tuple) -> dict:
 
 def compute(item: tuple) -> dict:
     """The cached result of one run (see ``settings_of``), running it first when it is not cached."""
-    cache = RunCache("ltr")
-    found = cache.get(settings_of(item))
+    cache, settings = RunCache("ltr"), settings_of(item)
+    found = cache.get(settings)
     if found is None:
         kind, name, fold, *rest = item
         data = dict(splits(name))[fold]
         found = run_lambdamart(*data, *rest) if kind == "lambdamart" else run_rankwise(*data, *rest)
-        cache.put(settings_of(item), found)
+        cache.put(settings, found)
     return found
 
 

@@ -37,6 +37,7 @@ import numpy as np
 from rankwise.data.beir import Dataset
 from rankwise.data.examples import TeacherScores, TrainExample
 from rankwise.errors import ConfigError, DataError, RankwiseError
+from rankwise.index.retrieve import corpus_texts
 from rankwise.io import write_text
 from rankwise.negatives.mining import MineOptions, mine
 from rankwise.registry import Registry
@@ -148,7 +149,7 @@ def mine_shared(
     share the work instead of each doing all of it: a dense corpus is encoded in shares, each process
     mines its contiguous share of the queries, and every process writes the whole file (rows in the
     one-process order; each query's sampling is seeded by its id, so the rows are the same)."""
-    from rankwise.train.distributed import current, encode_shared, gather_each
+    from rankwise.train.distributed import current, gather_each
 
     shard = current()
     if shard is None:
@@ -170,8 +171,7 @@ def mine_shared(
             model = BiEncoder.load(
                 options.model, query_max_length=options.max_length, doc_max_length=options.max_length, device=device
             )
-        texts = [doc.full_text for doc in dataset.corpus.values()]
-        embeddings = encode_shared(lambda part: model.encode(part, "doc", batch_size=128), texts)
+        embeddings = _encode_corpus(model, dataset)
     qids = list(dataset.qrels)
     share = set(qids[shard.part(len(qids))])
     mine_qrels = {q: j for q, j in dataset.qrels.items() if q in share}
@@ -208,6 +208,14 @@ def mine_shared(
         f"mined {negatives} negatives for {queries} queries ({options.method}) in {shard.world} processes; "
         f"margin guard dropped {dropped}; {short} queries have fewer than {options.k}"
     )
+
+
+def _encode_corpus(model, dataset: Dataset) -> np.ndarray:
+    """The corpus's document embeddings in corpus order, encoded in shares in a data-parallel run."""
+    from rankwise.train.distributed import encode_shared
+
+    _, texts = corpus_texts(dataset)
+    return encode_shared(lambda part: model.encode(part, "doc", batch_size=128), texts)
 
 
 def _receive(path: Path) -> None:
@@ -306,12 +314,11 @@ class DynamicNegatives(MinedNegatives):
         t0 = time.perf_counter()
         was_training = model.training
         model.eval()
-        from rankwise.train.distributed import current, encode_shared
+        from rankwise.train.distributed import current
 
         shard = current()
         if not self.reencode and self.index is None:  # ADORE: the starting model's document index stays
-            texts = [doc.full_text for doc in self.dataset.corpus.values()]
-            self.index = encode_shared(lambda part: model.encode(part, "doc", batch_size=128), texts)
+            self.index = _encode_corpus(model, self.dataset)
         # data-parallel: the processes split the work and each attaches the whole result from its own file
         path = work_dir / f"negatives-step{step}{f'-rank{shard.rank}' if shard else ''}.jsonl"
         mine_shared(self.dataset, self, path, model=model, embeddings=self.index, log=lambda _: None)

@@ -10,17 +10,27 @@ from __future__ import annotations
 
 import numpy as np
 
-from rankwise.index.retrieve import dense_run
+from rankwise.index.retrieve import corpus_texts, dense_run, embeddings_key
 from rankwise.metrics.auc import auc, per_query_auc
 from rankwise.metrics.ranking import evaluate_arrays
 
 METRICS = ["ndcg@10", "recall@100", "map"]
 
 
-def measure(model, ds, depth: int = 500) -> tuple[dict, dict]:
+def measure(model, ds, depth: int = 500, *, memo: dict | None = None) -> tuple[dict, dict]:
     """``(metrics, per_query)`` of ``model`` on split ``ds``; ``per_query`` holds each metric's
-    per-query values, ``auc`` (per query) and ``pools`` (query -> [positive scores, negative scores])."""
-    run = dense_run(model, ds, depth, show_progress=False)
+    per-query values, ``auc`` (per query) and ``pools`` (query -> [positive scores, negative scores]).
+    ``memo``: corpus embeddings kept by :func:`embeddings_key` (weights, settings, texts), so that a
+    model measured twice on one corpus (dev and test of SciFact, a curve's last point) encodes it once;
+    only the latest entry is kept."""
+    emb = None
+    if memo is not None:
+        key = embeddings_key(model, corpus_texts(ds)[1])
+        if key not in memo:
+            memo.clear()
+            memo[key] = model.encode(corpus_texts(ds)[1], "doc")
+        emb = memo[key]
+    run = dense_run(model, ds, depth, show_progress=False, embeddings=emb)
     qids, values = evaluate_arrays(ds.qrels, run, METRICS)  # one pass: means and per-query values
     m = {name: float(v.mean()) if len(qids) else 0.0 for name, v in values.items()}
     per_query: dict = {name: dict(zip(qids, v.tolist())) for name, v in values.items()}

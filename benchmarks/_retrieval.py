@@ -25,10 +25,11 @@ def measure(model, ds, depth: int = 500, *, memo: dict | None = None) -> tuple[d
     only the latest entry is kept."""
     emb = None
     if memo is not None:
-        key = embeddings_key(model, corpus_texts(ds)[1])
+        texts = corpus_texts(ds)[1]
+        key = embeddings_key(model, texts)
         if key not in memo:
             memo.clear()
-            memo[key] = model.encode(corpus_texts(ds)[1], "doc")
+            memo[key] = model.encode(texts, "doc")
         emb = memo[key]
     run = dense_run(model, ds, depth, show_progress=False, embeddings=emb)
     qids, values = evaluate_arrays(ds.qrels, run, METRICS)  # one pass: means and per-query values

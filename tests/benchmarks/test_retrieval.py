@@ -44,7 +44,7 @@ def test_memo_reuses_embeddings_only_for_the_same_weights(toy_beir, tiny_model_d
     assert memo_train == pytest.approx(plain_train) and memo_test == pytest.approx(plain_test)
     assert memo_q["pools"] == plain_q["pools"]
 
-    with torch.no_grad():  # other weights: encoded again, with their own figures
+    with torch.no_grad():  # other weights: the corpus is encoded again and replaces the old entry
         next(model.backbone.parameters()).add_(0.5)
     calls.clear()
     measure(model, test, 5, memo=memo)

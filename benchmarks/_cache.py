@@ -62,6 +62,16 @@ class RunCache:
             write_json(started, {"settings": settings, "code": code_in_use()})
         return folder
 
+    def started(self, settings: dict[str, Any]) -> bool:
+        """Whether a run began on this code and was cut off: ``workdir`` resumes it from its files."""
+        folder = self.root / self.key(settings)
+        started = folder / "started.json"
+        return (
+            started.is_file()
+            and not (folder / "result.json").is_file()
+            and _same_code(json.loads(started.read_text())["code"])
+        )
+
     def get(self, settings: dict[str, Any]) -> dict[str, Any] | None:
         path = self.root / self.key(settings) / "result.json"
         if not path.is_file():

@@ -278,16 +278,24 @@ def compare_on(name: str, cache: RunCache, trec, deadline: float) -> tuple[dict,
     data = splits(name)
     zero_shot = trec if name == "stdlib-code" else None
 
-    def run(settings: dict) -> dict | None:
-        allowed = data if time.monotonic() < deadline else None
+    def full(settings: dict) -> dict:
         # the cache key holds what the run does, not just the names: an edited recipe is a new run
         spec = (
             PEER_GRID[settings["peer"]] | {"format": PEER_FORMAT} if "peer" in settings else RECIPES[settings["recipe"]]
         )
         key = {"dataset": name, "steps": DATASETS[name]["steps"], "options": DATASETS[name], "batch": BATCH, "lr": LR}
-        return one_run(cache, key | settings | {"spec": spec}, allowed, zero_shot)
+        return key | settings | {"spec": spec}
+
+    def run(settings: dict) -> dict | None:
+        allowed = data if time.monotonic() < deadline else None
+        return one_run(cache, full(settings), allowed, zero_shot)
 
     entry: dict = {"steps": DATASETS[name]["steps"], "dev_base_ndcg@10": base_dev(cache, name, data, deadline)}
+    # the dev choices: a run a session left half-done first (it resumes from its checkpoint), then
+    # rankwise's (half the peer's cost), so that both sides' first dev figures come early
+    choices = [{"recipe": k, "seed": SEEDS[0]} for k in RECIPES] + [{"peer": k, "seed": SEEDS[0]} for k in PEER_GRID]
+    for settings in sorted(choices, key=lambda s: not cache.started(full(s))):
+        run(settings)
     peer_dev = {k: run({"peer": k, "seed": SEEDS[0]}) for k in PEER_GRID}
     ours_dev = {k: run({"recipe": k, "seed": SEEDS[0]}) for k in RECIPES}
     if None in peer_dev.values() or None in ours_dev.values():

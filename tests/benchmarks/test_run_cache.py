@@ -37,12 +37,16 @@ def test_a_finished_run_is_reused_only_on_its_code(cache):
 
 def test_a_killed_run_resumes_only_on_the_code_it_started_on(cache):
     settings = {"system": "dual"}
+    assert not cache.started(settings)
     folder = cache.workdir(settings)
     (folder / "checkpoint.pt").write_text("step 50")
+    assert cache.started(settings) and not cache.started({"system": "cross"})
     assert (cache.workdir(settings) / "checkpoint.pt").is_file()  # same code: resume
     _edit_recorded_code(folder / "started.json")
+    assert not cache.started(settings)
     assert not (cache.workdir(settings) / "checkpoint.pt").exists()  # other code: start over
     cache.put(settings, {"done": True})
+    assert not cache.started(settings)  # finished
     (folder / "model").mkdir()
     _edit_recorded_code(folder / "result.json")  # a finished but stale run leaves nothing behind
     assert cache.get(settings) is None and not (cache.workdir(settings) / "model").exists()

@@ -23,6 +23,7 @@ Each run is cached (settings + code, ``_cache.py``); ``--minutes`` stops startin
 that long so that sessions share the work.
 
     python benchmarks/recipes_vs_peer.py [--datasets stdlib-code,scifact] [--minutes 150]
+    python benchmarks/recipes_vs_peer.py --table   # the README tables, from the results file
 """
 
 from __future__ import annotations
@@ -298,14 +299,14 @@ def compare_on(name: str, cache: RunCache, trec, deadline: float) -> tuple[dict,
         run(settings)
     peer_dev = {k: run({"peer": k, "seed": SEEDS[0]}) for k in PEER_GRID}
     ours_dev = {k: run({"recipe": k, "seed": SEEDS[0]}) for k in RECIPES}
+    entry["dev_choices"] = {  # those finished so far
+        side: {k: v["dev"]["ndcg@10"] for k, v in found.items() if v is not None}
+        for side, found in (("peer", peer_dev), ("rankwise", ours_dev))
+    }
     if None in peer_dev.values() or None in ours_dev.values():
         return entry | {"status": "choices on dev not finished"}, None
     peer_key = max(peer_dev, key=lambda k: peer_dev[k]["dev"]["ndcg@10"])
     ours_key = max(ours_dev, key=lambda k: ours_dev[k]["dev"]["ndcg@10"])
-    entry["dev_choices"] = {
-        "peer": {k: v["dev"]["ndcg@10"] for k, v in peer_dev.items()},
-        "rankwise": {k: v["dev"]["ndcg@10"] for k, v in ours_dev.items()},
-    }
     peer = [peer_dev[peer_key]] + [run({"peer": peer_key, "seed": s}) for s in SEEDS[1:]]
     ours = [ours_dev[ours_key]] + [run({"recipe": ours_key, "seed": s}) for s in SEEDS[1:]]
     if None in peer or None in ours:
@@ -326,11 +327,64 @@ def compare_on(name: str, cache: RunCache, trec, deadline: float) -> tuple[dict,
     return entry, transfer
 
 
+def _ci(side: dict, metric: str) -> str:
+    lo, hi = side[f"{metric}_ci"]
+    return f"{side[metric]:.4f} [{lo:.4f}, {hi:.4f}]"
+
+
+def markdown(result: dict) -> str:
+    """benchmarks/README.md's tables, from a results file: test figures with their 95% intervals,
+    rankwise minus peer in points, the dev choices and seed 0's dev curves."""
+    rows = [
+        "| dataset | steps | side | recipe | test nDCG@10 [95% CI] | Recall@100 [95% CI] | MAP [95% CI] "
+        "| pooled AUC [95% CI] | dev nDCG@10 |",
+        "|---|---:|---|---|---:|---:|---:|---:|---:|",
+    ]
+    notes, curves = [], []
+    for name, entry in result["datasets"].items():
+        choices = "; ".join(
+            f"{side}: " + (", ".join(f"{k} {v:.4f}" for k, v in found.items()) or "none finished")
+            for side, found in entry.get("dev_choices", {}).items()
+        )
+        notes.append(f"- {name}: dev nDCG@10 of the candidates (seed 0): {choices}")
+        if "p_value" not in entry:
+            notes.append(f"- {name}: {entry.get('status', 'not run')}")
+            continue
+        for side in ("peer", "rankwise"):
+            s = entry[side]
+            auc_lo, auc_hi = s["pooled_auc_ci"]
+            rows.append(
+                f"| {name} | {entry['steps']} | {side} | {s['recipe']} | {_ci(s, 'ndcg@10')} | "
+                f"{_ci(s, 'recall@100')} | {_ci(s, 'map')} | {s['pooled_auc']:.4f} [{auc_lo:.4f}, {auc_hi:.4f}] | "
+                f"{s['dev_ndcg@10']:.4f} |"
+            )
+        diff = 100 * entry["rankwise_minus_peer_ndcg@10"]
+        notes.append(f"- {name}: rankwise minus peer, test nDCG@10: {diff:+.2f} points (p {entry['p_value']:.4f})")
+        for side in ("peer", "rankwise"):
+            points = [(0, entry["dev_base_ndcg@10"])] + [
+                (p["step"], p["dev_ndcg@10"]) for p in entry[side]["dev_curve_seed0"]
+            ]
+            curves.append(f"- {name}, {side}: " + ", ".join(f"{step} {v:.4f}" for step, v in points))
+    transfer = result.get("trec-dl-5k") or {}
+    if transfer:
+        t = {side: f"{v['ndcg@10']:.4f} (seed std {v['seed_std']:.4f})" for side, v in transfer.items()}
+        notes.append(
+            f"- trec-dl-5k zero-shot nDCG@10 of the stdlib-code models: peer {t['peer']}, rankwise {t['rankwise']}"
+        )
+    return "\n".join(
+        rows + [""] + notes + ["", "Dev nDCG@10 by step (seed 0; step 0 is the untrained model):", ""] + curves
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--datasets", default=",".join(DATASETS))
     ap.add_argument("--minutes", type=float, default=float("inf"), help="start no new run after this long")
+    ap.add_argument("--table", action="store_true", help="print the README tables from the results file and stop")
     args = ap.parse_args()
+    if args.table:
+        print(markdown(json.loads(OUT.read_text())))
+        return
     deadline = time.monotonic() + 60 * args.minutes
     cache = RunCache("recipes_vs_peer")
     trec = load_beir(SHARED / "trec-dl-5k", "test")

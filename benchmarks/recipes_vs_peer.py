@@ -293,7 +293,7 @@ def compare_on(name: str, cache: RunCache, trec, deadline: float) -> tuple[dict,
 
     entry: dict = {"steps": DATASETS[name]["steps"], "dev_base_ndcg@10": base_dev(cache, name, data, deadline)}
     # the dev choices: a run a session left half-done first (it resumes from its checkpoint), then
-    # rankwise's (half the peer's cost), so that both sides' first dev figures come early
+    # rankwise's, so that both sides' first dev figures come early
     choices = [{"recipe": k, "seed": SEEDS[0]} for k in RECIPES] + [{"peer": k, "seed": SEEDS[0]} for k in PEER_GRID]
     for settings in sorted(choices, key=lambda s: not cache.started(full(s))):
         run(settings)

@@ -371,9 +371,10 @@ def markdown(result: dict) -> str:
         notes.append(
             f"- trec-dl-5k zero-shot nDCG@10 of the stdlib-code models: peer {t['peer']}, rankwise {t['rankwise']}"
         )
-    return "\n".join(
-        rows + [""] + notes + ["", "Dev nDCG@10 by step (seed 0; step 0 is the untrained model):", ""] + curves
-    )
+    table = rows + [""] if len(rows) > 2 else []  # no dataset finished: no table yet
+    if curves:
+        curves = ["", "Dev nDCG@10 by step (seed 0; step 0 is the untrained model):", "", *curves]
+    return "\n".join(table + notes + curves)
 
 
 def main() -> None:

@@ -294,11 +294,11 @@ def compare_on(name: str, cache: RunCache, trec, deadline: float) -> tuple[dict,
     entry: dict = {"steps": DATASETS[name]["steps"], "dev_base_ndcg@10": base_dev(cache, name, data, deadline)}
     # the dev choices: a run a session left half-done first (it resumes from its checkpoint), then
     # rankwise's, so that both sides' first dev figures come early
-    choices = [{"recipe": k, "seed": SEEDS[0]} for k in RECIPES] + [{"peer": k, "seed": SEEDS[0]} for k in PEER_GRID]
-    for settings in sorted(choices, key=lambda s: not cache.started(full(s))):
-        run(settings)
-    peer_dev = {k: run({"peer": k, "seed": SEEDS[0]}) for k in PEER_GRID}
-    ours_dev = {k: run({"recipe": k, "seed": SEEDS[0]}) for k in RECIPES}
+    choices = {("rankwise", k): {"recipe": k, "seed": SEEDS[0]} for k in RECIPES}
+    choices |= {("peer", k): {"peer": k, "seed": SEEDS[0]} for k in PEER_GRID}
+    dev_runs = {c: run(choices[c]) for c in sorted(choices, key=lambda c: not cache.started(full(choices[c])))}
+    peer_dev = {k: dev_runs[("peer", k)] for k in PEER_GRID}
+    ours_dev = {k: dev_runs[("rankwise", k)] for k in RECIPES}
     entry["dev_choices"] = {  # those finished so far
         side: {k: v["dev"]["ndcg@10"] for k, v in found.items() if v is not None}
         for side, found in (("peer", peer_dev), ("rankwise", ours_dev))

@@ -7,18 +7,25 @@ run used re-runs it, and an edit elsewhere (a new module) does not.
 A run that keeps files (checkpoints of a killed training) resumes from them only on the code it
 started on: ``workdir(settings)`` records the code in use when a run starts and empties the folder
 when that code has changed since, or when the folder holds a finished run that is stale.
+
+The cache lives on one machine, and a session may start on a fresh one. A study whose runs take
+longer than a session gives ``keep``, a folder in the repository: each finished run's record is
+also written there (gzip'd JSON, ``shrink`` applied first) and committed, so that a later session
+on any machine reuses it on the same terms (same settings, same code).
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rankwise.io import cache_dir, write_json
+from rankwise.io import atomic_path, cache_dir, write_json
 
 
 def _sha(path: str) -> str:
@@ -37,10 +44,17 @@ def code_in_use() -> dict[str, str]:
 
 class RunCache:
     """``get(settings)``: the stored result of a finished run, or None; ``put(settings, result)``;
-    ``folder(settings)``: where the run keeps files (e.g. its trained model)."""
+    ``folder(settings)``: where the run keeps files (e.g. its trained model). ``keep``: a committed
+    folder that holds every finished run's record too; ``shrink(result)``: what of a result it holds."""
 
-    def __init__(self, benchmark: str) -> None:
+    def __init__(
+        self,
+        benchmark: str,
+        keep: Path | None = None,
+        shrink: Callable[[dict[str, Any]], dict[str, Any]] = lambda result: result,
+    ) -> None:
         self.root = cache_dir() / "bench" / benchmark
+        self.keep, self.shrink = keep, shrink
 
     def key(self, settings: dict[str, Any]) -> str:
         return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -72,17 +86,35 @@ class RunCache:
             and _same_code(json.loads(started.read_text())["code"])
         )
 
+    def kept(self, settings: dict[str, Any]) -> Path | None:
+        """The committed record's path (None without ``keep``)."""
+        return None if self.keep is None else self.keep / f"{self.key(settings)}.json.gz"
+
     def get(self, settings: dict[str, Any]) -> dict[str, Any] | None:
-        path = self.root / self.key(settings) / "result.json"
-        if not path.is_file():
+        path, kept = self.root / self.key(settings) / "result.json", self.kept(settings)
+        if path.is_file():
+            saved = json.loads(path.read_text())
+        elif kept is not None and kept.is_file():
+            saved = json.loads(gzip.decompress(kept.read_bytes()))
+        else:
             return None
-        saved = json.loads(path.read_text())
-        return saved["result"] if _same_code(saved["code"]) else None
+        if not _same_code(saved["code"]):
+            return None
+        if kept is not None and not kept.is_file():  # finished before ``keep`` was given
+            self._keep(saved)
+        return saved["result"]
 
     def put(self, settings: dict[str, Any], result: dict[str, Any]) -> None:
-        write_json(
-            self.folder(settings) / "result.json", {"settings": settings, "code": code_in_use(), "result": result}
-        )
+        record = {"settings": settings, "code": code_in_use(), "result": result}
+        write_json(self.folder(settings) / "result.json", record)
+        self._keep(record)
+
+    def _keep(self, record: dict[str, Any]) -> None:
+        kept = self.kept(record["settings"])
+        if kept is not None:
+            text = json.dumps(record | {"result": self.shrink(record["result"])}, sort_keys=True)
+            with atomic_path(kept) as tmp:
+                tmp.write_bytes(gzip.compress(text.encode(), mtime=0))  # mtime 0: same record, same bytes
 
 
 def _same_code(code: dict[str, str]) -> bool:

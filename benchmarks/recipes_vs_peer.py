@@ -51,6 +51,7 @@ from rankwise.train import TrainConfig, train  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "recipes_vs_peer.json"
+KEEP = REPO / "benchmarks" / "runs" / "recipes_vs_peer"  # finished runs, committed: sessions change machines
 SHARED = REPO.parent / "shared" / "data"
 SEEDS = [0, 1, 2]
 BATCH, LR = 32, 1e-4
@@ -221,11 +222,27 @@ def load(path: Path, opts: dict) -> BiEncoder:
     return BiEncoder.load(str(path), query_max_length=opts["query_max_length"], doc_max_length=opts["doc_max_length"])
 
 
-def one_run(cache: RunCache, settings: dict, data: dict | None, trec) -> dict | None:
+def shrink(result: dict) -> dict:
+    """A run's record as kept in the repository: pool scores at float32's 9 significant digits
+    (the model's scores are float32, so no two compare differently and AUC is unchanged)."""
+    pools = {
+        q: [[float(f"{x:.9g}") for x in side] for side in pair] for q, pair in result["per_query"]["pools"].items()
+    }
+    return result | {"per_query": result["per_query"] | {"pools": pools}}
+
+
+def shrink_any(result: dict) -> dict:
+    return shrink(result) if "per_query" in result else result  # base_dev's and dev-only records as they are
+
+
+def complete(found: dict | None) -> bool:
+    """Whether a record can enter the test comparison: a dev-only record (a dev choice whose run's
+    other figures were lost, see ``benchmarks/runs/recipes_vs_peer/README.md``) serves the choice only."""
+    return found is not None and "per_query" in found
+
+
+def one_run(cache: RunCache, settings: dict, data: dict, trec) -> dict:
     """Train (peer or rankwise) and measure on dev and test (and trec-dl-5k); cached."""
-    found = cache.get(settings)
-    if found is not None or data is None:
-        return found
     log(f"train {settings}")
     folder = cache.workdir(settings)
     curve = settings["seed"] == SEEDS[0]
@@ -287,30 +304,51 @@ def compare_on(name: str, cache: RunCache, trec, deadline: float) -> tuple[dict,
         key = {"dataset": name, "steps": DATASETS[name]["steps"], "options": DATASETS[name], "batch": BATCH, "lr": LR}
         return key | settings | {"spec": spec}
 
-    def run(settings: dict) -> dict | None:
-        allowed = data if time.monotonic() < deadline else None
-        return one_run(cache, full(settings), allowed, zero_shot)
+    sides = {"rankwise": {k: {"recipe": k} for k in RECIPES}, "peer": {k: {"peer": k} for k in PEER_GRID}}
+
+    def chosen(side: str) -> str | None:
+        """The side's candidate best on dev at seed 0, once all of them are measured."""
+        dev = {k: cache.get(full(s | {"seed": SEEDS[0]})) for k, s in sides[side].items()}
+        if None in dev.values():
+            return None
+        return max(dev, key=lambda k: dev[k]["dev"]["ndcg@10"])
+
+    def needed(side: str) -> list[dict]:
+        """The side's runs still to do: its dev candidates, then its choice's seeds."""
+        choice = chosen(side)
+        if choice is None:
+            runs = [full(s | {"seed": SEEDS[0]}) for s in sides[side].values()]
+            return [s for s in runs if cache.get(s) is None]
+        runs = [full(sides[side][choice] | {"seed": seed}) for seed in SEEDS]
+        return [s for s in runs if not complete(cache.get(s))]
 
     entry: dict = {"steps": DATASETS[name]["steps"], "dev_base_ndcg@10": base_dev(cache, name, data, deadline)}
-    # the dev choices: a run a session left half-done first (it resumes from its checkpoint), then
-    # rankwise's, so that both sides' first dev figures come early
-    choices = {("rankwise", k): {"recipe": k, "seed": SEEDS[0]} for k in RECIPES}
-    choices |= {("peer", k): {"peer": k, "seed": SEEDS[0]} for k in PEER_GRID}
-    dev_runs = {c: run(choices[c]) for c in sorted(choices, key=lambda c: not cache.started(full(choices[c])))}
-    peer_dev = {k: dev_runs[("peer", k)] for k in PEER_GRID}
-    ours_dev = {k: dev_runs[("rankwise", k)] for k in RECIPES}
+    # a run a session left half-done first (it resumes from its checkpoint); then rankwise's side,
+    # whose choice was made first, then the peer's
+    while time.monotonic() < deadline:
+        todo = sorted(needed("rankwise") + needed("peer"), key=lambda s: not cache.started(s))
+        if not todo:
+            break
+        one_run(cache, todo[0], data, zero_shot)
+
     entry["dev_choices"] = {  # those finished so far
-        side: {k: v["dev"]["ndcg@10"] for k, v in found.items() if v is not None}
-        for side, found in (("peer", peer_dev), ("rankwise", ours_dev))
+        side: {
+            k: found["dev"]["ndcg@10"]
+            for k, s in cands.items()
+            if (found := cache.get(full(s | {"seed": SEEDS[0]}))) is not None
+        }
+        for side, cands in sides.items()
     }
-    if None in peer_dev.values() or None in ours_dev.values():
+    peer_key, ours_key = chosen("peer"), chosen("rankwise")
+    if peer_key is None or ours_key is None:
         return entry | {"status": "choices on dev not finished"}, None
-    peer_key = max(peer_dev, key=lambda k: peer_dev[k]["dev"]["ndcg@10"])
-    ours_key = max(ours_dev, key=lambda k: ours_dev[k]["dev"]["ndcg@10"])
-    peer = [peer_dev[peer_key]] + [run({"peer": peer_key, "seed": s}) for s in SEEDS[1:]]
-    ours = [ours_dev[ours_key]] + [run({"recipe": ours_key, "seed": s}) for s in SEEDS[1:]]
-    if None in peer or None in ours:
-        return entry | {"status": f"{sum(r is not None for r in peer + ours)} of {2 * len(SEEDS)} runs"}, None
+    peer = [cache.get(full(sides["peer"][peer_key] | {"seed": s})) for s in SEEDS]
+    ours = [cache.get(full(sides["rankwise"][ours_key] | {"seed": s})) for s in SEEDS]
+    if not all(complete(r) for r in peer + ours):
+        done = sum(complete(r) for r in peer + ours)
+        return entry | {
+            "status": f"choices made (peer {peer_key}, rankwise {ours_key}); {done} of {2 * len(SEEDS)} runs"
+        }, None
     qids = common_queries(peer + ours, "ndcg@10")
     entry |= {
         "peer": summary(peer) | {"recipe": f"MNRL + mine_hard_negatives({peer_key})"},
@@ -387,7 +425,7 @@ def main() -> None:
         print(markdown(json.loads(OUT.read_text())))
         return
     deadline = time.monotonic() + 60 * args.minutes
-    cache = RunCache("recipes_vs_peer")
+    cache = RunCache("recipes_vs_peer", keep=KEEP, shrink=shrink_any)
     trec = load_beir(SHARED / "trec-dl-5k", "test")
     result: dict = {"machine": machine(), "seeds": SEEDS, "datasets": {}, "trec-dl-5k": {}}
     result["settings"] = {"datasets": DATASETS, "peer_grid": PEER_GRID, "recipes": RECIPES, "batch": BATCH, "lr": LR}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import sys
 from pathlib import Path
@@ -50,3 +51,36 @@ def test_a_killed_run_resumes_only_on_the_code_it_started_on(cache):
     (folder / "model").mkdir()
     _edit_recorded_code(folder / "result.json")  # a finished but stale run leaves nothing behind
     assert cache.get(settings) is None and not (cache.workdir(settings) / "model").exists()
+
+
+def test_a_kept_record_carries_a_finished_run_to_a_fresh_machine(monkeypatch, tmp_path):
+    keep = tmp_path / "repo" / "runs"
+    monkeypatch.setenv("RANKWISE_CACHE", str(tmp_path / "machine-1"))
+    first = RunCache("t", keep=keep, shrink=lambda r: {k: v for k, v in r.items() if k != "big"})
+    settings = {"recipe": "bm25", "seed": 0}
+    first.put(settings, {"ndcg@10": 0.74, "big": [1.0] * 10})
+    kept = first.kept(settings)
+    assert kept is not None and kept.is_file() and kept.parent == keep
+    again = kept.read_bytes()
+    first.put(settings, {"ndcg@10": 0.74, "big": [1.0] * 10})
+    assert kept.read_bytes() == again  # a record rewritten unchanged is the same bytes (no git churn)
+
+    monkeypatch.setenv("RANKWISE_CACHE", str(tmp_path / "machine-2"))  # a fresh machine: no local cache
+    fresh = RunCache("t", keep=keep)
+    assert fresh.get(settings) == {"ndcg@10": 0.74}  # shrunk as kept
+    assert fresh.get({"recipe": "bm25", "seed": 1}) is None
+    assert RunCache("t").get(settings) is None  # without keep, only the machine's cache counts
+
+    saved = json.loads(gzip.decompress(kept.read_bytes()))
+    saved["code"]["rankwise.losses"] = "0" * 64  # the code changed since the run
+    kept.write_bytes(gzip.compress(json.dumps(saved).encode()))
+    assert fresh.get(settings) is None
+
+
+def test_a_run_finished_before_keep_was_given_is_kept_when_read(cache, tmp_path):
+    settings = {"recipe": "dense", "seed": 0}
+    cache.put(settings, {"ndcg@10": 0.72})
+    keeping = RunCache("t", keep=tmp_path / "runs")
+    assert not keeping.kept(settings).exists()
+    assert keeping.get(settings) == {"ndcg@10": 0.72}
+    assert json.loads(gzip.decompress(keeping.kept(settings).read_bytes()))["result"] == {"ndcg@10": 0.72}

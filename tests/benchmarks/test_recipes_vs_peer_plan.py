@@ -1,0 +1,106 @@
+"""benchmarks/recipes_vs_peer.py's plan: which runs a session starts, in what order, from what the
+committed records already hold; and the kept records' pool scores keep every AUC exact."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+import recipes_vs_peer as rvp  # noqa: E402
+from _cache import RunCache  # noqa: E402
+from _retrieval import METRICS, pooled_auc  # noqa: E402
+
+DEV = {"bm25+ngame+fn": 0.74, "dense+ngame+fn": 0.72, "dynamic+ngame+fn": 0.73, "top-30": 0.7313, "10-50,margin": 0.7}
+
+
+def _record(dev: float, seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    qids = [f"q{i}" for i in range(8)]
+    per_query: dict = {m: {q: float(rng.random()) for q in qids} for m in METRICS}
+    per_query["pools"] = {q: [[float(rng.random())], rng.random(3).tolist()] for q in qids}
+    test = {m: float(np.mean(list(per_query[m].values()))) for m in METRICS} | {"pooled_auc": 0.9}
+    return {"train_seconds": 60.0, "dev": {"ndcg@10": dev}, "test": test, "per_query": per_query, "curve": []}
+
+
+@pytest.fixture
+def study(monkeypatch, tmp_path):
+    """compare_on on a stand-in dataset: each run is recorded, not trained."""
+    monkeypatch.setenv("RANKWISE_CACHE", str(tmp_path / "machine"))
+    cache = RunCache("recipes_vs_peer", keep=tmp_path / "runs", shrink=rvp.shrink_any)
+    started: list[tuple[str, int]] = []
+
+    def fake_run(cache: RunCache, settings: dict, data, trec) -> dict:
+        name = settings.get("recipe") or settings["peer"]
+        started.append((name, settings["seed"]))
+        found = _record(DEV[name] + 0.001 * settings["seed"], len(started))
+        cache.put(settings, found)
+        return found
+
+    monkeypatch.setattr(rvp, "splits", lambda name: {})
+    monkeypatch.setattr(rvp, "base_dev", lambda *a: 0.65)
+    monkeypatch.setattr(rvp, "one_run", fake_run)
+    return cache, started
+
+
+def _full(name: str, **settings) -> dict:
+    """The settings compare_on keys a scifact run by."""
+    opts = rvp.DATASETS["scifact"]
+    spec = rvp.PEER_GRID[settings["peer"]] | {"format": rvp.PEER_FORMAT} if "peer" in settings else None
+    spec = spec or rvp.RECIPES[settings["recipe"]]
+    key = {"dataset": name, "steps": opts["steps"], "options": opts, "batch": rvp.BATCH, "lr": rvp.LR}
+    return key | settings | {"spec": spec}
+
+
+def test_dev_only_records_serve_the_choice_and_the_chosen_seed_0_is_rerun(study):
+    cache, started = study
+    # a lost machine's runs, their dev figures kept: rankwise's losers and its choice
+    for recipe in ("dense+ngame+fn", "dynamic+ngame+fn", "bm25+ngame+fn"):
+        cache.put(_full("scifact", recipe=recipe, seed=0), {"dev": {"ndcg@10": DEV[recipe]}})
+    entry, transfer = rvp.compare_on("scifact", cache, None, deadline=float("inf"))
+    # rankwise's choice is made from the kept figures: its seeds run first, seed 0 again for its test
+    # figures; the peer's dev candidates after, then its choice's other seeds
+    assert started == [
+        ("bm25+ngame+fn", 0),
+        ("bm25+ngame+fn", 1),
+        ("bm25+ngame+fn", 2),
+        ("top-30", 0),
+        ("10-50,margin", 0),
+        ("top-30", 1),
+        ("top-30", 2),
+    ]
+    assert entry["rankwise"]["recipe"] == "bm25+ngame+fn" and entry["peer"]["recipe"].endswith("(top-30)")
+    assert entry["dev_choices"]["rankwise"] == {k: DEV[k] for k in rvp.RECIPES}
+    assert transfer is None and 0 <= entry["p_value"] <= 1
+
+
+def test_a_session_out_of_time_reports_where_the_study_stands(study):
+    cache, started = study
+    for recipe in rvp.RECIPES:
+        cache.put(_full("scifact", recipe=recipe, seed=0), {"dev": {"ndcg@10": DEV[recipe]}})
+    for peer in rvp.PEER_GRID:
+        cache.put(_full("scifact", peer=peer, seed=0), _record(DEV[peer], 0))
+    entry, _ = rvp.compare_on("scifact", cache, None, deadline=0.0)
+    assert started == [] and "p_value" not in entry
+    assert entry["status"] == "choices made (peer top-30, rankwise bm25+ngame+fn); 1 of 6 runs"
+
+
+def test_kept_pool_scores_keep_every_auc_exact():
+    rng = np.random.default_rng(0)
+    # float32 scores as the index returns them, with near-ties a shorter rounding would merge
+    base = rng.random(200).astype(np.float32)
+    pools = {
+        f"q{i}": [base[i : i + 2].tolist(), np.nextafter(base[i : i + 40], 2, dtype=np.float32).tolist()]
+        for i in range(50)
+    }
+    result = {"per_query": {"ndcg@10": {"q0": 1.0}, "pools": pools}}
+    kept = rvp.shrink(result)["per_query"]["pools"]
+    assert len(str(kept)) < len(str(pools))
+    for q in pools:
+        for ours, theirs in zip(kept[q], pools[q]):
+            assert np.array_equal(np.float32(ours), np.float32(theirs))
+    qids = list(pools)
+    assert pooled_auc(kept, qids) == pooled_auc(pools, qids)

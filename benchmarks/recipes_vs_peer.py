@@ -253,6 +253,7 @@ def one_run(cache: RunCache, settings: dict, data: dict, trec) -> dict:
     dev_m, _ = measure(model, data["dev"], memo=MEMO)
     test_m, test_q = measure(model, data["test"], memo=MEMO)
     found = {"train_seconds": seconds, "dev": dev_m, "test": test_m, "per_query": test_q, "curve": points}
+    found["machine"] = machine()  # the study's runs come from several sessions' machines
     if trec is not None:
         model.config.query_max_length = model.config.doc_max_length = TREC_LENGTH
         trec_m, trec_q = measure(model, trec, 100)

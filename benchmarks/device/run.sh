@@ -5,6 +5,8 @@
 # come back as $OUT/bench-cache.tar (their result.json files: small, and valid wherever the rankwise
 # sources are the same); put it at .gpu/bench-cache.tar and the next call skips them, or untar it
 # into ~/.cache/rankwise/bench here and the benchmark script assembles its results without training.
+# A study that keeps its records in the repository (benchmarks/runs/) returns them as
+# $OUT/kept-runs.tar: untar it at the repository root here and commit.
 set -u
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 OUTDIR=${OUT:-/tmp/out}
@@ -39,3 +41,4 @@ BENCH=${BENCH:-"benchmarks/rerank.py --cross-steps 500,1000 --ar2-queries all --
 timeout "${BENCH_S:-470}" python3 $BENCH 2>&1 | tee "$OUTDIR/bench.log" | grep -v "^\[.*\]   \(prf\|interp\)"
 echo "exit ${PIPESTATUS[0]}"
 (cd ~/.cache/rankwise/bench && find . -name result.json -print0 | tar cf "$OUTDIR/bench-cache.tar" --null -T -)
+if [ -d benchmarks/runs ]; then tar cf "$OUTDIR/kept-runs.tar" benchmarks/runs; fi

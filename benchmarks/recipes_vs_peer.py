@@ -291,6 +291,14 @@ def summary(runs: list[dict]) -> dict:
     return out
 
 
+def run_settings(name: str, settings: dict) -> dict:
+    """A run's whole settings (its cache key) on dataset ``name``, from ``{"recipe" or "peer", "seed"}``."""
+    # the key holds what the run does, not just the names: an edited recipe is a new run
+    spec = PEER_GRID[settings["peer"]] | {"format": PEER_FORMAT} if "peer" in settings else RECIPES[settings["recipe"]]
+    key = {"dataset": name, "steps": DATASETS[name]["steps"], "options": DATASETS[name], "batch": BATCH, "lr": LR}
+    return key | settings | {"spec": spec}
+
+
 def compare_on(name: str, cache: RunCache, trec, deadline: float) -> tuple[dict, dict | None]:
     """One dataset's entry (choices on dev, three seeds a side, the test comparison), and the
     zero-shot trec-dl-5k figures of its models (stdlib-code only)."""
@@ -298,12 +306,7 @@ def compare_on(name: str, cache: RunCache, trec, deadline: float) -> tuple[dict,
     zero_shot = trec if name == "stdlib-code" else None
 
     def full(settings: dict) -> dict:
-        # the cache key holds what the run does, not just the names: an edited recipe is a new run
-        spec = (
-            PEER_GRID[settings["peer"]] | {"format": PEER_FORMAT} if "peer" in settings else RECIPES[settings["recipe"]]
-        )
-        key = {"dataset": name, "steps": DATASETS[name]["steps"], "options": DATASETS[name], "batch": BATCH, "lr": LR}
-        return key | settings | {"spec": spec}
+        return run_settings(name, settings)
 
     sides = {"rankwise": {k: {"recipe": k} for k in RECIPES}, "peer": {k: {"peer": k} for k in PEER_GRID}}
 

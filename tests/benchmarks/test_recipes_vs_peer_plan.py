@@ -46,20 +46,11 @@ def study(monkeypatch, tmp_path):
     return cache, started
 
 
-def _full(name: str, **settings) -> dict:
-    """The settings compare_on keys a scifact run by."""
-    opts = rvp.DATASETS["scifact"]
-    spec = rvp.PEER_GRID[settings["peer"]] | {"format": rvp.PEER_FORMAT} if "peer" in settings else None
-    spec = spec or rvp.RECIPES[settings["recipe"]]
-    key = {"dataset": name, "steps": opts["steps"], "options": opts, "batch": rvp.BATCH, "lr": rvp.LR}
-    return key | settings | {"spec": spec}
-
-
 def test_dev_only_records_serve_the_choice_and_the_chosen_seed_0_is_rerun(study):
     cache, started = study
     # a lost machine's runs, their dev figures kept: rankwise's losers and its choice
     for recipe in ("dense+ngame+fn", "dynamic+ngame+fn", "bm25+ngame+fn"):
-        cache.put(_full("scifact", recipe=recipe, seed=0), {"dev": {"ndcg@10": DEV[recipe]}})
+        cache.put(rvp.run_settings("scifact", {"recipe": recipe, "seed": 0}), {"dev": {"ndcg@10": DEV[recipe]}})
     entry, transfer = rvp.compare_on("scifact", cache, None, deadline=float("inf"))
     # rankwise's choice is made from the kept figures: its seeds run first, seed 0 again for its test
     # figures; the peer's dev candidates after, then its choice's other seeds
@@ -80,9 +71,9 @@ def test_dev_only_records_serve_the_choice_and_the_chosen_seed_0_is_rerun(study)
 def test_a_session_out_of_time_reports_where_the_study_stands(study):
     cache, started = study
     for recipe in rvp.RECIPES:
-        cache.put(_full("scifact", recipe=recipe, seed=0), {"dev": {"ndcg@10": DEV[recipe]}})
+        cache.put(rvp.run_settings("scifact", {"recipe": recipe, "seed": 0}), {"dev": {"ndcg@10": DEV[recipe]}})
     for peer in rvp.PEER_GRID:
-        cache.put(_full("scifact", peer=peer, seed=0), _record(DEV[peer], 0))
+        cache.put(rvp.run_settings("scifact", {"peer": peer, "seed": 0}), _record(DEV[peer], 0))
     entry, _ = rvp.compare_on("scifact", cache, None, deadline=0.0)
     assert started == [] and "p_value" not in entry
     assert entry["status"] == "choices made (peer top-30, rankwise bm25+ngame+fn); 1 of 6 runs"

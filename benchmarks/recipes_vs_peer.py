@@ -343,16 +343,19 @@ def compare_on(name: str, cache: RunCache, trec, deadline: float) -> tuple[dict,
         }
         for side, cands in sides.items()
     }
+
+    def progress(side: str) -> str:
+        choice = chosen(side)
+        if choice is None:
+            return f"{side}: {len(entry['dev_choices'][side])} of {len(sides[side])} dev candidates measured"
+        done = sum(complete(cache.get(full(sides[side][choice] | {"seed": s}))) for s in SEEDS)
+        return f"{side}: {choice} chosen on dev, {done} of {len(SEEDS)} seeds run"
+
     peer_key, ours_key = chosen("peer"), chosen("rankwise")
-    if peer_key is None or ours_key is None:
-        return entry | {"status": "choices on dev not finished"}, None
-    peer = [cache.get(full(sides["peer"][peer_key] | {"seed": s})) for s in SEEDS]
-    ours = [cache.get(full(sides["rankwise"][ours_key] | {"seed": s})) for s in SEEDS]
+    peer = [cache.get(full(sides["peer"][peer_key] | {"seed": s})) for s in SEEDS] if peer_key else [None]
+    ours = [cache.get(full(sides["rankwise"][ours_key] | {"seed": s})) for s in SEEDS] if ours_key else [None]
     if not all(complete(r) for r in peer + ours):
-        done = sum(complete(r) for r in peer + ours)
-        return entry | {
-            "status": f"choices made (peer {peer_key}, rankwise {ours_key}); {done} of {2 * len(SEEDS)} runs"
-        }, None
+        return entry | {"status": "; ".join(progress(side) for side in sides)}, None
     qids = common_queries(peer + ours, "ndcg@10")
     entry |= {
         "peer": summary(peer) | {"recipe": f"MNRL + mine_hard_negatives({peer_key})"},

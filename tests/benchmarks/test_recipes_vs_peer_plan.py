@@ -76,7 +76,18 @@ def test_a_session_out_of_time_reports_where_the_study_stands(study):
         cache.put(rvp.run_settings("scifact", {"peer": peer, "seed": 0}), _record(DEV[peer], 0))
     entry, _ = rvp.compare_on("scifact", cache, None, deadline=0.0)
     assert started == [] and "p_value" not in entry
-    assert entry["status"] == "choices made (peer top-30, rankwise bm25+ngame+fn); 1 of 6 runs"
+    assert entry["status"] == (
+        "rankwise: bm25+ngame+fn chosen on dev, 0 of 3 seeds run; peer: top-30 chosen on dev, 1 of 3 seeds run"
+    )
+    cache.put(rvp.run_settings("scifact", {"recipe": "bm25+ngame+fn", "seed": 1}), _record(0.74, 1))
+    lost = rvp.run_settings("scifact", {"peer": "10-50,margin", "seed": 0})
+    (cache.root / cache.key(lost) / "result.json").unlink()
+    cache.kept(lost).unlink()
+    entry, _ = rvp.compare_on("scifact", cache, None, deadline=0.0)
+    assert started == [] and entry["dev_choices"]["peer"] == {"top-30": DEV["top-30"]}
+    assert entry["status"] == (
+        "rankwise: bm25+ngame+fn chosen on dev, 1 of 3 seeds run; peer: 1 of 2 dev candidates measured"
+    )
 
 
 def test_kept_pool_scores_keep_every_auc_exact():

@@ -19,10 +19,11 @@ the seed-averaged per-query values (pooled AUC: the seed-mean over resampled que
 randomization test over queries on seed-averaged nDCG@10; the stdlib-code models zero-shot on
 ``../shared/data/trec-dl-5k``.
 
-Each run is cached (settings + code, ``_cache.py``); ``--minutes`` stops starting new runs after
-that long so that sessions share the work.
+Each run is cached (settings + code, ``_cache.py``) and its record committed in
+``benchmarks/runs/recipes_vs_peer/`` (sessions change machines); ``--minutes`` stops starting new
+runs after that long so that sessions share the work.
 
-    python benchmarks/recipes_vs_peer.py [--datasets stdlib-code,scifact] [--minutes 150]
+    python benchmarks/recipes_vs_peer.py [--datasets stdlib-code,scifact] [--minutes 80]
     python benchmarks/recipes_vs_peer.py --table   # the README tables, from the results file
 """
 

@@ -328,8 +328,8 @@ def compare_on(name: str, cache: RunCache, trec, deadline: float) -> tuple[dict,
         return [s for s in runs if not complete(cache.get(s))]
 
     entry: dict = {"steps": DATASETS[name]["steps"], "dev_base_ndcg@10": base_dev(cache, name, data, deadline)}
-    # a run a session left half-done first (it resumes from its checkpoint); then rankwise's side,
-    # whose choice was made first, then the peer's
+    # a run a session left half-done first (it resumes from its checkpoint), then rankwise's runs,
+    # then the peer's; each side's seeds as soon as its dev choice is made
     while time.monotonic() < deadline:
         todo = sorted(needed("rankwise") + needed("peer"), key=lambda s: not cache.started(s))
         if not todo:

@@ -34,6 +34,7 @@ import json
 import math
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -306,9 +307,7 @@ def compare_on(name: str, cache: RunCache, trec, deadline: float) -> tuple[dict,
     data = splits(name)
     zero_shot = trec if name == "stdlib-code" else None
 
-    def full(settings: dict) -> dict:
-        return run_settings(name, settings)
-
+    full = partial(run_settings, name)
     sides = {"rankwise": {k: {"recipe": k} for k in RECIPES}, "peer": {k: {"peer": k} for k in PEER_GRID}}
 
     def chosen(side: str) -> str | None:

@@ -33,6 +33,21 @@ def run_cli(monkeypatch, capsys, *args) -> tuple[int, str]:
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
+def assert_grads_close(got, want, what: object = "") -> None:
+    """Gradients of one computation summed in another order (chunks, processes) agree to float32 rounding.
+
+    A reordered float32 sum is off by a few ulps of its largest terms, not of its result: an entry
+    that nearly cancels (0.017 among entries near 1000) moves by ~1e-5 on some CPUs. So the absolute
+    slack scales with the tensor's largest entry (1e-6 of it, ~8 float32 ulps), and every entry must
+    also match to 1e-4 relative; a lost or doubled contribution is off by the gradient itself.
+    """
+    import torch
+
+    torch.testing.assert_close(
+        got, want, atol=1e-6 * float(want.abs().max()) + 1e-8, rtol=1e-4, msg=lambda m: f"{what}: {m}"
+    )
+
+
 def make_tiny_bert(path: Path, **config) -> Path:
     """A 2-layer, 32-wide BERT with the default model's tokenizer, saved as a transformers folder."""
     import torch

@@ -14,7 +14,7 @@ from rankwise.models import BiEncoder, CrossEncoder
 from rankwise.train import TrainConfig, train
 from rankwise.train.batching import build_lists
 from rankwise.train.kinds import CrossEncoderKind, model_kind
-from tests.conftest import make_tiny_bert
+from tests.conftest import assert_grads_close, make_tiny_bert
 
 PAIRS = [
     ("how do I read a file", "open the file and read its lines " * 40),  # truncated at max_length
@@ -128,7 +128,7 @@ def test_gradient_caching_gives_the_plain_gradients(still_bert):
             lambda x: None,
         )
         grads.append(torch.cat([p.grad.flatten() for p in kind.module.parameters() if p.grad is not None]))
-    torch.testing.assert_close(grads[0], grads[1], atol=1e-5, rtol=1e-4)
+    assert_grads_close(grads[1], grads[0])
 
 
 def examples():

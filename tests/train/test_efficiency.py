@@ -8,6 +8,7 @@ from rankwise.data import examples_from_qrels, load_beir
 from rankwise.models import BiEncoder
 from rankwise.train import TrainConfig, train
 from rankwise.train.samplers import RandomBatches
+from tests.conftest import assert_grads_close
 
 
 def test_chunked_embedding_equals_one_padded_batch(tiny_model_dir):
@@ -21,10 +22,14 @@ def test_chunked_embedding_equals_one_padded_batch(tiny_model_dir):
         whole, model.embed(texts, "doc", chunk_tokens=10_000), atol=1e-5
     )  # one chunk, sorted: order restored
     assert padded < len(texts) * max(len(x) for x in model.token_ids(texts, "doc"))  # fewer padded positions
-    # gradients agree as well
-    g1 = torch.autograd.grad(whole.sum(), list(model.backbone.parameters())[0])[0]
-    g2 = torch.autograd.grad(model.embed(texts, "doc", chunk_tokens=64).sum(), list(model.backbone.parameters())[0])[0]
-    assert torch.allclose(g1, g2, atol=1e-5)
+    # gradients agree as well; a random projection, since a plain sum of LayerNorm'd, normalised
+    # outputs is nearly constant and its gradient is rounding noise
+    w = torch.randn(whole.shape, generator=torch.Generator().manual_seed(0))
+    first = list(model.backbone.parameters())[0]
+    g1 = torch.autograd.grad((whole * w).sum(), first)[0]
+    g2 = torch.autograd.grad((model.embed(texts, "doc", chunk_tokens=64) * w).sum(), first)[0]
+    assert float(g1.abs().max()) > 1e-3
+    assert_grads_close(g2, g1)
 
 
 def test_token_cache_tokenises_each_text_once(tiny_model_dir, monkeypatch):

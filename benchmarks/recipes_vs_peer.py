@@ -344,17 +344,19 @@ def compare_on(name: str, cache: RunCache, trec, deadline: float) -> tuple[dict,
         for side, cands in sides.items()
     }
 
-    def progress(side: str) -> str:
-        choice = chosen(side)
-        if choice is None:
-            return f"{side}: {len(entry['dev_choices'][side])} of {len(sides[side])} dev candidates measured"
-        done = sum(complete(cache.get(full(sides[side][choice] | {"seed": s}))) for s in SEEDS)
-        return f"{side}: {choice} chosen on dev, {done} of {len(SEEDS)} seeds run"
+    choice = {side: chosen(side) for side in sides}
+    seeds = {  # each chosen candidate's record a seed, read once (None: not run yet)
+        side: [cache.get(full(sides[side][c] | {"seed": s})) for s in SEEDS] if c else [] for side, c in choice.items()
+    }
 
-    peer_key, ours_key = chosen("peer"), chosen("rankwise")
-    peer = [cache.get(full(sides["peer"][peer_key] | {"seed": s})) for s in SEEDS] if peer_key else [None]
-    ours = [cache.get(full(sides["rankwise"][ours_key] | {"seed": s})) for s in SEEDS] if ours_key else [None]
-    if not all(complete(r) for r in peer + ours):
+    def progress(side: str) -> str:
+        if choice[side] is None:
+            return f"{side}: {len(entry['dev_choices'][side])} of {len(sides[side])} dev candidates measured"
+        return f"{side}: {choice[side]} chosen on dev, {sum(map(complete, seeds[side]))} of {len(SEEDS)} seeds run"
+
+    peer_key, ours_key = choice["peer"], choice["rankwise"]
+    peer, ours = seeds["peer"], seeds["rankwise"]
+    if not (peer and ours and all(map(complete, peer + ours))):
         return entry | {"status": "; ".join(progress(side) for side in sides)}, None
     qids = common_queries(peer + ours, "ndcg@10")
     entry |= {

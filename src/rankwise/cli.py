@@ -597,6 +597,11 @@ def mine_cmd(
     margin_mode: str = typer.Option(
         "absolute", help="absolute (s <= s_pos - margin) or relative (s <= s_pos * (1 - margin))"
     ),
+    fill_depth: int = typer.Option(
+        0,
+        min=0,
+        help="a query the margin guard leaves short of k takes guarded candidates from below the window, down to this rank",
+    ),
     teacher: Optional[str] = typer.Option(
         None, help="cross-encoder or bi-encoder folder ('default': all-MiniLM-L6-v2) to filter and score"
     ),
@@ -626,6 +631,7 @@ def mine_cmd(
             sampling=sampling,
             margin=margin,
             margin_mode=margin_mode,
+            fill_depth=fill_depth,
             teacher=teacher,
             teacher_margin=teacher_margin,
             model=model,

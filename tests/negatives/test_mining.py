@@ -66,6 +66,40 @@ def test_margin_guard_in_mining(topics_beir, tmp_path):
         assert all(s <= low for s in r["mined"]["negative_scores"])
 
 
+def test_fill_depth_fills_queries_the_guard_left_short(topics_beir, tmp_path):
+    ds = load_beir(topics_beir, "train")
+
+    def run(name, **kw):
+        stats = mine(
+            ds,
+            MineOptions(method="bm25", k=1, margin=0.0, **kw),
+            tmp_path / name,
+            show_progress=False,
+            log_fn=lambda _: None,
+        )
+        return stats, rows(tmp_path / name)
+
+    short_stats, short = run("short.jsonl", window=(1, 4))
+    assert 0 < short_stats.short < 16  # the guard empties the window of queries whose positive ranks 4th
+    filled_stats, filled = run("filled.jsonl", window=(1, 4), fill_depth=40)
+    _, deep = run("deep.jsonl", window=(1, 40))
+    # sampling=top: the window's guarded candidates, then the guarded ones below it in rank order,
+    # are exactly the first k guarded candidates of the deep window
+    assert {q: r["negative_ids"] for q, r in filled.items()} == {q: r["negative_ids"] for q, r in deep.items()}
+    assert filled_stats.negatives > short_stats.negatives
+    took = {q for q, r in filled.items() if r["mined"]["filled"] > 0}
+    assert filled_stats.filled == len(took) > 0
+    for q, r in filled.items():
+        assert r["mined"]["filled"] == sum(x > 4 for x in r["mined"]["negative_ranks"])
+        assert (q in took) == (not short[q]["negative_ids"])  # only queries the guard left short
+        assert all(s <= min(r["mined"]["positive_scores"]) for s in r["mined"]["negative_scores"])
+        assert r["mined"]["dropped_margin"] == short[q]["mined"]["dropped_margin"]  # counted in the window only
+    with pytest.raises(ValueError, match="fill_depth"):
+        MineOptions(window=(1, 30), fill_depth=30)
+    spec = NEGATIVES.create("bm25:window=1-30,margin=0.0,fill_depth=100")
+    assert spec.fill_depth == 100 and "fill_depth=100" in str(spec)
+
+
 def test_uniform_sampling_is_seeded_per_query(topics_beir, tmp_path):
     ds = load_beir(topics_beir, "train")
     opts = MineOptions(method="bm25", k=2, window=(1, 30), sampling="uniform", seed=3)

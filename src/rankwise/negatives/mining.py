@@ -14,7 +14,12 @@ negatives and stay candidates):
    (sentence-transformers' ``absolute_margin``/``relative_margin`` semantics);
 3. with a teacher: the same guard on teacher scores (``teacher_margin``), after which the
    teacher's scores of the positives and of the kept negatives go into ``scores``;
-4. sample ``k``: the first k by rank (``sampling=top``) or k at random (``uniform``, seeded per
+4. with ``fill_depth=D`` (D > b): a query that the guard leaves with fewer than ``k`` candidates
+   takes the next guarded ones below the window, ranks b+1..D in rank order. Without it, a query
+   whose only positive the retriever ranks below the window has every candidate above that
+   positive, the guard drops them all, and it trains on no hard negative (on SciFact with BM25,
+   ``window=1-30,margin=0``: 111 of 709 training queries);
+5. sample ``k``: the first k by rank (``sampling=top``) or k at random (``uniform``, seeded per
    query so the result does not depend on chunking or resumption).
 
 Resumable: queries are processed in chunks, each written atomically to ``OUT.partial/``, and the
@@ -60,6 +65,7 @@ class MineOptions:
     max_length: int = 256
     code: bool = False  # BM25: split identifiers (read_file -> read file)
     same_text_same_doc: bool = False  # a document with a positive's exact text is no negative
+    fill_depth: int = 0  # > b: fill a query the guard left short from ranks b+1..fill_depth
     chunk: int = 2048
 
     def __post_init__(self) -> None:
@@ -76,6 +82,8 @@ class MineOptions:
             raise ValueError(f"margin_mode {self.margin_mode!r}: expected absolute or relative")
         if self.margin is not None and self.margin < 0:
             raise ValueError("margin must be >= 0")
+        if self.fill_depth and self.fill_depth <= b:
+            raise ValueError(f"fill_depth {self.fill_depth}: expected 0 (off) or a rank below the window {a}-{b}")
 
 
 def options_dict(opts: MineOptions) -> dict:
@@ -91,6 +99,7 @@ class MineStats:
     dropped_margin: int = 0
     dropped_teacher: int = 0
     short: int = 0  # queries left with fewer than k negatives
+    filled: int = 0  # queries that took negatives from below the window (``fill_depth``)
     seconds_encode: float = 0.0
     chunks_reused: int = 0
     warnings: list[str] = field(default_factory=list)
@@ -199,6 +208,7 @@ def mine(
     if b > len(ids):  # e.g. the default 1-100 on a small corpus: every rank the corpus has
         log_fn(f"window {a}-{b} clipped to {a}-{len(ids)}: the corpus has {len(ids)} documents")
         b = len(ids)
+    depth = min(max(options.fill_depth, b), len(ids))
     teacher = None
     if options.teacher:
         from rankwise.negatives.teacher import load_teacher
@@ -223,7 +233,7 @@ def mine(
                     _count(stats, row, options.k)
                 advance(len(chunk))
                 continue
-            rows = _mine_chunk(dataset, chunk, options, (a, b), retriever, teacher, stats)
+            rows = _mine_chunk(dataset, chunk, options, (a, b), depth, retriever, teacher)
             write_text(shard, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
             for row in rows:
                 _count(stats, row, options.k)
@@ -234,10 +244,11 @@ def mine(
     stats.queries = len(qids)
     write_text(out.parent / (out.name + ".stats.json"), json.dumps(asdict(stats), indent=2))
     shutil.rmtree(partial, ignore_errors=True)
+    filled = f", {stats.filled} filled from ranks {b + 1}-{depth}" if depth > b else ""
     log_fn(
         f"mined {stats.negatives} negatives for {stats.queries} queries ({options.method}, window {a}-{b}); "
         f"margin guard dropped {stats.dropped_margin}, teacher dropped {stats.dropped_teacher}; "
-        f"{stats.short} queries have fewer than {options.k}"
+        f"{stats.short} queries have fewer than {options.k}{filled}"
     )
     return stats
 
@@ -247,6 +258,7 @@ def _count(stats: MineStats, row: dict, k: int) -> None:
     stats.short += len(row["negative_ids"]) < k
     stats.dropped_margin += row["mined"]["dropped_margin"]
     stats.dropped_teacher += row["mined"].get("dropped_teacher", 0)
+    stats.filled += row["mined"].get("filled", 0) > 0
 
 
 def _guard(neg: np.ndarray, pos_min: float, margin: float | None, mode: str) -> np.ndarray:
@@ -261,13 +273,13 @@ def _mine_chunk(
     qids: list[str],
     opts: MineOptions,
     window: tuple[int, int],
+    depth: int,
     retriever: Retriever,
     teacher,
-    stats: MineStats,
 ) -> list[dict]:
     a, b = window
     texts = [dataset.queries[q] for q in qids]
-    idx, scores, extra = retriever.search(texts, b)
+    idx, scores, extra = retriever.search(texts, depth)
     ids = retriever.ids
     row_of = {d: j for j, d in enumerate(ids)}
     rows = []
@@ -286,19 +298,25 @@ def _mine_chunk(
         ranked = [(r + 1, int(j), float(s)) for r, (j, s) in enumerate(zip(idx[i], scores[i])) if j >= 0]
         pset = set(positives)
         twins = {dataset.corpus[d].full_text for d in positives} if opts.same_text_same_doc else set()
-        window = [
+        candidates = [
             (r, j, s)
             for r, j, s in ranked
-            if a <= r <= b and ids[j] not in pset and not (twins and dataset.corpus[ids[j]].full_text in twins)
+            if a <= r and ids[j] not in pset and not (twins and dataset.corpus[ids[j]].full_text in twins)
         ]
-        cand_scores = np.array([s for _, _, s in window], dtype=np.float64)
+        cand_scores = np.array([s for _, _, s in candidates], dtype=np.float64)
         keep = _guard(cand_scores, float(pos_scores.min()), opts.margin, opts.margin_mode)
-        dropped_margin = int((~keep).sum())
-        window = [w for w, k_ in zip(window, keep) if k_]
+        dropped_margin = int(sum(not k_ for (r, _, _), k_ in zip(candidates, keep) if r <= b))
+        window = [c for c, k_ in zip(candidates, keep) if k_ and c[0] <= b]
         rng = np.random.default_rng([opts.seed, int(hashlib.md5(qid.encode()).hexdigest()[:8], 16)])
         if opts.sampling == "uniform":
             order = rng.permutation(len(window))
             window = [window[o] for o in order]
+        need = 4 * opts.k if teacher is not None else opts.k
+        filled = 0
+        if len(window) < need and depth > b:  # below the window, guarded, in rank order
+            below = [c for c, k_ in zip(candidates, keep) if k_ and c[0] > b][: need - len(window)]
+            window += below
+            filled = len(below)
         pos_rank = {ids[j]: r for r, j, _ in ranked}
         row = {
             "query_id": qid,
@@ -307,14 +325,15 @@ def _mine_chunk(
             "mined": {
                 "method": opts.method,
                 "dropped_margin": dropped_margin,
-                "positive_ranks": [pos_rank.get(d, b + 1) for d in positives],
+                **({"filled": filled} if depth > b else {}),
+                "positive_ranks": [pos_rank.get(d, depth + 1) for d in positives],
                 "positive_scores": [float(s) for s in pos_scores],
                 "negative_ranks": [],
                 "negative_scores": [],
             },
         }
         # a teacher looks at up to 4k candidates (in sampling order), the rest need no scoring
-        pool = window[: 4 * opts.k] if teacher is not None else window[: opts.k]
+        pool = window[:need]
         pending.append((row, pool, positives))
         rows.append(row)
     if teacher is not None:

@@ -81,12 +81,13 @@ def test_fill_depth_fills_queries_the_guard_left_short(topics_beir, tmp_path):
 
     short_stats, short = run("short.jsonl", window=(1, 4))
     assert 0 < short_stats.short < 16  # the guard empties the window of queries whose positive ranks 4th
+    assert short_stats.empty == sum(not r["negative_ids"] for r in short.values()) == short_stats.short  # k=1
     filled_stats, filled = run("filled.jsonl", window=(1, 4), fill_depth=40)
     _, deep = run("deep.jsonl", window=(1, 40))
     # sampling=top: the window's guarded candidates, then the guarded ones below it in rank order,
     # are exactly the first k guarded candidates of the deep window
     assert {q: r["negative_ids"] for q, r in filled.items()} == {q: r["negative_ids"] for q, r in deep.items()}
-    assert filled_stats.negatives > short_stats.negatives
+    assert filled_stats.negatives > short_stats.negatives and filled_stats.empty < short_stats.empty
     took = {q for q, r in filled.items() if r["mined"]["filled"] > 0}
     assert filled_stats.filled == len(took) > 0
     for q, r in filled.items():

@@ -99,6 +99,7 @@ class MineStats:
     dropped_margin: int = 0
     dropped_teacher: int = 0
     short: int = 0  # queries left with fewer than k negatives
+    empty: int = 0  # queries left with none (they train on in-batch negatives only)
     filled: int = 0  # queries that took negatives from below the window (``fill_depth``)
     seconds_encode: float = 0.0
     chunks_reused: int = 0
@@ -248,7 +249,7 @@ def mine(
     log_fn(
         f"mined {stats.negatives} negatives for {stats.queries} queries ({options.method}, window {a}-{b}); "
         f"margin guard dropped {stats.dropped_margin}, teacher dropped {stats.dropped_teacher}; "
-        f"{stats.short} queries have fewer than {options.k}{filled}"
+        f"{stats.short} queries have fewer than {options.k} ({stats.empty} none){filled}"
     )
     return stats
 
@@ -256,6 +257,7 @@ def mine(
 def _count(stats: MineStats, row: dict, k: int) -> None:
     stats.negatives += len(row["negative_ids"])
     stats.short += len(row["negative_ids"]) < k
+    stats.empty += not row["negative_ids"]
     stats.dropped_margin += row["mined"]["dropped_margin"]
     stats.dropped_teacher += row["mined"].get("dropped_teacher", 0)
     stats.filled += row["mined"].get("filled", 0) > 0

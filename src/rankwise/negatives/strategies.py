@@ -193,6 +193,7 @@ def mine_shared(
             stats.negatives,
             stats.dropped_margin,
             stats.short,
+            stats.empty,
         )
     except RankwiseError as err:  # raised on every process below, so that none waits for this one
         mined = str(err)
@@ -203,10 +204,10 @@ def mine_shared(
     write_text(path, "".join(p[0] for p in parts))
     part.unlink(missing_ok=True)
     part.with_name(part.name + ".stats.json").unlink(missing_ok=True)
-    queries, negatives, dropped, short = (sum(p[i] for p in parts) for i in range(1, 5))
+    queries, negatives, dropped, short, empty = (sum(p[i] for p in parts) for i in range(1, 6))
     log(
         f"mined {negatives} negatives for {queries} queries ({options.method}) in {shard.world} processes; "
-        f"margin guard dropped {dropped}; {short} queries have fewer than {options.k}"
+        f"margin guard dropped {dropped}; {short} queries have fewer than {options.k} ({empty} none)"
     )
 
 

@@ -315,7 +315,7 @@ def _mine_chunk(
             window = [window[o] for o in order]
         need = 4 * opts.k if teacher is not None else opts.k
         filled = 0
-        if len(window) < need and depth > b:  # below the window, guarded, in rank order
+        if len(window) < opts.k and depth > b:  # below the window, guarded, in rank order
             below = [c for c, k_ in zip(candidates, keep) if k_ and c[0] > b][: need - len(window)]
             window += below
             filled = len(below)

@@ -159,6 +159,26 @@ def test_dense_mining_and_bi_encoder_teacher(topics_beir, tmp_path, tiny_model_d
         np.testing.assert_allclose(t["negatives"], r["mined"]["negative_scores"], atol=1e-4)
 
 
+def test_fill_depth_with_a_teacher(topics_beir, tmp_path, tiny_model_dir):
+    ds = load_beir(topics_beir, "train")
+
+    def run(name, **kw):
+        opts = MineOptions(
+            method="dense", k=2, window=(1, 3), margin=0.0, model=str(tiny_model_dir),
+            teacher=str(tiny_model_dir), teacher_margin=0.0, max_length=32, **kw,
+        )  # fmt: skip
+        return mine(ds, opts, tmp_path / name, show_progress=False, log_fn=lambda _: None), rows(tmp_path / name)
+
+    plain_stats, plain = run("plain.jsonl")
+    filled_stats, filled = run("filled.jsonl", fill_depth=40)
+    assert plain_stats.short > 0 and filled_stats.negatives > plain_stats.negatives
+    for q, r in filled.items():
+        took = r["mined"]["filled"]
+        assert (took > 0) == (len(plain[q]["negative_ids"]) + plain[q]["mined"]["dropped_teacher"] < 2)
+        assert r["negative_ids"][: len(plain[q]["negative_ids"])] == plain[q]["negative_ids"]  # the window's first
+        assert all(s <= min(r["scores"]["positives"]) for s in r["scores"]["negatives"])  # the teacher guard held
+
+
 def test_bad_inputs(topics_beir, tmp_path):
     ds = load_beir(topics_beir, "train")
     with pytest.raises(ConfigError, match="window 41-500 starts beyond the corpus size"):

@@ -30,7 +30,7 @@ def mine_with(data: Path, model_dir: str, work: Path, spec: dict) -> dict:
     ds = load_beir(data, "train")
     examples = examples_from_qrels(ds)
     model = BiEncoder.load(model_dir)
-    mined, encoded, queries = [], [], []
+    mined, encoded, queries, lines = [], [], [], []
     real_mine, real_encode = strategies.mine, BiEncoder.encode
 
     def counting_mine(dataset, *args, **kw):
@@ -45,7 +45,7 @@ def mine_with(data: Path, model_dir: str, work: Path, spec: dict) -> dict:
     try:
         options = {k: v.format(model=model_dir) for k, v in spec.items()}
         cfg = TrainConfig(**options, batch_size=4, query_max_length=16, doc_max_length=16)
-        plan = Plan(cfg, examples, dataset=ds, work_dir=work, log=lambda _: None)
+        plan = Plan(cfg, examples, dataset=ds, work_dir=work, log=lines.append)
         plan.prepare(model)
         plan.before_step(0, model)
     finally:
@@ -56,6 +56,9 @@ def mine_with(data: Path, model_dir: str, work: Path, spec: dict) -> dict:
         "encoded_docs": sum(encoded),
         "encoded_queries": sum(queries),
         "batch": [ex.query_id for ex in plan.batch(0)[0]],
+        "counts": [
+            line.split("; ", 1)[1] for line in lines if line.startswith("mined ")
+        ],  # after "mined N for Q (...)"
     }
 
 
@@ -89,6 +92,8 @@ def test_two_processes_share_the_mining_and_attach_one_processes_negatives(topic
             assert got[name]["negatives"] == alone[name]["negatives"], name
             assert all(len(n) == 3 for n in got[name]["negatives"])
             assert got[name]["mined_queries"] == 8, name  # half of the 16 queries each, not all of them
+    for name in ("bm25", "dense"):  # the shares' counts, summed, are what one process alone reports
+        assert len(alone[name]["counts"]) == 1 and all(got[name]["counts"] == alone[name]["counts"] for got in ranks)
     assert alone["dense"]["encoded_docs"] == alone["dynamic"]["encoded_docs"] == 40
     for got in ranks:  # the 40-document corpus encoded in halves
         assert got["dense"]["encoded_docs"] == got["dynamic"]["encoded_docs"] == 20

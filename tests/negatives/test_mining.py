@@ -101,6 +101,30 @@ def test_fill_depth_fills_queries_the_guard_left_short(topics_beir, tmp_path):
     assert spec.fill_depth == 100 and "fill_depth=100" in str(spec)
 
 
+def test_stats_of_shares_sum_to_the_whole(topics_beir, tmp_path):
+    from rankwise.data.beir import Dataset
+    from rankwise.negatives.mining import MineStats
+
+    ds = load_beir(topics_beir, "train")
+    opts = MineOptions(method="bm25", k=2, window=(1, 4), margin=0.0, fill_depth=10)
+    whole = mine(ds, opts, tmp_path / "all.jsonl", show_progress=False, log_fn=lambda _: None)
+    qids = list(ds.qrels)
+    parts = [
+        mine(
+            Dataset(ds.corpus, ds.queries, {q: ds.qrels[q] for q in share}, ds.path, ds.split, []),
+            opts,
+            tmp_path / f"part{n}.jsonl",
+            show_progress=False,
+            log_fn=lambda _: None,
+        )
+        for n, share in enumerate((qids[:7], qids[7:]))
+    ]
+    total = MineStats.total(parts)
+    counts = ("queries", "negatives", "dropped_margin", "short", "empty", "filled")
+    assert [getattr(total, c) for c in counts] == [getattr(whole, c) for c in counts]
+    assert whole.filled > 0 and total.summary(2) == whole.summary(2)
+
+
 def test_uniform_sampling_is_seeded_per_query(topics_beir, tmp_path):
     ds = load_beir(topics_beir, "train")
     opts = MineOptions(method="bm25", k=2, window=(1, 30), sampling="uniform", seed=3)

@@ -105,6 +105,20 @@ class MineStats:
     chunks_reused: int = 0
     warnings: list[str] = field(default_factory=list)
 
+    def summary(self, k: int) -> str:
+        """What the guards dropped and which queries are short of ``k`` (the end of mining's log line)."""
+        filled = f", {self.filled} filled from below the window" if self.filled else ""
+        return (
+            f"margin guard dropped {self.dropped_margin}, teacher dropped {self.dropped_teacher}; "
+            f"{self.short} queries have fewer than {k} ({self.empty} none){filled}"
+        )
+
+    @classmethod
+    def total(cls, parts: list[MineStats]) -> MineStats:
+        """The counts of mining's shares summed (data-parallel mining: one share per process)."""
+        counts = {f.name: sum(getattr(p, f.name) for p in parts) for f in fields(cls) if f.name != "warnings"}
+        return cls(**counts, warnings=[w for p in parts for w in p.warnings])
+
 
 def _positives(dataset: Dataset, qid: str) -> set[str]:
     return {d for d, g in dataset.qrels.get(qid, {}).items() if g >= 1}
@@ -245,11 +259,10 @@ def mine(
     stats.queries = len(qids)
     write_text(out.parent / (out.name + ".stats.json"), json.dumps(asdict(stats), indent=2))
     shutil.rmtree(partial, ignore_errors=True)
-    filled = f", {stats.filled} filled from ranks {b + 1}-{depth}" if depth > b else ""
+    deeper = f", filling down to rank {depth}" if depth > b else ""
     log_fn(
-        f"mined {stats.negatives} negatives for {stats.queries} queries ({options.method}, window {a}-{b}); "
-        f"margin guard dropped {stats.dropped_margin}, teacher dropped {stats.dropped_teacher}; "
-        f"{stats.short} queries have fewer than {options.k} ({stats.empty} none){filled}"
+        f"mined {stats.negatives} negatives for {stats.queries} queries ({options.method}, window {a}-{b}{deeper}); "
+        + stats.summary(options.k)
     )
     return stats
 
@@ -307,8 +320,9 @@ def _mine_chunk(
         ]
         cand_scores = np.array([s for _, _, s in candidates], dtype=np.float64)
         keep = _guard(cand_scores, float(pos_scores.min()), opts.margin, opts.margin_mode)
-        dropped_margin = int(sum(not k_ for (r, _, _), k_ in zip(candidates, keep) if r <= b))
-        window = [c for c, k_ in zip(candidates, keep) if k_ and c[0] <= b]
+        guarded = [c for c, k_ in zip(candidates, keep) if k_]
+        window = [c for c in guarded if c[0] <= b]
+        dropped_margin = sum(r <= b for r, _, _ in candidates) - len(window)  # counted in the window only
         rng = np.random.default_rng([opts.seed, int(hashlib.md5(qid.encode()).hexdigest()[:8], 16)])
         if opts.sampling == "uniform":
             order = rng.permutation(len(window))
@@ -316,7 +330,7 @@ def _mine_chunk(
         need = 4 * opts.k if teacher is not None else opts.k
         filled = 0
         if len(window) < opts.k and depth > b:  # below the window, guarded, in rank order
-            below = [c for c, k_ in zip(candidates, keep) if k_ and c[0] > b][: need - len(window)]
+            below = [c for c in guarded if c[0] > b][: need - len(window)]
             window += below
             filled = len(below)
         pos_rank = {ids[j]: r for r, j, _ in ranked}

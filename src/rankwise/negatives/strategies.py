@@ -39,7 +39,7 @@ from rankwise.data.examples import TeacherScores, TrainExample
 from rankwise.errors import ConfigError, DataError, RankwiseError
 from rankwise.index.retrieve import corpus_texts
 from rankwise.io import write_text
-from rankwise.negatives.mining import MineOptions, mine
+from rankwise.negatives.mining import MineOptions, MineStats, mine
 from rankwise.registry import Registry
 
 Log = Callable[[str], None]
@@ -187,14 +187,7 @@ def mine_shared(
             embeddings=embeddings,
             log_fn=lambda _: None,
         )
-        mined: Any = (
-            part.read_text(encoding="utf-8"),
-            stats.queries,
-            stats.negatives,
-            stats.dropped_margin,
-            stats.short,
-            stats.empty,
-        )
+        mined: Any = (part.read_text(encoding="utf-8"), stats)
     except RankwiseError as err:  # raised on every process below, so that none waits for this one
         mined = str(err)
     parts = gather_each(mined)
@@ -204,10 +197,10 @@ def mine_shared(
     write_text(path, "".join(p[0] for p in parts))
     part.unlink(missing_ok=True)
     part.with_name(part.name + ".stats.json").unlink(missing_ok=True)
-    queries, negatives, dropped, short, empty = (sum(p[i] for p in parts) for i in range(1, 6))
+    total = MineStats.total([p[1] for p in parts])
     log(
-        f"mined {negatives} negatives for {queries} queries ({options.method}) in {shard.world} processes; "
-        f"margin guard dropped {dropped}; {short} queries have fewer than {options.k} ({empty} none)"
+        f"mined {total.negatives} negatives for {total.queries} queries ({options.method}) in {shard.world} "
+        "processes; " + total.summary(options.k)
     )
 
 

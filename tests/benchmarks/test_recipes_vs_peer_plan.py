@@ -106,3 +106,18 @@ def test_kept_pool_scores_keep_every_auc_exact():
             assert np.array_equal(np.float32(ours), np.float32(theirs))
     qids = list(pools)
     assert pooled_auc(kept, qids) == pooled_auc(pools, qids)
+
+
+def test_a_run_over_one_dataset_keeps_the_others_finished_entries(monkeypatch, tmp_path):
+    out = tmp_path / "recipes_vs_peer.json"
+    kept = {"stdlib-code": {"steps": 600, "p_value": 0.0556}}
+    out.write_text(rvp.json.dumps({"datasets": kept, "trec-dl-5k": {"peer": {"ndcg@10": 0.7894}}}))
+    monkeypatch.setattr(rvp, "OUT", out)
+    monkeypatch.setattr(rvp, "load_beir", lambda *a: None)
+    monkeypatch.setattr(rvp, "machine", lambda: {"cores": 2})
+    monkeypatch.setattr(rvp, "compare_on", lambda name, *a: ({"steps": 150, "status": "running"}, None))
+    monkeypatch.setattr(sys, "argv", ["recipes_vs_peer.py", "--datasets", "scifact"])
+    rvp.main()
+    result = rvp.json.loads(out.read_text())
+    assert result["datasets"] == {"stdlib-code": kept["stdlib-code"], "scifact": {"steps": 150, "status": "running"}}
+    assert result["trec-dl-5k"] == {"peer": {"ndcg@10": 0.7894}}  # stdlib-code's transfer, not re-run

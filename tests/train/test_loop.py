@@ -51,6 +51,25 @@ def test_resume_after_stop_equals_uninterrupted_run(tiny_model_dir, toy_beir, tm
     assert len(list((tmp_path / "full" / "checkpoints").glob("*.pt"))) == cfg.keep_checkpoints
 
 
+def test_a_resumed_run_counts_the_time_spent_before_the_resume(tiny_model_dir, toy_beir, tmp_path):
+    import json
+
+    examples = examples_from_qrels(load_beir(toy_beir, "train"))
+    cfg = _cfg(tiny_model_dir)
+    part = train(BiEncoder.load(cfg.model), examples, cfg, tmp_path, stop_after=3)
+    meta_file = latest_checkpoint(tmp_path).with_suffix(".json")
+    meta = json.loads(meta_file.read_text())
+    assert 0 < meta["seconds"] <= part.seconds  # steps 1-2 were saved; step 3's time was not
+    meta["seconds"] = 1000.0  # stands in for a long first part, so the sum is unmistakable
+    meta_file.write_text(json.dumps(meta))
+    t0 = time.perf_counter()
+    res = train(BiEncoder.load(cfg.model), examples, cfg, tmp_path, resume=True)
+    took = time.perf_counter() - t0
+    assert 1000.0 < res.seconds < 1000.0 + took
+    last = json.loads(latest_checkpoint(tmp_path).with_suffix(".json").read_text())
+    assert last["seconds"] == pytest.approx(res.seconds, abs=0.5)  # the final checkpoint carries the total
+
+
 def test_training_lowers_the_loss(tiny_model_dir, toy_beir, tmp_path):
     examples = examples_from_qrels(load_beir(toy_beir, "train"))
     cfg = _cfg(tiny_model_dir, steps=40, lr=5e-3, batch_size=4, checkpoint_every=100, warmup_ratio=0.0)

@@ -69,6 +69,8 @@ class TrainResult:
     history: list[StepLog] = field(default_factory=list)
     evals: list[dict] = field(default_factory=list)  # {"step": n, "metrics": {...}} from the evaluator
     resumed_from: int = 0
+    # wall time of the training loop over all its steps: a resumed run adds the time saved with
+    # its checkpoint, so a run cut off and resumed reports what the whole run cost
     seconds: float = 0.0
 
 
@@ -296,7 +298,7 @@ def _run(
             )
             log(f"resuming from {ckpt} (step {start})")
     model.train()
-    t0 = time.perf_counter()
+    t0 = time.perf_counter() - result.seconds  # result.seconds: the time before a resume (or 0)
     for step in range(start, config.steps):
         plan.before_step(step, model)
         t_step = time.perf_counter()
@@ -336,6 +338,7 @@ def _run(
             result.evals.append({"step": done, "metrics": evaluator(done)})
             model.train()
         if out is not None and (done % config.checkpoint_every == 0 or done == config.steps) and is_main():
+            result.seconds = time.perf_counter() - t0
             save_checkpoint(out, done, module, optimizer, scheduler, config, result, plan)
         if stop_after is not None and done >= stop_after:
             break
@@ -379,6 +382,7 @@ def save_checkpoint(
         "config": _config_state(config),
         "history": [h.__dict__ for h in result.history],
         "evals": result.evals,
+        "seconds": result.seconds,
         "plan": _split_arrays(plan.state_dict(), plan_tensors) if plan is not None else None,
     }
     write_json(path.with_suffix(".json"), meta)
@@ -423,6 +427,7 @@ def _load_checkpoint(
         torch.cuda.set_rng_state_all(tensors["rng"]["cuda"])
     result.history = [StepLog(**h) for h in meta["history"]]
     result.evals = meta.get("evals", [])
+    result.seconds = float(meta.get("seconds", 0.0))  # checkpoints from before 2026-12-04 lack it
     if meta.get("plan"):
         plan.load_state_dict(_join_arrays(meta["plan"], tensors["plan"]))
     return int(meta["step"])

@@ -293,6 +293,37 @@ def summary(runs: list[dict]) -> dict:
     return out
 
 
+def by_train_positive(train_qrels: dict, test_qrels: dict) -> dict[str, list[str]]:
+    """Judged test queries split by whether one of their positives is also a training query's
+    positive ("seen": a model can learn that document's place in training) or not ("unseen")."""
+    taught = {d for docs in train_qrels.values() for d, g in docs.items() if g > 0}
+    groups: dict[str, list[str]] = {"seen": [], "unseen": []}
+    for q, docs in sorted(test_qrels.items()):
+        positives = {d for d, g in docs.items() if g > 0}
+        if positives:
+            groups["seen" if positives & taught else "unseen"].append(q)
+    return groups
+
+
+def breakdown(groups: dict[str, list[str]], peer: list[dict], ours: list[dict]) -> dict:
+    """Seed-averaged test nDCG@10 of both sides on each group of queries, with the paired test;
+    empty where a group is (a split with no shared positives has nothing to break down)."""
+    if not all(groups.values()):
+        return {}
+    measured = set(common_queries(peer + ours, "ndcg@10"))
+    out = {}
+    for group, qids in groups.items():
+        q = [x for x in qids if x in measured]
+        a, b = seed_averaged(ours, "ndcg@10", q), seed_averaged(peer, "ndcg@10", q)
+        out[group] = {
+            "queries": len(q),
+            "peer": float(np.mean(b)),
+            "rankwise": float(np.mean(a)),
+            "p_value": randomization_test(a, b),
+        }
+    return out
+
+
 def run_settings(name: str, settings: dict) -> dict:
     """A run's whole settings (its cache key) on dataset ``name``, from ``{"recipe" or "peer", "seed"}``."""
     # the key holds what the run does, not just the names: an edited recipe is a new run
@@ -365,6 +396,8 @@ def compare_on(name: str, cache: RunCache, trec, deadline: float) -> tuple[dict,
         "p_value": randomization_test(seed_averaged(ours, "ndcg@10", qids), seed_averaged(peer, "ndcg@10", qids)),
     }
     entry["rankwise_minus_peer_ndcg@10"] = entry["rankwise"]["ndcg@10"] - entry["peer"]["ndcg@10"]
+    # where the difference comes from: test queries whose positive training also taught, and the rest
+    entry["by_train_positive"] = breakdown(by_train_positive(data["train"].qrels, data["test"].qrels), peer, ours)
     if zero_shot is None:
         return entry, None
     transfer = {}
@@ -407,6 +440,15 @@ def markdown(result: dict) -> str:
             )
         diff = 100 * entry["rankwise_minus_peer_ndcg@10"]
         notes.append(f"- {name}: rankwise minus peer, test nDCG@10: {diff:+.2f} points (p {entry['p_value']:.4f})")
+        if groups := entry.get("by_train_positive"):
+            parts = [
+                f"{group} ({g['queries']} queries) peer {g['peer']:.4f}, rankwise {g['rankwise']:.4f} "
+                f"({100 * (g['rankwise'] - g['peer']):+.2f}, p {g['p_value']:.4f})"
+                for group, g in groups.items()
+            ]
+            notes.append(
+                f"- {name}: test nDCG@10 by whether a query's positive is also a training positive: " + "; ".join(parts)
+            )
         for side in ("peer", "rankwise"):
             points = [(0, entry["dev_base_ndcg@10"])] + [
                 (p["step"], p["dev_ndcg@10"]) for p in entry[side]["dev_curve_seed0"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -40,7 +41,10 @@ def study(monkeypatch, tmp_path):
         cache.put(settings, found)
         return found
 
-    monkeypatch.setattr(rvp, "splits", lambda name: {})
+    # training taught d0 and d1 (t1's d2 is judged not relevant): q0 and q1 are "seen", q2-q7 not
+    train = SimpleNamespace(qrels={"t0": {"d0": 1, "d1": 2}, "t1": {"d2": 0}})
+    test = SimpleNamespace(qrels={f"q{i}": {f"d{i}": 1} for i in range(8)})
+    monkeypatch.setattr(rvp, "splits", lambda name: {"train": train, "test": test})
     monkeypatch.setattr(rvp, "base_dev", lambda *a: 0.65)
     monkeypatch.setattr(rvp, "one_run", fake_run)
     return cache, started
@@ -66,6 +70,33 @@ def test_dev_only_records_serve_the_choice_and_the_chosen_seed_0_is_rerun(study)
     assert entry["rankwise"]["recipe"] == "bm25+ngame+fn" and entry["peer"]["recipe"].endswith("(top-30)")
     assert entry["dev_choices"]["rankwise"] == {k: DEV[k] for k in rvp.RECIPES}
     assert transfer is None and 0 <= entry["p_value"] <= 1
+
+
+def test_the_difference_is_broken_down_by_queries_whose_positive_training_taught(study):
+    cache, _ = study
+    entry, _ = rvp.compare_on("scifact", cache, None, deadline=float("inf"))
+    runs = {
+        side: [cache.get(rvp.run_settings("scifact", {key: choice, "seed": s})) for s in rvp.SEEDS]
+        for side, key, choice in (("peer", "peer", "top-30"), ("rankwise", "recipe", "bm25+ngame+fn"))
+    }
+    groups = entry["by_train_positive"]
+    assert {g: v["queries"] for g, v in groups.items()} == {"seen": 2, "unseen": 6}
+    for group, qids in (("seen", ["q0", "q1"]), ("unseen", [f"q{i}" for i in range(2, 8)])):
+        for side, side_runs in runs.items():
+            by_hand = np.mean([[r["per_query"]["ndcg@10"][q] for r in side_runs] for q in qids])
+            assert groups[group][side] == pytest.approx(by_hand)
+        assert 0 < groups[group]["p_value"] <= 1
+    # the whole set's mean is the queries-weighted mean of the two groups'
+    whole = (2 * groups["seen"]["rankwise"] + 6 * groups["unseen"]["rankwise"]) / 8
+    assert whole == pytest.approx(entry["rankwise"]["ndcg@10"])
+
+
+def test_queries_split_by_training_positives():
+    train = {"t0": {"a": 1, "b": 0}, "t1": {"c": 2}}
+    test = {"x": {"a": 1, "z": 1}, "y": {"b": 1}, "w": {"c": 0, "z": 1}, "v": {"c": 0}}
+    # b is judged in training but not relevant, so y is unseen; v has no positive, so no group
+    assert rvp.by_train_positive(train, test) == {"seen": ["x"], "unseen": ["w", "y"]}
+    assert rvp.breakdown({"seen": [], "unseen": ["w", "y"]}, [], []) == {}  # nothing to break down
 
 
 def test_a_session_out_of_time_reports_where_the_study_stands(study):

@@ -36,7 +36,16 @@ def test_a_finished_dataset_gets_rows_difference_and_curves():
             "rankwise": {"ndcg@10": 0.79, "seed_std": 0.002},
         },
     }
+    entry["by_train_positive"] = {
+        "seen": {"queries": 196, "peer": 0.9101, "rankwise": 0.8865, "p_value": 0.002},
+        "unseen": {"queries": 104, "peer": 0.6488, "rankwise": 0.6577, "p_value": 0.6},
+    }
     text = markdown(result)
+    assert (
+        "- stdlib-code: test nDCG@10 by whether a query's positive is also a training positive: "
+        "seen (196 queries) peer 0.9101, rankwise 0.8865 (-2.36, p 0.0020); "
+        "unseen (104 queries) peer 0.6488, rankwise 0.6577 (+0.89, p 0.6000)"
+    ) in text
     rows = [line for line in text.splitlines() if line.startswith("| stdlib-code |")]
     assert len(rows) == 2
     assert "| peer | MNRL + mine_hard_negatives(top-30) | 0.6679 [0.6579, 0.6779] |" in rows[0]

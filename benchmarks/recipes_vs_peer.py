@@ -307,7 +307,7 @@ def by_train_positive(train_qrels: dict, test_qrels: dict) -> dict[str, list[str
 
 def breakdown(groups: dict[str, list[str]], peer: list[dict], ours: list[dict]) -> dict:
     """Seed-averaged test nDCG@10 of both sides on each group of queries, with the paired test;
-    empty where a group is (a split with no shared positives has nothing to break down)."""
+    empty where either group is empty (a split with no shared positives has nothing to break down)."""
     if not all(groups.values()):
         return {}
     measured = set(common_queries(peer + ours, "ndcg@10"))

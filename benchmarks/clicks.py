@@ -39,8 +39,8 @@ from rankwise.io import write_json  # noqa: E402
 from rankwise.metrics.model import evaluate_lists  # noqa: E402
 from rankwise.metrics.significance import randomization_test  # noqa: E402
 from rankwise.models.feature_scorer import LinearScorer, MLPScorer  # noqa: E402
-from rankwise.train import TrainConfig, train  # noqa: E402
-from rankwise.train.ultr import DLAModel, estimate_propensities_em, ipw_examples  # noqa: E402
+from rankwise.training import TrainConfig, train  # noqa: E402
+from rankwise.training.ultr import DLAModel, estimate_propensities_em, ipw_examples  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "clicks.json"

@@ -31,7 +31,7 @@ from rankwise.io import write_json  # noqa: E402
 from rankwise.metrics import evaluate  # noqa: E402
 from rankwise.metrics.auc import global_auc, per_query_auc  # noqa: E402
 from rankwise.models import BiEncoder  # noqa: E402
-from rankwise.train import TrainConfig, train  # noqa: E402
+from rankwise.training import TrainConfig, train  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 TREC_DL = REPO.parent / "shared" / "data" / "trec-dl-5k"

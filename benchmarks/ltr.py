@@ -51,7 +51,7 @@ from rankwise.metrics.model import evaluate_lists  # noqa: E402
 from rankwise.metrics.ranking import evaluate_per_query  # noqa: E402
 from rankwise.metrics.significance import bootstrap_ci, randomization_test  # noqa: E402
 from rankwise.models.feature_scorer import make_scorer  # noqa: E402
-from rankwise.train import TrainConfig, train  # noqa: E402
+from rankwise.training import TrainConfig, train  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "ltr.json"

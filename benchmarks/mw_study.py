@@ -47,7 +47,7 @@ from rankwise.data.stdlib_code import ensure_built  # noqa: E402
 from rankwise.io import write_json  # noqa: E402
 from rankwise.metrics.significance import randomization_test  # noqa: E402
 from rankwise.models import BiEncoder  # noqa: E402
-from rankwise.train import TrainConfig, train  # noqa: E402
+from rankwise.training import TrainConfig, train  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "mw_study.json"

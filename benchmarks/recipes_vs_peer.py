@@ -49,7 +49,7 @@ from rankwise.io import write_json  # noqa: E402
 from rankwise.metrics.significance import bootstrap_ci, randomization_test  # noqa: E402
 from rankwise.models import BiEncoder  # noqa: E402
 from rankwise.models.bi_encoder import default_model_path  # noqa: E402
-from rankwise.train import TrainConfig, train  # noqa: E402
+from rankwise.training import TrainConfig, train  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "recipes_vs_peer.json"

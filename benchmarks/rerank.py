@@ -11,7 +11,7 @@ Systems:
 - ``dual+prf``: the embedding second pass over ``dual``'s top 100 (k, mode and alpha chosen on dev).
 - ``distilled``: ``dual``'s recipe and step count, with the cross-encoder as teacher: mined
   negatives carry its scores and the loss adds listwise KL to its distribution.
-- ``ar2``: the AR2 alternating schedule (:func:`rankwise.train.recipes.ar2`) from ``dual``.
+- ``ar2``: the AR2 alternating schedule (:func:`rankwise.training.recipes.ar2`) from ``dual``.
 
 Each finished system is cached (settings + the code it ran on, see ``_cache.py``); a re-run
 continues where the last one stopped. Results: benchmarks/results/rerank.json.
@@ -47,7 +47,7 @@ from rankwise.index.rerank import (  # noqa: E402
 from rankwise.io import write_json  # noqa: E402
 from rankwise.metrics.model import score_run  # noqa: E402
 from rankwise.models import BiEncoder, CrossEncoder  # noqa: E402
-from rankwise.train import TrainConfig, train  # noqa: E402
+from rankwise.training import TrainConfig, train  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "rerank.json"
@@ -316,7 +316,7 @@ def main(argv: list[str] | None = None) -> None:
         record(evaluated(cache, {"eval": "distilled", "model": str(path)}, dense(path, "distilled")))
 
     if "ar2" in wanted:
-        from rankwise.train.recipes import AR2Schedule, ar2
+        from rankwise.training.recipes import AR2Schedule, ar2
 
         schedule = AR2Schedule(queries=ar2_queries)  # the ranker scores every candidate each round: 1,000 fit a CPU
         settings = {"system": "ar2", "schedule": schedule.__dict__, "dual": str(dual_path), "cross": str(cross_path)}

@@ -1,6 +1,6 @@
 """``rankwise sweep`` against the full grid at the same budget, on stdlib-code's dev split.
 
-The grid trains each of the sweep's six default recipes (``rankwise.train.sweep.DEFAULT_RECIPES``)
+The grid trains each of the sweep's six default recipes (``rankwise.training.sweep.DEFAULT_RECIPES``)
 for ``STEPS`` steps and keeps the best on dev: ``6 * STEPS`` optimizer steps. The sweep gets the
 same budget: successive halving (eta 2) over the same six recipes, so the survivors train longer
 than any grid run. The bar: the sweep's pick is at least as good on dev as the grid's best.
@@ -22,8 +22,8 @@ from _cache import RunCache  # noqa: E402
 from _machine import machine  # noqa: E402
 from rankwise.data.stdlib_code import ensure_built  # noqa: E402
 from rankwise.io import write_json  # noqa: E402
-from rankwise.train import TrainConfig  # noqa: E402
-from rankwise.train.sweep import DEFAULT_RECIPES  # noqa: E402
+from rankwise.training import TrainConfig  # noqa: E402
+from rankwise.training.sweep import DEFAULT_RECIPES  # noqa: E402
 from rankwise.workflows import recipe_trainer, run_sweep  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

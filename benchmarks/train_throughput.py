@@ -8,7 +8,7 @@ at 256 tokens, cosine similarity with scale 20 (InfoNCE temperature 0.05 / MNRL 
 AdamW lr 1e-4, weight decay 0.01, 10 % linear warm-up then linear decay, gradient clipping at
 1.0, float32. Both sides see the same batches: rankwise draws them with its no-duplicates
 sampler (no document twice in a batch, as sentence-transformers recommends for MNRL) and the
-peer replays them through a batch sampler. tests/train/test_peer_equivalence.py checks that,
+peer replays them through a batch sampler. tests/training/test_peer_equivalence.py checks that,
 without dropout, the two then compute the same loss at every step.
 
 Each side runs in its own process, so peak resident memory (ru_maxrss, read right after
@@ -92,7 +92,7 @@ def dev_ndcg(model_dir: str) -> float:
 
 
 def rankwise_config(steps: int, seed: int, bf16: bool = False, checkpointing: bool = False):
-    from rankwise.train import TrainConfig
+    from rankwise.training import TrainConfig
 
     return TrainConfig(
         steps=steps,
@@ -118,7 +118,7 @@ def rankwise_config(steps: int, seed: int, bf16: bool = False, checkpointing: bo
 def batch_indices(data: Path, steps: int, seed: int) -> list[list[int]]:
     """The example indices of each of rankwise's batches, for the peer to replay."""
     from rankwise.data import load_examples
-    from rankwise.train import interop
+    from rankwise.training import interop
 
     return interop.batch_indices(rankwise_config(steps, seed), load_examples(data))
 
@@ -128,7 +128,7 @@ def side_rankwise(args, out: Path) -> dict:
 
     from rankwise.data import load_examples
     from rankwise.models import BiEncoder
-    from rankwise.train import train
+    from rankwise.training import train
 
     torch.manual_seed(args.seed)
     examples = load_examples(args.data)
@@ -165,7 +165,7 @@ def side_peer(args, out: Path) -> dict:
         from sentence_transformers.losses import MultipleNegativesRankingLoss
 
     from rankwise.models import default_model_path
-    from rankwise.train.interop import ReplayBatches
+    from rankwise.training.interop import ReplayBatches
 
     rows = [json.loads(x) for x in Path(args.data).read_text().splitlines()]
     ds = Dataset.from_dict(

@@ -32,8 +32,8 @@ _EXPORTS = {
     "BiEncoder": "rankwise.models.bi_encoder",
     "CrossEncoder": "rankwise.models.cross_encoder",
     # training
-    "TrainConfig": "rankwise.train.config",
-    "train": ("rankwise.train", None),  # the package is callable: rw.train(model, data, config)
+    "TrainConfig": "rankwise.training.config",
+    "train": ("rankwise.training.loop", "train"),
     "mine": ("rankwise.negatives.mining", "mine_negatives"),
     # evaluation
     "evaluate_model": "rankwise.metrics.model",
@@ -75,5 +75,5 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from rankwise.models.bi_encoder import BiEncoder as BiEncoder
     from rankwise.models.cross_encoder import CrossEncoder as CrossEncoder
     from rankwise.negatives.mining import mine_negatives as mine  # noqa: F401
-    from rankwise.train.config import TrainConfig as TrainConfig
-    from rankwise.train.loop import train as train  # rankwise.train, the package, calls it
+    from rankwise.training.config import TrainConfig as TrainConfig
+    from rankwise.training.loop import train as train

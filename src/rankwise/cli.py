@@ -81,7 +81,7 @@ def demo(
 def _config_options() -> list[inspect.Parameter]:
     """One ``--flag`` per :class:`TrainConfig` field, with its description and default, so the
     command and the config cannot drift. Each defaults to None: unset flags leave the TOML's value."""
-    from rankwise.train.config import TrainConfig
+    from rankwise.training.config import TrainConfig
 
     params = []
     defaults = TrainConfig().model_dump()  # option strings, as config.toml shows them
@@ -128,13 +128,13 @@ def train_cmd(
 ) -> None:
     """Fine-tune a dual encoder, or a reranker with --kind cross-encoder; --resume continues after a kill
     with the same result."""
-    from rankwise.train.config import load_run_config
+    from rankwise.training.config import load_run_config
     from rankwise.workflows import run_train
 
     if nproc > 1:
         _torchrun(nproc)
     if recipe is not None:
-        from rankwise.train.recipes import recipe_options
+        from rankwise.training.recipes import recipe_options
 
         options = {k: v for k, v in options.items() if v is not None}
         options = recipe_options(recipe, teacher) | options
@@ -232,7 +232,7 @@ def ar2_cmd(
     """AR2: co-train a retriever and a ranker, the retriever's candidates teaching the ranker and the
     ranker's distribution teaching the retriever; prints the schedule, resumes after a kill."""
     from rankwise.data import load_beir
-    from rankwise.train.recipes import AR2Schedule, ar2
+    from rankwise.training.recipes import AR2Schedule, ar2
 
     schedule = AR2Schedule(
         rounds=rounds,
@@ -259,7 +259,7 @@ def ltr_train_cmd(
     **options: Any,
 ) -> None:
     """Train a feature scorer with any loss of the library; the best weights on validation are kept."""
-    from rankwise.train.config import load_config
+    from rankwise.training.config import load_config
     from rankwise.workflows import letor_path, run_ltr_train
 
     defaults = {"lr": 1e-3, "batch_size": 16, "steps": 300, "weight_decay": 0.0, "loss": "listnet"}
@@ -312,7 +312,7 @@ def sweep_cmd(
 ) -> None:
     """Successive halving over named recipes on the dev split; the winner's config is saved and
     scored once on test."""
-    from rankwise.train.config import load_config, tomllib
+    from rankwise.training.config import load_config, tomllib
     from rankwise.workflows import run_sweep
 
     named = None

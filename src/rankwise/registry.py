@@ -45,6 +45,11 @@ class Registry(Generic[T]):
     def names(self) -> list[str]:
         return sorted(self._entries)
 
+    def entry(self, name: str) -> Entry:
+        if name not in self._entries:
+            raise ConfigError(f"unknown {self.kind} {name!r}; available: {', '.join(self.names())}")
+        return self._entries[name]
+
     def create(self, spec: str) -> T:
         option = f"{self.kind} {spec!r}"
         term = parse_term(spec, option)
@@ -82,3 +87,6 @@ class Registry(Generic[T]):
     def field(self) -> Any:
         """A pydantic field type: accepts a spec string or an object, serialises to the spec string."""
         return Annotated[Any, BeforeValidator(self.resolve), PlainSerializer(self.spec_of, return_type=Any)]
+
+
+FAMILIES: Registry = Registry("model family", object)  # name -> Family class (rankwise.families)

@@ -29,9 +29,9 @@ from rankwise.models import BiEncoder, CrossEncoder
 from rankwise.progress import console, task
 from rankwise.report import training_loss, write_report
 from rankwise.report.run_report import EVAL_HISTORY, build_report
-from rankwise.train import TrainConfig, train
-from rankwise.train.loop import check_resume, latest_checkpoint, remove_checkpoints
-from rankwise.train.tracking import Tracker
+from rankwise.training import TrainConfig, train
+from rankwise.training.loop import check_resume, latest_checkpoint, remove_checkpoints
+from rankwise.training.tracking import Tracker
 
 Log = Callable[[str], None]
 
@@ -327,7 +327,7 @@ def run_train(
     """Train in a run folder. Under torchrun (or ``rankwise train --nproc N``) every process runs
     this; rank 0 writes the folder, logs and reports, the others train their share."""
     from rankwise.device import resolve_device
-    from rankwise.train.distributed import init_from_env
+    from rankwise.distributed import init_from_env
 
     shard = init_from_env(resolve_device(cfg.device))
     if shard is not None and shard.rank != 0:
@@ -651,7 +651,7 @@ def recipe_trainer(
     test_split: str = "test",
     log: Log = console.print,
 ) -> tuple[Callable[[str, dict[str, Any], int, Path], dict[str, Any]], Callable[[Path], dict[str, float]]]:
-    """``(train_one, test_one)`` for :func:`rankwise.train.sweep.sweep`: ``train_one(name, options,
+    """``(train_one, test_one)`` for :func:`rankwise.training.sweep.sweep`: ``train_one(name, options,
     steps, folder)`` trains the dual encoder with ``base`` updated by ``options`` on ``split`` and
     returns its dev nDCG@10 (and per-query values); ``test_one(folder)`` scores its model on test."""
     train_ds = load_beir(data, split)
@@ -687,9 +687,9 @@ def run_sweep(
     eta: int = 2,
     log: Log = console.print,
 ):
-    """:func:`rankwise.train.sweep.sweep` over dual-encoder recipes on ``data``: trained on
+    """:func:`rankwise.training.sweep.sweep` over dual-encoder recipes on ``data``: trained on
     ``split``, chosen on ``dev_split`` (nDCG@10), the winner scored once on ``test_split``."""
-    from rankwise.train.sweep import DEFAULT_RECIPES, sweep
+    from rankwise.training.sweep import DEFAULT_RECIPES, sweep
 
     base = base or TrainConfig()
     recipes = recipes or DEFAULT_RECIPES

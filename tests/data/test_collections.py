@@ -9,7 +9,7 @@ import pytest
 from rankwise.data import examples_from_qrels, load_beir, read_qrels, write_run
 from rankwise.errors import DataError
 from rankwise.metrics import evaluate
-from rankwise.train.batching import build_inbatch
+from rankwise.training.batching import build_inbatch
 from tests.conftest import SHARED_DATA, run_cli, write_beir
 
 TOPICS = [

@@ -11,9 +11,9 @@ import rankwise.losses as L
 from rankwise.data.examples import TeacherScores, TrainExample
 from rankwise.errors import RankwiseError
 from rankwise.models import BiEncoder, CrossEncoder
-from rankwise.train import TrainConfig, train
-from rankwise.train.batching import build_lists
-from rankwise.train.kinds import CrossEncoderKind, model_kind
+from rankwise.training import TrainConfig, train
+from rankwise.training.batching import build_lists
+from rankwise.families import CrossFamily, family_of
 from tests.conftest import assert_grads_close, make_tiny_bert
 
 PAIRS = [
@@ -91,11 +91,11 @@ def fixed_batch():
 
 @pytest.mark.parametrize("name", L.available())
 def test_every_loss_trains_a_cross_encoder(name, still_bert):
-    from rankwise.train.batching import teacher_matrix
+    from rankwise.training.batching import teacher_matrix
 
     torch.manual_seed(0)
-    kind = model_kind(CrossEncoder(still_bert, seed=1))
-    assert isinstance(kind, CrossEncoderKind)
+    kind = family_of(CrossEncoder(still_bert, seed=1))
+    assert isinstance(kind, CrossFamily)
     exs, batch = fixed_batch()
     loss_fn = L.get(name)
     teacher, tmask = teacher_matrix(batch, exs)
@@ -119,7 +119,7 @@ def test_gradient_caching_gives_the_plain_gradients(still_bert):
     exs, batch = fixed_batch()
     grads = []
     for chunk in (None, 4):
-        kind = model_kind(CrossEncoder(still_bert, seed=1))
+        kind = family_of(CrossEncoder(still_bert, seed=1))
         kind.forward_backward(
             batch,
             lambda s: (L.get("listnet")(s, batch.labels, batch.mask), {}),
@@ -186,9 +186,9 @@ def test_speed_and_memory_options_keep_the_result(still_bert):
 
 
 def test_length_bucketing_groups_lists_of_similar_length(still_bert):
-    from rankwise.train.kinds import model_kind
+    from rankwise.families import family_of
 
-    kind = model_kind(CrossEncoder(still_bert))
+    kind = family_of(CrossEncoder(still_bert))
     lengths = kind.lengths(["a", "a b c d e f", "a b"])
     assert lengths[0] < lengths[2] < lengths[1]
     res = train(
@@ -201,9 +201,9 @@ def test_length_bucketing_groups_lists_of_similar_length(still_bert):
 
 
 def test_a_fresh_head_learns_at_its_own_rate_and_lists_mix_hard_and_easy(still_bert):
-    from rankwise.train.kinds import model_kind
+    from rankwise.families import family_of
 
-    kind = model_kind(CrossEncoder(still_bert))
+    kind = family_of(CrossEncoder(still_bert))
     ((names, scale),) = kind.param_groups()
     assert scale == -1.0 and names and all(n.startswith(("classifier", "bert.pooler")) for n in names)
     cfg = TrainConfig(list_size=4, negatives_per_query=1)

@@ -13,7 +13,7 @@ import rankwise.losses as L
 from rankwise.data.letor import LetorData, write_letor
 from rankwise.metrics.model import evaluate_model
 from rankwise.models.feature_scorer import AttentionScorer, LinearScorer, MLPScorer, load_scorer, make_scorer
-from rankwise.train import TrainConfig, train
+from rankwise.training import TrainConfig, train
 from tests.conftest import run_cli
 
 
@@ -63,7 +63,7 @@ def test_save_and_load_give_the_same_scores(tmp_path):
 
 @pytest.mark.parametrize("name", L.available())
 def test_every_loss_trains_a_feature_scorer(name):
-    from rankwise.train.kinds import model_kind
+    from rankwise.families import family_of
 
     if L.facts(name).needs_teacher:
         pytest.skip("LETOR lists carry no teacher scores")
@@ -72,7 +72,7 @@ def test_every_loss_trains_a_feature_scorer(name):
     model = MLPScorer(6, hidden=(16,), dropout=0.0)
     # batch 24: every list each step, so the batch is the same one the loss is measured on
     cfg = TrainConfig(loss=name, batch_size=24, steps=30, lr=1e-2, weight_decay=0.0, warmup_ratio=0.0)
-    whole = model_kind(model).batch(data.examples(), np.random.default_rng(0), cfg, 0, None, None)
+    whole = family_of(model).batch(data.examples(), np.random.default_rng(0), cfg, 0, None, None)
 
     def full_loss() -> float:  # the loss over every list, the same batch before and after
         with torch.no_grad():

@@ -13,7 +13,7 @@ import torch
 import rankwise.losses as L
 from rankwise.errors import DataError
 from rankwise.models.preference import PreferenceExample, PreferenceModel, read_preferences
-from rankwise.train import TrainConfig, train
+from rankwise.training import TrainConfig, train
 
 
 @pytest.fixture(scope="module")

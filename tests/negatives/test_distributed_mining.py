@@ -24,8 +24,8 @@ def mine_with(data: Path, model_dir: str, work: Path, spec: dict) -> dict:
     from rankwise.data import examples_from_qrels, load_beir
     from rankwise.models import BiEncoder
     from rankwise.negatives import strategies
-    from rankwise.train import TrainConfig
-    from rankwise.train.plan import Plan
+    from rankwise.training import TrainConfig
+    from rankwise.training.plan import Plan
 
     ds = load_beir(data, "train")
     examples = examples_from_qrels(ds)

@@ -7,7 +7,7 @@ from rankwise.data import load_beir
 from rankwise.errors import ConfigError, DataError, RankwiseError
 from rankwise.negatives.mining import MineOptions, _guard, mine
 from rankwise.negatives.strategies import NEGATIVES
-from rankwise.train.config import tomllib
+from rankwise.training.config import tomllib
 from tests.conftest import run_cli
 
 

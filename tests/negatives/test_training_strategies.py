@@ -13,10 +13,10 @@ from rankwise.models import BiEncoder
 from rankwise.negatives.curriculum import CURRICULA
 from rankwise.negatives.false_negatives import FALSE_NEGATIVES
 from rankwise.negatives.strategies import NEGATIVES
-from rankwise.train import TrainConfig, train
-from rankwise.train.batching import build_inbatch
-from rankwise.train.plan import Plan
-from rankwise.train.samplers import BATCHING
+from rankwise.training import TrainConfig, train
+from rankwise.training.batching import build_inbatch
+from rankwise.training.plan import Plan
+from rankwise.training.samplers import BATCHING
 
 
 def Sampler(spec, n, bs, seed):  # noqa: N802 - reads like the class it builds
@@ -265,7 +265,7 @@ def test_specs_parse_once_into_objects_and_dump_back():
 def test_a_users_own_sampler_object_is_used(topics_beir, tmp_path, tiny_model_dir):
     from dataclasses import dataclass
 
-    from rankwise.train.samplers import BatchSampler
+    from rankwise.training.samplers import BatchSampler
 
     @dataclass
     class FirstExamples(BatchSampler):  # always the first examples, in order

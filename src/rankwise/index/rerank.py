@@ -141,9 +141,10 @@ def interpolate(first: dict[str, float], second: dict[str, float], weight: float
     return {d: float(s) for d, s in zip(ids, fused)}
 
 
-class CrossEncoderStage:
-    """A reranker scores each (query, candidate) pair; its raw logit is the new score, or with
-    ``interpolate=w`` its :func:`interpolate` with the first stage's scores at weight ``w``."""
+class RerankStage:
+    """A reranker (anything with ``rank(query, docs, batch_size=)``: a model or its family) scores
+    each (query, candidate) pair; its raw score is the new score, or with ``interpolate=w`` its
+    :func:`interpolate` with the first stage's scores at weight ``w``."""
 
     def __init__(self, model, *, batch_size: int = 64, interpolate: float = 0.0, name: str | None = None) -> None:
         if not 0 <= interpolate <= 1:
@@ -160,6 +161,9 @@ class CrossEncoderStage:
         scores = self.model.rank(query, [self.texts[d] for d in ids], batch_size=self.batch_size)
         own = {d: float(s) for d, s in zip(ids, scores)}
         return interpolate(dict(candidates), own, self.weight)
+
+
+CrossEncoderStage = RerankStage  # a CrossEncoder's stage
 
 
 @dataclass
@@ -245,36 +249,45 @@ class PipelineResult:
 
 
 def _as_first(stage) -> FirstStage:
-    from rankwise.models import BiEncoder
+    from rankwise.families import find_family
 
-    if isinstance(stage, BiEncoder):
-        return DenseStage(stage)
+    family = find_family(stage)
+    if family is not None:
+        return family.first_stage()
     if isinstance(stage, str) and stage == "bm25":
         return BM25Stage()
     if isinstance(stage, (str, Path)) and Path(stage).is_file():
         return RunFileStage(stage)
     if isinstance(stage, (str, Path)):
-        raise RankwiseError(f"first stage {str(stage)!r}: expected a BiEncoder, 'bm25', a TREC run file or a stage")
+        raise RankwiseError(
+            f"first stage {str(stage)!r}: expected a BiEncoder, 'bm25', a TREC run file or a stage (any model whose family retrieves)"
+        )
     return stage
 
 
 def _as_second(stage) -> SecondStage | None:
-    from rankwise.models import CrossEncoder
+    from rankwise.families import find_family
 
-    return CrossEncoderStage(stage) if isinstance(stage, CrossEncoder) else stage
+    family = find_family(stage)
+    return family.second_stage() if family is not None else stage
 
 
 class Pipeline:
     """``first`` retrieves the top ``depth`` of each query; ``second`` (optional) re-scores them.
 
-    ``first``: a :class:`~rankwise.models.BiEncoder`, ``"bm25"``, a TREC run file, or a stage;
-    ``second``: a :class:`~rankwise.models.CrossEncoder`, a :class:`PRFStage`, or any stage.
+    ``first``: a model whose family retrieves (a :class:`~rankwise.models.BiEncoder`), ``"bm25"``,
+    a TREC run file, or a stage; ``second``: a model whose family scores pairs (a
+    :class:`~rankwise.models.CrossEncoder`, your own family's), a :class:`PRFStage`, or any stage.
     ``Pipeline(dual, reranker, depth=100).run(test)`` returns both stages' runs and latencies."""
 
     def __init__(self, first, second=None, *, depth: int = 100) -> None:
         if depth < 1:
             raise RankwiseError(f"depth {depth}: expected at least 1")
         self.first, self.second, self.depth = _as_first(first), _as_second(second), depth
+
+    def search(self, dataset: Dataset, k: int | None = None, *, show_progress: bool = False) -> Run:
+        """The final run (the pipeline's own depth; ``k`` is ignored)."""
+        return self.run(dataset, show_progress=show_progress).run
 
     def run(self, dataset: Dataset, *, show_progress: bool = False) -> PipelineResult:
         """Run both stages over the split's queries (those with qrels when the split has them)."""
@@ -317,9 +330,9 @@ def first_stage(
         return RunFileStage(run_file)
     if retriever == "bm25":
         return BM25Stage(code=code)
-    from rankwise.models import BiEncoder
+    from rankwise.families import family_of, load_model
 
-    return DenseStage(BiEncoder.load(retriever, device=device))
+    return family_of(load_model(retriever, device=device)).first_stage()
 
 
 def second_stage(
@@ -339,6 +352,6 @@ def second_stage(
         term = parse_term(spec, "reranker")
         model = first.model if isinstance(first, DenseStage) else BiEncoder.load(None, device=device)
         return parse_options("reranker prf", term.params, PRFStage, model=model, name=spec)
-    from rankwise.models import CrossEncoder
+    from rankwise.families import family_of, load_model
 
-    return CrossEncoderStage(CrossEncoder.load(spec, device=device), interpolate=interpolate)
+    return family_of(load_model(spec, device=device, default="cross-encoder")).second_stage(interpolate=interpolate)

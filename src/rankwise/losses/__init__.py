@@ -2,7 +2,8 @@
 
 ``scores``, ``labels`` (graded, >= 0) and ``mask`` are ``[n_lists, list_size]``. Each loss is a
 pure function with its formula, paper and a worked example in its docstring; the registry
-resolves ``"name:key=value,..."`` specs (and sums such as ``"infonce+0.1*tcm"``) from the CLI or a config.
+resolves ``"name:key=value,..."`` specs (and sums such as ``"infonce+0.1*tcm"``) from the CLI or a config;
+a plain function ``fn(scores, labels, mask)`` is a loss too (:class:`FunctionLoss`).
 """
 
 from rankwise.losses._common import LossFacts
@@ -13,7 +14,7 @@ from rankwise.losses.metric import approxndcg, lambdaloss, neuralndcg
 from rankwise.losses.pairwise import diffkendall, hinge, lambdarank, lipo, mw, ranknet
 from rankwise.losses.pointwise import mse, sigmoid
 from rankwise.losses.policy import pg_rank
-from rankwise.losses.registry import NEEDS_TEACHER, Loss, LossSum, available, facts, get, parse_spec
+from rankwise.losses.registry import NEEDS_TEACHER, FunctionLoss, Loss, LossSum, available, facts, get, register_loss
 from rankwise.losses.regularisers import tcm
 
 __all__ = [
@@ -43,7 +44,8 @@ __all__ = [
     "tcm",
     "available",
     "get",
-    "parse_spec",
+    "register_loss",
+    "FunctionLoss",
     "NEEDS_TEACHER",
     "Loss",
     "LossSum",

@@ -1,5 +1,10 @@
 """Name -> loss resolution, in the one spec grammar of :mod:`rankwise.spec`.
 
+A user's own loss is any function ``fn(scores, labels, mask) -> scalar tensor`` (it may also take
+``weights``, ``teacher_scores``): pass it as ``TrainConfig(loss=fn)`` (``config.toml`` keeps its
+importable name, ``module.function``, which loads it again), or register it by name with
+:func:`register_loss` to use it in specs and sums like the built-in ones.
+
 ``get("infonce:temperature=0.05")``, ``get("lambdaloss:ndcg2pp")`` (a bare first value sets the
 loss's variant parameter), ``get("mw", scope="per_query")`` or a sum ``get("infonce+0.1*tcm")``.
 Every registered loss carries its facts (:class:`~rankwise.losses._common.LossFacts`) beside its
@@ -9,7 +14,9 @@ naming the parameter.
 
 from __future__ import annotations
 
+import importlib
 import inspect
+import re
 from typing import Any
 
 import torch
@@ -153,19 +160,77 @@ class LossSum:
         return isinstance(other, LossSum) and self.terms == other.terms
 
 
-def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
-    """``"name:k=v"`` -> ``("name", {"k": typed v})`` for a single-term spec."""
-    loss = get(spec)
-    if isinstance(loss, LossSum):
-        raise ConfigError(f"loss {spec!r}: expected one loss, got a sum")
-    return loss.name, loss.params
+class FunctionLoss:
+    """A user's function as a loss: called with the keywords it declares (``weights``,
+    ``teacher_scores``); its facts are ``fn.facts`` when set (:func:`register_loss` sets them)."""
+
+    def __init__(self, fn: Any) -> None:
+        self.fn, self.params = fn, {}
+        self.name = getattr(fn, "__name__", type(fn).__name__)
+        self.facts: LossFacts = getattr(fn, "facts", None) or LossFacts()
+        params = inspect.signature(fn).parameters.values()
+        self._any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+        self._takes = {p.name for p in params}
+
+    def __call__(
+        self, scores: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | None = None, **kw: Any
+    ) -> torch.Tensor:
+        teacher_mask = kw.pop("teacher_mask", None)
+        if teacher_mask is not None and self.facts.needs_teacher:
+            mask = teacher_mask if mask is None else mask & teacher_mask
+        return self.fn(scores, labels, mask, **{k: v for k, v in kw.items() if self._any or k in self._takes})
+
+    @property
+    def spec(self) -> str:
+        return f"{self.fn.__module__}.{self.fn.__qualname__}"
+
+    def __repr__(self) -> str:
+        return f"FunctionLoss({self.spec!r})"
+
+    __str__ = spec.fget
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FunctionLoss) and self.fn is other.fn
 
 
-def get(spec: str | Loss | LossSum, **hyperparameters: Any) -> Loss | LossSum:
+def register_loss(name: str | None = None, **facts: Any):
+    """Decorator: ``@register_loss("mine", needs_teacher=False)`` makes a loss function usable by
+    name in specs (``"mine:alpha=2"``, ``"infonce+0.5*mine"``); its keyword-only arguments are its
+    hyperparameters."""
+
+    def add(fn):
+        fn.facts = LossFacts(**facts)
+        _REGISTRY[(name or fn.__name__).lower()] = fn
+        return fn
+
+    return add
+
+
+_IMPORTABLE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+$")
+
+
+def _imported(spec: str) -> Any:
+    """``package.module.function`` (a user's loss written to config.toml) -> the function."""
+    module, _, attr = spec.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"loss {spec!r}: cannot import it ({exc})") from None
+
+
+def get(spec: Any, **hyperparameters: Any) -> Loss | LossSum | FunctionLoss:
     """The loss named by ``spec`` with its hyperparameters bound, checked on a tiny batch now
-    rather than at the first training step. A :class:`Loss` or :class:`LossSum` passes through."""
-    if isinstance(spec, (Loss, LossSum)):
+    rather than at the first training step. A :class:`Loss`, :class:`LossSum` or
+    :class:`FunctionLoss` passes through; a function becomes a :class:`FunctionLoss`; an importable
+    ``module.function`` name loads the function."""
+    if isinstance(spec, str) and _IMPORTABLE.match(spec.strip()) and spec.strip().lower() not in _REGISTRY:
+        spec = _imported(spec.strip())
+    if isinstance(spec, (Loss, LossSum, FunctionLoss)):
         loss = spec
+    elif callable(spec):
+        loss = FunctionLoss(spec)
+    elif not isinstance(spec, str):
+        raise ConfigError(f"loss: expected a spec string or a function, got {type(spec).__name__}")
     else:
         terms = parse_sum(spec, f"loss {spec!r}")
         if len(terms) == 1 and terms[0].weight == 1.0:
@@ -178,7 +243,11 @@ def get(spec: str | Loss | LossSum, **hyperparameters: Any) -> Loss | LossSum:
             loss = LossSum([(t.weight, Loss.from_term(Term(t.name, t.params, t.variant))) for t in terms])
     probe = {"teacher_scores": torch.zeros(2, 16)} if loss.facts.needs_teacher else {}
     try:
-        loss(torch.zeros(2, 16), torch.eye(2, 16), **probe)
+        value = loss(torch.zeros(2, 16), torch.eye(2, 16), **probe)
     except ConfigError as exc:
         raise ConfigError(f"loss {spec if isinstance(spec, str) else loss.spec!r}: {exc}") from None
+    except Exception as exc:  # a user's function: its own error, on the first call
+        raise ConfigError(f"loss {loss.spec!r} fails on a (2, 16) batch: {type(exc).__name__}: {exc}") from None
+    if not (isinstance(value, torch.Tensor) and value.ndim == 0):
+        raise ConfigError(f"loss {loss.spec!r}: expected a scalar tensor, got {type(value).__name__}")
     return loss

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rankwise.data.beir import Dataset
+from rankwise.errors import ConfigError
 from rankwise.metrics.ranking import DEFAULT_METRICS, evaluate, evaluate_per_query
 
 
@@ -44,25 +45,24 @@ def evaluate_model(
     embeddings=None,
 ) -> EvalResult:
     """Retrieve the top ``k`` of the split's corpus for each judged query with ``model`` and score
-    the run. ``model``: a :class:`~rankwise.models.BiEncoder`, ``"bm25"``, a
-    :class:`~rankwise.index.rerank.Pipeline` (its depth is the run's), or a
-    :class:`~rankwise.models.CrossEncoder` (it reranks BM25's top ``k``); with LETOR lists as
-    ``dataset``, a feature scorer (see :func:`evaluate_lists`). ``cache``: reuse corpus
-    embeddings of the same model weights, settings and texts from an earlier call (kept on disk);
-    ``embeddings``: the corpus rows, already encoded (e.g. by Ray into an on-disk store)."""
-    from rankwise.data.letor import LetorData
-    from rankwise.index.rerank import BM25Stage, CrossEncoderStage, Pipeline
-    from rankwise.index.retrieve import bm25_run, dense_run
-    from rankwise.models import CrossEncoder
+    the run. ``model``: a model of any registered family (a
+    :class:`~rankwise.models.BiEncoder` retrieves; a :class:`~rankwise.models.CrossEncoder`
+    reranks BM25's top ``k``; a feature scorer scores LETOR lists given as ``dataset``),
+    ``"bm25"``, or anything with ``search(dataset, k, ...)`` such as a
+    :class:`~rankwise.index.rerank.Pipeline` (its own depth is the run's). ``cache``: reuse
+    corpus embeddings of the same model weights, settings and texts from an earlier call (kept on
+    disk); ``embeddings``: the corpus rows, already encoded (e.g. by Ray into an on-disk store)."""
+    from rankwise.families import find_family
+    from rankwise.index.retrieve import bm25_run
 
-    if isinstance(dataset, LetorData):
-        return evaluate_lists(model, dataset, metrics)
-    if isinstance(model, CrossEncoder):
-        model = Pipeline(BM25Stage(), CrossEncoderStage(model), depth=k)
-    if isinstance(model, Pipeline):
-        run = model.run(dataset, show_progress=show_progress).run
-    elif isinstance(model, str) and model == "bm25":
-        run = bm25_run(dataset, k, show_progress=show_progress)
-    else:
-        run = dense_run(model, dataset, k, show_progress=show_progress, cache=cache, embeddings=embeddings)
-    return score_run(dataset, run, metrics)
+    family = find_family(model)
+    if family is not None:
+        kw = {"show_progress": show_progress, "cache": cache, "embeddings": embeddings}
+        return family.evaluate(dataset, k, metrics=metrics, **kw)
+    if isinstance(model, str) and model == "bm25":
+        return score_run(dataset, bm25_run(dataset, k, show_progress=show_progress), metrics)
+    if callable(getattr(model, "search", None)):
+        return score_run(dataset, model.search(dataset, k, show_progress=show_progress), metrics)
+    raise ConfigError(
+        f"evaluate_model: cannot search with a {type(model).__name__}: give a model, 'bm25' or a Pipeline"
+    )

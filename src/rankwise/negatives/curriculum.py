@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from rankwise.batch import hard_negatives
 from rankwise.registry import Registry
 
 
@@ -64,7 +65,8 @@ class Curriculum:
         if step >= m:
             return None
         w = torch.tensor(
-            [self.easiness(ex, [j for _, j in own]) for ex, own in zip(examples, batch.hard)], dtype=torch.float32
+            [self.easiness(ex, [j for _, j in own]) for ex, own in zip(examples, hard_negatives(batch))],
+            dtype=torch.float32,
         )
         frac = step / m
         w = w * (1 - frac) + frac

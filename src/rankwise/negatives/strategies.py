@@ -51,6 +51,7 @@ class NegativesStrategy:
 
     uses_hard: ClassVar[bool] = True  # gives queries hard negatives of their own
     needs_corpus: ClassVar[bool] = False  # mines from the training corpus (needs query ids)
+    reencodes: ClassVar[bool] = False  # refresh() re-encodes texts with the model being trained
 
     def prepare(
         self,
@@ -149,7 +150,7 @@ def mine_shared(
     share the work instead of each doing all of it: a dense corpus is encoded in shares, each process
     mines its contiguous share of the queries, and every process writes the whole file (rows in the
     one-process order; each query's sampling is seeded by its id, so the rows are the same)."""
-    from rankwise.train.distributed import current, gather_each
+    from rankwise.distributed import current, gather_each
 
     shard = current()
     if shard is None:
@@ -206,7 +207,7 @@ def mine_shared(
 
 def _encode_corpus(model, dataset: Dataset) -> np.ndarray:
     """The corpus's document embeddings in corpus order, encoded in shares in a data-parallel run."""
-    from rankwise.train.distributed import encode_shared
+    from rankwise.distributed import encode_shared
 
     _, texts = corpus_texts(dataset)
     return encode_shared(lambda part: model.encode(part, "doc", batch_size=128), texts)
@@ -214,7 +215,7 @@ def _encode_corpus(model, dataset: Dataset) -> np.ndarray:
 
 def _receive(path: Path) -> None:
     """In a data-parallel run, rank 0's copy of ``path`` on every process (their disks may differ)."""
-    from rankwise.train.distributed import current, from_main, is_main
+    from rankwise.distributed import current, from_main, is_main
 
     if current() is None:
         return
@@ -239,7 +240,7 @@ class MinedNegatives(NegativesStrategy, MineOptions):
         return dataset
 
     def prepare(self, examples, dataset, work_dir, *, model=None, show_progress=False, log=print) -> None:
-        from rankwise.train.distributed import from_main
+        from rankwise.distributed import from_main
 
         dataset = self._require(dataset)
         path = work_dir / "negatives.jsonl"
@@ -282,6 +283,7 @@ class StarNegatives(MinedNegatives):
 class DynamicNegatives(MinedNegatives):
     """ADORE-style: the current model re-mines every ``every`` steps (``reencode=false``: fixed document index)."""
 
+    reencodes: ClassVar[bool] = True
     every: int = 200
     reencode: bool = True
     last_refresh: int = field(default=-1, init=False, compare=False)
@@ -308,7 +310,7 @@ class DynamicNegatives(MinedNegatives):
         t0 = time.perf_counter()
         was_training = model.training
         model.eval()
-        from rankwise.train.distributed import current
+        from rankwise.distributed import current
 
         shard = current()
         if not self.reencode and self.index is None:  # ADORE: the starting model's document index stays

@@ -1,7 +1,7 @@
-"""Teachers that score (query, document) pairs: a cross-encoder folder (a transformers
-sequence-classification model with one output) or a bi-encoder folder (any model
-:class:`~rankwise.models.BiEncoder` loads). Used by mining to filter false negatives and to
-keep teacher scores for distillation, and by false-negative weighting."""
+"""Teachers that score (query, document) pairs, used by mining to filter false negatives and to
+keep teacher scores for distillation, and by false-negative weighting. A model's family gives
+its teacher (:meth:`~rankwise.families.Family.teacher`): a cross-encoder's logits, a dual
+encoder's dot products, or any family's ``score``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 
 from rankwise.errors import RankwiseError
-from rankwise.models.folders import folder_kind
 
 
 class Teacher:
@@ -26,25 +25,24 @@ class Teacher:
         return [self.score(q, d) for q, d in zip(queries, docs)]
 
 
-TEACHERS: dict[str, type[Teacher]] = {}  # kind -> class; register your own with @register_teacher
+class FamilyTeacher(Teacher):
+    """Any family's :meth:`~rankwise.families.Family.score` as teacher scores."""
+
+    def __init__(self, family) -> None:
+        self.family, self.kind, self.name = family, family.name, family.label
+
+    def score(self, query: str, docs: Sequence[str]) -> np.ndarray:
+        return np.asarray(self.family.rank(query, list(docs)), dtype=np.float32)
 
 
-def register_teacher(cls: type[Teacher]) -> type[Teacher]:
-    TEACHERS[cls.kind] = cls
-    return cls
-
-
-@register_teacher
 class CrossEncoderTeacher(Teacher):
     """A reranker (:class:`~rankwise.models.CrossEncoder`: one trained here, or any sentence-transformers
     cross-encoder folder) scoring each (query, document) pair; its raw logits are the teacher scores."""
 
     kind = "cross-encoder"
 
-    def __init__(self, path_or_model, max_length: int | None = None, batch_size: int = 32) -> None:
-        from rankwise.models.cross_encoder import CrossEncoder
-
-        self.model = path_or_model if isinstance(path_or_model, CrossEncoder) else CrossEncoder.load(path_or_model)
+    def __init__(self, model, max_length: int | None = None, batch_size: int = 32) -> None:
+        self.model = model
         if max_length:
             self.model.config.max_length = max_length
         self.name, self.batch_size = self.model.name, batch_size
@@ -62,22 +60,16 @@ class CrossEncoderTeacher(Teacher):
         return out
 
 
-@register_teacher
 class BiEncoderTeacher(Teacher):
+    """A dual encoder's dot products; all of a mining chunk's documents encoded in one pass."""
+
     kind = "bi-encoder"
 
-    def __init__(self, path_or_model) -> None:
-        from rankwise.models import BiEncoder
-
-        if isinstance(path_or_model, BiEncoder):
-            self.model = path_or_model
-        else:
-            self.model = BiEncoder.load(None if path_or_model is None else str(path_or_model))
-        self.name = self.model.name
+    def __init__(self, model) -> None:
+        self.model, self.name = model, model.name
 
     def score(self, query: str, docs: Sequence[str]) -> np.ndarray:
-        q = self.model.encode([query], "query")
-        return (self.model.encode(list(docs), "doc") @ q[0]).astype(np.float32)
+        return self.score_many([query], [docs])[0].astype(np.float32)
 
     def score_many(self, queries: Sequence[str], docs: Sequence[Sequence[str]]) -> list[np.ndarray]:
         # one encoding pass over all distinct documents, not one per query
@@ -90,30 +82,19 @@ class BiEncoderTeacher(Teacher):
         ]
 
 
-def teacher_kind(path: Path) -> str:
-    """A folder with a sequence-classification ``config.json`` holds a cross-encoder; any other a bi-encoder."""
-    return folder_kind(path)
-
-
 def load_teacher(spec) -> Teacher:
-    """A :class:`Teacher` passes through, a loaded model is wrapped; a model folder loads as the kind :func:`teacher_kind`
-    finds (``default``: the packaged all-MiniLM-L6-v2 as a bi-encoder)."""
+    """A :class:`Teacher` passes through; a model, or the model a folder holds, teaches as its family
+    says (``default``: the packaged all-MiniLM-L6-v2 as a bi-encoder)."""
+    from rankwise.families import family_of, find_family, load_model
+
     if isinstance(spec, Teacher):
         return spec
-    from rankwise.models import BiEncoder, CrossEncoder
-
-    if isinstance(spec, CrossEncoder):
-        return CrossEncoderTeacher(spec)
-    if isinstance(spec, BiEncoder):
-        return BiEncoderTeacher(spec)
-    if str(spec) == "default":
-        return BiEncoderTeacher(None)
-    path = Path(spec)
-    if not path.is_dir():
+    family = find_family(spec)
+    if family is not None:
+        return family.teacher()
+    if str(spec) != "default" and not Path(spec).is_dir():
         raise RankwiseError(f"teacher {spec!r} cannot load: no such model folder")
     try:
-        return TEACHERS[teacher_kind(path)](path)
-    except RankwiseError as exc:
-        raise RankwiseError(f"teacher {spec!r} cannot load: {exc}") from None
-    except (OSError, ValueError, json.JSONDecodeError) as exc:
+        return family_of(load_model(None if str(spec) == "default" else spec)).teacher()
+    except (RankwiseError, OSError, ValueError, json.JSONDecodeError) as exc:
         raise RankwiseError(f"teacher {spec!r} cannot load: {exc}") from None

@@ -11,7 +11,7 @@ from rankwise.data.examples import TrainExample
 from rankwise.device import best_device, resolve_device
 from rankwise.errors import ConfigError
 from rankwise.models import BiEncoder, CrossEncoder
-from rankwise.train import TrainConfig, train
+from rankwise.training import TrainConfig, train
 from tests.conftest import make_tiny_bert
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from rankwise.data import TrainExample
-from rankwise.train import build_inbatch
+from rankwise.training import build_inbatch
 
 
 def test_shared_document_encoded_once_and_positive_for_both():
@@ -38,7 +38,7 @@ def test_sampling_is_a_function_of_the_generator():
 
 def test_pad_lists_feeds_any_loss_and_keeps_gradients():
     import rankwise.losses as L
-    from rankwise.train.batching import pad_lists
+    from rankwise.training.batching import pad_lists
 
     a = torch.tensor([2.0, 0.5, -1.0], dtype=torch.float64, requires_grad=True)
     b = torch.tensor([0.3], dtype=torch.float64, requires_grad=True)

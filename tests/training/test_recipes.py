@@ -9,8 +9,8 @@ import pytest
 from rankwise.data import load_beir
 from rankwise.errors import ConfigError
 from rankwise.models import BiEncoder, CrossEncoder
-from rankwise.train import TrainConfig
-from rankwise.train.recipes import RECIPES, AR2Schedule, ar2
+from rankwise.training import TrainConfig
+from rankwise.training.recipes import RECIPES, AR2Schedule, ar2
 
 
 def test_recipes_fill_in_the_teacher_and_parse(tmp_path):

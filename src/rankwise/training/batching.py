@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from rankwise.batch import hard_negatives
 from rankwise.data.examples import TrainExample
 
 
@@ -170,7 +171,7 @@ def teacher_matrix(batch: InBatch | ListBatch, examples: Sequence[TrainExample])
     t = torch.zeros(batch.labels.shape)
     mask = torch.zeros(batch.labels.shape, dtype=torch.bool)
     for i, ex in enumerate(examples):
-        if ex.scores is None or not batch.hard[i]:
+        if ex.scores is None or not hard_negatives(batch)[i]:
             continue
         c = batch.positive[i]
         t[i, c], mask[i, c] = ex.scores.positives[batch.positive_index[i]], True

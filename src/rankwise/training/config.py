@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Optional
 
 from pydantic import (
     BaseModel,
@@ -29,7 +29,7 @@ from rankwise.losses import get
 from rankwise.negatives.curriculum import CURRICULA
 from rankwise.negatives.false_negatives import FALSE_NEGATIVES
 from rankwise.negatives.strategies import NEGATIVES
-from rankwise.train.samplers import BATCHING, RandomBatches, length_bucketed
+from rankwise.training.samplers import BATCHING, RandomBatches, length_bucketed
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -37,6 +37,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 LossField = Annotated[Any, BeforeValidator(get), PlainSerializer(lambda v: v.spec, return_type=str)]
+"""A loss spec, a :class:`~rankwise.losses.Loss`, or a plain function ``fn(scores, labels, mask)``."""
 
 
 class TrainConfig(BaseModel):
@@ -46,14 +47,15 @@ class TrainConfig(BaseModel):
         extra="forbid", protected_namespaces=(), arbitrary_types_allowed=True, validate_assignment=True
     )
 
-    kind: Optional[Literal["bi-encoder", "cross-encoder"]] = Field(
+    kind: Optional[str] = Field(
         None,
-        description="model kind to train: bi-encoder (retriever) or cross-encoder (reranker) [default: bi-encoder]",
+        description="model family: bi-encoder (retriever), cross-encoder (reranker), or any registered family "
+        "[default: bi-encoder]",
     )
     model: Optional[str] = Field(None, description="base model: the packaged all-MiniLM-L6-v2, a folder, or a hub name")
     loss: LossField = Field(
         default_factory=lambda: get("infonce:temperature=0.05"),
-        description="loss spec, e.g. 'infonce:temperature=0.05' or 'infonce+0.1*tcm'",
+        description="loss spec, e.g. 'infonce:temperature=0.05' or 'infonce+0.1*tcm', or module.function of your own",
     )
     batch_size: int = Field(32, ge=2, description="training examples per step")
     steps: int = Field(100, ge=1, description="optimizer steps")
@@ -130,6 +132,17 @@ class TrainConfig(BaseModel):
         description="rankwise train: keep the checkpoints once training has finished (default: the final model only)",
     )
 
+    @field_validator("kind")
+    @classmethod
+    def _known_family(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None:
+            import rankwise.families  # noqa: F401  (registers the built-in families)
+            from rankwise.registry import FAMILIES
+
+            if v not in FAMILIES.names():
+                raise ValueError(f"{v!r}: expected one of {', '.join(FAMILIES.names())}")
+        return v
+
     @field_validator("device")
     @classmethod
     def _known_device(cls, v: Optional[str]) -> Optional[str]:
@@ -146,8 +159,8 @@ class TrainConfig(BaseModel):
 
     @classmethod
     def from_recipe(cls, name: str, teacher: str | Path | None = None, **overrides: Any) -> TrainConfig:
-        """A named recipe's options (:data:`rankwise.train.recipes.RECIPES`), then ``overrides``."""
-        from rankwise.train.recipes import recipe_options
+        """A named recipe's options (:data:`rankwise.training.recipes.RECIPES`), then ``overrides``."""
+        from rankwise.training.recipes import recipe_options
 
         return cls(**(recipe_options(name, teacher) | overrides))
 

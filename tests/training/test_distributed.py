@@ -33,14 +33,14 @@ def examples() -> list[TrainExample]:
 
 def step(model_dir: str, loss: str, cache_chunk: int | None, shard) -> tuple[float, torch.Tensor, torch.Tensor]:
     from rankwise.models import BiEncoder
-    from rankwise.train import TrainConfig
-    from rankwise.train.batching import build_inbatch
-    from rankwise.train.kinds import model_kind
+    from rankwise.training import TrainConfig
+    from rankwise.training.batching import build_inbatch
+    from rankwise.families import family_of
 
     torch.manual_seed(0)
     model = BiEncoder.load(model_dir)
     model.train()
-    kind = model_kind(model)
+    kind = family_of(model)
     kind.shard = shard
     cfg = TrainConfig(loss=loss, cache_chunk=cache_chunk)
     batch = build_inbatch(examples(), np.random.default_rng(3), n_negatives=1)
@@ -54,7 +54,7 @@ def step(model_dir: str, loss: str, cache_chunk: int | None, shard) -> tuple[flo
 def _worker(rank: int, model_dir: str, init: str, out_dir: str) -> None:
     import torch.distributed as dist
 
-    from rankwise.train.distributed import Shard
+    from rankwise.distributed import Shard
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
@@ -88,8 +88,8 @@ def test_two_processes_equal_one_process_holding_the_batch(still_bert, tmp_path)
 
 def test_a_batch_smaller_than_the_processes_is_refused(still_bert):
     from rankwise.errors import RankwiseError
-    from rankwise.train.distributed import Shard
-    from rankwise.train.grad_cache import Side, cached_forward_backward
+    from rankwise.distributed import Shard
+    from rankwise.training.grad_cache import Side, cached_forward_backward
 
     side = Side(lambda items: (torch.zeros(len(items), 2), None), ["only one"])
     with pytest.raises(RankwiseError, match="fewer items than the 2 processes"):
@@ -97,7 +97,7 @@ def test_a_batch_smaller_than_the_processes_is_refused(still_bert):
 
 
 def test_shards_cover_the_batch_in_order():
-    from rankwise.train.distributed import Shard
+    from rankwise.distributed import Shard
 
     parts = [Shard(r, 3).part(8) for r in range(3)]
     assert [(p.start, p.stop) for p in parts] == [(0, 3), (3, 6), (6, 8)]

@@ -7,13 +7,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from rankwise.data.examples import TrainExample
-from rankwise.train.config import TrainConfig
+from rankwise.training.config import TrainConfig
 
 
 def batch_indices(config: TrainConfig, examples: Sequence[TrainExample], steps: int | None = None) -> list[list[int]]:
     """The indices into ``examples`` of each batch rankwise draws for ``config`` (samplers that
     need no model: random, nodup)."""
-    from rankwise.train.plan import Plan
+    from rankwise.training.plan import Plan
 
     plan = Plan(config, list(examples))
     if plan.sampler.needs_embeddings(0):

@@ -7,8 +7,8 @@ import torch
 
 from rankwise.data import TrainExample
 from rankwise.models import BiEncoder
-from rankwise.train import TrainConfig, train
-from rankwise.train.interop import ReplayBatches, batch_indices
+from rankwise.training import TrainConfig, train
+from rankwise.training.interop import ReplayBatches, batch_indices
 
 
 def _no_dropout(module: torch.nn.Module) -> None:

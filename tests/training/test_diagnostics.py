@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from rankwise.data.examples import TeacherScores, TrainExample
-from rankwise.train.batching import InBatch
-from rankwise.train.diagnostics import batch_diagnostics
+from rankwise.training.batching import InBatch
+from rankwise.training.diagnostics import batch_diagnostics
 
 
 def test_values_by_hand():

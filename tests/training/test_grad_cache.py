@@ -9,9 +9,9 @@ import torch
 from rankwise.data import examples_from_qrels, load_beir
 from rankwise.losses import get
 from rankwise.models import BiEncoder
-from rankwise.train import TrainConfig, train
-from rankwise.train.batching import build_inbatch
-from rankwise.train.grad_cache import forward_backward
+from rankwise.training import TrainConfig, train
+from rankwise.training.batching import build_inbatch
+from rankwise.training.grad_cache import forward_backward
 from tests.conftest import assert_grads_close, make_tiny_bert
 
 

@@ -10,8 +10,8 @@ from rankwise.data.clicks import CascadeModel, PositionBasedModel, click_model, 
 from rankwise.data.letor import LetorData
 from rankwise.errors import ConfigError, DataError
 from rankwise.models.feature_scorer import MLPScorer
-from rankwise.train import TrainConfig, train
-from rankwise.train.ultr import DLAModel, estimate_propensities_em, ipw_examples
+from rankwise.training import TrainConfig, train
+from rankwise.training.ultr import DLAModel, estimate_propensities_em, ipw_examples
 
 
 def letor(n_queries=60, per=10, seed=0) -> LetorData:

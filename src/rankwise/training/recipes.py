@@ -1,6 +1,6 @@
 """Named recipes: training procedures built from the library's parts.
 
-- :data:`RECIPES`: single-run recipes as :class:`~rankwise.train.TrainConfig` options
+- :data:`RECIPES`: single-run recipes as :class:`~rankwise.training.TrainConfig` options
   (``TrainConfig.from_recipe`` / ``rankwise train --recipe``).
 - :func:`ar2`: the AR2 alternating schedule of a retriever and a ranker, over several runs.
 """
@@ -130,7 +130,7 @@ def ar2(
     same schedule skips what is done and continues the rest. ``out/schedule.json`` records the
     schedule and the phases done."""
     from rankwise.models import BiEncoder, CrossEncoder
-    from rankwise.train import TrainConfig, train
+    from rankwise.training import TrainConfig, train
 
     schedule = schedule or AR2Schedule()
     out = Path(out)

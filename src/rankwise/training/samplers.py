@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -66,6 +66,7 @@ class BatchSampler:
     samplers that cluster queries say so with :meth:`needs_embeddings` and get them in :meth:`cluster`.
     """
 
+    embeds_queries: ClassVar[bool] = False  # cluster() takes the model's query embeddings
     n: int = field(default=0, init=False, compare=False)
     bs: int = field(default=0, init=False, compare=False)
     seed: int = field(default=0, init=False, compare=False)
@@ -185,6 +186,7 @@ class NoDupBatches(BatchSampler):
 class TasBatches(BatchSampler):
     """TAS-Balanced: each batch from one k-means cluster of the queries; balanced margin bins."""
 
+    embeds_queries: ClassVar[bool] = True
     clusters: int = 64
     balanced: bool = True
     bins: int = 10
@@ -249,6 +251,7 @@ class TasBatches(BatchSampler):
 class NgameBatches(BatchSampler):
     """NGAME: batches of neighbouring queries, re-clustered with the current model every ``every`` steps."""
 
+    embeds_queries: ClassVar[bool] = True
     every: int = 100
     cluster_size: int = 8
     order: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)

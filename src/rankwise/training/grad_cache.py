@@ -18,9 +18,9 @@ from typing import Any
 
 import torch
 
+from rankwise.distributed import Shard
 from rankwise.errors import RankwiseError
 from rankwise.models.bi_encoder import TokenCount
-from rankwise.train.distributed import Shard
 
 LossOfScores = Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, float]]]
 
@@ -60,7 +60,7 @@ def cached_forward_backward(
     ``loss_of_scores(scores)`` and back-propagate into the model. ``cache_chunk``: items per chunk
     with gradient caching (None: one plain pass). ``check(loss)`` runs before any backward pass
     (e.g. to refuse a non-finite loss). ``shard``: this process encodes its share of each side and
-    the outputs of all processes are gathered (:mod:`rankwise.train.distributed`); the caller sums
+    the outputs of all processes are gathered (:mod:`rankwise.distributed`); the caller sums
     the parameter gradients across processes. Any model kind whose scores are a function of
     per-item outputs runs through here, so gradient caching and data parallelism serve every kind
     and every loss."""

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from rankwise.errors import ConfigError
-from rankwise.train.config import load_config
-from rankwise.train.sweep import schedule, sweep
+from rankwise.training.config import load_config
+from rankwise.training.sweep import schedule, sweep
 from tests.conftest import run_cli, write_beir
 
 

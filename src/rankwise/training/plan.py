@@ -17,14 +17,13 @@ import torch
 
 from rankwise.data.beir import Dataset
 from rankwise.data.examples import TrainExample
+from rankwise.distributed import encode_shared
 from rankwise.errors import ConfigError
-from rankwise.negatives.strategies import FileNegatives, InBatchNegatives, NegativesStrategy
-from rankwise.train.batching import teacher_matrix
-from rankwise.train.config import TrainConfig
-from rankwise.train.diagnostics import batch_diagnostics
-from rankwise.train.distributed import encode_shared
-from rankwise.train.kinds import ModelKind, model_kind
-from rankwise.train.samplers import BatchSampler
+from rankwise.families import Family, family_of
+from rankwise.negatives.strategies import FileNegatives, InBatchNegatives
+from rankwise.training.batching import hard_negatives, teacher_matrix
+from rankwise.training.config import TrainConfig
+from rankwise.training.diagnostics import batch_diagnostics
 
 
 class Plan:
@@ -49,7 +48,7 @@ class Plan:
         self.false_negatives = config.false_negatives
         self.curriculum = config.curriculum
         self.loss_fn = config.loss
-        self.kind: ModelKind | None = None  # set by prepare(model)
+        self.family: Family | None = None  # the model's family, set by prepare(model)
         if self.negatives.needs_corpus and any(ex.query_id is None for ex in examples):
             raise ConfigError(
                 f"negatives {str(self.negatives)!r} mines per query id: train from qrels or an id-form training file"
@@ -71,33 +70,30 @@ class Plan:
 
     @property
     def n_negatives(self) -> int:
-        return self.kind.negatives_per_query(self.config, self.negatives.uses_hard) if self.kind else 0
+        return self.family.negatives_per_query(self.config, self.negatives.uses_hard) if self.family else 0
 
     def prepare(self, model) -> None:
-        """Before the first step (and before a resume restores state): the model's kind, static mining."""
-        self.kind = model_kind(model)
-        if not self.kind.embeds:  # parts that re-encode texts with the model being trained
+        """Before the first step (and before a resume restores state): the model's family, static mining."""
+        self.family = family_of(model)
+        if not self.family.embeds:  # parts that re-encode texts with the model being trained
             embeds = [
                 what
                 for what, on in (
-                    (
-                        f"negatives {str(self.negatives)!r}",
-                        type(self.negatives).refresh is not NegativesStrategy.refresh,
-                    ),
-                    (f"batching {str(self.sampler)!r}", type(self.sampler).cluster is not BatchSampler.cluster),
+                    (f"negatives {str(self.negatives)!r}", self.negatives.reencodes),
+                    (f"batching {str(self.sampler)!r}", self.sampler.embeds_queries),
                 )
                 if on
             ]
             if embeds:
                 raise ConfigError(
-                    f"{embeds[0]} re-encodes texts with the model being trained, and a {self.kind.name} does not "
+                    f"{embeds[0]} re-encodes texts with the model being trained, and a {self.family.name} does not "
                     "embed texts alone: choose static negatives (bm25, dense, star, file) and random or nodup batching"
                 )
         self.negatives.prepare(
             self.examples,
             self.dataset,
             self.work_dir,
-            model=self.kind.model,
+            model=self.family.model,
             show_progress=self.show_progress,
             log=self.log,
         )
@@ -126,7 +122,7 @@ class Plan:
                 )
         if self.sampler.wants_lengths:  # an example's length: its longest positive or hard negative, in tokens
             texts = [max((t for _, t in ex.positives + ex.negatives), key=len) for ex in self.examples]
-            self.sampler.lengths = self.kind.lengths(texts)
+            self.sampler.lengths = self.family.lengths(texts)
 
     def before_step(self, step: int, model) -> None:
         if self.negatives.due(step):
@@ -143,13 +139,13 @@ class Plan:
             self.sampler.cluster(step, emb)
 
     def batch(self, step: int) -> tuple[list[TrainExample], Any]:
-        """The step's examples and their batch, as the model's kind lays it out."""
-        if self.kind is None:
-            raise ConfigError("Plan.batch before Plan.prepare(model): the batch's layout is the model kind's")
+        """The step's examples and their batch, as the model's family lays it out."""
+        if self.family is None:
+            raise ConfigError("Plan.batch before Plan.prepare(model): the batch's layout is the model family's")
         idx = self.sampler.indices(step, self.examples)
         rng = np.random.default_rng([self.config.seed, 1, step])
         exs = [self.examples[int(i)] for i in idx]
-        batch = self.kind.batch(
+        batch = self.family.batch(
             exs, rng, self.config, self.n_negatives, self.negatives.extra(idx, rng), self.sampler.choose_negatives()
         )
         return exs, batch
@@ -158,12 +154,12 @@ class Plan:
         self, scores: torch.Tensor, batch: Any, examples: Sequence[TrainExample], step: int
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """The step's loss and what to log of it (mean false-negative and curriculum weights, and
-        every ``diagnostics_every`` steps the training diagnostics of :mod:`rankwise.train.diagnostics`)."""
+        every ``diagnostics_every`` steps the training diagnostics of :mod:`rankwise.training.diagnostics`)."""
         info: dict[str, float] = {}
         raw = scores
         if self.false_negatives is not None:
             scores, w = self.false_negatives.adjust(scores, batch, examples)
-            own = [w[i, c].item() for i, hard in enumerate(batch.hard) for c, _ in hard]
+            own = [w[i, c].item() for i, hard in enumerate(hard_negatives(batch)) for c, _ in hard]
             info["fn_weight"] = float(np.mean(own)) if own else 1.0
         labels = batch.labels.to(scores.device, scores.dtype)
         kw: dict[str, Any] = {}

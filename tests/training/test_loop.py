@@ -10,8 +10,8 @@ import torch
 from rankwise.data import examples_from_qrels, load_beir
 from rankwise.errors import ConfigError, RankwiseError
 from rankwise.models import BiEncoder
-from rankwise.train import TrainConfig, latest_checkpoint, load_config, train
-from rankwise.train.samplers import RandomBatches
+from rankwise.training import TrainConfig, latest_checkpoint, load_config, train
+from rankwise.training.samplers import RandomBatches
 
 
 def _cfg(tiny_model_dir, **kw):

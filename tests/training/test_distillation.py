@@ -7,8 +7,8 @@ import torch
 from rankwise.data import TeacherScores, TrainExample
 from rankwise.errors import ConfigError
 from rankwise.models import BiEncoder
-from rankwise.train import TrainConfig, train
-from rankwise.train.batching import build_inbatch, teacher_matrix
+from rankwise.training import TrainConfig, train
+from rankwise.training.batching import build_inbatch, teacher_matrix
 
 
 def _examples(n: int, scored: bool = True) -> list[TrainExample]:
@@ -59,7 +59,7 @@ def test_margin_mse_trains_on_the_teachers_margins(tiny_model_dir, tmp_path):
         checkpoint_every=100,
     )
     # the first batch as the plan will draw it, scored by the untrained model
-    from rankwise.train.plan import Plan
+    from rankwise.training.plan import Plan
 
     plan = Plan(cfg, exs)
     plan.prepare(model)

@@ -33,13 +33,13 @@ from transformers import get_linear_schedule_with_warmup
 from rankwise.data.beir import Dataset
 from rankwise.data.examples import TrainExample, examples_from_qrels
 from rankwise.device import resolve_device
+from rankwise.distributed import current, init_from_env, is_main
 from rankwise.errors import ConfigError, RankwiseError
+from rankwise.families import Family, family_of
 from rankwise.io import atomic_path, write_json
 from rankwise.models import BiEncoder, CrossEncoder
-from rankwise.train.config import TrainConfig
-from rankwise.train.distributed import current, init_from_env, is_main
-from rankwise.train.kinds import ModelKind, model_kind
-from rankwise.train.plan import Plan
+from rankwise.training.config import TrainConfig
+from rankwise.training.plan import Plan
 
 logger = logging.getLogger(__name__)
 
@@ -197,7 +197,7 @@ def _as_examples(
 
 
 def train(
-    model: BiEncoder | CrossEncoder | ModelKind,
+    model: BiEncoder | CrossEncoder | Family,
     data: Dataset | Sequence[TrainExample],
     config: TrainConfig | None = None,
     out_dir: str | Path | None = None,
@@ -211,8 +211,8 @@ def train(
     show_progress: bool = False,
     log: Callable[[str], None] = print,
 ) -> TrainResult:
-    """Train ``model`` (any model kind: a :class:`~rankwise.models.BiEncoder`, a
-    :class:`~rankwise.models.CrossEncoder`, or a :class:`~rankwise.train.kinds.ModelKind`) in place
+    """Train ``model`` (a model of any registered family: a :class:`~rankwise.models.BiEncoder`, a
+    :class:`~rankwise.models.CrossEncoder`, ..., or a :class:`~rankwise.families.Family`) in place
     and return its history.
 
     ``data``: a :class:`~rankwise.data.Dataset` split (one example per judged query; it is also
@@ -225,33 +225,54 @@ def train(
     The model's own max lengths are kept; the config's, when given, apply during training only.
     """
     config = config or TrainConfig()
-    kind = model_kind(model)
-    if config.kind is not None and config.kind != kind.name:
-        raise ConfigError(f"the config trains a {config.kind}, and the model given is a {kind.name}")
+    family = family_of(model)
+    if config.kind is not None and config.kind != family.name:
+        raise ConfigError(f"the config trains a {config.kind}, and the model given is a {family.name}")
     examples, corpus = _as_examples(data, corpus)
     out = Path(out_dir) if out_dir is not None else None
     if resume and out is None:
         raise ConfigError("resume needs the run folder (out_dir) that holds the checkpoints")
     device = resolve_device(config.device)
-    kind.shard = init_from_env(device)
-    if kind.shard is not None:
-        if not kind.data_parallel:
-            raise ConfigError(f"a {kind.name} trains in one process; run it without torchrun / --nproc")
+    family.shard = init_from_env(device)
+    if family.shard is not None:
+        if not family.data_parallel:
+            raise ConfigError(f"a {family.name} trains in one process; run it without torchrun / --nproc")
         if device.type == "cuda":
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        if kind.shard.rank != 0:  # rank 0 alone logs, reports and writes checkpoints
+        if family.shard.rank != 0:  # rank 0 alone logs, reports and writes checkpoints
             log, on_step, show_progress = (lambda _: None), None, False
     seed_everything(config.seed)
     with ExitStack() as stack:
         work = out if out is not None else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rankwise-")))
-        stack.enter_context(kind.training_lengths(config))
-        kind.model.to(device)
+        stack.enter_context(family.training_lengths(config))
+        family.model.to(device)
         plan = plan or Plan(config, examples, dataset=corpus, work_dir=work, show_progress=show_progress, log=log)
-        return _run(kind, config, plan, out, device, resume, on_step, evaluator, stop_after, log)
+        return _run(family, config, plan, out, device, resume, on_step, evaluator, stop_after, log)
+
+
+def _optimizer(family: Family, config: TrainConfig):
+    """AdamW without decay on biases and norms, a head at its own learning rate, and
+    transformers' schedule as sentence-transformers' trainer uses it: ceil(ratio x steps) warm-up
+    steps from lr 0, then linear decay to 0 (same learning rates step for step)."""
+    params = list(family.module.named_parameters())
+    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
+    scale = {n: (config.head_lr_scale if k < 0 else k) for names, k in family.param_groups() for n in names}
+    groups = [
+        {
+            "params": [p for n, p in params if n.endswith(no_decay) == nd and scale.get(n, 1.0) == lr_scale],
+            "weight_decay": 0.0 if nd else config.weight_decay,
+            "lr": config.lr * lr_scale,
+        }
+        for lr_scale in sorted({1.0, *scale.values()})
+        for nd in (False, True)
+    ]
+    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=config.lr)
+    scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(config.warmup_ratio * config.steps), config.steps)
+    return optimizer, scheduler
 
 
 def _run(
-    kind: ModelKind,
+    family: Family,
     config: TrainConfig,
     plan: Plan,
     out: Path | None,
@@ -262,34 +283,18 @@ def _run(
     stop_after,
     log,
 ) -> TrainResult:
-    model, module = kind.model, kind.module
-    plan.prepare(kind)
+    model, module = family.model, family.module
+    plan.prepare(family)
     if config.bf16 and not bf16_is_native(device):
         logger.warning("bf16 autocast on %s without native bf16 support: expect it slower than float32", device)
     if config.activation_checkpointing:
         _set_checkpointing(module, True)
     token_cache: dict = {}  # every text is tokenised once per run
-    params = list(module.named_parameters())
-    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
-    scale = {n: (config.head_lr_scale if k < 0 else k) for names, k in kind.param_groups() for n in names}
-    groups = [
-        {
-            "params": [p for n, p in params if n.endswith(no_decay) == nd and scale.get(n, 1.0) == lr_scale],
-            "weight_decay": 0.0 if nd else config.weight_decay,
-            "lr": config.lr * lr_scale,
-        }
-        for lr_scale in sorted({1.0, *scale.values()})
-        for nd in (False, True)
-    ]
-    groups = [g for g in groups if g["params"]]
-    optimizer = torch.optim.AdamW(groups, lr=config.lr)
-    # transformers' schedule, as sentence-transformers' trainer uses it: ceil(ratio x steps) warm-up
-    # steps from lr 0, then linear decay to 0 (same learning rates step for step)
-    scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(config.warmup_ratio * config.steps), config.steps)
+    optimizer, scheduler = _optimizer(family, config)
     result = TrainResult()
     start = 0
     if resume:
-        ckpt = check_resume(out, config, world=kind.shard.world if kind.shard else 1)
+        ckpt = check_resume(out, config, world=family.shard.world if family.shard else 1)
         if ckpt is None:
             log(f"no checkpoint in {out / CKPT_DIR}: starting from step 0")
         else:
@@ -300,35 +305,7 @@ def _run(
     model.train()
     t0 = time.perf_counter() - result.seconds  # result.seconds: the time before a resume (or 0)
     for step in range(start, config.steps):
-        plan.before_step(step, model)
-        t_step = time.perf_counter()
-        exs, batch = plan.batch(step)
-        loss, info, tokens = kind.forward_backward(
-            batch,
-            lambda scores, exs=exs, batch=batch, step=step: plan.loss(scores, batch, exs, step),
-            config,
-            token_cache,
-            functools.partial(_refuse_non_finite, step=step),
-        )
-        if kind.shard is not None:
-            kind.shard.sum_gradients(module)
-        torch.nn.utils.clip_grad_norm_(module.parameters(), config.max_grad_norm)
-        lr = optimizer.param_groups[0]["lr"]
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        took = time.perf_counter() - t_step
-        real, padded = tokens
-        entry = StepLog(
-            step + 1,
-            float(loss.detach()),
-            lr,
-            len(exs) / took,
-            real / took,
-            1 - real / max(1, padded),
-            peak_rss_mb(),
-            info,
-        )
+        entry = _step(family, plan, config, step, optimizer, scheduler, token_cache)
         result.history.append(entry)
         if on_step:
             on_step(entry)
@@ -347,6 +324,33 @@ def _run(
         _set_checkpointing(module, False)
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def _step(family: Family, plan: Plan, config: TrainConfig, step: int, optimizer, scheduler, token_cache) -> StepLog:
+    """One optimizer step: the plan's batch, the family's scores, the plan's loss, backward, update."""
+    plan.before_step(step, family.model)
+    t_step = time.perf_counter()
+    exs, batch = plan.batch(step)
+    loss, info, tokens = family.forward_backward(
+        batch,
+        lambda scores: plan.loss(scores, batch, exs, step),
+        config,
+        token_cache,
+        functools.partial(_refuse_non_finite, step=step),
+    )
+    module = family.module
+    if family.shard is not None:
+        family.shard.sum_gradients(module)
+    torch.nn.utils.clip_grad_norm_(module.parameters(), config.max_grad_norm)
+    lr = optimizer.param_groups[0]["lr"]
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    took = time.perf_counter() - t_step
+    real, padded = tokens
+    return StepLog(
+        step + 1, float(loss.detach()), lr, len(exs) / took, real / took, 1 - real / max(1, padded), peak_rss_mb(), info
+    )
 
 
 def _refuse_non_finite(loss: torch.Tensor, step: int) -> None:

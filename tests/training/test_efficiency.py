@@ -6,8 +6,8 @@ import torch
 
 from rankwise.data import examples_from_qrels, load_beir
 from rankwise.models import BiEncoder
-from rankwise.train import TrainConfig, train
-from rankwise.train.samplers import RandomBatches
+from rankwise.training import TrainConfig, train
+from rankwise.training.samplers import RandomBatches
 from tests.conftest import assert_grads_close
 
 
@@ -82,10 +82,10 @@ def test_step_log_and_savings_keep_the_result(toy_beir, tiny_model_dir, tmp_path
         # near-zero gradients into full-size steps of those weights)
         _, other = _train(toy_beir, tiny_model_dir, tmp_path, str(options), **options)
         assert [h.loss for h in other.history] == pytest.approx([h.loss for h in res.history], rel=1e-4), options
-    import rankwise.train.loop as loop
+    import rankwise.training.loop as loop
 
     monkeypatch.setattr(loop, "bf16_is_native", lambda device: False)  # say so where bf16 would be emulated
-    with caplog.at_level("WARNING", logger="rankwise.train.loop"):
+    with caplog.at_level("WARNING", logger="rankwise.training.loop"):
         bf16, res16 = _train(toy_beir, tiny_model_dir, tmp_path, "bf16", bf16=True)
     assert "without native bf16 support" in caplog.text
     assert all(np.isfinite(h.loss) for h in res16.history)

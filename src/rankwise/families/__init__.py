@@ -1,0 +1,23 @@
+"""Model families: one module each owns everything rankwise does with one kind of model
+(:mod:`~rankwise.families.base` has the protocol and the registry)."""
+
+from rankwise.families.base import Family, family_named, family_of, find_family, load_model, register_family
+from rankwise.families.clicks import ClickFamily
+from rankwise.families.cross import CrossFamily
+from rankwise.families.dual import DualFamily
+from rankwise.families.feature import FeatureFamily
+from rankwise.families.preference import PreferenceFamily
+
+__all__ = [
+    "Family",
+    "register_family",
+    "family_of",
+    "find_family",
+    "family_named",
+    "load_model",
+    "DualFamily",
+    "CrossFamily",
+    "FeatureFamily",
+    "PreferenceFamily",
+    "ClickFamily",
+]

@@ -1,0 +1,88 @@
+"""The dual encoder (:class:`~rankwise.models.BiEncoder`): queries and documents encoded apart,
+``scores = q @ d.T`` over every document of the batch (in-batch negatives for free); it retrieves
+from a whole corpus, reranks, teaches and embeds texts for dynamic mining and clustered batches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from rankwise.families.base import Family, register_family
+from rankwise.models.bi_encoder import BiEncoder
+from rankwise.training.batching import build_inbatch
+from rankwise.training.grad_cache import forward_backward
+
+
+@register_family(BiEncoder)
+class DualFamily(Family):
+    name = "bi-encoder"
+    embeds = True
+    retrieves = True
+    data_parallel = True
+
+    @property
+    def module(self):
+        return self.model.backbone
+
+    @contextmanager
+    def training_lengths(self, config) -> Iterator[None]:
+        cfg = self.model.config
+        kept = (cfg.query_max_length, cfg.doc_max_length)
+        cfg.query_max_length = config.query_max_length or kept[0]
+        cfg.doc_max_length = config.doc_max_length or kept[1]
+        try:
+            yield
+        finally:
+            cfg.query_max_length, cfg.doc_max_length = kept
+
+    def batch(self, examples, rng, config, n_negatives, extra, choose):
+        return build_inbatch(examples, rng, n_negatives, extra=extra, choose=choose, by_text=config.same_text_same_doc)
+
+    def forward_backward(self, batch, loss_of_scores, config, token_cache, check):
+        return forward_backward(
+            self.model,
+            batch.queries,
+            batch.docs,
+            loss_of_scores,
+            cache_chunk=config.cache_chunk,
+            chunk_tokens=config.chunk_tokens,
+            token_cache=token_cache,
+            bf16=config.bf16,
+            check=check,
+            shard=self.shard,
+        )
+
+    def lengths(self, texts: Sequence[str]) -> np.ndarray:
+        return np.array([len(x) for x in self.model.token_ids(texts, "doc")])
+
+    def encode(self, texts: Sequence[str], side: str, **kw: Any) -> np.ndarray:
+        return self.model.encode(list(texts), side, **kw)
+
+    def score(self, query: str, docs: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        q = self.model.encode([query], "query")
+        return (self.model.encode(list(docs), "doc", batch_size=batch_size) @ q[0]).astype(np.float32)
+
+    def rank(self, query: str, docs: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        return self.score(query, docs, batch_size)  # encode() is already in eval mode, no grad
+
+    def first_stage(self, *, show_progress: bool = False):
+        from rankwise.index.rerank import DenseStage
+
+        return DenseStage(self.model, show_progress=show_progress)
+
+    def teacher(self):
+        from rankwise.negatives.teacher import BiEncoderTeacher
+
+        return BiEncoderTeacher(self.model)
+
+    def search(self, dataset, k, *, show_progress=False, cache=False, embeddings=None, **_):
+        from rankwise.index.retrieve import dense_run
+
+        return dense_run(self.model, dataset, k, show_progress=show_progress, cache=cache, embeddings=embeddings)
+
+    @classmethod
+    def recognises(cls, path) -> bool:
+        return False  # the fallback of load_model: any other folder loads as a dual encoder

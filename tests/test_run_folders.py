@@ -62,7 +62,12 @@ def test_resume_cleans_a_killed_checkpoint_write_and_says_where_it_starts(
     assert code == 0, text
     stale = out / "checkpoints" / ".step-0000006.pt.abc123"  # what a kill during torch.save leaves
     stale.write_bytes(b"\0" * 1024)
+    # a finished run is refused as finished; more steps with the same options extend it
     code, text = _train(monkeypatch, capsys, toy_beir, tiny_model_dir, out, "--resume", "--keep-final-checkpoint")
+    assert code == 2 and "holds a finished run" in _one_line(text)
+    code, text = _train(
+        monkeypatch, capsys, toy_beir, tiny_model_dir, out, "--resume", "--keep-final-checkpoint", "--steps", 6
+    )
     assert code == 0, text
     assert "resuming from" in text and "step-0000004.pt (step 4)" in " ".join(text.split())
     assert not stale.exists()

@@ -31,6 +31,10 @@ _EXPORTS = {
     # models
     "BiEncoder": "rankwise.models.bi_encoder",
     "CrossEncoder": "rankwise.models.cross_encoder",
+    # model families
+    "register_family": "rankwise.families",
+    "family_of": "rankwise.families",
+    "load_model": "rankwise.families",
     # training
     "TrainConfig": "rankwise.training.config",
     "train": ("rankwise.training.loop", "train"),
@@ -65,6 +69,9 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from rankwise import losses as losses
     from rankwise.data.beir import Dataset as Dataset
+    from rankwise.families.base import family_of as family_of
+    from rankwise.families.base import load_model as load_model
+    from rankwise.families.base import register_family as register_family
     from rankwise.data.beir import load_dataset as load_dataset
     from rankwise.data.examples import TrainExample as TrainExample
     from rankwise.data.examples import load_examples as load_examples

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
-import re
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional
 
@@ -14,6 +11,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from rankwise.cli_groups import data_app, ltr_app
+from rankwise.cli_support import _data_folder, _plain, _table, _torchrun, _with_config_options
+from rankwise.cli_support import cli_message as _message
 from rankwise.errors import RankwiseError
 from rankwise.progress import console, results
 
@@ -23,14 +23,8 @@ typer_app = typer.Typer(
     rich_markup_mode=None,
     help="Train and evaluate neural retrievers with ranking-aligned objectives.",
 )
-data_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Get, build and inspect datasets.")
 typer_app.add_typer(data_app, name="data")
-ltr_app = typer.Typer(
-    no_args_is_help=True, rich_markup_mode=None, help="Learning to rank on feature vectors (SVMlight / LETOR files)."
-)
 typer_app.add_typer(ltr_app, name="ltr")
-
-DEFAULT_DATASET = "stdlib-code"
 
 
 def _version(value: bool) -> None:
@@ -50,57 +44,19 @@ def _main(
     """Train and evaluate neural retrievers with ranking-aligned objectives."""
 
 
-def _table(title: str, columns: dict[str, dict[str, float]]) -> Table:
-    table = Table(title=title)
-    table.add_column("metric")
-    for name in columns:
-        table.add_column(name, justify="right")
-    for metric in next(iter(columns.values())):
-        table.add_row(metric, *(f"{columns[c][metric]:.4f}" for c in columns))
-    return table
-
-
 @typer_app.command()
 def demo(
     out: Path = typer.Option(Path("runs/demo"), help="run folder to write"),
     steps: Optional[int] = typer.Option(None, help="override the number of fine-tuning steps"),
 ) -> None:
     """Build stdlib-code, evaluate BM25 and the base model, fine-tune, evaluate again."""
-    from rankwise.workflows import run_demo
+    from rankwise.jobs import demo as run_demo
 
-    metrics = run_demo(out, steps=steps)
+    job = run_demo(out, steps=steps)
+    results.print(_table("stdlib-code test", {"BM25": job.bm25, "before": job.before, "after": job.after}))
     results.print(
-        _table("stdlib-code test", {"BM25": metrics["bm25"], "before": metrics["before"], "after": metrics["after"]})
+        f"nDCG@10 {job.gain:+.1f} points after fine-tuning. Run folder: {out} (report.md, metrics.json, run.trec, model/)"
     )
-    gain = 100 * (metrics["after"]["ndcg@10"] - metrics["before"]["ndcg@10"])
-    results.print(
-        f"nDCG@10 {gain:+.1f} points after fine-tuning. Run folder: {out} (report.md, metrics.json, run.trec, model/)"
-    )
-
-
-def _config_options() -> list[inspect.Parameter]:
-    """One ``--flag`` per :class:`TrainConfig` field, with its description and default, so the
-    command and the config cannot drift. Each defaults to None: unset flags leave the TOML's value."""
-    from rankwise.training.config import TrainConfig
-
-    params = []
-    defaults = TrainConfig().model_dump()  # option strings, as config.toml shows them
-    for name, info in TrainConfig.model_fields.items():
-        shown = str(defaults[name]).lower() if isinstance(defaults[name], bool) else defaults[name]
-        help_text = (info.description or name) + (f"  [default: {shown}]" if shown not in (None, "") else "")
-        flag = "--" + name.replace("_", "-")
-        if info.annotation is bool:
-            kind = Optional[bool]
-            option = typer.Option(None, f"{flag}/--no-{flag[2:]}", help=help_text, show_default=False)
-        else:
-            base = (
-                info.annotation
-                if info.annotation in (int, float, str)
-                else next((t for t in getattr(info.annotation, "__args__", ()) if t in (int, float, str)), str)
-            )
-            kind, option = Optional[base], typer.Option(None, flag, help=help_text, show_default=False)
-        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind))
-    return params
 
 
 def train_cmd(
@@ -128,8 +84,8 @@ def train_cmd(
 ) -> None:
     """Fine-tune a dual encoder, or a reranker with --kind cross-encoder; --resume continues after a kill
     with the same result."""
+    from rankwise.jobs import train_run
     from rankwise.training.config import load_run_config
-    from rankwise.workflows import run_train
 
     if nproc > 1:
         _torchrun(nproc)
@@ -146,7 +102,7 @@ def train_cmd(
     run = job.run
     if run.data is None:
         raise RankwiseError("--data is required (or a config.toml whose [run] table names it)")
-    summary = run_train(
+    job = train_run(
         _data_folder(run.data),
         out,
         job.train,
@@ -157,60 +113,9 @@ def train_cmd(
         overwrite=overwrite,
         allow_missing=allow_missing,
     )
-    if "after" in summary:
-        results.print(_table(f"{run.data} {run.eval_split}", {"before": summary["before"], "after": summary["after"]}))
+    if job.after is not None:
+        results.print(_table(f"{run.data} {run.eval_split}", {"before": job.before, "after": job.after}))
     results.print(f"run folder: {out} (model/, report.html, metrics.json)")
-
-
-def _torchrun(nproc: int) -> None:
-    """Run this very command again under ``torchrun --nproc-per-node N`` (without ``--nproc``) and exit with its status."""
-    import os
-    import subprocess
-
-    args, skip = [], False
-    for a in sys.argv[1:]:
-        if skip:
-            skip = False
-            continue
-        if a == "--nproc":
-            skip = True
-            continue
-        if a.startswith("--nproc="):
-            continue
-        args.append(a)
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        f"--nproc-per-node={nproc}",
-        "-m",
-        "rankwise.cli",
-        *args,
-    ]
-    env = {
-        **os.environ,
-        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc))),
-    }
-    raise typer.Exit(subprocess.call(cmd, env=env))
-
-
-def _data_folder(data: str | Path) -> Path:
-    """A BEIR folder, or the built-in stdlib-code (built and cached on first use)."""
-    if str(data) == DEFAULT_DATASET:
-        from rankwise.data.stdlib_code import ensure_built
-
-        return ensure_built()
-    return Path(data)
-
-
-def _with_config_options(fn: Callable) -> Callable:
-    sig = inspect.signature(fn, eval_str=True)
-    fixed = [p for p in sig.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
-    params = fixed + _config_options()
-    fn.__signature__ = sig.replace(parameters=params)
-    fn.__annotations__ = {p.name: p.annotation for p in params} | {"return": None}
-    return fn
 
 
 typer_app.command("train")(_with_config_options(train_cmd))
@@ -231,72 +136,13 @@ def ar2_cmd(
 ) -> None:
     """AR2: co-train a retriever and a ranker, the retriever's candidates teaching the ranker and the
     ranker's distribution teaching the retriever; prints the schedule, resumes after a kill."""
-    from rankwise.data import load_beir
-    from rankwise.training.recipes import AR2Schedule, ar2
+    from rankwise.jobs import ar2
+    from rankwise.training.recipes import AR2Schedule
 
-    schedule = AR2Schedule(
-        rounds=rounds,
-        depth=depth,
-        candidates=candidates,
-        ranker_steps=ranker_steps,
-        retriever_steps=retriever_steps,
-    )
-    final = ar2(retriever, ranker, load_beir(_data_folder(data), split).own_split(), out, schedule, log=console.print)
-    results.print(f"retriever: {final}  ranker: {out / 'ranker'}")
-
-
-def ltr_train_cmd(
-    train: str = typer.Option(..., help="training file, or a split name inside --data (vali -> vali.txt)"),
-    out: Path = typer.Option(..., help="run folder (model/, metrics.json, run.trec)"),
-    data: Optional[Path] = typer.Option(None, help="LETOR folder the split names are read from"),
-    valid: Optional[str] = typer.Option(None, help="validation file or split [default: --valid-share of train]"),
-    valid_share: float = typer.Option(0.2, min=0.01, max=0.9, help="queries held out of train for validation"),
-    test: Optional[str] = typer.Option(None, help="test file or split, scored with the best-on-validation model"),
-    scorer: str = typer.Option("mlp", help="linear | mlp | attention (self-attention across the list)"),
-    normalize: str = typer.Option("query", help="query (min-max per query) | global (z-scores) | none"),
-    resume: bool = typer.Option(False, help="continue from the last checkpoint in --out"),
-    overwrite: bool = typer.Option(False, help="clear a non-empty --out first"),
-    **options: Any,
-) -> None:
-    """Train a feature scorer with any loss of the library; the best weights on validation are kept."""
-    from rankwise.training.config import load_config
-    from rankwise.workflows import letor_path, run_ltr_train
-
-    defaults = {"lr": 1e-3, "batch_size": 16, "steps": 300, "weight_decay": 0.0, "loss": "listnet"}
-    cfg = load_config(**(defaults | {k: v for k, v in options.items() if v is not None}))
-    summary = run_ltr_train(
-        letor_path(train, data),
-        out,
-        cfg,
-        scorer=scorer,
-        normalize=normalize,
-        valid_file=letor_path(valid, data) if valid else None,
-        valid_share=valid_share,
-        test_file=letor_path(test, data) if test else None,
-        overwrite=overwrite,
-        resume=resume,
-    )
-    columns = {"valid": summary["valid"]} | ({"test": summary["test"]} if "test" in summary else {})
-    results.print(_table(f"{scorer} + {cfg.loss} (best step {summary['best_step']})", columns))
-    results.print(f"run folder: {out} (model/, metrics.json" + (", run.trec, qrels.tsv)" if test else ")"))
-
-
-ltr_app.command("train")(_with_config_options(ltr_train_cmd))
-
-
-@ltr_app.command("eval")
-def ltr_eval_cmd(
-    model: Path = typer.Option(..., help="a model folder written by rankwise ltr train (RUN/model)"),
-    test: str = typer.Option(..., help="LETOR file, or a split name inside --data"),
-    out: Path = typer.Option(..., help="run folder to write"),
-    data: Optional[Path] = typer.Option(None, help="LETOR folder the split name is read from"),
-    overwrite: bool = typer.Option(False),
-) -> None:
-    """Score a LETOR file with a trained scorer: nDCG@5, nDCG@10, MAP (trec_eval conventions)."""
-    from rankwise.workflows import letor_path, run_ltr_eval
-
-    metrics = run_ltr_eval(model, letor_path(test, data), out, overwrite=overwrite)
-    results.print(_table(str(test), {str(model): metrics}))
+    sizes = {"depth": depth, "candidates": candidates, "ranker_steps": ranker_steps, "retriever_steps": retriever_steps}
+    schedule = AR2Schedule(rounds=rounds, **sizes)
+    job = ar2(_data_folder(data), retriever, ranker, out, schedule, split=split, log=_plain)
+    results.print(f"retriever: {job.retriever}  ranker: {job.ranker}", markup=False)
 
 
 @typer_app.command("sweep")
@@ -312,37 +158,28 @@ def sweep_cmd(
 ) -> None:
     """Successive halving over named recipes on the dev split; the winner's config is saved and
     scored once on test."""
-    from rankwise.training.config import load_config, tomllib
-    from rankwise.workflows import run_sweep
+    from rankwise.jobs.sweep import read_recipes, run_sweep
+    from rankwise.training.config import load_config
 
-    named = None
-    if recipes is not None:
-        try:
-            named = tomllib.loads(recipes.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise RankwiseError(f"{recipes}: {exc}") from None
     res = run_sweep(
-        _data_folder(data),
-        out,
-        budget,
-        base=load_config(config),
-        recipes=named,
-        dev_split=dev_split,
-        test_split=test_split,
-        eta=eta,
-    )
+        _data_folder(data), out, budget, base=load_config(config), recipes=read_recipes(recipes),
+        dev_split=dev_split, test_split=test_split, eta=eta,
+    )  # fmt: skip
     table = Table(title=f"sweep on {data} ({dev_split}), last round")
     for col in ("recipe", "steps", "dev nDCG@10", "95% CI"):
         table.add_column(col)
     for row in res.rounds[-2] + res.rounds[-1] if len(res.rounds) > 1 else res.rounds[-1]:
-        table.add_row(
-            row["recipe"], str(row["steps"]), f"{row['ndcg@10']:.4f}", f"[{row['ci'][0]:.3f}, {row['ci'][1]:.3f}]"
-        )
+        ci = f"[{row['ci'][0]:.3f}, {row['ci'][1]:.3f}]"
+        table.add_row(escape(row["recipe"]), str(row["steps"]), f"{row['ndcg@10']:.4f}", escape(ci))
     results.print(table)
     results.print(
         f"chosen on dev: {res.best} ({res.steps_used} of {budget} steps used); config: {out / 'best.toml'}; "
         f"test nDCG@10 (the sweep's only test figure): {res.test.get('ndcg@10', float('nan')):.4f}"
     )
+
+
+METRICS_HELP = "comma-separated metric names"
+DEFAULT_METRICS_TEXT = "ndcg@10,mrr@10,recall@100,map"
 
 
 @typer_app.command("eval")
@@ -360,45 +197,42 @@ def eval_cmd(
     run: Optional[Path] = typer.Option(
         None, help="score an existing run instead (a TREC file or a run folder: eval, train, rerank)"
     ),
-    metrics_list: str = typer.Option("ndcg@10,mrr@10,recall@100,map", "--metrics", help="with --run: metric names"),
-    ray: Optional[str] = typer.Option(
-        None, help="encode the corpus on a Ray cluster (an address, 'auto', or 'local' to start one)"
+    metrics_list: Optional[str] = typer.Option(
+        None, "--metrics", help=f"with --run: {METRICS_HELP} [default: {DEFAULT_METRICS_TEXT}]"
     ),
+    ray: Optional[str] = typer.Option(None, help="encode the corpus on a Ray cluster (an address, 'auto', or 'local')"),
     workers: int = typer.Option(2, min=1, help="with --ray: encoder actors (one model copy each)"),
 ) -> None:
     """Retrieve with a dual encoder (or BM25) and score the run as trec_eval does; --run scores a run
     that exists (e.g. a rerank folder), with the qrels its folder names."""
-    if run is not None:
-        from rankwise.data.runs import check_queries, load_run, resolve_qrels
-        from rankwise.metrics import evaluate
+    from rankwise.jobs.compare import parse_metrics
 
-        loaded = load_run(run)
-        judgements, source = resolve_qrels(
-            [loaded], data=_data_folder(data) if data else None, split=split if data else None
+    if run is not None:
+        from rankwise.jobs import score_run_file
+
+        score = score_run_file(
+            run,
+            data=_data_folder(data) if data else None,
+            split=split,
+            metrics=parse_metrics(metrics_list or DEFAULT_METRICS_TEXT),
         )
-        check_queries(loaded, judgements)
-        results.print(_table(source, {loaded.name: evaluate(judgements, loaded.run, _metric_list(metrics_list))}))
+        results.print(_table(score.qrels, {score.name: score.metrics}))
+        if score.note:
+            results.print(f"[yellow]note:[/] {escape(score.note)}")
         return
+    if metrics_list is not None:
+        raise RankwiseError("--metrics goes with --run (a retrieval run reports ndcg@10, mrr@10, recall@100, map)")
     if data is None or out is None:
         raise RankwiseError("--data and --out are required (or --run to score an existing run)")
-    from rankwise.workflows import run_eval
+    from rankwise.jobs import evaluate_split
 
-    metrics = run_eval(
-        _data_folder(data),
-        split,
-        out,
-        model_name=model,
-        k=k,
-        allow_missing=allow_missing,
-        max_length=max_length,
-        device=device,
-        retriever=retriever,
-        overwrite=overwrite,
-        ray=ray,
-        workers=workers,
+    job = evaluate_split(
+        _data_folder(data), split, out, model_name=model, k=k, allow_missing=allow_missing, max_length=max_length,
+        device=device, retriever=retriever, overwrite=overwrite, ray=ray, workers=workers,
+    )  # fmt: skip
+    results.print(
+        _table(f"{data} ({split})", {job.label if retriever == "bm25" else model or "all-MiniLM-L6-v2": job.metrics})
     )
-    label = "bm25" if retriever == "bm25" else model or "all-MiniLM-L6-v2"
-    results.print(_table(f"{data} ({split})", {label: metrics}))
     results.print(f"run folder: {out} (run.trec, metrics.json, per_query.json, report.html)")
 
 
@@ -423,39 +257,19 @@ def rerank_cmd(
     overwrite: bool = typer.Option(False, help="clear a non-empty --out first (a run folder never mixes two runs)"),
 ) -> None:
     """Retrieve, then rerank: both stages' metrics and per-query latency in one run folder."""
-    from rankwise.workflows import run_rerank
+    from rankwise.jobs import rerank
 
-    if run is not None and retriever is not None:
-        raise RankwiseError("give --retriever or --run (a first stage from a run file), not both")
-    summary = run_rerank(
-        _data_folder(data),
-        split,
-        out,
-        reranker=reranker,
-        retriever=retriever,
-        first_run=run,
-        depth=depth,
-        interpolate=interpolate,
-        allow_missing=allow_missing,
-        device=device,
-        overwrite=overwrite,
-    )
-    results.print(_table(f"{data} ({split})", {"first stage": summary["first"], "reranked": summary["reranked"]}))
-    lat = summary["latency"]
+    job = rerank(
+        _data_folder(data), split, out, reranker=reranker, retriever=retriever, first_run=run, depth=depth,
+        interpolate=interpolate, allow_missing=allow_missing, device=device, overwrite=overwrite,
+    )  # fmt: skip
+    results.print(_table(f"{data} ({split})", {"first stage": job.first, "reranked": job.reranked}))
+    lat = job.latency
     results.print(
         f"latency per query: first stage {lat['first_ms_mean']:.1f} ms, reranker {lat['second_ms_mean']:.1f} ms "
         f"(p95 {lat['second_ms_p95']:.1f} ms)"
     )
     results.print(f"run folder: {out} (run.trec, run-first.trec, metrics.json, latency.json, report.html)")
-
-
-def _metric_list(text: str) -> list[str]:
-    from rankwise.metrics import parse_metric
-
-    names = [m.strip() for m in text.split(",") if m.strip()]
-    for m in names:
-        parse_metric(m)  # a clear error for an unknown name
-    return names
 
 
 @typer_app.command("compare")
@@ -467,7 +281,7 @@ def compare_cmd(
     ),
     data: Optional[Path] = typer.Option(None, help="BEIR folder whose qrels/<split>.tsv to use"),
     split: Optional[str] = typer.Option(None, help="qrels split with --data [default: the run folder's, else test]"),
-    metrics: str = typer.Option("ndcg@10,mrr@10,recall@100,map", help="comma-separated metric names"),
+    metrics: str = typer.Option(DEFAULT_METRICS_TEXT, help=METRICS_HELP),
     test: str = typer.Option("t", help="significance test: t (paired t-test) or fisher (randomization)"),
     alpha: float = typer.Option(0.05, min=1e-6, max=0.5),
     resamples: int = typer.Option(10_000, min=100, help="bootstrap resamples and randomization permutations"),
@@ -477,86 +291,30 @@ def compare_cmd(
     common: bool = typer.Option(False, help="runs covering different judged queries: compare over the common ones"),
 ) -> None:
     """Metrics per run with confidence intervals, and significance against a baseline."""
-    from rankwise.data.runs import align_queries, check_queries, load_run, resolve_qrels
-    from rankwise.io import write_json, write_text
-    from rankwise.metrics.compare import compare_runs
-    from rankwise.metrics.significance import TESTS
+    from rankwise.jobs.compare import compare, parse_metrics
 
-    if test not in TESTS:
-        raise RankwiseError(f"--test {test!r}: choose one of {', '.join(TESTS)}")
-    names = _metric_list(metrics)
-    if out is not None:
-        from rankwise.io import check_writable
-
-        check_writable(out, is_dir=False)
-    loaded = [load_run(r, lenient=lenient) for r in runs]
-    seen: dict[str, int] = {}
-    for r in loaded:  # two runs with the same folder name stay apart
-        seen[r.name] = seen.get(r.name, 0) + 1
-        if seen[r.name] > 1:
-            r.name = f"{r.name}#{seen[r.name]}"
-    judgements, source = resolve_qrels(loaded, qrels=qrels, data=data, split=split)
-    loaded = [check_queries(r, judgements, lenient=lenient) for r in loaded]
-    judgements, note = align_queries(loaded, judgements, common=common)
-    if note:
-        source = f"{source}, {note}"
-    base = loaded[0].name
-    if baseline is not None:
-        match = [
-            r.name
-            for r in loaded
-            if r.name == baseline or str(r.path) == baseline or (r.folder and str(r.folder) == baseline.rstrip("/"))
-        ]
-        if not match:
-            raise RankwiseError(
-                f"--baseline {baseline!r} is not one of the runs given: {', '.join(r.name for r in loaded)}"
-            )
-        base = match[0]
-    res = compare_runs(
-        judgements,
-        {r.name: r.run for r in loaded},
-        baseline=base,
-        metrics=names,
-        test=test,
-        alpha=alpha,
-        resamples=resamples,
-        seed=seed,
+    job = compare(
+        runs, baseline=baseline, qrels=qrels, data=data, split=split, metrics=parse_metrics(metrics), test=test,
+        alpha=alpha, resamples=resamples, seed=seed, out=out, lenient=lenient, common=common,
+    )  # fmt: skip
+    res = job.comparison
+    table = Table(
+        title=f"{len(res.cells)} runs on {job.qrels}: mean [{100 * (1 - alpha):.0f}% CI], Δ vs {res.baseline}, p"
     )
-    table = Table(title=f"{len(loaded)} runs on {source}: mean [{100 * (1 - alpha):.0f}% CI], Δ vs {base}, p")
     table.add_column("run")
-    for m in names:
+    for m in res.metrics:
         table.add_column(m, justify="right")
-    for name, row in res.cells.items():
+    for name in res.cells:
         cells = []
-        for m in names:
-            c = row[m]
-            text = f"{c.mean:.4f} [{c.ci[0]:.3f}, {c.ci[1]:.3f}]"
-            if name != base:
-                mark = res.marker(name, m)
-                color = "green" if mark == "▲" else "red" if mark == "▼" else "dim"
-                text += f"\n[{color}]{c.delta:+.4f} p={c.p_adjusted:.3g} {mark}[/]"
-            cells.append(text)
-        table.add_row(escape(name) + (" (baseline)" if name == base else ""), *cells)
+        for m in res.metrics:
+            first, second = res.cell(name, m)
+            mark = res.marker(name, m)
+            color = "green" if mark == "▲" else "red" if mark == "▼" else "dim"
+            cells.append(escape(first) + (f"\n[{color}]{escape(second)}[/]" if second else ""))
+        table.add_row(escape(res.label(name)), *cells)
     results.print(table)
-    test_name = "paired t-test" if test == "t" else "Fisher randomization test"
-    results.print(
-        f"{res.n_queries} queries; {test_name}"
-        + (", Holm-corrected over the runs" if len(loaded) > 2 else "")
-        + f"; ▲/▼ significant at alpha={alpha}."
-    )
+    results.print(escape(res.caption()))
     if out is not None:
-        write_text(out, res.markdown() + "\n")
-        write_json(
-            out.with_suffix(".json"),
-            {
-                "qrels": source,
-                "baseline": base,
-                "test": test,
-                "alpha": alpha,
-                "queries": res.n_queries,
-                "runs": {n: {m: c.__dict__ for m, c in row.items()} for n, row in res.cells.items()},
-            },
-        )
         results.print(f"wrote {out}")
 
 
@@ -574,12 +332,10 @@ def report_cmd(
 ) -> None:
     """Write report.html (self-contained) and report.md with metrics, ROC, score histograms,
     training curves, per-query deltas and the worst queries."""
-    from rankwise.report.run_report import build_report
+    from rankwise.jobs import report
 
-    md, page = build_report(
-        run_dir, baseline=baseline, qrels=qrels, data=data, split=split, lenient=lenient, worst=worst
-    )
-    results.print(f"wrote {page} and {md}")
+    job = report(run_dir, baseline=baseline, qrels=qrels, data=data, split=split, lenient=lenient, worst=worst)
+    results.print(f"wrote {job.html} and {job.markdown}")
 
 
 @typer_app.command("mine")
@@ -602,9 +358,7 @@ def mine_cmd(
         min=0,
         help="a query the margin guard leaves short of k takes guarded candidates from below the window, down to this rank",
     ),
-    teacher: Optional[str] = typer.Option(
-        None, help="cross-encoder or bi-encoder folder ('default': all-MiniLM-L6-v2) to filter and score"
-    ),
+    teacher: Optional[str] = typer.Option(None, help="model folder ('default': all-MiniLM-L6-v2) to filter and score"),
     teacher_margin: float = typer.Option(
         0.0, help="drop candidates the teacher scores above its lowest positive minus this"
     ),
@@ -613,53 +367,35 @@ def mine_cmd(
     code: bool = typer.Option(False, help="BM25: split identifiers (read_file -> read file) for code corpora"),
     seed: int = typer.Option(42),
     lenient: bool = typer.Option(False, help="skip queries without a positive with a counted warning"),
+    overwrite: bool = typer.Option(False, help="replace an existing --out file"),
     ray: Optional[str] = typer.Option(
-        None, help="dense: encode the corpus on a Ray cluster (an address, 'auto', or 'local' to start one)"
+        None, help="dense: encode the corpus on a Ray cluster (an address, 'auto', or 'local')"
     ),
     workers: int = typer.Option(2, min=1, help="with --ray: encoder actors (one model copy each)"),
 ) -> None:
     """Mine hard negatives (BM25 or dense) for a training split; resumable, written atomically."""
-    from rankwise.data import load_beir
-    from rankwise.negatives.mining import MineOptions, mine
+    from rankwise.jobs import mine
+    from rankwise.negatives.mining import MineOptions
     from rankwise.spec import convert
 
+    fields = dict(method=method, k=k, sampling=sampling, margin=margin, margin_mode=margin_mode, fill_depth=fill_depth)
+    fields |= dict(
+        teacher=teacher, teacher_margin=teacher_margin, model=model, seed=seed, max_length=max_length, code=code
+    )
     try:
-        opts = MineOptions(
-            method=method,
-            k=k,
-            window=convert("--window", "window", window, "tuple[int, int]"),
-            sampling=sampling,
-            margin=margin,
-            margin_mode=margin_mode,
-            fill_depth=fill_depth,
-            teacher=teacher,
-            teacher_margin=teacher_margin,
-            model=model,
-            seed=seed,
-            max_length=max_length,
-            code=code,
-        )
+        opts = MineOptions(window=convert("--window", "window", window, "tuple[int, int]"), **fields)
     except ValueError as exc:
         raise RankwiseError(f"mine: {exc}") from None
-    from rankwise.io import check_writable
-
-    check_writable(out, is_dir=False)
-    dataset = load_beir(_data_folder(data), split).own_split()
-    embeddings = None
-    if ray is not None and method == "dense":
-        from rankwise.index.distributed_encode import corpus_embeddings
-
-        embeddings = corpus_embeddings(
-            dataset, model, address=ray, workers=workers, max_length=max_length, log=console.print
-        )
-    mine(dataset, opts, out, lenient=lenient, embeddings=embeddings)
-    results.print(f"wrote {out} (statistics in {out}.stats.json)")
+    job = mine(
+        _data_folder(data), out, opts, split=split, lenient=lenient, overwrite=overwrite, ray=ray, workers=workers
+    )
+    results.print(f"wrote {job.out} (statistics in {job.out}.stats.json)")
 
 
 @typer_app.command("encode")
 def encode_cmd(
     data: Path = typer.Option(..., help="BEIR folder (or stdlib-code)"),
-    out: Path = typer.Option(..., help="store folder: embeddings.f32 (memory-mapped) + manifest.json"),
+    out: Path = typer.Option(..., help="store folder: embeddings.f32 (memory-mapped), manifest.json, ids.json"),
     split: Optional[str] = typer.Option(None, help="keep the documents of this split (stdlib-code's) [default: all]"),
     model: Optional[str] = typer.Option(None, help="dual encoder [default: packaged all-MiniLM-L6-v2]"),
     max_length: Optional[int] = typer.Option(None, help="token limit for documents [default: the model's]"),
@@ -668,141 +404,18 @@ def encode_cmd(
     workers: int = typer.Option(2, min=1, help="with --ray: encoder actors (one model copy each)"),
 ) -> None:
     """Encode a corpus into an on-disk embedding store, shard by shard; a killed run resumes."""
-    from rankwise.data import load_beir
-    from rankwise.data.beir import load_corpus
-    from rankwise.data.jsonl import find_file
+    from rankwise.jobs import encode
 
-    folder = _data_folder(data)
-    corpus = load_beir(folder, split).own_split().corpus if split else load_corpus(find_file(folder, "corpus.jsonl"))
-    texts = [doc.full_text for doc in corpus.values()]
-    if ray is not None:
-        from rankwise.index.distributed_encode import ray_store
-
-        store = ray_store(
-            out,
-            model,
-            texts,
-            address=ray,
-            workers=workers,
-            max_length=max_length,
-            shard_size=shard_size,
-            log=console.print,
-        )
-    else:
-        from rankwise.index.retrieve import embeddings_key
-        from rankwise.index.store import EmbeddingStore
-        from rankwise.models import BiEncoder
-
-        m = BiEncoder.load(model, query_max_length=max_length, doc_max_length=max_length)
-        store = EmbeddingStore.build(
-            out,
-            lambda batch: m.encode(batch, "doc", batch_size=128),
-            texts,
-            dim=m.backbone.config.hidden_size,
-            model_key=embeddings_key(m, ["doc"]),
-            shard_size=shard_size,
-            log=console.print,
-        )
-    n, dim = store.shape
-    results.print(f"wrote {out}: {n} embeddings of dimension {dim} ({store.manifest['shards']} shards)")
-
-
-@data_app.command("get")
-def data_get(
-    spec: str = typer.Argument(..., help="beir:<name>, e.g. beir:scifact"),
-    out: Path = typer.Option(Path("datasets"), help="folder to unpack into"),
-    url: Optional[str] = typer.Option(None, help="download from this URL instead of the BEIR mirror"),
-) -> None:
-    """Download and unpack a BEIR dataset (needs a network)."""
-    from rankwise.data.download import get_dataset
-    from rankwise.progress import task
-
-    with task(f"download {spec}", None) as advance:
-        seen = [0]
-
-        def progress(done: int, total: int | None) -> None:
-            advance(done - seen[0], info=f"{done / 1e6:.1f} MB" + (f" of {total / 1e6:.1f}" if total else ""))
-            seen[0] = done
-
-        path = get_dataset(spec, out, url=url, progress=progress)
-    results.print(f"unpacked to {path}")
-
-
-@data_app.command("build")
-def data_build(
-    name: str = typer.Argument(DEFAULT_DATASET, help="built-in dataset: stdlib-code"),
-    out: Path = typer.Option(..., help="folder to write (BEIR layout)"),
-) -> None:
-    """Build a built-in dataset in BEIR format."""
-    if name != DEFAULT_DATASET:
-        raise RankwiseError(f"unknown built-in dataset {name!r}; available: {DEFAULT_DATASET}")
-    from rankwise.data.stdlib_code import build
-
-    path = build(out)
-    results.print((path / "BUILD.json").read_text())
-
-
-@data_app.command("inspect")
-def data_inspect(
-    folder: Path = typer.Argument(..., help="BEIR folder"),
-    model: Optional[str] = typer.Option(
-        None, help="model folder whose tokenizer counts long documents [default: all-MiniLM-L6-v2]"
-    ),
-    max_length: int = typer.Option(256, help="report documents longer than this many tokens (0: skip)"),
-) -> None:
-    """Counts, length statistics, label distribution and the problems found."""
-    from rankwise.data.inspect import inspect_dataset
-
-    rep = inspect_dataset(folder, model=model, max_length=max_length or None)
-    results.print(f"[bold]{rep.path}[/]: {rep.documents} documents, {rep.queries} queries")
-    for label, stats in (("document words", rep.doc_words), ("query words", rep.query_words)):
-        results.print(f"  {label}: " + ", ".join(f"{k} {v:.0f}" for k, v in stats.items()))
-    table = Table(title="splits")
-    for col in ("split", "queries", "judgements", "no positive", "labels", "positives/query"):
-        table.add_column(col)
-    for s in rep.splits:
-        table.add_row(
-            s.split,
-            str(s.queries),
-            str(s.judgements),
-            str(s.queries_without_positive),
-            ", ".join(f"{k}: {v}" for k, v in s.labels.items()),
-            f"mean {s.positives_per_query['mean']:.2f}",
-        )
-    results.print(table)
-    if rep.problems:
-        results.print("[yellow]problems:[/]")
-        for p in rep.problems:
-            results.print(f"  - {p}")
-    else:
-        results.print("no problems found")
-
-
-# library arguments whose command-line flag has another name
-_FLAG_FOR = {"corpus": "data", "out_dir": "out"}
+    job = encode(
+        _data_folder(data), out, split=split, model=model, max_length=max_length, shard_size=shard_size, ray=ray,
+        workers=workers,
+    )  # fmt: skip
+    results.print(f"wrote {job.out}: {job.documents} embeddings of dimension {job.dim} ({job.shards} shards)")
 
 
 def cli_message(message: str) -> str:
-    """A library error in command-line terms: ``allow_missing=True`` -> ``--allow-missing``,
-    ``qrels=FILE`` -> ``--qrels FILE``, ``corpus=`` -> ``--data``."""
-    import typer.main
-
-    commands = list(typer.main.get_command(typer_app).commands.values())
-    commands += list(getattr(next((c for c in commands if c.name == "data"), None), "commands", {}).values())
-    flags = {p.name for cmd in commands for p in getattr(cmd, "params", [])}
-
-    def flag(name: str) -> str | None:
-        name = _FLAG_FOR.get(name, name)
-        return "--" + name.replace("_", "-") if name in flags else None
-
-    def swap(m: re.Match) -> str:
-        name, value = m.group(1), m.group(2)
-        f = flag(name)
-        if f is None:
-            return m.group(0)
-        return f if value in ("True", "") else f"{f} {value}"
-
-    return re.sub(r"\b([a-z_]+)=(True|[A-Z][A-Z_]*|)(?=[\s),;]|$)", swap, message)
+    """A library error in command-line terms: ``allow_missing=True`` -> ``--allow-missing``."""
+    return _message(message, typer_app)
 
 
 def app() -> None:

@@ -116,3 +116,11 @@ def align_queries(loaded: list[LoadedRun], qrels: Qrels, *, common: bool = False
     return {
         q: j for q, j in qrels.items() if q in keep
     }, f"the {len(keep)} of {len(qrels)} judged queries all runs cover"
+
+
+def coverage_note(run: Run, qrels: Qrels) -> str:
+    """Empty when the run covers every judged query; else how many it covers (the rest score 0)."""
+    covered = sum(1 for q in qrels if q in run)
+    if covered == len(qrels):
+        return ""
+    return f"the run covers {covered} of {len(qrels)} judged queries; the other {len(qrels) - covered} score 0"

@@ -133,6 +133,11 @@ class Family:
         return score_run(dataset, self.search(dataset, k, **kw), metrics)
 
     # --- save / load ----------------------------------------------------------------------
+    @classmethod
+    def fresh(cls, config) -> Any:
+        """The model ``rankwise train`` starts from (``config.model``), with its own token limits."""
+        raise ConfigError(f"the {cls.name} family does not build a model from a training config")
+
     def save(self, path: str | Path) -> None:
         self.model.save(path)
 

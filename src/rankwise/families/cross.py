@@ -101,5 +101,9 @@ class CrossFamily(Family):
         return CrossEncoderTeacher(self.model)
 
     @classmethod
+    def fresh(cls, config) -> CrossEncoder:
+        return CrossEncoder(config.model, seed=config.seed)
+
+    @classmethod
     def recognises(cls, path: Path) -> bool:
         return is_cross_encoder_folder(path)

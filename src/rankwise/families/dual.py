@@ -84,5 +84,9 @@ class DualFamily(Family):
         return dense_run(self.model, dataset, k, show_progress=show_progress, cache=cache, embeddings=embeddings)
 
     @classmethod
+    def fresh(cls, config) -> BiEncoder:
+        return BiEncoder.load(config.model)
+
+    @classmethod
     def recognises(cls, path) -> bool:
         return False  # the fallback of load_model: any other folder loads as a dual encoder

@@ -29,26 +29,34 @@ class RunComparison:
             return ""
         return "▲" if c.delta > 0 else "▼"
 
-    def markdown(self) -> str:
-        head = "| run | " + " | ".join(self.metrics) + " |"
-        lines = [head, "|---|" + "---:|" * len(self.metrics)]
-        for run, row in self.cells.items():
-            cells = []
-            for m in self.metrics:
-                c = row[m]
-                text = f"{c.mean:.4f} [{c.ci[0]:.4f}, {c.ci[1]:.4f}]"
-                if run != self.baseline:
-                    text += f" {c.delta:+.4f} p={c.p_adjusted:.3g}{self.marker(run, m)}"
-                cells.append(text)
-            lines.append(f"| {run}{' (baseline)' if run == self.baseline else ''} | " + " | ".join(cells) + " |")
+    def cell(self, run: str, metric: str) -> tuple[str, str]:
+        """The one cell format of every rendering: ``mean [ci]`` and, off the baseline, ``delta p mark``."""
+        c = self.cells[run][metric]
+        first = f"{c.mean:.4f} [{c.ci[0]:.4f}, {c.ci[1]:.4f}]"
+        if run == self.baseline:
+            return first, ""
+        return first, f"{c.delta:+.4f} p={c.p_adjusted:.3g}{self.marker(run, metric)}"
+
+    def caption(self) -> str:
         test = "paired t-test" if self.test == "t" else "Fisher randomization test"
         corr = ", Holm-corrected over the runs" if len(self.cells) > 2 else ""
-        lines += [
-            "",
-            f"{self.n_queries} queries. Mean [{100 * (1 - self.alpha):.0f} % bootstrap CI]; difference from the baseline "
-            f"and its p-value ({test}{corr}); ▲/▼: significant at alpha = {self.alpha}.",
-        ]
-        return "\n".join(lines)
+        return (
+            f"{self.n_queries} queries. Mean [{100 * (1 - self.alpha):.0f} % bootstrap CI]; difference from the "
+            f"baseline and its p-value ({test}{corr}); ▲/▼: significant at alpha = {self.alpha}."
+        )
+
+    def label(self, run: str) -> str:
+        return run + (" (baseline)" if run == self.baseline else "")
+
+    def markdown(self) -> str:
+        lines = ["| run | " + " | ".join(self.metrics) + " |", "|---|" + "---:|" * len(self.metrics)]
+        for run in self.cells:
+            cells = [" ".join(filter(None, self.cell(run, m))) for m in self.metrics]
+            lines.append(f"| {self.label(run)} | " + " | ".join(cells) + " |")
+        return "\n".join([*lines, "", self.caption()])
+
+    def to_dict(self) -> dict:
+        return {n: {m: c.__dict__ for m, c in row.items()} for n, row in self.cells.items()}
 
 
 def compare_runs(
@@ -62,8 +70,22 @@ def compare_runs(
     resamples: int = 10_000,
     seed: int = 0,
 ) -> RunComparison:
+    """Every run over the same judged queries (a query a run lacks would count 0 for it and fake a
+    difference): runs covering different judged queries are refused, as the CLI refuses them;
+    :func:`rankwise.data.runs.align_queries` compares over the common ones instead."""
+    from rankwise.errors import RankwiseError
+
     if baseline not in runs:
         raise ValueError(f"baseline {baseline!r} is not among the runs {list(runs)}")
+    if not qrels:
+        raise RankwiseError("no judged queries: the qrels are empty")
+    covered = {name: frozenset(q for q in run if q in qrels) for name, run in runs.items()}
+    if len(set(covered.values())) > 1:
+        counts = ", ".join(f"{name} covers {len(c)}" for name, c in covered.items())
+        raise RankwiseError(
+            f"the runs cover different judged queries ({counts} of {len(qrels)}); compare runs of the same "
+            "split, or align them first (rankwise.data.runs.align_queries, the CLI's --common)"
+        )
     per_query = {name: evaluate_arrays(qrels, run, metrics)[1] for name, run in runs.items()}
     cells: dict[str, dict[str, Comparison]] = {name: {} for name in runs}
     others = [n for n in runs if n != baseline]

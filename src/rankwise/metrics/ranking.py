@@ -258,6 +258,12 @@ def evaluate(
     *,
     float32: bool = True,
 ) -> dict[str, float]:
-    """Mean of each metric over the qrels queries (see the module docstring)."""
+    """Mean of each metric over the qrels queries (see the module docstring). Empty qrels are
+    refused (there is nothing to average); a query the run lacks scores 0, as with ``trec_eval -c``
+    (:func:`rankwise.data.runs.coverage_note` says how many)."""
+    if not qrels:
+        from rankwise.errors import RankwiseError
+
+        raise RankwiseError("no judged queries: the qrels are empty")
     qids, values = evaluate_arrays(qrels, run, metrics, float32=float32)
     return {m: (float(v.mean()) if len(qids) else 0.0) for m, v in values.items()}

@@ -352,6 +352,13 @@ def _mine_chunk(
         pool = window[:need]
         pending.append((row, pool, positives))
         rows.append(row)
+    _finish_rows(dataset, pending, opts, ids, teacher)
+    return rows
+
+
+def _finish_rows(dataset: Dataset, pending: list, opts: MineOptions, ids: list[str], teacher) -> None:
+    """Each row's negatives from its pool: with a teacher, the first ``k`` in sampling order that it
+    scores below its lowest positive minus ``teacher_margin`` (all pools scored in one call)."""
     if teacher is not None:
         docs = [
             [dataset.corpus[d].full_text for d in pos] + [dataset.corpus[ids[j]].full_text for _, j, _ in pool]
@@ -377,7 +384,6 @@ def _mine_chunk(
         row["negative_ids"] = [ids[j] for _, j, _ in pool]
         row["mined"]["negative_ranks"] = [r for r, _, _ in pool]
         row["mined"]["negative_scores"] = [s for _, _, s in pool]
-    return rows
 
 
 def mine_negatives(

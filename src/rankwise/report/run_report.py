@@ -164,8 +164,25 @@ def build_report(
         )
     )
 
-    # metrics with intervals and significance
     cmp = compare_runs(judgements, runs, baseline=base.name if base else name, metrics=list(REPORT_METRICS), seed=seed)
+    _metrics_section(doc, cmp, base, runs)
+    figures = _quality_section(doc, judgements, runs, run_dir)
+    figures += _training_figures(run_dir)
+    if base:
+        after = dict(zip(judgements, cmp.per_query[name]["ndcg@10"].tolist()))
+        before = dict(zip(judgements, cmp.per_query[base.name]["ndcg@10"].tolist()))
+        per_query_delta(before, after, run_dir / "per_query_ndcg10.png", metric=f"nDCG@10 vs {base.name}")
+        figures.append((f"Per-query nDCG@10 change against {base.name}", "per_query_ndcg10.png"))
+    doc.add(Heading("Figures"))
+    for caption, file in figures:
+        doc.add(Figure(caption, file))
+
+    _worst_section(doc, loaded, judgements, cmp.per_query[name]["ndcg@10"], worst, top)
+    return doc.write(run_dir)
+
+
+def _metrics_section(doc: Document, cmp, base, runs) -> None:
+    """Metrics with intervals and significance against the baseline."""
     doc.add(Heading("Metrics"))
     rows = []
     for run_name, cells in cmp.cells.items():
@@ -182,7 +199,9 @@ def build_report(
         corr = ", Holm-corrected over the runs compared" if len(runs) > 2 else ""
         doc.add(Paragraph(f"Differences are against {cmp.baseline} (paired t-test{corr}); ▲/▼ mark p < {cmp.alpha}."))
 
-    # diagnostics
+
+def _quality_section(doc: Document, judgements, runs, run_dir: Path) -> list[tuple[str, str]]:
+    """Score quality per run (AUC, OPIS, calibration, rank correlation), ROC and histograms."""
     diag, samples, curves = {}, {}, {}
     for run_name, run in runs.items():
         d, (pos, neg) = diagnostics(judgements, run)
@@ -212,7 +231,12 @@ def build_report(
         score_histograms({n: samples[n] for n in curves}, run_dir / "score_histograms.png")
         figures.append(("Positive vs negative scores", "score_histograms.png"))
 
-    # training curves
+    return figures
+
+
+def _training_figures(run_dir: Path) -> list[tuple[str, str]]:
+    """Metrics over steps, the loss curve and the training diagnostics, when the folder has them."""
+    figures: list[tuple[str, str]] = []
     hist_path = run_dir / EVAL_HISTORY
     if hist_path.is_file():
         hist = json.loads(hist_path.read_text(encoding="utf-8"))
@@ -233,18 +257,11 @@ def build_report(
                 "training_diagnostics.png",
             )
         )
-    if base:
-        after = dict(zip(judgements, cmp.per_query[name]["ndcg@10"].tolist()))
-        before = dict(zip(judgements, cmp.per_query[base.name]["ndcg@10"].tolist()))
-        per_query_delta(before, after, run_dir / "per_query_ndcg10.png", metric=f"nDCG@10 vs {base.name}")
-        figures.append((f"Per-query nDCG@10 change against {base.name}", "per_query_ndcg10.png"))
-    doc.add(Heading("Figures"))
-    for caption, file in figures:
-        doc.add(Figure(caption, file))
+    return figures
 
-    # worst queries
+
+def _worst_section(doc: Document, loaded, judgements, values, worst: int, top: int) -> None:
     queries, texts = _load_texts(loaded)
-    values = cmp.per_query[name]["ndcg@10"]
     qids = list(judgements)
     order = sorted(range(len(values)), key=lambda i: (values[i], qids[i]))[:worst]
     doc.add(Heading(f"The {len(order)} worst queries by nDCG@10"))
@@ -268,4 +285,3 @@ def build_report(
             ]
         )
     doc.add(TableBlock(["query", "text", "nDCG@10", f"top {top} (grade, score)", "relevant"], rows, align_right=False))
-    return doc.write(run_dir)

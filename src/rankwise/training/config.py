@@ -40,6 +40,10 @@ LossField = Annotated[Any, BeforeValidator(get), PlainSerializer(lambda v: v.spe
 """A loss spec, a :class:`~rankwise.losses.Loss`, or a plain function ``fn(scores, labels, mask)``."""
 
 
+# options that do not change what is trained: they never block a resume
+NOT_TRAINING = frozenset({"keep_final_checkpoint", "eval_every", "keep_checkpoints", "diagnostics_every", "device"})
+
+
 class TrainConfig(BaseModel):
     """How to train: every option of ``rankwise train`` (the flags are these fields)."""
 

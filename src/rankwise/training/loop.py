@@ -38,7 +38,7 @@ from rankwise.errors import ConfigError, RankwiseError
 from rankwise.families import Family, family_of
 from rankwise.io import atomic_path, write_json
 from rankwise.models import BiEncoder, CrossEncoder
-from rankwise.training.config import TrainConfig
+from rankwise.training.config import NOT_TRAINING, TrainConfig
 from rankwise.training.plan import Plan
 
 logger = logging.getLogger(__name__)
@@ -159,7 +159,10 @@ def check_resume(out_dir: str | Path, config: TrainConfig, *, world: int | None 
                 f"{ckpt}: the checkpoint was made with {meta.get('world', 1)} process(es), this run has {world}; "
                 f"resume with --nproc {meta.get('world', 1)} (the global batch and its order depend on it)"
             )
-        diff = _differences(saved, _config_state(config))
+        now = _config_state(config)
+        if saved.get("steps") == meta.get("step") and now["steps"] > meta.get("step", 0):
+            now["steps"] = saved["steps"]  # a finished run's final checkpoint, extended by more steps
+        diff = _differences(saved, now)
         if diff:
             raise RankwiseError(
                 f"{ckpt}: the checkpoint was made with other options ({'; '.join(diff)}); "
@@ -176,7 +179,7 @@ def _differences(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
     return [
         f"{k}: {saved.get(k)!r} in the checkpoint, {now.get(k)!r} now"
         for k in sorted(set(saved) | set(now))
-        if saved.get(k) != now.get(k)
+        if saved.get(k) != now.get(k) and k not in NOT_TRAINING
     ]
 
 

@@ -1,0 +1,98 @@
+"""``rankwise compare``: several runs on the same qrels, metrics with confidence intervals and
+each run's difference from a baseline with a paired significance test."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from rankwise.errors import ConfigError
+from rankwise.metrics.compare import RunComparison
+
+
+@dataclass
+class CompareJob:
+    comparison: RunComparison
+    qrels: str  # where the judgements came from (and the queries compared over)
+    written: Path | None  # the Markdown table, when asked for
+
+
+def parse_metrics(text: str) -> list[str]:
+    """``"ndcg@10,map"`` -> names, each checked (a clear error for an unknown one)."""
+    from rankwise.metrics import parse_metric
+
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    for m in names:
+        parse_metric(m)
+    return names
+
+
+def _unique_names(loaded) -> None:
+    seen: dict[str, int] = {}
+    for r in loaded:  # two runs with the same folder name stay apart
+        seen[r.name] = seen.get(r.name, 0) + 1
+        if seen[r.name] > 1:
+            r.name = f"{r.name}#{seen[r.name]}"
+
+
+def _baseline(loaded, baseline: str | None) -> str:
+    if baseline is None:
+        return loaded[0].name
+    match = [
+        r.name
+        for r in loaded
+        if r.name == baseline or str(r.path) == baseline or (r.folder and str(r.folder) == baseline.rstrip("/"))
+    ]
+    if not match:
+        raise ConfigError(f"baseline={baseline!r} is not one of the runs given: {', '.join(r.name for r in loaded)}")
+    return match[0]
+
+
+def compare(
+    runs: list[str | Path],
+    *,
+    baseline: str | None = None,
+    qrels: Path | None = None,
+    data: Path | None = None,
+    split: str | None = None,
+    metrics: list[str] | None = None,
+    test: str = "t",
+    alpha: float = 0.05,
+    resamples: int = 10_000,
+    seed: int = 0,
+    out: Path | None = None,
+    lenient: bool = False,
+    common: bool = False,
+) -> CompareJob:
+    """Compare run folders or TREC files; ``out``: also write the table as Markdown (and .json)."""
+    from rankwise.data.runs import align_queries, check_queries, load_run, resolve_qrels
+    from rankwise.io import check_writable, write_json, write_text
+    from rankwise.metrics.compare import compare_runs
+    from rankwise.metrics.significance import TESTS
+
+    if test not in TESTS:
+        raise ConfigError(f"test={test!r}: choose one of {', '.join(TESTS)}")
+    if out is not None:
+        check_writable(out, is_dir=False)
+    loaded = [load_run(r, lenient=lenient) for r in runs]
+    _unique_names(loaded)
+    judgements, source = resolve_qrels(loaded, qrels=qrels, data=data, split=split)
+    loaded = [check_queries(r, judgements, lenient=lenient) for r in loaded]
+    judgements, note = align_queries(loaded, judgements, common=common)
+    source = f"{source}, {note}" if note else source
+    base = _baseline(loaded, baseline)
+    res = compare_runs(
+        judgements,
+        {r.name: r.run for r in loaded},
+        baseline=base,
+        metrics=metrics or ["ndcg@10", "mrr@10", "recall@100", "map"],
+        test=test,
+        alpha=alpha,
+        resamples=resamples,
+        seed=seed,
+    )
+    if out is not None:
+        write_text(out, res.markdown() + "\n")
+        meta = {"qrels": source, "baseline": base, "test": test, "alpha": alpha, "queries": res.n_queries}
+        write_json(out.with_suffix(".json"), meta | {"runs": res.to_dict()})
+    return CompareJob(res, source, out)

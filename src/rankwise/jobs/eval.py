@@ -1,0 +1,133 @@
+"""``rankwise eval``: retrieve a split's top ``k`` with a model (or BM25) and score it as trec_eval
+does; or score a run that exists (:func:`score_run_file`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from rankwise.data import load_beir
+from rankwise.errors import ConfigError
+from rankwise.jobs.folder import RunFolder, portable
+from rankwise.metrics.model import evaluate_model
+from rankwise.progress import console
+from rankwise.report.run_report import build_report
+
+DEFAULT_METRIC_LIST = ("ndcg@10", "mrr@10", "recall@100", "map")
+
+
+@dataclass
+class EvalJob:
+    metrics: dict[str, float]
+    label: str  # the model's name, or bm25
+    folder: Path
+
+
+@dataclass
+class RunScore:
+    metrics: dict[str, float]
+    name: str  # the run's
+    qrels: str  # where the judgements came from
+    note: str = ""  # partial coverage, said
+
+
+def check_limits(*, k: int | None = None, max_length: int | None = None) -> None:
+    """Bad numbers are one line before any work."""
+    if k is not None and k < 1:
+        raise ConfigError(f"k={k}: documents retrieved per query must be at least 1")
+    if max_length is not None and not 4 <= max_length <= 8192:
+        raise ConfigError(f"max_length={max_length}: expected a token limit between 4 and 8192")
+
+
+def _load_dense(model_name, max_length, device, dataset):
+    from rankwise.models import BiEncoder
+
+    model = BiEncoder.load(model_name, query_max_length=max_length, doc_max_length=max_length, device=device)
+    limit = model.backbone.config.max_position_embeddings
+    if max_length is not None and max_length > limit:
+        raise ConfigError(f"max_length={max_length}: {model.name} takes at most {limit} tokens")
+    texts = [doc.full_text for doc in dataset.corpus.values()]
+    cut = model.count_truncated(texts, "doc")
+    if cut:
+        console.print(
+            f"{cut} of {len(texts)} documents are longer than {model.config.doc_max_length} tokens: "
+            "their ends are not encoded (--max-length raises the limit)"
+        )
+    return model
+
+
+def evaluate_split(
+    data: str | Path,
+    split: str,
+    out: str | Path,
+    *,
+    model_name: str | None = None,
+    k: int = 100,
+    allow_missing: bool = False,
+    max_length: int | None = None,
+    device: str | None = None,
+    retriever: str = "dense",
+    overwrite: bool = False,
+    show_progress: bool = True,
+    ray: str | None = None,
+    workers: int = 2,
+) -> EvalJob:
+    """Retrieve the split's top ``k`` with ``model_name`` (``retriever="dense"``) or BM25 and score it.
+    ``ray``: encode the corpus on that Ray cluster into an on-disk store first."""
+    if retriever not in ("dense", "bm25"):
+        raise ConfigError(f"retriever={retriever!r}: expected dense or bm25")
+    if retriever == "bm25" and model_name is not None:
+        raise ConfigError("retriever='bm25' takes no model: give model= with the dense retriever only")
+    check_limits(k=k, max_length=max_length)
+    with RunFolder.open(out, overwrite=overwrite) as folder:
+        dataset = load_beir(data, split, allow_missing=allow_missing).own_split()
+        dense = retriever == "dense"
+        model = _load_dense(model_name, max_length, device, dataset) if dense else "bm25"
+        label = model.name if dense else "bm25"
+        embeddings = None
+        if ray is not None and dense:
+            from rankwise.index.distributed_encode import corpus_embeddings
+
+            embeddings = corpus_embeddings(
+                dataset,
+                model_name,
+                address=ray,
+                workers=workers,
+                max_length=max_length,
+                loaded=model,
+                log=console.print,
+            )
+        res = evaluate_model(model, dataset, k, show_progress=show_progress, cache=dense, embeddings=embeddings)
+        folder.write_run("run.trec", res.run, tag=Path(str(model_name or label)).name if dense else "bm25")
+        folder.write_json("metrics.json", res.metrics)
+        folder.write_json("per_query.json", {"ndcg@10": res.per_query["ndcg@10"]})
+        lengths = (
+            {"query_max_length": model.config.query_max_length, "doc_max_length": model.config.doc_max_length}
+            if dense
+            else {}
+        )
+        run = {"command": "eval", "data": str(Path(data).resolve()), "split": split, "retriever": retriever}
+        folder.write_config(run | {"model": portable(model_name) if dense else None, "k": k, **lengths})
+        build_report(
+            folder.path,
+            summary=f"Evaluation of {label} on {Path(data).name} ({split}): {len(dataset.qrels)} judged queries, "
+            f"{len(dataset.corpus)} documents.",
+            seed=0,
+        )
+        return EvalJob(res.metrics, label, folder.path)
+
+
+def score_run_file(
+    run: str | Path, *, data: str | Path | None = None, split: str | None = None, metrics: list[str] | None = None
+) -> RunScore:
+    """Score a run that exists (a TREC file or a run folder) with the qrels its folder names, or
+    ``data``'s ``split``; a run covering only some judged queries is scored over all of them (a
+    missing query scores 0, as trec_eval -c does) and the note says how many it covers."""
+    from rankwise.data.runs import check_queries, coverage_note, load_run, resolve_qrels
+    from rankwise.metrics import evaluate
+
+    loaded = load_run(run)
+    judgements, source = resolve_qrels([loaded], data=data, split=split if data else None)
+    check_queries(loaded, judgements)
+    values = evaluate(judgements, loaded.run, list(metrics or DEFAULT_METRIC_LIST))
+    return RunScore(values, loaded.name, source, coverage_note(loaded.run, judgements))

@@ -22,9 +22,9 @@ from _cache import RunCache  # noqa: E402
 from _machine import machine  # noqa: E402
 from rankwise.data.stdlib_code import ensure_built  # noqa: E402
 from rankwise.io import write_json  # noqa: E402
+from rankwise.jobs.sweep import recipe_trainer, run_sweep  # noqa: E402
 from rankwise.training import TrainConfig  # noqa: E402
 from rankwise.training.sweep import DEFAULT_RECIPES  # noqa: E402
-from rankwise.jobs.sweep import recipe_trainer, run_sweep  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "sweep.json"

@@ -80,7 +80,9 @@ def test_rw_train_is_callable_in_any_import_order():
     import subprocess
     import sys
 
-    code = "import rankwise as rw; rw.TrainConfig(); import rankwise.training.loop; assert callable(rw.train); print('ok')"
+    code = (
+        "import rankwise as rw; rw.TrainConfig(); import rankwise.training.loop; assert callable(rw.train); print('ok')"
+    )
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "ok"
 
 

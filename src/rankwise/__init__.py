@@ -69,12 +69,12 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from rankwise import losses as losses
     from rankwise.data.beir import Dataset as Dataset
-    from rankwise.families.base import family_of as family_of
-    from rankwise.families.base import load_model as load_model
-    from rankwise.families.base import register_family as register_family
     from rankwise.data.beir import load_dataset as load_dataset
     from rankwise.data.examples import TrainExample as TrainExample
     from rankwise.data.examples import load_examples as load_examples
+    from rankwise.families import family_of as family_of
+    from rankwise.families import load_model as load_model
+    from rankwise.families import register_family as register_family
     from rankwise.index.rerank import Pipeline as Pipeline
     from rankwise.metrics.compare import compare_runs as compare  # noqa: F401
     from rankwise.metrics.model import evaluate_model as evaluate_model

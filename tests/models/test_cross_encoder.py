@@ -10,10 +10,10 @@ import torch
 import rankwise.losses as L
 from rankwise.data.examples import TeacherScores, TrainExample
 from rankwise.errors import RankwiseError
+from rankwise.families import CrossFamily, family_of
 from rankwise.models import BiEncoder, CrossEncoder
 from rankwise.training import TrainConfig, train
 from rankwise.training.batching import build_lists
-from rankwise.families import CrossFamily, family_of
 from tests.conftest import assert_grads_close, make_tiny_bert
 
 PAIRS = [

@@ -32,10 +32,10 @@ def examples() -> list[TrainExample]:
 
 
 def step(model_dir: str, loss: str, cache_chunk: int | None, shard) -> tuple[float, torch.Tensor, torch.Tensor]:
+    from rankwise.families import family_of
     from rankwise.models import BiEncoder
     from rankwise.training import TrainConfig
     from rankwise.training.batching import build_inbatch
-    from rankwise.families import family_of
 
     torch.manual_seed(0)
     model = BiEncoder.load(model_dir)
@@ -87,8 +87,8 @@ def test_two_processes_equal_one_process_holding_the_batch(still_bert, tmp_path)
 
 
 def test_a_batch_smaller_than_the_processes_is_refused(still_bert):
-    from rankwise.errors import RankwiseError
     from rankwise.distributed import Shard
+    from rankwise.errors import RankwiseError
     from rankwise.training.grad_cache import Side, cached_forward_backward
 
     side = Side(lambda items: (torch.zeros(len(items), 2), None), ["only one"])

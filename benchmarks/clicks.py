@@ -30,9 +30,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _cache import RunCache  # noqa: E402
-from _machine import machine  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: benchmarks is a package
+from benchmarks._cache import RunCache  # noqa: E402
+from benchmarks._machine import machine  # noqa: E402
+from benchmarks.settings import LETOR, REPO  # noqa: E402
 from rankwise.data.clicks import displayed_lists, simulate_clicks  # noqa: E402
 from rankwise.data.letor import Normalizer, read_letor  # noqa: E402
 from rankwise.io import write_json  # noqa: E402
@@ -42,9 +43,7 @@ from rankwise.models.feature_scorer import LinearScorer, MLPScorer  # noqa: E402
 from rankwise.training import TrainConfig, train  # noqa: E402
 from rankwise.training.ultr import DLAModel, estimate_propensities_em, ipw_examples  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "clicks.json"
-LETOR = REPO.parent / "shared" / "data" / "letor"
 SESSIONS, STEPS, SEEDS, TOP_K = 50, 600, (0, 1, 2, 3, 4), 10
 LOSS = "softmax:normalize=false"
 

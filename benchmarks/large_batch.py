@@ -21,8 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import machine  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: benchmarks is a package
+from benchmarks._machine import machine  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "large_batch.json"
 BATCH = 1024

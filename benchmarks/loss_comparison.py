@@ -22,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import machine  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: benchmarks is a package
+from benchmarks._machine import machine  # noqa: E402
+from benchmarks.settings import REPO, SEED, STDLIB_TRAIN, TREC_DL  # noqa: E402
 from rankwise.data import examples_from_qrels, load_beir  # noqa: E402
 from rankwise.data.stdlib_code import ensure_built  # noqa: E402
 from rankwise.index.retrieve import dense_run  # noqa: E402
@@ -33,8 +34,6 @@ from rankwise.metrics.auc import global_auc, per_query_auc  # noqa: E402
 from rankwise.models import BiEncoder  # noqa: E402
 from rankwise.training import TrainConfig, train  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-TREC_DL = REPO.parent / "shared" / "data" / "trec-dl-5k"
 OUT = REPO / "benchmarks" / "results" / "loss_comparison.json"
 SPECS = {
     "infonce": "infonce:temperature=0.05",
@@ -84,11 +83,8 @@ def main() -> None:
     trec = load_beir(TREC_DL, "test") if TREC_DL.is_dir() else None
     settings = {
         "steps": args.steps,
-        "batch_size": 32,
-        "lr": 1e-4,
-        "query_max_length": 32,
-        "doc_max_length": 128,
-        "seed": 42,
+        **STDLIB_TRAIN,
+        "seed": SEED,
         "negatives": "in-batch",
         "auc_negatives": "top-500 retrieved non-relevant per query",
     }
@@ -118,11 +114,8 @@ def main() -> None:
         cfg = TrainConfig(
             loss=spec,
             steps=args.steps,
-            batch_size=32,
-            lr=1e-4,
-            query_max_length=32,
-            doc_max_length=128,
-            seed=42,
+            **STDLIB_TRAIN,
+            seed=SEED,
             checkpoint_every=10_000,
         )
         model = BiEncoder.load()

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: benchmarks is a package
 import rankwise.losses as L  # noqa: E402
-from _machine import machine  # noqa: E402
+from benchmarks._machine import machine  # noqa: E402
 from rankwise.io import write_json  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "losses.json"

@@ -42,9 +42,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _cache import RunCache  # noqa: E402
-from _machine import machine  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: benchmarks is a package
+from benchmarks._cache import RunCache  # noqa: E402
+from benchmarks._machine import machine  # noqa: E402
+from benchmarks.settings import LETOR, REPO  # noqa: E402
 from rankwise.data.letor import LetorData, Normalizer, read_letor  # noqa: E402
 from rankwise.io import write_json  # noqa: E402
 from rankwise.metrics.model import evaluate_lists  # noqa: E402
@@ -53,9 +54,7 @@ from rankwise.metrics.significance import bootstrap_ci, randomization_test  # no
 from rankwise.models.feature_scorer import make_scorer  # noqa: E402
 from rankwise.training import TrainConfig, train  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "ltr.json"
-LETOR = REPO.parent / "shared" / "data" / "letor"
 METRICS = ["ndcg@5", "ndcg@10", "map"]
 DATASETS = {
     "mq2008-fold1": ("mq2008-fold1/vali.txt", "mq2008-fold1/test.txt", "query"),

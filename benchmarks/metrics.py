@@ -32,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import machine  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: benchmarks is a package
+from benchmarks._machine import machine  # noqa: E402
 from rankwise.io import write_json  # noqa: E402
 from rankwise.metrics import evaluate_per_query  # noqa: E402
 
@@ -85,7 +85,7 @@ def first_call(fn, small) -> float:
 _COLD = """
 import sys, time
 sys.path.insert(0, {here!r})
-import metrics as b
+import benchmarks.metrics as b
 small = b.make_data(20, 100, 10, seed=1)
 t0 = time.perf_counter()
 b.run_{side}(*small)
@@ -101,7 +101,7 @@ def cold_compile(side: str) -> float:
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, NUMBA_CACHE_DIR=cache)
         out = subprocess.run(
-            [sys.executable, "-c", _COLD.format(here=str(Path(__file__).resolve().parent), side=side)],
+            [sys.executable, "-c", _COLD.format(here=str(Path(__file__).resolve().parents[1]), side=side)],
             env=env,
             capture_output=True,
             text=True,

@@ -38,10 +38,11 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _cache import RunCache  # noqa: E402
-from _machine import machine  # noqa: E402
-from _retrieval import common_queries, measure, pooled_auc_ci, seed_averaged  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: benchmarks is a package
+from benchmarks._cache import RunCache  # noqa: E402
+from benchmarks._machine import machine  # noqa: E402
+from benchmarks._retrieval import common_queries, measure, pooled_auc_ci, seed_averaged  # noqa: E402
+from benchmarks.settings import REPO, STDLIB_TRAIN  # noqa: E402
 from rankwise.data import load_beir  # noqa: E402
 from rankwise.data.stdlib_code import ensure_built  # noqa: E402
 from rankwise.io import write_json  # noqa: E402
@@ -49,9 +50,8 @@ from rankwise.metrics.significance import randomization_test  # noqa: E402
 from rankwise.models import BiEncoder  # noqa: E402
 from rankwise.training import TrainConfig, train  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "mw_study.json"
-BASE = {"steps": 90, "batch_size": 32, "lr": 1e-4, "query_max_length": 32, "doc_max_length": 128}
+BASE = {"steps": 90, **STDLIB_TRAIN}
 NEGATIVES = {"in-batch": None, "hard": "bm25:window=1-30,k=5,code=true,margin=0.0"}
 PAPER_TAU, TAU_GRID, INFONCE_TAU = 0.01, [0.01, 0.02, 0.05, 0.1], 0.05
 SEEDS = [0, 1, 2]

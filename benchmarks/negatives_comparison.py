@@ -25,16 +25,16 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import machine  # noqa: E402
-from loss_comparison import TREC_DL, measure  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: benchmarks is a package
+from benchmarks._machine import machine  # noqa: E402
+from benchmarks.loss_comparison import measure  # noqa: E402
+from benchmarks.settings import REPO, SEED, STDLIB_TRAIN, TREC_DL  # noqa: E402
 from rankwise.data import examples_from_qrels, load_beir  # noqa: E402
 from rankwise.data.stdlib_code import ensure_built  # noqa: E402
 from rankwise.io import write_json  # noqa: E402
 from rankwise.models import BiEncoder  # noqa: E402
 from rankwise.training import TrainConfig, train  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "negatives_comparison.json"
 WINDOW = "window=1-30,k=7"
 RECIPES = {
@@ -60,11 +60,8 @@ def main() -> None:
     base_cfg = {
         "loss": "infonce:temperature=0.05",
         "steps": args.steps,
-        "batch_size": 32,
-        "lr": 1e-4,
-        "query_max_length": 32,
-        "doc_max_length": 128,
-        "seed": 42,
+        **STDLIB_TRAIN,
+        "seed": SEED,
     }
     settings = base_cfg | {"recipes": RECIPES, "fn": "mining margin guard 0.0 absolute + self:tau=0.05"}
     result = json.loads(OUT.read_text()) if OUT.is_file() else {}

@@ -39,10 +39,11 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _cache import RunCache  # noqa: E402
-from _machine import machine  # noqa: E402
-from _retrieval import METRICS, common_queries, measure, pooled_auc_ci, seed_averaged  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: benchmarks is a package
+from benchmarks._cache import RunCache  # noqa: E402
+from benchmarks._machine import machine  # noqa: E402
+from benchmarks._retrieval import METRICS, common_queries, measure, pooled_auc_ci, seed_averaged  # noqa: E402
+from benchmarks.settings import REPO, SHARED, STDLIB_TRAIN  # noqa: E402
 from rankwise.data import examples_from_qrels, load_beir  # noqa: E402
 from rankwise.data.stdlib_code import ensure_built  # noqa: E402
 from rankwise.io import write_json  # noqa: E402
@@ -51,15 +52,13 @@ from rankwise.models import BiEncoder  # noqa: E402
 from rankwise.models.bi_encoder import default_model_path  # noqa: E402
 from rankwise.training import TrainConfig, train  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "recipes_vs_peer.json"
 KEEP = REPO / "benchmarks" / "runs" / "recipes_vs_peer"  # finished runs, committed: sessions change machines
-SHARED = REPO.parent / "shared" / "data"
 SEEDS = [0, 1, 2]
-BATCH, LR = 32, 1e-4
+BATCH, LR = STDLIB_TRAIN["batch_size"], STDLIB_TRAIN["lr"]  # both datasets train at this batch and lr
 DATASETS = {
     # at 300 steps the peer's dev curve still rose (0.7306 at 250, 0.7341 at 300): trained twice as long
-    "stdlib-code": {"steps": 600, "eval_every": 50, "query_max_length": 32, "doc_max_length": 128},
+    "stdlib-code": {"steps": 600, "eval_every": 50, "query_max_length": 32, "doc_max_length": 128},  # STDLIB_TRAIN's
     # a SciFact dev point encodes all 5,183 abstracts (3.3 min here): every 50 steps, beside step 0
     "scifact": {"steps": 150, "eval_every": 50, "query_max_length": 64, "doc_max_length": 256},
 }

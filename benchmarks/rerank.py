@@ -31,9 +31,10 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _cache import RunCache  # noqa: E402
-from _machine import machine  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: benchmarks is a package
+from benchmarks._cache import RunCache  # noqa: E402
+from benchmarks._machine import machine  # noqa: E402
+from benchmarks.settings import REPO, SEED, STDLIB_TRAIN, TREC_DL  # noqa: E402
 from rankwise.data import load_beir  # noqa: E402
 from rankwise.data.stdlib_code import ensure_built  # noqa: E402
 from rankwise.index.rerank import (  # noqa: E402
@@ -49,9 +50,7 @@ from rankwise.metrics.model import score_run  # noqa: E402
 from rankwise.models import BiEncoder, CrossEncoder  # noqa: E402
 from rankwise.training import TrainConfig, train  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "rerank.json"
-TREC_DL = REPO.parent / "shared" / "data" / "trec-dl-5k"
 SYSTEMS = ["dual", "dual+cross", "dual+prf", "distilled", "ar2"]
 DEPTH = 100
 BEST = {  # benchmarks/README.md, negatives comparison: best+fn, chosen on dev
@@ -60,11 +59,8 @@ BEST = {  # benchmarks/README.md, negatives comparison: best+fn, chosen on dev
     "batching": "ngame:every=30,cluster_size=8",
     "false_negatives": "self:tau=0.05",
     "steps": 90,
-    "batch_size": 32,
-    "lr": 1e-4,
-    "query_max_length": 32,
-    "doc_max_length": 128,
-    "seed": 42,
+    **STDLIB_TRAIN,
+    "seed": SEED,
 }
 CROSS = {  # sized for 2 CPU cores: ~100 query-document tokens a pair, ~7 s a step
     # A fresh head on a bi-encoder backbone learns nothing from hard negatives alone in a CPU budget

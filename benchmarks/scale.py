@@ -24,10 +24,10 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import machine  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: benchmarks is a package
+from benchmarks._machine import machine  # noqa: E402
+from benchmarks.settings import REPO  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "scale.json"
 
 
@@ -65,7 +65,7 @@ def one_size(n: int, work: Path, kinds: list[str]) -> dict:
     from transformers import AutoTokenizer, BertConfig, BertModel
 
     from rankwise.data.stdlib_code import ensure_built
-    from rankwise.index.ann import auto_kind, build_index, recall_vs_exact, tune_recall
+    from rankwise.index.ann import auto_structure, build_index, recall_vs_exact, tune_recall
     from rankwise.index.store import EmbeddingStore
     from rankwise.models import BiEncoder, default_model_path
     from rankwise.models.bi_encoder import EncoderConfig
@@ -104,7 +104,7 @@ def one_size(n: int, work: Path, kinds: list[str]) -> dict:
     row = {"docs": n, "encode_s_per_doc": encode_s / n, "encode_s": encode_s, "peak_rss_after_encode_mb": after_encode}
     indexes = []
     for kind in kinds:
-        kind = auto_kind(n) if kind == "auto" else kind
+        kind = auto_structure(n) if kind == "auto" else kind
         if any(i["kind"] == kind for i in indexes):
             continue
         index = build_index(emb, kind, ef_construction=160)  # a random encoder's narrow cone wants a denser graph
@@ -122,7 +122,7 @@ def one_size(n: int, work: Path, kinds: list[str]) -> dict:
         )
         del index
     row["indexes"] = indexes
-    main = next(i for i in indexes if i["kind"] == auto_kind(n))
+    main = next(i for i in indexes if i["kind"] == auto_structure(n))
     row |= {"index": main["kind"], "recall@10_vs_exact": main["recall@10_vs_exact"], "index_mb": main["index_mb"]}
     row["peak_rss_mb"] = peak_mb()
     return row

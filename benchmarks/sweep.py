@@ -17,18 +17,18 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _cache import RunCache  # noqa: E402
-from _machine import machine  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: benchmarks is a package
+from benchmarks._cache import RunCache  # noqa: E402
+from benchmarks._machine import machine  # noqa: E402
+from benchmarks.settings import REPO, SEED, STDLIB_TRAIN  # noqa: E402
 from rankwise.data.stdlib_code import ensure_built  # noqa: E402
 from rankwise.io import write_json  # noqa: E402
 from rankwise.jobs.sweep import recipe_trainer, run_sweep  # noqa: E402
 from rankwise.training import TrainConfig  # noqa: E402
 from rankwise.training.sweep import DEFAULT_RECIPES  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "sweep.json"
-BASE = {"batch_size": 32, "lr": 1e-4, "query_max_length": 32, "doc_max_length": 128, "seed": 42}
+BASE = {**STDLIB_TRAIN, "seed": SEED}
 
 
 def log(msg: str) -> None:

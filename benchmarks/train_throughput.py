@@ -39,7 +39,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: benchmarks is a package
 
 RESULTS = Path(__file__).resolve().parent / "results" / "train_throughput.json"
 PARTIAL = RESULTS.with_suffix(".partial.json")

@@ -33,8 +33,6 @@ _EXPORTS = {
     "CrossEncoder": "rankwise.models.cross_encoder",
     # model families
     "register_family": "rankwise.families",
-    "family_of": "rankwise.families",
-    "load_model": "rankwise.families",
     # training
     "TrainConfig": "rankwise.training.config",
     "train": ("rankwise.training.loop", "train"),
@@ -72,8 +70,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from rankwise.data.beir import load_dataset as load_dataset
     from rankwise.data.examples import TrainExample as TrainExample
     from rankwise.data.examples import load_examples as load_examples
-    from rankwise.families import family_of as family_of
-    from rankwise.families import load_model as load_model
     from rankwise.families import register_family as register_family
     from rankwise.index.rerank import Pipeline as Pipeline
     from rankwise.metrics.compare import compare_runs as compare  # noqa: F401

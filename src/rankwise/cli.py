@@ -100,10 +100,10 @@ def train_cmd(
         config, run={"data": data, "split": split, "train_file": train_file, "eval_split": eval_split}, **options
     )
     run = job.run
-    if run.data is None:
-        raise RankwiseError("--data is required (or a config.toml whose [run] table names it)")
+    if run.data is None and run.train_file is None:
+        raise RankwiseError("--data or --train-file is required (or a config.toml whose [run] table names them)")
     job = train_run(
-        _data_folder(run.data),
+        _data_folder(run.data) if run.data is not None else None,
         out,
         job.train,
         split=run.split,
@@ -113,6 +113,10 @@ def train_cmd(
         overwrite=overwrite,
         allow_missing=allow_missing,
     )
+    from rankwise.distributed import is_main
+
+    if not is_main():  # under torchrun, one process speaks
+        return
     if job.after is not None:
         results.print(_table(f"{run.data} {run.eval_split}", {"before": job.before, "after": job.after}))
     results.print(f"run folder: {out} (model/, report.html, metrics.json)")
@@ -202,6 +206,9 @@ def eval_cmd(
     ),
     ray: Optional[str] = typer.Option(None, help="encode the corpus on a Ray cluster (an address, 'auto', or 'local')"),
     workers: int = typer.Option(2, min=1, help="with --ray: encoder actors (one model copy each)"),
+    lenient: bool = typer.Option(
+        False, help="with --run: drop bad run lines and unjudged queries with a counted warning"
+    ),
 ) -> None:
     """Retrieve with a dual encoder (or BM25) and score the run as trec_eval does; --run scores a run
     that exists (e.g. a rerank folder), with the qrels its folder names."""
@@ -215,11 +222,14 @@ def eval_cmd(
             data=_data_folder(data) if data else None,
             split=split,
             metrics=parse_metrics(metrics_list or DEFAULT_METRICS_TEXT),
+            lenient=lenient,
         )
         results.print(_table(score.qrels, {score.name: score.metrics}))
         if score.note:
             results.print(f"[yellow]note:[/] {escape(score.note)}")
         return
+    if lenient:
+        raise RankwiseError("--lenient goes with --run (scoring a run that exists)")
     if metrics_list is not None:
         raise RankwiseError("--metrics goes with --run (a retrieval run reports ndcg@10, mrr@10, recall@100, map)")
     if data is None or out is None:

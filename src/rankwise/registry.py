@@ -1,9 +1,12 @@
-"""Registries of swappable parts, found by name: negatives strategies, batch samplers,
-false-negative weighting, curricula, teachers.
+"""The one registry mechanism of every swappable part, found by name: losses, negatives
+strategies, batch samplers, false-negative weighting, curricula, model families, feature scorers.
 
 Each part is a dataclass whose fields are its hyperparameters. ``registry.resolve("tas:clusters=64")``
 builds it from an option string; an object passes through unchanged, so a user can hand in their
-own subclass. ``registry.spec_of(obj)`` writes the option string back (for ``config.toml``).
+own subclass. ``registry.spec_of(obj)`` writes the option string back (for ``config.toml``); a
+user's own class is written as its importable name (``package.module.Class``), which ``resolve``
+imports again, so a run folder with a user's part re-creates it (an import, never code from the
+folder).
 """
 
 from __future__ import annotations
@@ -28,9 +31,23 @@ class Entry:
     variant: str | None
 
 
+def _import(name: str, option: str, base: type) -> type:
+    """``package.module.Class``, a subclass of ``base`` (a user's part named in config.toml)."""
+    import importlib
+
+    module, _, attr = name.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ConfigError(f"{option}: cannot import {name!r} ({exc})") from None
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise ConfigError(f"{option}: {name!r} is not a {base.__name__}")
+    return cls
+
+
 class Registry(Generic[T]):
-    def __init__(self, kind: str, base: type[T]) -> None:
-        self.kind, self.base = kind, base
+    def __init__(self, part: str, base: type[T]) -> None:
+        self.part, self.base = part, base
         self._entries: dict[str, Entry] = {}
 
     def register(self, name: str, *, variant: str | None = None, **fixed: Any) -> Callable[[type], type]:
@@ -45,17 +62,26 @@ class Registry(Generic[T]):
     def names(self) -> list[str]:
         return sorted(self._entries)
 
+    def __contains__(self, name: str) -> bool:
+        return name in self._entries
+
+    def get(self, name: str) -> Any:
+        """The registered class (or function) of ``name``."""
+        return self.entry(name).cls
+
     def entry(self, name: str) -> Entry:
         if name not in self._entries:
-            raise ConfigError(f"unknown {self.kind} {name!r}; available: {', '.join(self.names())}")
+            raise ConfigError(f"unknown {self.part} {name!r}; available: {', '.join(self.names())}")
         return self._entries[name]
 
     def create(self, spec: str) -> T:
-        option = f"{self.kind} {spec!r}"
+        option = f"{self.part} {spec!r}"
         term = parse_term(spec, option)
         entry = self._entries.get(term.name)
+        if entry is None and "." in term.name:
+            entry = Entry(term.name, _import(term.name, option, self.base), {}, None)
         if entry is None:
-            raise ConfigError(f"{option}: unknown {self.kind} {term.name!r}; available: {', '.join(self.names())}")
+            raise ConfigError(f"{option}: unknown {self.part} {term.name!r}; available: {', '.join(self.names())}")
         params = dict(term.params)
         if term.variant is not None:
             if entry.variant is None:
@@ -66,13 +92,13 @@ class Registry(Generic[T]):
         return parse_options(option, params, entry.cls, **entry.fixed)
 
     def resolve(self, value: str | T | None) -> T | None:
-        """A spec string is parsed; None and objects of the part's kind pass through."""
+        """A spec string is parsed; None and objects of the part's class pass through."""
         if value is None or isinstance(value, self.base):
             return value
         if isinstance(value, str):
             return self.create(value)
         raise ConfigError(
-            f"{self.kind}: expected an option string or a {self.base.__name__}, got {type(value).__name__}"
+            f"{self.part}: expected an option string or a {self.base.__name__}, got {type(value).__name__}"
         )
 
     def spec_of(self, obj: T | None) -> str | None:

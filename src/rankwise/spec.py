@@ -49,7 +49,8 @@ def parse_term(text: str, option: str = "option") -> Term:
         if key.strip() in params:
             raise ConfigError(f"{option}: parameter {key.strip()!r} given twice")
         params[key.strip()] = value.strip()
-    name = name.strip().lower()
+    name = name.strip()
+    name = name if "." in name else name.lower()  # an importable package.module.Name keeps its case
     if not name:
         raise ConfigError(f"{option}: no name given")
     return Term(name, params, variant, weight)
@@ -63,17 +64,21 @@ def parse_sum(text: str, option: str = "option") -> list[Term]:
     return [parse_term(p, option) for p in parts]
 
 
-def convert(option: str, key: str, value: str, kind: Any) -> Any:
-    """``value`` as the type ``kind`` (a type or its annotation string); errors name ``key``."""
-    kind = {"int": int, "float": float, "str": str, "bool": bool}.get(kind, kind) if isinstance(kind, str) else kind
-    text = getattr(kind, "__name__", str(kind)) if isinstance(kind, type) else str(kind)
+def convert(option: str, key: str, value: str, target: Any) -> Any:
+    """``value`` as the type ``target`` (a type or its annotation string); errors name ``key``."""
+    target = (
+        {"int": int, "float": float, "str": str, "bool": bool}.get(target, target)
+        if isinstance(target, str)
+        else target
+    )
+    text = getattr(target, "__name__", str(target)) if isinstance(target, type) else str(target)
     try:
         if value.lower() == "none" and "None" in text:
             return None
         if "tuple" in text:  # a rank window "a-b"
             a, _, b = value.partition("-")
             return (int(a), int(b))
-        if kind is bool or text == "bool":
+        if target is bool or text == "bool":
             if value.lower() not in {"true", "false", "1", "0", "yes", "no"}:
                 raise ValueError(value)
             return value.lower() in {"true", "1", "yes"}

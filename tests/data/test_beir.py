@@ -93,3 +93,39 @@ def test_trec_dl_5k_counts():
     assert sum(len(j) for j in ds.qrels.values()) == 4102
     assert len(ds.qrels) == 43
     assert all(any(r > 0 for r in j.values()) for j in ds.qrels.values())
+
+
+def test_split_corpus_keeps_the_splits_own_documents(tmp_path, toy_beir):
+    import json
+
+    from rankwise.data import load_beir
+    from tests.conftest import write_beir
+
+    plain = load_beir(toy_beir, "test")
+    assert plain.own_split() is plain  # no split field: the whole corpus
+    corpus = [
+        {"_id": "a", "text": "x", "split": "test"},
+        {"_id": "b", "text": "y", "split": "train"},
+        {"_id": "c", "text": "z", "split": "test"},
+    ]
+    folder = write_beir(tmp_path / "s", corpus, [{"_id": "q", "text": "x?"}], {"test": [("q", "a", 1), ("q", "b", 0)]})
+    undeclared = load_beir(folder, "test")
+    assert undeclared.own_split() is undeclared  # a field named split is only metadata until declared
+    (folder / "BUILD.json").write_text(json.dumps({"name": "mine", "split_field": "split"}))
+    ds = load_beir(folder, "test").own_split()
+    assert set(ds.corpus) == {"a", "c"} and ds.qrels == {"q": {"a": 1}}
+
+
+def test_a_declared_split_that_drops_judged_queries_says_so(tmp_path, caplog):
+    import json
+
+    from rankwise.data import load_beir
+    from tests.conftest import write_beir
+
+    corpus = [{"_id": "a", "text": "x", "split": "test"}, {"_id": "b", "text": "y", "split": "train"}]
+    queries = [{"_id": "q1", "text": "x?"}, {"_id": "q2", "text": "y?"}]
+    folder = write_beir(tmp_path / "s", corpus, queries, {"test": [("q1", "a", 1), ("q2", "b", 1)]})
+    (folder / "BUILD.json").write_text(json.dumps({"name": "stdlib-code"}))
+    ds = load_beir(folder, "test").own_split()
+    assert ds.qrels == {"q1": {"a": 1}}
+    assert any("1 of 2 judged queries" in w for w in ds.warnings)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rankwise.errors import RankwiseError
-from rankwise.index.ann import auto_kind, build_index, exact_search, recall_vs_exact
+from rankwise.index.ann import auto_structure, build_index, exact_search, recall_vs_exact
 from rankwise.index.store import EmbeddingStore
 
 
@@ -59,7 +59,7 @@ def test_hnsw_and_ivfpq_recall_against_exact(tmp_path):
     ivfpq = build_index(mm, "ivfpq", nlist=64, nprobe=16)
     assert 0.3 < recall_vs_exact(ivfpq, mm, queries, 10) <= 1.0
     assert ivfpq.memory_bytes() < hnsw.memory_bytes() / 3  # codes, not vectors
-    assert [auto_kind(n) for n in (10_000, 1_000_000, 10_000_000)] == ["flat", "hnsw", "ivfpq"]
+    assert [auto_structure(n) for n in (10_000, 1_000_000, 10_000_000)] == ["flat", "hnsw", "ivfpq"]
 
 
 def test_tune_recall_raises_the_search_effort_until_the_target():

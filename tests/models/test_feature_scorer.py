@@ -54,8 +54,8 @@ def test_attention_scorer_is_permutation_equivariant_and_uses_context():
 def test_save_and_load_give_the_same_scores(tmp_path):
     data = toy_letor()
     for model in (LinearScorer(6), MLPScorer(6, hidden=(8,)), AttentionScorer(6, d_model=8)):
-        model.save(tmp_path / model.kind)
-        back = load_scorer(tmp_path / model.kind)
+        model.save(tmp_path / model.scorer)
+        back = load_scorer(tmp_path / model.scorer)
         np.testing.assert_allclose(
             back.predict(data.features, data.offsets), model.predict(data.features, data.offsets), atol=1e-6
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -10,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from rankwise.data.jsonl import find_file, iter_jsonl, require_str
+from rankwise.data.jsonl import find_file, iter_jsonl, require_id, require_str
 from rankwise.data.trec import Qrels, iter_qrels
 from rankwise.errors import DataError
 
@@ -39,6 +40,7 @@ class Dataset:
     path: Path | None = None
     split: str | None = None
     warnings: list[str] = field(default_factory=list)
+    split_field: str | None = None  # a corpus field naming each document's split, where the dataset declares one
 
     @property
     def split_queries(self) -> dict[str, str]:
@@ -46,10 +48,25 @@ class Dataset:
         return {qid: self.queries[qid] for qid in self.qrels if qid in self.queries}
 
     def own_split(self) -> Dataset:
-        """Keep the documents whose ``split`` field names this split (``stdlib-code`` records carry
-        one), so a split is searched over its own documents; datasets without the field are unchanged."""
-        keep = {d for d, doc in self.corpus.items() if doc.meta.get("split", self.split) == self.split}
-        return self if len(keep) == len(self.corpus) else self.restrict_corpus(keep)
+        """Where the dataset declares a split field (``stdlib-code``'s ``BUILD.json`` does: each
+        record's ``split``), keep the documents of this split, so a split is searched over its own
+        documents; any other dataset is unchanged, whatever fields its records carry. Judged
+        queries left without a document are dropped and said (a warning, logged)."""
+        if self.split_field is None:
+            return self
+        field_ = self.split_field
+        keep = {d for d, doc in self.corpus.items() if doc.meta.get(field_, self.split) == self.split}
+        if not keep:
+            raise DataError(f"no document of split {self.split!r} in the corpus (its {field_!r} field)", path=self.path)
+        if len(keep) == len(self.corpus):
+            return self
+        out = self.restrict_corpus(keep)
+        dropped = len(self.qrels) - len(out.qrels)
+        if dropped:
+            note = f"{dropped} of {len(self.qrels)} judged queries have no judged document of split {self.split!r}: dropped"
+            out.warnings.append(note)
+            log.warning("%s (%s): %s", self.path, self.split, note)
+        return out
 
     def hold_out(self, n: int, *, seed: int = 0, split: str = "dev") -> tuple[Dataset, Dataset]:
         """``(rest, held)``: ``n`` of this split's judged queries, drawn at random (seeded), moved to
@@ -64,7 +81,7 @@ class Dataset:
 
         def part(keep: bool, name: str | None) -> Dataset:
             qrels = {q: j for q, j in self.qrels.items() if (q in pick) == keep}
-            return Dataset(self.corpus, self.queries, qrels, self.path, name, list(self.warnings))
+            return Dataset(self.corpus, self.queries, qrels, self.path, name, list(self.warnings), self.split_field)
 
         return part(False, self.split), part(True, split)
 
@@ -72,16 +89,15 @@ class Dataset:
         """A copy whose corpus holds only ``keep`` and whose qrels drop judgements outside it."""
         corpus = {did: doc for did, doc in self.corpus.items() if did in keep}
         qrels = {q: {d: r for d, r in j.items() if d in keep} for q, j in self.qrels.items()}
-        return Dataset(
-            corpus, self.queries, {q: j for q, j in qrels.items() if j}, self.path, self.split, list(self.warnings)
-        )
+        kept = {q: j for q, j in qrels.items() if j}
+        return Dataset(corpus, self.queries, kept, self.path, self.split, list(self.warnings), self.split_field)
 
 
 def _records(path: Path) -> Iterator[tuple[int, str, dict[str, Any]]]:
     """``(line, _id, object)`` for each record; a repeated ``_id`` is an error."""
     seen: set[str] = set()
     for lineno, obj in iter_jsonl(path):
-        rid = require_str(obj, "_id", path, lineno)
+        rid = require_id(obj, "_id", path, lineno)
         if rid in seen:
             raise DataError(f"duplicate id {rid!r}", path=path, line=lineno, field="_id")
         seen.add(rid)
@@ -190,10 +206,22 @@ def load_beir(
         warnings.append(f"dropped {missing_d} judgements of documents missing from corpus.jsonl")
     for w in warnings:
         log.warning("%s: %s", qrels_path, w)
-    return Dataset(corpus, queries, qrels, folder, split, warnings)
+    return Dataset(corpus, queries, qrels, folder, split, warnings, declared_split_field(folder))
 
 
-BUILT_IN = ("stdlib-code",)
+def declared_split_field(folder: Path) -> str | None:
+    """The corpus field that names each document's split, where the dataset declares one: a
+    ``BUILD.json`` with ``"split_field"`` (the built-in stdlib-code: ``split``). Read, never run."""
+    path = Path(folder) / "BUILD.json"
+    if not path.is_file():
+        return None
+    try:
+        build = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(build, dict):
+        return None
+    return build.get("split_field") or ("split" if build.get("name") == "stdlib-code" else None)
 
 
 def load_dataset(name: str | Path, split: str = "test", *, allow_missing: bool = False) -> Dataset:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from rankwise.data.beir import Dataset, Document
-from rankwise.data.jsonl import iter_jsonl, require_str
+from rankwise.data.jsonl import iter_jsonl, require_id, require_str
 from rankwise.errors import DataError
 from rankwise.io import atomic_path
 
@@ -147,7 +147,7 @@ def load_examples(path: str | Path, dataset: Dataset | None = None) -> list[Trai
             if "query" in obj:
                 query, qid = require_str(obj, "query", path, lineno), obj.get("query_id")
             else:
-                qid = require_str(obj, "query_id", path, lineno)
+                qid = require_id(obj, "query_id", path, lineno)
                 if qid not in dataset.queries:
                     raise DataError(f"unknown query {qid!r}", path=path, line=lineno, field="query_id")
                 query = dataset.queries[qid]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,12 +11,36 @@ from typing import Any
 from rankwise.errors import DataError
 
 
-def open_text(path: str | Path) -> io.TextIOBase:
-    """UTF-8 text, plain or gzip; a byte-order mark (editors on Windows write one) is skipped."""
-    path = Path(path)
-    if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig")
-    return open(path, encoding="utf-8-sig")
+class _Lines:
+    """UTF-8 lines decoded one at a time, so a byte that is not UTF-8 is reported with its line
+    (a text wrapper decodes in chunks and can only name a byte offset)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.raw = gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+
+    def __enter__(self) -> _Lines:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.raw.close()
+
+    def __iter__(self) -> Iterator[str]:
+        for lineno, raw in enumerate(self.raw, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(
+                    f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})",
+                    path=self.path,
+                    line=lineno,
+                ) from None
+            yield line.removeprefix("\ufeff") if lineno == 1 else line
+
+
+def open_text(path: str | Path) -> _Lines:
+    """UTF-8 text lines, plain or gzip; a byte-order mark (editors on Windows write one) is skipped."""
+    return _Lines(Path(path))
 
 
 def find_file(folder: Path, stem: str) -> Path:
@@ -59,3 +82,18 @@ def require_str(obj: dict[str, Any], field: str, path: str | Path, line: int, *,
     if not allow_empty and not value.strip():
         raise DataError("empty text", path=path, line=line, field=field)
     return value
+
+
+def require_id(obj: dict[str, Any], field: str, path: str | Path, line: int) -> str:
+    """An id: a non-empty string (a number is taken as its text) without whitespace, which a TREC
+    run or qrels line could not hold (its columns are whitespace-separated)."""
+    value = require_str(obj, field, path, line)
+    check_id(value, path, line, field)
+    return value
+
+
+def check_id(value: str, path: str | Path, line: int | None, field: str) -> None:
+    if any(c.isspace() for c in value):
+        raise DataError(
+            f"id {value!r} contains whitespace, which TREC run files cannot hold", path=path, line=line, field=field
+        )

@@ -201,6 +201,7 @@ def build(out_dir: str | Path, root: str | Path | None = None) -> Path:
             json.dumps(
                 {
                     "name": "stdlib-code",
+                    "split_field": "split",  # each corpus record names its split: own_split() keeps its own
                     "build_version": BUILD_VERSION,
                     "python": sys.version.split()[0],
                     "documents": len(functions),

@@ -5,17 +5,31 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-from rankwise.data.jsonl import open_text
+import numpy as np
+
+from rankwise.data.jsonl import check_id, open_text
 from rankwise.errors import DataError
 from rankwise.io import atomic_path
 
 log = logging.getLogger(__name__)
 
 Qrels = dict[str, dict[str, int]]
-Run = dict[str, dict[str, float]]
+Run = dict[str, dict[str, float]]  # {query id: {doc id: score}}: the one run type of rankwise
+
+
+def ranked_run(qids: Sequence[str], ids: Sequence[str], rows: np.ndarray, scores: np.ndarray) -> Run:
+    """An index's ``(rows, scores)`` per query as a run; a row of -1 (fewer matches than asked) is skipped.
+
+    >>> ranked_run(["q"], ["a", "b"], np.array([[1, -1]]), np.array([[0.5, 0.0]]))
+    {'q': {'b': 0.5}}
+    """
+    return {
+        qid: {ids[int(j)]: float(s) for j, s in zip(row_i, row_s) if j >= 0}
+        for qid, row_i, row_s in zip(qids, rows, scores)
+    }
 
 
 def _parse_int(value: str, path: Path, line: int, field: str) -> int:
@@ -55,7 +69,10 @@ def iter_qrels(path: str | Path) -> Iterator[tuple[int, str, str, int]]:
             # negative grades (TREC Web's -1 non-relevant, -2 spam) are kept as written: every
             # consumer treats grade < 1 as non-relevant, as trec_eval does at relevance level 1
             rel = _parse_int(grade, path, lineno, "score")
-            yield lineno, qid.strip(), did.strip(), rel
+            qid, did = qid.strip(), did.strip()
+            check_id(qid, path, lineno, "query-id")
+            check_id(did, path, lineno, "corpus-id")
+            yield lineno, qid, did, rel
 
 
 def read_qrels(path: str | Path) -> Qrels:

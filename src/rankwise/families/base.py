@@ -95,13 +95,11 @@ class Family:
         raise ConfigError(f"a {self.name} does not score (query, document) pairs")
 
     def rank(self, query: str, docs: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        was = getattr(self.module, "training", False)
-        self.module.eval()
-        try:
-            with torch.inference_mode():
-                return np.asarray(self.score(query, docs, batch_size=batch_size), dtype=np.float32)
-        finally:
-            self.module.train(was)
+        """:meth:`score` in eval mode without gradients, as float32."""
+        from rankwise.models.modes import evaluating
+
+        with evaluating(self.module):
+            return np.asarray(self.score(query, docs, batch_size=batch_size), dtype=np.float32)
 
     def first_stage(self, *, show_progress: bool = False):
         raise ConfigError(f"a {self.name} does not retrieve from a corpus: use it as a second stage (after bm25)")

@@ -2,7 +2,7 @@
 HNSW and IVF-PQ, chosen by name or by corpus size, built from memory-mapped embeddings in
 batches (bounded memory), with their recall@k against exact search measured when built.
 
-``kind="auto"``: exact (flat) up to 100k documents, HNSW up to 5M, IVF-PQ beyond (its codes
+``structure="auto"``: exact (flat) up to 100k documents, HNSW up to 5M, IVF-PQ beyond (its codes
 take ``m`` bytes a vector, where HNSW keeps every vector in memory).
 """
 
@@ -16,10 +16,10 @@ import numpy as np
 
 from rankwise.errors import RankwiseError
 
-KINDS = ("flat", "hnsw", "ivfpq")
+STRUCTURES = ("flat", "hnsw", "ivfpq")
 
 
-def auto_kind(n: int) -> str:
+def auto_structure(n: int) -> str:
     return "flat" if n <= 100_000 else "hnsw" if n <= 5_000_000 else "ivfpq"
 
 
@@ -27,7 +27,7 @@ def auto_kind(n: int) -> str:
 class ANNIndex:
     """A faiss inner-product index over ``n`` vectors; ``search`` returns ``(rows, scores)``."""
 
-    kind: str
+    structure: str
     index: object
     ids: list[str] | None = None
     build_seconds: float = 0.0
@@ -45,7 +45,7 @@ class ANNIndex:
 
 def build_index(
     embeddings: np.ndarray,
-    kind: str = "auto",
+    structure: str = "auto",
     *,
     ids: Sequence[str] | None = None,
     batch: int = 65_536,
@@ -63,13 +63,13 @@ def build_index(
     import faiss
 
     n, dim = embeddings.shape
-    kind = auto_kind(n) if kind == "auto" else kind
-    if kind not in KINDS:
-        raise RankwiseError(f"index {kind!r}: expected auto, {', '.join(KINDS)}")
+    structure = auto_structure(n) if structure == "auto" else structure
+    if structure not in STRUCTURES:
+        raise RankwiseError(f"index {structure!r}: expected auto, {', '.join(STRUCTURES)}")
     t0 = time.perf_counter()
-    if kind == "flat":
+    if structure == "flat":
         index = faiss.IndexFlatIP(dim)
-    elif kind == "hnsw":
+    elif structure == "hnsw":
         index = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = ef_construction
         index.hnsw.efSearch = ef_search
@@ -84,7 +84,7 @@ def build_index(
         index.nprobe = nprobe
     for start in range(0, n, batch):
         index.add(np.ascontiguousarray(embeddings[start : start + batch], dtype=np.float32))
-    return ANNIndex(kind, index, list(ids) if ids is not None else None, time.perf_counter() - t0)
+    return ANNIndex(structure, index, list(ids) if ids is not None else None, time.perf_counter() - t0)
 
 
 def exact_search(embeddings: np.ndarray, queries: np.ndarray, k: int, *, batch: int = 16_384) -> np.ndarray:
@@ -131,12 +131,12 @@ def tune_recall(
         return float(np.mean([len(set(a.tolist()) & set(b.tolist())) / k for a, b in zip(exact, got)]))
 
     value = recall()
-    if index.kind == "hnsw":
+    if index.structure == "hnsw":
         while value < target and index.index.hnsw.efSearch < limit:
             index.index.hnsw.efSearch *= 2
             value = recall()
         index.recall["ef_search"] = float(index.index.hnsw.efSearch)
-    elif index.kind == "ivfpq":
+    elif index.structure == "ivfpq":
         while value < target and index.index.nprobe < min(limit, index.index.nlist):
             index.index.nprobe = min(index.index.nprobe * 2, index.index.nlist)
             value = recall()

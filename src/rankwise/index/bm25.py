@@ -58,10 +58,3 @@ class BM25Index:
         vocab = self.retriever.vocab_dict
         known = [t for t in tokens if t in vocab]
         return self.retriever.get_scores(known) if known else np.zeros(len(self.ids), dtype=np.float32)
-
-    def search_run(self, qids: Sequence[str], queries: Sequence[str], k: int) -> dict[str, dict[str, float]]:
-        docs, scores = self.search(queries, k)
-        return {
-            qid: {self.ids[int(d)]: float(s) for d, s in zip(row_d, row_s) if d >= 0}
-            for qid, row_d, row_s in zip(qids, docs, scores)
-        }

@@ -57,8 +57,8 @@ class _Encoder:
         self.model = BiEncoder.load(model, query_max_length=max_length, doc_max_length=max_length, device="cpu")
         self.batch_size = batch_size
 
-    def encode(self, shard: int, texts: list[str], kind: str) -> tuple[int, np.ndarray]:
-        return shard, self.model.encode(texts, kind, batch_size=self.batch_size)
+    def encode(self, shard: int, texts: list[str], side: str) -> tuple[int, np.ndarray]:
+        return shard, self.model.encode(texts, side, batch_size=self.batch_size)
 
 
 def ray_store(
@@ -69,7 +69,7 @@ def ray_store(
     address: str | None = None,
     workers: int = 2,
     max_length: int | None = None,
-    kind: str = "doc",
+    side: str = "doc",
     shard_size: int = 50_000,
     batch_size: int = 128,
     model_key: str = "",
@@ -83,7 +83,7 @@ def ray_store(
     from rankwise.models import BiEncoder
 
     probe = loaded or BiEncoder.load(model, query_max_length=max_length, doc_max_length=max_length, device="cpu")
-    dim, key = probe.backbone.config.hidden_size, model_key or _model_key(probe, kind)
+    dim, key = probe.backbone.config.hidden_size, model_key or _model_key(probe, side)
     del probe
     store = EmbeddingStore.create(folder, texts, dim=dim, model_key=key, shard_size=shard_size, log=log)
     todo = store.missing()
@@ -95,7 +95,7 @@ def ray_store(
 
     def submit(actor) -> None:
         s = todo.pop(0)
-        running[actor.encode.remote(s, list(texts[store.rows_of(s)]), kind)] = actor
+        running[actor.encode.remote(s, list(texts[store.rows_of(s)]), side)] = actor
 
     for actor in actors:
         if todo:
@@ -115,10 +115,10 @@ def ray_store(
     return store
 
 
-def _model_key(model, kind: str) -> str:
+def _model_key(model, side: str) -> str:
     from rankwise.index.retrieve import embeddings_key
 
-    return embeddings_key(model, [kind])
+    return embeddings_key(model, [side])
 
 
 def corpus_embeddings(

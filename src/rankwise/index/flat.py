@@ -43,11 +43,3 @@ class FlatIndex:
             if progress:
                 progress(len(s))
         return idx, scores
-
-    def search_run(self, qids: Sequence[str], queries: np.ndarray, k: int, **kw) -> dict[str, dict[str, float]]:
-        """Search and return a run ``{qid: {docid: score}}``."""
-        idx, scores = self.search(queries, k, **kw)
-        return {
-            qid: {self.ids[j]: float(s) for j, s in zip(row_i, row_s) if j >= 0}
-            for qid, row_i, row_s in zip(qids, idx, scores)
-        }

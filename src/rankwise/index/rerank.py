@@ -22,12 +22,10 @@ from typing import Protocol
 import numpy as np
 
 from rankwise.data.beir import Dataset
-from rankwise.data.trec import read_run
+from rankwise.data.trec import Run, read_run
 from rankwise.errors import DataError, RankwiseError
 from rankwise.index.retrieve import BM25Retriever, DenseRetriever, Retriever, cached_embeddings, corpus_texts
 from rankwise.progress import task
-
-Run = dict[str, dict[str, float]]
 
 
 class FirstStage(Protocol):

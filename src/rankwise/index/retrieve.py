@@ -15,12 +15,11 @@ from typing import Any, Protocol
 import numpy as np
 
 from rankwise.data.beir import Dataset
+from rankwise.data.trec import Run
 from rankwise.index.bm25 import BM25Index
 from rankwise.index.flat import FlatIndex
 from rankwise.io import atomic_path, cache_dir
 from rankwise.progress import task
-
-Run = dict[str, dict[str, float]]
 
 
 class Retriever(Protocol):

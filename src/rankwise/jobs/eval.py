@@ -118,7 +118,12 @@ def evaluate_split(
 
 
 def score_run_file(
-    run: str | Path, *, data: str | Path | None = None, split: str | None = None, metrics: list[str] | None = None
+    run: str | Path,
+    *,
+    data: str | Path | None = None,
+    split: str | None = None,
+    metrics: list[str] | None = None,
+    lenient: bool = False,
 ) -> RunScore:
     """Score a run that exists (a TREC file or a run folder) with the qrels its folder names, or
     ``data``'s ``split``; a run covering only some judged queries is scored over all of them (a
@@ -126,8 +131,8 @@ def score_run_file(
     from rankwise.data.runs import check_queries, coverage_note, load_run, resolve_qrels
     from rankwise.metrics import evaluate
 
-    loaded = load_run(run)
+    loaded = load_run(run, lenient=lenient)
     judgements, source = resolve_qrels([loaded], data=data, split=split if data else None)
-    check_queries(loaded, judgements)
+    check_queries(loaded, judgements, lenient=lenient)
     values = evaluate(judgements, loaded.run, list(metrics or DEFAULT_METRIC_LIST))
     return RunScore(values, loaded.name, source, coverage_note(loaded.run, judgements))

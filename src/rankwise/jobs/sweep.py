@@ -9,6 +9,7 @@ from typing import Any
 
 from rankwise.data import load_beir
 from rankwise.errors import ConfigError
+from rankwise.jobs.folder import portable
 from rankwise.metrics.model import evaluate_model
 from rankwise.progress import console
 from rankwise.training import TrainConfig, train
@@ -77,7 +78,9 @@ def run_sweep(
         except Exception as exc:  # pydantic's or a registry's error, said with the recipe's name
             raise ConfigError(f"recipe {name!r}: {exc}".splitlines()[0]) from None
     train_one, test_one = recipe_trainer(data, base, split=split, dev_split=dev_split, test_split=test_split, log=log)
-    return sweep(train_one, recipes, budget, out, test_one=test_one, eta=eta, log=log)
+    shared = {k: v for k, v in base.to_toml_dict().items() if k != "steps"}
+    run = {"data": portable(data), "split": split, "eval_split": dev_split}
+    return sweep(train_one, recipes, budget, out, test_one=test_one, eta=eta, log=log, shared=shared, run=run)
 
 
 def read_recipes(path: Path | None) -> dict[str, dict[str, Any]] | None:

@@ -135,11 +135,9 @@ def _train_worker(data, out, cfg: TrainConfig, split, train_file, resume, allow_
     dist.broadcast_object_list(status, src=0)
     if status[0] is not None:  # rank 0 refused the run and says why
         raise SystemExit(1)
-    dataset = load_beir(data, split, allow_missing=allow_missing)
-    examples = load_examples(train_file, dataset) if train_file else examples_from_qrels(dataset)
-    result = train(
-        new_model(cfg), examples, cfg, Path(out), corpus=dataset.own_split(), resume=resume, log=lambda _: None
-    )
+    dataset, examples = _examples(data, split, train_file, allow_missing)
+    corpus = dataset.own_split() if dataset is not None else None
+    result = train(new_model(cfg), examples, cfg, Path(out), corpus=corpus, resume=resume, log=lambda _: None)
     return TrainJob(cfg.steps, len(examples), result.seconds, Path(out))
 
 
@@ -164,7 +162,7 @@ class _WorkerGate:
 
 
 def train_run(
-    data: str | Path,
+    data: str | Path | None,
     out: str | Path,
     cfg: TrainConfig,
     *,
@@ -196,10 +194,17 @@ def train_run(
         raise
 
 
+def _examples(data, split: str, train_file, allow_missing: bool):
+    """The training dataset (None for a text-form file without --data) and its examples."""
+    dataset = load_beir(data, split, allow_missing=allow_missing) if data is not None else None
+    return dataset, load_examples(train_file, dataset) if train_file else examples_from_qrels(dataset)
+
+
 def _prepare(folder: RunFolder, cfg, run, resume, allow_missing, gate):
     data = run["data"]
-    dataset = load_beir(data, run["split"], allow_missing=allow_missing)
-    examples = load_examples(run["train_file"], dataset) if run["train_file"] else examples_from_qrels(dataset)
+    dataset, examples = _examples(data, run["split"], run["train_file"], allow_missing)
+    if run["eval_split"] and data is None:
+        raise ConfigError("eval_split= evaluates on a dataset: give data= too")
     eval_ds = load_beir(data, run["eval_split"], allow_missing=allow_missing).own_split() if run["eval_split"] else None
     if resume:  # refuse other options (or another number of processes) before anything is written
         check_resumable(folder, cfg, gate.shard.world if gate.shard else 1)
@@ -223,11 +228,13 @@ def _train_in(folder: RunFolder, cfg, run, resume, allow_missing, show_progress,
     gate.release()  # the folder is ready: the other processes start training
     result = train_with_progress(
         model, examples, cfg, folder.path, resume, show_progress,
-        eval_ds=eval_ds, before=before.metrics if before else None, train_ds=dataset.own_split(),
+        eval_ds=eval_ds, before=before.metrics if before else None,
+        train_ds=dataset.own_split() if dataset is not None else None,
     )  # fmt: skip
     finish_training(model, result, folder)
     job = TrainJob(cfg.steps, len(examples), round(result.seconds, 1), folder.path)
     text = f"{len(examples)} training examples, {cfg.steps} steps of batch {cfg.batch_size} with {cfg.loss}, {result.seconds:.0f} s."
+    source = Path(run["data"] or run["train_file"]).name
     summary: dict[str, Any] = {"steps": cfg.steps, "examples": len(examples), "seconds": job.seconds}
     if eval_ds is not None and before is not None:
         after = evaluate_model(model, eval_ds, show_progress=show_progress)
@@ -235,13 +242,13 @@ def _train_in(folder: RunFolder, cfg, run, resume, allow_missing, show_progress,
         _write_eval_history(folder, cfg, before, result, after)
         job.before, job.after = before.metrics, after.metrics
         folder.write_json("metrics.json", summary | {"before": before.metrics, "after": after.metrics})
-        build_report(folder.path, summary=f"Training run on {Path(run['data']).name}: {text}")
+        build_report(folder.path, summary=f"Training run on {source}: {text}")
     else:
         folder.write_json("metrics.json", summary)
         columns = {"final loss": {"loss": result.history[-1].loss}} if result.history else {}
         write_report(
             folder / "report.md",
-            title=f"Training run: {cfg.loss} on {Path(run['data']).name}",
+            title=f"Training run: {cfg.loss} on {source}",
             summary=text,
             columns=columns,
             figures={"Training loss": "loss.png"},

@@ -24,39 +24,39 @@ import torch
 from rankwise.errors import ConfigError
 from rankwise.losses import distillation, distribution, listwise, metric, pairwise, pointwise, policy, regularisers
 from rankwise.losses._common import LossFacts
+from rankwise.registry import Registry
 from rankwise.spec import Term, convert, parse_sum
 
-_REGISTRY: dict[str, Any] = {
-    name: fn
-    for module in (pointwise, pairwise, listwise, metric, distribution, distillation, policy, regularisers)
-    for name, fn in vars(module).items()
-    if callable(fn) and isinstance(getattr(fn, "facts", None), LossFacts) and fn.__module__ == module.__name__
-}
+LOSSES: Registry = Registry("loss", object)  # name -> loss function (its facts beside it)
+for _module in (pointwise, pairwise, listwise, metric, distribution, distillation, policy, regularisers):
+    for _name, _fn in vars(_module).items():
+        if callable(_fn) and isinstance(getattr(_fn, "facts", None), LossFacts) and _fn.__module__ == _module.__name__:
+            LOSSES.register(_name)(_fn)
 
 _NOT_HYPERPARAMETERS = {"weights", "teacher_scores", "reduction"}
 
 
 def available() -> list[str]:
-    return sorted(_REGISTRY)
+    return LOSSES.names()
 
 
 def facts(name: str) -> LossFacts:
-    return _REGISTRY[name].facts
+    return LOSSES.get(name).facts
 
 
-NEEDS_TEACHER = frozenset(n for n, fn in _REGISTRY.items() if fn.facts.needs_teacher)
+NEEDS_TEACHER = frozenset(n for n in LOSSES.names() if LOSSES.get(n).facts.needs_teacher)
 
 
 def hyperparameters(name: str) -> dict[str, inspect.Parameter]:
     """The keyword-only hyperparameters of a registered loss, with their annotations and defaults."""
-    params = inspect.signature(_REGISTRY[name]).parameters.values()
+    params = inspect.signature(LOSSES.get(name)).parameters.values()
     return {
         p.name: p for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in _NOT_HYPERPARAMETERS
     }
 
 
 def _allowed(name: str) -> dict[str, inspect.Parameter]:
-    if name not in _REGISTRY:
+    if name not in LOSSES:
         raise ConfigError(f"unknown loss {name!r}; available: {', '.join(available())}")
     return hyperparameters(name)
 
@@ -73,7 +73,7 @@ class Loss:
         allowed = _allowed(name)
         for key in params:
             _check_key(name, key, allowed)
-        self.name, self.params, self.fn = name, params, _REGISTRY[name]
+        self.name, self.params, self.fn = name, params, LOSSES.get(name)
         self.facts: LossFacts = self.fn.facts
         self.__doc__ = self.fn.__doc__
 
@@ -83,7 +83,7 @@ class Loss:
         allowed = _allowed(term.name)
         raw = dict(term.params)
         if term.variant is not None:
-            variant = _REGISTRY[term.name].facts.variant
+            variant = LOSSES.get(term.name).facts.variant
             if variant is None:
                 raise ConfigError(f"loss {term.name!r}: expected key=value, got {term.variant!r}")
             raw[variant] = term.variant
@@ -200,7 +200,7 @@ def register_loss(name: str | None = None, **facts: Any):
 
     def add(fn):
         fn.facts = LossFacts(**facts)
-        _REGISTRY[(name or fn.__name__).lower()] = fn
+        LOSSES.register((name or fn.__name__).lower())(fn)
         return fn
 
     return add
@@ -223,7 +223,7 @@ def get(spec: Any, **hyperparameters: Any) -> Loss | LossSum | FunctionLoss:
     rather than at the first training step. A :class:`Loss`, :class:`LossSum` or
     :class:`FunctionLoss` passes through; a function becomes a :class:`FunctionLoss`; an importable
     ``module.function`` name loads the function."""
-    if isinstance(spec, str) and _IMPORTABLE.match(spec.strip()) and spec.strip().lower() not in _REGISTRY:
+    if isinstance(spec, str) and _IMPORTABLE.match(spec.strip()) and spec.strip().lower() not in LOSSES:
         spec = _imported(spec.strip())
     if isinstance(spec, (Loss, LossSum, FunctionLoss)):
         loss = spec

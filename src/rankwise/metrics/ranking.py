@@ -52,16 +52,9 @@ import numpy as np
 from rankwise.errors import ConfigError, DataError
 
 DEFAULT_METRICS = ("ndcg@10", "mrr@10", "recall@100", "map")
-KINDS = ("ndcg", "ndcg_exp", "mrr", "recall", "p", "map", "rprec", "success", "judged")
+MEASURES = ("ndcg", "ndcg_exp", "mrr", "recall", "p", "map", "rprec", "success", "judged")
 _NAME = re.compile(r"^(ndcg_exp|ndcg|mrr|recall|p|map|rprec|success|judged)(?:@(\d+))?$")
 _NEEDS_K = {"recall", "p", "success", "judged"}
-
-
-@dataclass(frozen=True)
-class Metric:
-    kind: str
-    k: int | None
-    name: str
 
 
 def parse_metric(name: str) -> tuple[str, int | None]:
@@ -69,16 +62,16 @@ def parse_metric(name: str) -> tuple[str, int | None]:
     if not m:
         raise ConfigError(
             f"unknown metric {name!r}: expected one of "
-            + ", ".join(f"{k}@k" if k in _NEEDS_K else f"{k}[@k]" for k in KINDS)
+            + ", ".join(f"{k}@k" if k in _NEEDS_K else f"{k}[@k]" for k in MEASURES)
         )
-    kind, k = m.group(1), (int(m.group(2)) if m.group(2) else None)
+    measure, k = m.group(1), (int(m.group(2)) if m.group(2) else None)
     if k is not None and k < 1:
         raise ConfigError(f"metric {name!r}: k must be >= 1")
-    if kind in _NEEDS_K and k is None:
-        raise ConfigError(f"metric {name!r} needs a cut-off, e.g. {kind}@10")
-    if kind == "rprec" and k is not None:
+    if measure in _NEEDS_K and k is None:
+        raise ConfigError(f"metric {name!r} needs a cut-off, e.g. {measure}@10")
+    if measure == "rprec" and k is not None:
         raise ConfigError(f"metric {name!r}: rprec takes no cut-off (it cuts at the number of relevant documents)")
-    return kind, k
+    return measure, k
 
 
 def rank(scores: Mapping[str, float], *, float32: bool = True) -> list[str]:
@@ -194,26 +187,30 @@ def _ideal_dcg(j: _Judged, k: int | None, gain: np.ndarray) -> np.ndarray:
     return np.bincount(gq[keep], gg[keep] / np.log2(pos[keep] + 2), minlength=len(j.qids))
 
 
-def _per_query(j: _Judged, kind: str, k: int | None) -> np.ndarray:
+def _per_query(j: _Judged, measure: str, k: int | None) -> np.ndarray:
     n_q = len(j.qids)
     ret = j.rank >= 0
     cut = ret if k is None else ret & (j.rank < k)
     rel = j.grade >= 1
     with np.errstate(divide="ignore", invalid="ignore"):
-        if kind in ("ndcg", "ndcg_exp"):
-            gain = np.maximum(j.grade, 0) if kind == "ndcg" else np.exp2(np.maximum(j.grade, 0)) - 1
+        if measure in ("ndcg", "ndcg_exp"):
+            gain = np.maximum(j.grade, 0) if measure == "ndcg" else np.exp2(np.maximum(j.grade, 0)) - 1
             dcg = np.bincount(j.q[cut], gain[cut] / np.log2(j.rank[cut] + 2), minlength=n_q)
             idcg = _ideal_dcg(j, k, gain)
             out = np.where(idcg > 0, dcg / idcg, 0.0)
-        elif kind == "judged":
+        elif measure == "judged":
             return np.bincount(j.q[cut], minlength=n_q) / k  # type: ignore[operator]
-        elif kind in ("recall", "p", "success"):
+        elif measure in ("recall", "p", "success"):
             hits = np.bincount(j.q[cut & rel], minlength=n_q).astype(np.float64)
-            out = hits / j.n_rel if kind == "recall" else (hits / k if kind == "p" else (hits > 0).astype(np.float64))  # type: ignore[operator]
-        elif kind == "rprec":
+            out = (
+                hits / j.n_rel
+                if measure == "recall"
+                else (hits / k if measure == "p" else (hits > 0).astype(np.float64))
+            )  # type: ignore[operator]
+        elif measure == "rprec":
             sel = ret & rel & (j.rank < j.n_rel[j.q])
             out = np.bincount(j.q[sel], minlength=n_q) / j.n_rel
-        elif kind == "mrr":
+        elif measure == "mrr":
             first = np.full(n_q, np.iinfo(np.int64).max)
             np.minimum.at(first, j.q[cut & rel], j.rank[cut & rel])
             out = np.where(first < np.iinfo(np.int64).max, 1.0 / (first + 1.0), 0.0)
@@ -236,7 +233,7 @@ def evaluate_arrays(
     """``(qids, {metric: values})``: one array per metric, aligned with the qrels' query order."""
     parsed = {m: parse_metric(m) for m in metrics}
     j = _prepare(qrels, run, float32)
-    return j.qids, {name: _per_query(j, kind, k) for name, (kind, k) in parsed.items()}
+    return j.qids, {name: _per_query(j, measure, k) for name, (measure, k) in parsed.items()}
 
 
 def evaluate_per_query(

@@ -21,8 +21,9 @@ from rankwise.errors import RankwiseError
 from rankwise.io import atomic_path
 from rankwise.models.chunks import length_chunks, restore_order
 from rankwise.models.folders import is_cross_encoder_folder
+from rankwise.models.modes import evaluating
 
-Kind = Literal["query", "doc"]
+Side = Literal["query", "doc"]  # which side of a pair a text is on
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
 
@@ -196,12 +197,12 @@ class BiEncoder(nn.Module):
         return next(self.backbone.parameters()).device
 
     # --------------------------------------------------------------- encoding
-    def max_length(self, kind: Kind) -> int:
-        return self.config.query_max_length if kind == "query" else self.config.doc_max_length
+    def max_length(self, side: Side) -> int:
+        return self.config.query_max_length if side == "query" else self.config.doc_max_length
 
-    def tokenize(self, texts: Sequence[str], kind: Kind) -> dict[str, torch.Tensor]:
+    def tokenize(self, texts: Sequence[str], side: Side) -> dict[str, torch.Tensor]:
         return self.tokenizer(
-            list(texts), truncation=True, max_length=self.max_length(kind), padding=True, return_tensors="pt"
+            list(texts), truncation=True, max_length=self.max_length(side), padding=True, return_tensors="pt"
         )
 
     def pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -221,22 +222,22 @@ class BiEncoder(nn.Module):
         return self.pool(out.last_hidden_state, batch["attention_mask"])
 
     def embed(
-        self, texts: Sequence[str], kind: Kind, *, token_cache: dict | None = None, chunk_tokens: int | None = None
+        self, texts: Sequence[str], side: Side, *, token_cache: dict | None = None, chunk_tokens: int | None = None
     ) -> torch.Tensor:
         """Embeddings with gradients (training); see :meth:`embed_counted`."""
-        return self.embed_counted(texts, kind, token_cache=token_cache, chunk_tokens=chunk_tokens)[0]
+        return self.embed_counted(texts, side, token_cache=token_cache, chunk_tokens=chunk_tokens)[0]
 
     def embed_counted(
-        self, texts: Sequence[str], kind: Kind, *, token_cache: dict | None = None, chunk_tokens: int | None = None
+        self, texts: Sequence[str], side: Side, *, token_cache: dict | None = None, chunk_tokens: int | None = None
     ) -> tuple[torch.Tensor, TokenCount]:
         """Embeddings with gradients, and the (real, padded) token counts of the call (for the training log).
 
-        ``token_cache`` ({(kind, text): input ids}) makes tokenisation happen once per text per run.
+        ``token_cache`` ({(side, text): input ids}) makes tokenisation happen once per text per run.
         ``chunk_tokens``: texts are sorted by length and encoded in chunks of at most this many
         padded tokens, each padded to its own longest member, so a batch with a few long
         documents does not pad every short one to their length (less compute, less activation
         memory; same result up to float rounding)."""
-        ids = self.token_ids(texts, kind, token_cache)
+        ids = self.token_ids(texts, side, token_cache)
         lengths = [len(x) for x in ids]
         chunks = length_chunks(lengths, chunk_tokens)
         parts, padded = [], 0
@@ -248,51 +249,50 @@ class BiEncoder(nn.Module):
         out = torch.cat(parts) if len(parts) > 1 else parts[0]
         return restore_order(out, chunks, chunk_tokens), TokenCount(sum(lengths), padded)
 
-    def count_truncated(self, texts: Sequence[str], kind: Kind = "doc") -> int:
-        """How many of ``texts`` are longer than the ``kind``'s max length (their end is not encoded)."""
-        return count_truncated(self.tokenizer, texts, self.max_length(kind))
+    def count_truncated(self, texts: Sequence[str], side: Side = "doc") -> int:
+        """How many of ``texts`` are longer than the ``side``'s max length (their end is not encoded)."""
+        return count_truncated(self.tokenizer, texts, self.max_length(side))
 
-    def token_ids(self, texts: Sequence[str], kind: Kind, cache: dict | None = None) -> list[list[int]]:
+    def token_ids(self, texts: Sequence[str], side: Side, cache: dict | None = None) -> list[list[int]]:
         """Input ids (truncated, unpadded), tokenising only the texts the cache lacks."""
         if cache is None:
-            return self.tokenizer(list(texts), truncation=True, max_length=self.max_length(kind))["input_ids"]
-        missing = list(dict.fromkeys(t for t in texts if (kind, t) not in cache))
+            return self.tokenizer(list(texts), truncation=True, max_length=self.max_length(side))["input_ids"]
+        missing = list(dict.fromkeys(t for t in texts if (side, t) not in cache))
         if missing:
             for t, x in zip(
-                missing, self.tokenizer(missing, truncation=True, max_length=self.max_length(kind))["input_ids"]
+                missing, self.tokenizer(missing, truncation=True, max_length=self.max_length(side))["input_ids"]
             ):
-                cache[(kind, t)] = x
-        return [cache[(kind, t)] for t in texts]
+                cache[(side, t)] = x
+        return [cache[(side, t)] for t in texts]
 
-    @torch.inference_mode()
     def encode(
         self,
-        texts: Sequence[str],
-        kind: Kind = "doc",
+        texts: Sequence[str] | str,
+        side: Side = "doc",
         *,
         batch_size: int = 64,
         progress: Callable[[int], None] | None = None,
     ) -> np.ndarray:
         """float32 embeddings in input order. Texts are sorted by token length and padded per batch,
         so a batch of short texts costs little; ``progress(n)`` is called after each batch."""
-        was_training = self.training
-        self.eval()
+        if isinstance(texts, str):  # one text, as sentence-transformers takes it: one row
+            texts = [texts]
         n = len(texts)
         dim = self.backbone.config.hidden_size
         out = np.empty((n, dim), dtype=np.float32)
         device = self.device
         if n:
-            ids = self.tokenizer(list(texts), truncation=True, max_length=self.max_length(kind), padding=False)[
+            ids = self.tokenizer(list(texts), truncation=True, max_length=self.max_length(side), padding=False)[
                 "input_ids"
             ]
             order = np.argsort([-len(x) for x in ids], kind="stable")
-            for start in range(0, n, batch_size):
-                idx = order[start : start + batch_size]
-                batch = self.tokenizer.pad({"input_ids": [ids[i] for i in idx]}, return_tensors="pt")
-                out[idx] = self({k: v.to(device) for k, v in batch.items()}).float().cpu().numpy()
-                if progress:
-                    progress(len(idx))
-        self.train(was_training)
+            with evaluating(self):
+                for start in range(0, n, batch_size):
+                    idx = order[start : start + batch_size]
+                    batch = self.tokenizer.pad({"input_ids": [ids[i] for i in idx]}, return_tensors="pt")
+                    out[idx] = self({k: v.to(device) for k, v in batch.items()}).float().cpu().numpy()
+                    if progress:
+                        progress(len(idx))
         return out
 
     # ----------------------------------------------------------------- saving

@@ -1,6 +1,6 @@
 """Length-sorted chunks for training forward passes: a batch with a few long texts does not pad
 every short one to their length (less compute and activation memory, the same result up to float
-rounding). Shared by every model kind that runs a transformers backbone."""
+rounding). Shared by every model family that runs a transformers backbone."""
 
 from __future__ import annotations
 

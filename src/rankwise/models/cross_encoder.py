@@ -24,6 +24,7 @@ from rankwise.io import atomic_path
 from rankwise.models.bi_encoder import DEFAULT_MODEL, TokenCount, _from_hub, _read_st_config, default_model_path
 from rankwise.models.chunks import length_chunks, restore_order
 from rankwise.models.folders import is_cross_encoder_folder
+from rankwise.models.modes import evaluating
 
 log = logging.getLogger(__name__)
 
@@ -158,20 +159,20 @@ class CrossEncoder(nn.Module):
         out = torch.cat(parts) if len(parts) > 1 else parts[0]
         return restore_order(out, chunks, chunk_tokens), TokenCount(sum(lengths), padded)
 
-    @torch.inference_mode()
-    def predict(self, pairs: Sequence[Pair], *, batch_size: int = 32) -> np.ndarray:
-        """float32 scores (raw logits) of (query, document) pairs, in input order."""
-        was = self.training
-        self.eval()
+    def predict(self, pairs: Sequence[Pair] | Pair, *, batch_size: int = 32) -> np.ndarray:
+        """float32 scores (raw logits) of (query, document) pairs, in input order; one pair
+        ``(query, document)`` gives an array of one score, as sentence-transformers does."""
+        if len(pairs) == 2 and all(isinstance(x, str) for x in pairs):
+            pairs = [tuple(pairs)]
         out = np.empty(len(pairs), dtype=np.float32)
         if len(pairs):
             enc = self.token_ids(list(pairs))
             order = np.argsort([-len(e["input_ids"]) for e in enc], kind="stable")
-            for start in range(0, len(order), batch_size):
-                idx = order[start : start + batch_size]
-                batch = self.tokenizer.pad([enc[i] for i in idx], return_tensors="pt")
-                out[idx] = self({k: v.to(self.device) for k, v in batch.items()}).float().cpu().numpy()
-        self.train(was)
+            with evaluating(self):
+                for start in range(0, len(order), batch_size):
+                    idx = order[start : start + batch_size]
+                    batch = self.tokenizer.pad([enc[i] for i in idx], return_tensors="pt")
+                    out[idx] = self({k: v.to(self.device) for k, v in batch.items()}).float().cpu().numpy()
         return out
 
     def rank(self, query: str, docs: Sequence[str], *, batch_size: int = 32) -> np.ndarray:

@@ -7,7 +7,7 @@
   Learning to Rank with Self-Attention", 2020): items are projected, pass through Transformer
   encoder layers that attend across the list (padding masked), and a linear head scores each.
 
-``save(dir)`` writes ``config.json`` (the scorer's kind and sizes) and ``model.safetensors``;
+``save(dir)`` writes ``config.json`` (the scorer's name and sizes) and ``model.safetensors``;
 ``load_scorer(dir)`` rebuilds it without running any code from the folder.
 """
 
@@ -23,40 +23,38 @@ from torch import nn
 
 from rankwise.errors import RankwiseError
 from rankwise.io import atomic_path
+from rankwise.models.modes import evaluating
+from rankwise.registry import Registry
 
 
 class FeatureScorer(nn.Module):
     """Base class: ``forward(x [Q, L, F], mask [Q, L]) -> scores [Q, L]``."""
 
-    kind: ClassVar[str] = ""
+    scorer: ClassVar[str] = ""  # its name in SCORERS and config.json
     config: dict[str, Any]
 
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
-    @torch.inference_mode()
     def predict(self, features: np.ndarray, offsets: np.ndarray | None = None) -> np.ndarray:
         """One score per row; ``offsets`` groups rows into lists (needed by the attention scorer)."""
-        was = self.training
-        self.eval()
         x = torch.as_tensor(features, dtype=torch.float32, device=self.device)
-        if offsets is None:
-            out = self(x[:, None, :], torch.ones(len(x), 1, dtype=torch.bool, device=self.device))[:, 0]
-        else:
-            parts = [x[int(a) : int(b)] for a, b in zip(offsets[:-1], offsets[1:])]
-            xs, mask = pad_features(parts)
-            scores = self(xs, mask)
-            out = scores[mask]
-        self.train(was)
-        return out.float().cpu().numpy()
+        with evaluating(self):
+            if offsets is None:
+                out = self(x[:, None, :], torch.ones(len(x), 1, dtype=torch.bool, device=self.device))[:, 0]
+            else:
+                parts = [x[int(a) : int(b)] for a, b in zip(offsets[:-1], offsets[1:])]
+                xs, mask = pad_features(parts)
+                out = self(xs, mask)[mask]
+            return out.float().cpu().numpy()
 
     def save(self, path: str | Path) -> Path:
         from safetensors.torch import save_file
 
         path = Path(path)
         with atomic_path(path, is_dir=True) as tmp:
-            (tmp / "config.json").write_text(json.dumps({"scorer": self.kind, **self.config}, indent=2))
+            (tmp / "config.json").write_text(json.dumps({"scorer": self.scorer, **self.config}, indent=2))
             save_file(
                 {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}, tmp / "model.safetensors"
             )
@@ -76,7 +74,7 @@ def pad_features(lists: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]
 
 
 class LinearScorer(FeatureScorer):
-    kind = "linear"
+    scorer = "linear"
 
     def __init__(self, n_features: int) -> None:
         super().__init__()
@@ -88,7 +86,7 @@ class LinearScorer(FeatureScorer):
 
 
 class MLPScorer(FeatureScorer):
-    kind = "mlp"
+    scorer = "mlp"
 
     def __init__(self, n_features: int, hidden: tuple[int, ...] | list[int] = (128, 64), dropout: float = 0.1) -> None:
         super().__init__()
@@ -106,7 +104,7 @@ class MLPScorer(FeatureScorer):
 
 
 class AttentionScorer(FeatureScorer):
-    kind = "attention"
+    scorer = "attention"
 
     def __init__(
         self, n_features: int, d_model: int = 64, heads: int = 2, layers: int = 2, dropout: float = 0.1
@@ -131,13 +129,15 @@ class AttentionScorer(FeatureScorer):
         return self.head(h)[..., 0]
 
 
-SCORERS: dict[str, type[FeatureScorer]] = {c.kind: c for c in (LinearScorer, MLPScorer, AttentionScorer)}
+SCORERS: Registry = Registry("scorer", FeatureScorer)  # register your own with SCORERS.register(name)
+for _cls in (LinearScorer, MLPScorer, AttentionScorer):
+    SCORERS.register(_cls.scorer)(_cls)
 
 
-def make_scorer(kind: str, n_features: int, **options: Any) -> FeatureScorer:
-    if kind not in SCORERS:
-        raise RankwiseError(f"scorer {kind!r}: expected one of {', '.join(SCORERS)}")
-    return SCORERS[kind](n_features, **options)
+def make_scorer(name: str, n_features: int, **options: Any) -> FeatureScorer:
+    if name not in SCORERS:
+        raise RankwiseError(f"scorer {name!r}: expected one of {', '.join(SCORERS.names())}")
+    return SCORERS.get(name)(n_features, **options)
 
 
 def load_scorer(path: str | Path) -> FeatureScorer:
@@ -149,9 +149,9 @@ def load_scorer(path: str | Path) -> FeatureScorer:
     if not cfg_path.is_file() or not (path / "model.safetensors").is_file():
         raise RankwiseError(f"{path}: not a feature-scorer folder (config.json and model.safetensors)")
     cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-    kind = cfg.pop("scorer", None)
-    if kind not in SCORERS:
-        raise RankwiseError(f"{cfg_path}: scorer {kind!r} is not one of {', '.join(SCORERS)}")
-    model = SCORERS[kind](**cfg)
+    name = cfg.pop("scorer", None)
+    if name not in SCORERS:
+        raise RankwiseError(f"{cfg_path}: scorer {name!r} is not one of {', '.join(SCORERS.names())}")
+    model = SCORERS.get(name)(**cfg)
     model.load_state_dict(load_file(path / "model.safetensors"))
     return model.eval()

@@ -1,4 +1,4 @@
-"""What kind of model a folder holds, read from its files (never by running code from it)."""
+"""Which family's model a folder holds, read from its files (never by running code from it)."""
 
 from __future__ import annotations
 

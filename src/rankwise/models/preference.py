@@ -26,6 +26,7 @@ from torch import nn
 from rankwise.data.jsonl import iter_jsonl
 from rankwise.errors import DataError, RankwiseError
 from rankwise.io import atomic_path
+from rankwise.models.modes import evaluating
 
 
 @dataclass
@@ -182,13 +183,9 @@ class PreferenceModel(nn.Module):
         ref_lp = torch.tensor([self._ref_cache[p] for p in pairs], device=policy.device, dtype=policy.dtype)
         return self.beta * (policy - ref_lp)
 
-    @torch.inference_mode()
     def predict(self, prompt: str, responses: Sequence[str]) -> np.ndarray:
-        was = self.policy.training
-        self.policy.eval()
-        out = self.scores([(prompt, r) for r in responses]).float().cpu().numpy()
-        self.policy.train(was)
-        return out
+        with evaluating(self.policy):
+            return self.scores([(prompt, r) for r in responses]).float().cpu().numpy()
 
     def save(self, path: str | Path) -> Path:
         """The policy as a transformers folder (``AutoModelForCausalLM`` loads it) and ``rankwise.json``."""

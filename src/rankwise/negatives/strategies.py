@@ -307,20 +307,19 @@ class DynamicNegatives(MinedNegatives):
         return self.last_refresh < 0 or step - self.last_refresh >= self.every
 
     def refresh(self, step, model, examples, work_dir, *, total_steps=0, log=print) -> None:
-        t0 = time.perf_counter()
-        was_training = model.training
-        model.eval()
         from rankwise.distributed import current
+        from rankwise.models.modes import evaluating
 
+        t0 = time.perf_counter()
         shard = current()
-        if not self.reencode and self.index is None:  # ADORE: the starting model's document index stays
-            self.index = _encode_corpus(model, self.dataset)
-        # data-parallel: the processes split the work and each attaches the whole result from its own file
-        path = work_dir / f"negatives-step{step}{f'-rank{shard.rank}' if shard else ''}.jsonl"
-        mine_shared(self.dataset, self, path, model=model, embeddings=self.index, log=lambda _: None)
+        with evaluating(model, grad=True):  # encode() itself runs without gradients
+            if not self.reencode and self.index is None:  # ADORE: the starting model's document index stays
+                self.index = _encode_corpus(model, self.dataset)
+            # data-parallel: the processes split the work and each attaches the whole result from its own file
+            path = work_dir / f"negatives-step{step}{f'-rank{shard.rank}' if shard else ''}.jsonl"
+            mine_shared(self.dataset, self, path, model=model, embeddings=self.index, log=lambda _: None)
         attach_mined(examples, path, self.dataset)
         path.unlink(missing_ok=True)
-        model.train(was_training)
         self.last_refresh = step
         took = time.perf_counter() - t0
         self.refresh_seconds.append(took)

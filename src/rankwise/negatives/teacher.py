@@ -15,7 +15,7 @@ from rankwise.errors import RankwiseError
 
 
 class Teacher:
-    kind: str = ""
+    family: str = ""  # the model family whose scores these are
     name: str = ""
 
     def score(self, query: str, docs: Sequence[str]) -> np.ndarray:  # pragma: no cover - interface
@@ -29,17 +29,17 @@ class FamilyTeacher(Teacher):
     """Any family's :meth:`~rankwise.families.Family.score` as teacher scores."""
 
     def __init__(self, family) -> None:
-        self.family, self.kind, self.name = family, family.name, family.label
+        self.source, self.family, self.name = family, family.name, family.label
 
     def score(self, query: str, docs: Sequence[str]) -> np.ndarray:
-        return np.asarray(self.family.rank(query, list(docs)), dtype=np.float32)
+        return np.asarray(self.source.rank(query, list(docs)), dtype=np.float32)
 
 
 class CrossEncoderTeacher(Teacher):
     """A reranker (:class:`~rankwise.models.CrossEncoder`: one trained here, or any sentence-transformers
     cross-encoder folder) scoring each (query, document) pair; its raw logits are the teacher scores."""
 
-    kind = "cross-encoder"
+    family = "cross-encoder"
 
     def __init__(self, model, max_length: int | None = None, batch_size: int = 32) -> None:
         self.model = model
@@ -63,7 +63,7 @@ class CrossEncoderTeacher(Teacher):
 class BiEncoderTeacher(Teacher):
     """A dual encoder's dot products; all of a mining chunk's documents encoded in one pass."""
 
-    kind = "bi-encoder"
+    family = "bi-encoder"
 
     def __init__(self, model) -> None:
         self.model, self.name = model, model.name

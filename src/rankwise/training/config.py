@@ -202,6 +202,23 @@ def _validation_error(exc: ValidationError, where: str) -> ConfigError:
     return ConfigError(f"{where}field '{field}': {msg}")
 
 
+# what a run folder's config.toml holds besides [train]: read ([run]) or informative only
+_TABLES = {"run", "train", "environment", "demo"}
+
+
+def _check_tables(raw: dict[str, Any], path: Path) -> None:
+    """A file with a [train] or [run] table holds nothing else a run reads: anything more is
+    refused rather than silently ignored (a misspelt table, an option outside [train])."""
+    if not ({"train", "run"} & set(raw)):
+        return  # a flat file: its keys are the training options, checked as such
+    extra = sorted(k for k in raw if k not in _TABLES)
+    if extra:
+        raise ConfigError(
+            f"{path}: {', '.join(repr(k) for k in extra)} is outside [train] and [run]; "
+            "training options go in the [train] table"
+        )
+
+
 def load_run_config(path: str | Path | None = None, run: dict[str, Any] | None = None, **overrides: Any) -> RunConfig:
     """Defaults, then the TOML file (its ``[train]`` table, or its top level when it has none, and its
     ``[run]`` table), then ``run`` and ``overrides`` (None values are ignored)."""
@@ -215,6 +232,7 @@ def load_run_config(path: str | Path | None = None, run: dict[str, Any] | None =
             raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"{path}: {exc}") from None
+        _check_tables(raw, path)
         data.update(raw.get("train", {} if "run" in raw else raw))
         run_table.update(raw.get("run", {}))
     data.update({k: v for k, v in overrides.items() if v is not None})

@@ -20,8 +20,6 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-KEYS = ("hard_rank", "hard_margin", "fn_rate", "grad_top_share", "grad_eff_queries")
-
 
 def batch_diagnostics(
     scores: torch.Tensor, loss: torch.Tensor, batch, examples: Sequence, mask: torch.Tensor | None = None

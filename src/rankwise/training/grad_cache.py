@@ -1,4 +1,4 @@
-"""One training step's forward and backward, plain or with gradient caching, for any model kind.
+"""One training step's forward and backward, plain or with gradient caching, for any model family.
 
 Gradient caching (Gao, Zhang, Han and Callan, "Scaling Deep Contrastive Learning Batch Size under
 Memory Limited Setup", RepL4NLP 2021; the authors' ``GradCache``): the batch is encoded in chunks
@@ -21,24 +21,14 @@ import torch
 from rankwise.distributed import Shard
 from rankwise.errors import RankwiseError
 from rankwise.models.bi_encoder import TokenCount
+from rankwise.rng import rng_state, set_rng_state
 
 LossOfScores = Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, float]]]
 
 
-def _rng_state() -> tuple[torch.Tensor, list[torch.Tensor] | None]:
-    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
-    return torch.get_rng_state(), cuda
-
-
-def _set_rng_state(state: tuple[torch.Tensor, list[torch.Tensor] | None]) -> None:
-    torch.set_rng_state(state[0])
-    if state[1] is not None:
-        torch.cuda.set_rng_state_all(state[1])
-
-
 @dataclass
 class Side:
-    """One kind of input of a step (a dual encoder's queries, its documents; a cross-encoder's
+    """One input of a step (a dual encoder's queries, its documents; a cross-encoder's
     pairs): ``encode(chunk)`` returns the chunk's outputs with a graph and its token counts."""
 
     encode: Callable[[Sequence[Any]], tuple[torch.Tensor, TokenCount]]
@@ -61,8 +51,8 @@ def cached_forward_backward(
     with gradient caching (None: one plain pass). ``check(loss)`` runs before any backward pass
     (e.g. to refuse a non-finite loss). ``shard``: this process encodes its share of each side and
     the outputs of all processes are gathered (:mod:`rankwise.distributed`); the caller sums
-    the parameter gradients across processes. Any model kind whose scores are a function of
-    per-item outputs runs through here, so gradient caching and data parallelism serve every kind
+    the parameter gradients across processes. Any model family whose scores are a function of
+    per-item outputs runs through here, so gradient caching and data parallelism serve every family
     and every loss."""
     parts = [shard.part(len(side.items)) if shard else slice(0, len(side.items)) for side in sides]
     if shard is not None and any(p.stop == p.start for p in parts):
@@ -102,14 +92,14 @@ def cached_forward_backward(
         for side, items in zip(sides, local):
             chunks, side_states = [], []
             for start in range(0, len(items), cache_chunk):
-                side_states.append(_rng_state())
+                side_states.append(rng_state())
                 with torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16):
                     out, tok = side.encode(items[start : start + cache_chunk])
                 chunks.append(out.float())
                 real, padded = real + tok.real, padded + tok.padded
             cached.append(whole(torch.cat(chunks), side))
             states.append(side_states)
-    after = _rng_state()
+    after = rng_state()
     loss, info = loss_of_scores(combine(*cached))
     if check:
         check(loss)
@@ -119,11 +109,11 @@ def cached_forward_backward(
             continue
         grad = full.grad[p] if shard else full.grad
         for n, start in enumerate(range(0, len(items), cache_chunk)):
-            _set_rng_state(side_states[n])
+            set_rng_state(side_states[n])
             with torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16):
                 again, _ = side.encode(items[start : start + cache_chunk])
             again.float().backward(grad[start : start + cache_chunk])
-    _set_rng_state(after)  # later draws as if pass 2 had not happened
+    set_rng_state(after)  # later draws as if pass 2 had not happened
     return loss.detach(), info, TokenCount(real, padded)
 
 

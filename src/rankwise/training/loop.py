@@ -38,6 +38,7 @@ from rankwise.errors import ConfigError, RankwiseError
 from rankwise.families import Family, family_of
 from rankwise.io import atomic_path, write_json
 from rankwise.models import BiEncoder, CrossEncoder
+from rankwise.rng import rng_state, set_rng_state
 from rankwise.training.config import NOT_TRAINING, TrainConfig
 from rankwise.training.plan import Plan
 
@@ -330,13 +331,13 @@ def _run(
 
 
 def _step(family: Family, plan: Plan, config: TrainConfig, step: int, optimizer, scheduler, token_cache) -> StepLog:
-    """One optimizer step: the plan's batch, the family's scores, the plan's loss, backward, update."""
-    plan.before_step(step, family.model)
+    """One optimizer step: the source's batch, the family's scores, the objective's loss, backward, update."""
+    plan.before_step(step)
     t_step = time.perf_counter()
-    exs, batch = plan.batch(step)
+    current = plan.source.step(step)
     loss, info, tokens = family.forward_backward(
-        batch,
-        lambda scores: plan.loss(scores, batch, exs, step),
+        current.batch,
+        lambda scores: plan.objective(scores, current),
         config,
         token_cache,
         functools.partial(_refuse_non_finite, step=step),
@@ -351,21 +352,15 @@ def _step(family: Family, plan: Plan, config: TrainConfig, step: int, optimizer,
     optimizer.zero_grad(set_to_none=True)
     took = time.perf_counter() - t_step
     real, padded = tokens
+    n = len(current.examples)
     return StepLog(
-        step + 1, float(loss.detach()), lr, len(exs) / took, real / took, 1 - real / max(1, padded), peak_rss_mb(), info
+        step + 1, float(loss.detach()), lr, n / took, real / took, 1 - real / max(1, padded), peak_rss_mb(), info
     )
 
 
 def _refuse_non_finite(loss: torch.Tensor, step: int) -> None:
     if not torch.isfinite(loss):
         raise RankwiseError(f"step {step + 1}: the loss is {loss.item()}; lower the learning rate or check the data")
-
-
-def _rng_state() -> dict[str, Any]:
-    state: dict[str, Any] = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
 
 
 def save_checkpoint(
@@ -397,7 +392,7 @@ def save_checkpoint(
         "model": module.state_dict(),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
-        "rng": _rng_state(),
+        "rng": rng_state(),
         "plan": plan_tensors,
     }
     with atomic_path(path) as tmp:
@@ -429,9 +424,8 @@ def _load_checkpoint(
     module.to(device)
     optimizer.load_state_dict(tensors["optimizer"])
     scheduler.load_state_dict(tensors["scheduler"])
-    torch.set_rng_state(tensors["rng"]["torch"])
-    if "cuda" in tensors["rng"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(tensors["rng"]["cuda"])
+    saved = tensors["rng"]  # a CUDA run's state resumes on a CPU-only machine without its CUDA part
+    set_rng_state({"torch": saved["torch"], "cuda": saved.get("cuda") if torch.cuda.is_available() else None})
     result.history = [StepLog(**h) for h in meta["history"]]
     result.evals = meta.get("evals", [])
     result.seconds = float(meta.get("seconds", 0.0))  # checkpoints from before 2026-12-04 lack it

@@ -66,12 +66,18 @@ def sweep(
     eta: int = 2,
     metric: str = "ndcg@10",
     log: Callable[[str], None] = print,
+    shared: dict[str, Any] | None = None,
+    run: dict[str, Any] | None = None,
 ) -> SweepResult:
     """Run the halving. ``train_one(name, options, steps, folder)`` trains a recipe in ``folder`` and
     returns ``{"dev": {metric: value, ...}, "per_query": [values...]}``; ``test_one(folder)`` scores
-    the winner's model on test."""
+    the winner's model on test. ``shared``: the options every recipe trains with, and ``run``: the
+    data they train on; both go into ``best.toml`` with the winner's options, so that
+    ``rankwise train --config best.toml`` trains the winner again. A finished training is reused
+    only for the same recipe options and shared options; a folder made with others is refused."""
     out = Path(out)
     (out / "runs").mkdir(parents=True, exist_ok=True)
+    shared = dict(shared or {})
     plan = schedule(len(recipes), budget, eta)
     log("sweep: " + " -> ".join(f"{n} recipe(s) x {s} steps" for n, s in plan) + f" (budget {budget} steps)")
     alive = list(recipes)
@@ -81,11 +87,13 @@ def sweep(
         for name in alive[:count]:
             folder = out / "runs" / f"{name}-{steps}"
             done = folder / "sweep_result.json"
+            made_with = {"options": recipes[name], "shared": shared}
             if done.is_file():
                 found = json.loads(done.read_text(encoding="utf-8"))
+                _check_same(done, name, found.get("made_with"), json.loads(json.dumps(made_with, default=str)))
             else:
-                found = train_one(name, recipes[name], steps, folder)
-                write_json(done, found)
+                found = train_one(name, recipes[name], steps, folder) | {"made_with": made_with}
+                write_json(done, json.loads(json.dumps(found, default=str)))
             values = np.asarray(found.get("per_query") or [found["dev"][metric]], dtype=np.float64)
             lo, hi = _ci(values)
             rows.append({"recipe": name, "steps": steps, metric: found["dev"][metric], "ci": [lo, hi]})
@@ -98,11 +106,20 @@ def sweep(
     result.best = alive[0]
     result.best_options = recipes[result.best]
     final_steps = plan[-1][1]
-    write_text(out / "best.toml", _toml({"train": {**result.best_options, "steps": final_steps}}))
+    best = {"train": {**shared, **result.best_options, "steps": final_steps}}
+    write_text(out / "best.toml", _toml(({"run": run} if run else {}) | best))
     if test_one is not None:
         result.test = test_one(out / "runs" / f"{result.best}-{final_steps}")
     write_json(out / "sweep.json", result.__dict__)
     return result
+
+
+def _check_same(done: Path, name: str, saved: dict[str, Any] | None, now: dict[str, Any]) -> None:
+    if saved != now:
+        raise ConfigError(
+            f"{done}: recipe {name!r} was trained here with other options ({saved} then, {now} now); "
+            "sweep into a new folder"
+        )
 
 
 def _ci(values: np.ndarray) -> tuple[float, float]:

@@ -12,7 +12,7 @@ estimated by randomisation-free regression EM) and the Dual Learning Algorithm.
   SIGIR 2018; ``DLA_model.py``, ULTRA's ``dla.py``): a ranker and a propensity model (one logit
   per rank) trained together; each one's softmax gives the other's inverse weights,
   ``w_k = P_e(1) / P_e(k)`` for the ranker's click loss and ``v_i = P_r(1) / P_r(i)`` (the first
-  displayed result's against result i's) for the propensity model's. Its kind trains it through
+  displayed result's against result i's) for the propensity model's. Its family (:mod:`rankwise.families.clicks`) trains it through
   the one loop, with the configured loss as the ranker's click loss (the paper's:
   ``softmax:normalize=false``) and the same softmax loss for the propensity model.
 """

@@ -4,16 +4,14 @@ committed records already hold; and the kept records' pool scores keep every AUC
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-import recipes_vs_peer as rvp  # noqa: E402
-from _cache import RunCache  # noqa: E402
-from _retrieval import METRICS, pooled_auc  # noqa: E402
+import benchmarks.recipes_vs_peer as rvp
+from benchmarks._cache import RunCache
+from benchmarks._retrieval import METRICS, pooled_auc
 
 DEV = {"bm25+ngame+fn": 0.74, "dense+ngame+fn": 0.72, "dynamic+ngame+fn": 0.73, "top-30": 0.7313, "10-50,margin": 0.7}
 

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import gzip
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import rankwise.losses  # noqa: E402,F401  (a module the runs below "ran on")
-from _cache import RunCache  # noqa: E402
+from benchmarks._cache import RunCache
 
 
 @pytest.fixture

@@ -3,14 +3,10 @@ encodes a corpus once per model weights."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from _retrieval import measure, pooled_auc  # noqa: E402
+from benchmarks._retrieval import measure, pooled_auc
 from rankwise.data import load_beir  # noqa: E402
 from rankwise.models import BiEncoder  # noqa: E402
 

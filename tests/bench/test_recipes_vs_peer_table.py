@@ -3,11 +3,7 @@ study still running prints its dev choices and status, not an empty table."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from recipes_vs_peer import markdown  # noqa: E402
+from benchmarks.recipes_vs_peer import markdown
 
 
 def _side(ndcg: float, recipe: str, curve: list[float]) -> dict:

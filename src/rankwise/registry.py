@@ -12,7 +12,7 @@ folder).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, is_dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BeforeValidator, PlainSerializer
@@ -108,7 +108,8 @@ class Registry(Generic[T]):
         for entry in self._entries.values():
             if type(obj) is entry.cls and all(getattr(obj, k) == v for k, v in entry.fixed.items()):
                 return render(entry.name, obj, entry.fixed)
-        return f"{type(obj).__module__}.{type(obj).__qualname__}"
+        name = f"{type(obj).__module__}.{type(obj).__qualname__}"
+        return render(name, obj) if is_dataclass(obj) else name
 
     def field(self) -> Any:
         """A pydantic field type: accepts a spec string or an object, serialises to the spec string."""

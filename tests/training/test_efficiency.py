@@ -60,12 +60,12 @@ def test_length_buckets_cut_padding_and_still_cover_each_epoch():
     assert not np.array_equal(bucketed.indices(0, []), bucketed.indices(20, []))  # the next epoch reshuffles
 
 
-def _train(topics_beir, tiny_model_dir, tmp_path, name, **kw):
+def _train(topics_beir, tiny_model_dir, tmp_path, name, dropout: float = 0.0, **kw):
     ds = load_beir(topics_beir, "train")
     model = BiEncoder.load(str(tiny_model_dir))
     for m in model.backbone.modules():  # chunking reorders dropout draws; without dropout results must agree
         if isinstance(m, torch.nn.Dropout):
-            m.p = 0.0
+            m.p = dropout
     cfg = TrainConfig(
         steps=3, batch_size=4, lr=1e-3, query_max_length=16, doc_max_length=64, checkpoint_every=100, **kw
     )
@@ -90,3 +90,13 @@ def test_step_log_and_savings_keep_the_result(toy_beir, tiny_model_dir, tmp_path
     assert "without native bf16 support" in caplog.text
     assert all(np.isfinite(h.loss) for h in res16.history)
     assert next(bf16.backbone.parameters()).dtype == torch.float32  # autocast: weights stay float32
+
+
+def test_with_dropout_on_chunking_draws_other_masks_and_repeats_exactly(toy_beir, tiny_model_dir, tmp_path):
+    """docs/training.md: with dropout on, chunk_tokens gives other (equally valid) dropout samples
+    than no chunking, and the same ones again for the same setting."""
+    _, plain = _train(toy_beir, tiny_model_dir, tmp_path, "plain", dropout=0.3)
+    _, chunked = _train(toy_beir, tiny_model_dir, tmp_path, "chunked", dropout=0.3, chunk_tokens=64)
+    _, again = _train(toy_beir, tiny_model_dir, tmp_path, "again", dropout=0.3, chunk_tokens=64)
+    assert [h.loss for h in chunked.history] == [h.loss for h in again.history]
+    assert [h.loss for h in chunked.history] != pytest.approx([h.loss for h in plain.history], rel=1e-4)

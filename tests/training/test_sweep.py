@@ -94,3 +94,23 @@ def test_sweep_command(monkeypatch, capsys, tiny_model_dir, tmp_path):
     summary = json.loads((tmp_path / "sw" / "sweep.json").read_text())
     assert summary["best"] in ("infonce", "mw", "listnet") and summary["steps_used"] <= 12
     assert (tmp_path / "sw" / "best.toml").is_file()
+
+
+def test_a_rerun_with_changed_recipes_is_refused_and_best_toml_holds_everything(tmp_path):
+    def train_one(name, options, steps, folder):
+        return {"dev": {"ndcg@10": 0.5 if name == "a" else 0.4}, "per_query": [0.5, 0.4]}
+
+    recipes = {"a": {"loss": "infonce"}, "b": {"loss": "listnet"}}
+    shared = {"batch_size": 4, "lr": 0.001, "seed": 7}
+    run = {"data": "/some/data", "split": "train", "eval_split": "dev"}
+    sweep(train_one, recipes, 8, tmp_path, log=lambda _: None, shared=shared, run=run)
+    from rankwise.training.config import load_run_config
+
+    best = load_run_config(tmp_path / "best.toml")
+    assert best.run.data == "/some/data" and best.run.eval_split == "dev"
+    assert (best.train.batch_size, best.train.lr, best.train.seed, best.train.loss.name) == (4, 0.001, 7, "infonce")
+    changed = {"a": {"loss": "infonce:temperature=0.5"}, "b": {"loss": "listnet"}}
+    with pytest.raises(ConfigError, match="recipe 'a' was trained here with other options"):
+        sweep(train_one, changed, 8, tmp_path, log=lambda _: None, shared=shared, run=run)
+    with pytest.raises(ConfigError, match="other options"):
+        sweep(train_one, recipes, 8, tmp_path, log=lambda _: None, shared=shared | {"lr": 0.1}, run=run)

@@ -275,8 +275,8 @@ class BiEncoder(nn.Module):
     ) -> np.ndarray:
         """float32 embeddings in input order. Texts are sorted by token length and padded per batch,
         so a batch of short texts costs little; ``progress(n)`` is called after each batch."""
-        if isinstance(texts, str):  # one text, as sentence-transformers takes it: one row
-            texts = [texts]
+        if isinstance(texts, str):  # one text, as sentence-transformers takes it: its vector
+            return self.encode([texts], side, batch_size=batch_size, progress=progress)[0]
         n = len(texts)
         dim = self.backbone.config.hidden_size
         out = np.empty((n, dim), dtype=np.float32)
@@ -294,6 +294,14 @@ class BiEncoder(nn.Module):
                     if progress:
                         progress(len(idx))
         return out
+
+    def __repr__(self) -> str:
+        """A summary, not the torch module tree (``model.backbone`` prints that)."""
+        c = self.config
+        return (
+            f"BiEncoder({self.name!r}, dim={self.backbone.config.hidden_size}, pooling={c.pooling!r}, "
+            f"normalize={c.normalize}, query_max_length={c.query_max_length}, doc_max_length={c.doc_max_length})"
+        )
 
     # ----------------------------------------------------------------- saving
     def save(self, path: str | Path) -> Path:

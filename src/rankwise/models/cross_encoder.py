@@ -161,9 +161,9 @@ class CrossEncoder(nn.Module):
 
     def predict(self, pairs: Sequence[Pair] | Pair, *, batch_size: int = 32) -> np.ndarray:
         """float32 scores (raw logits) of (query, document) pairs, in input order; one pair
-        ``(query, document)`` gives an array of one score, as sentence-transformers does."""
+        ``(query, document)`` gives its score alone, as sentence-transformers does."""
         if len(pairs) == 2 and all(isinstance(x, str) for x in pairs):
-            pairs = [tuple(pairs)]
+            return self.predict([tuple(pairs)], batch_size=batch_size)[0]
         out = np.empty(len(pairs), dtype=np.float32)
         if len(pairs):
             enc = self.token_ids(list(pairs))
@@ -180,6 +180,11 @@ class CrossEncoder(nn.Module):
         return self.predict([(query, d) for d in docs], batch_size=batch_size)
 
     # ----------------------------------------------------------------- saving
+    def __repr__(self) -> str:
+        """A summary, not the torch module tree (``model.backbone`` prints that)."""
+        head = "fresh head" if self.fresh_head else "trained head"
+        return f"CrossEncoder({self.name!r}, max_length={self.config.max_length}, {head})"
+
     def save(self, path: str | Path) -> Path:
         """Write a transformers folder that sentence-transformers' ``CrossEncoder`` loads with the same scores."""
         path = Path(path)

@@ -136,8 +136,11 @@ def diagnostics_over_steps(series: Mapping[str, tuple[Sequence[int], Sequence[fl
         ax.plot(steps, values, marker="o", ms=2, color=_COLORS[i % len(_COLORS)])
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("step", fontsize=8)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))  # few ticks: long step numbers never touch
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=4))
+        ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
     for j in range(n, rows * cols):
         axes[j // cols][j % cols].axis("off")
+    fig.tight_layout()  # panels' titles and tick labels apart
     return _save(fig, Path(path))

@@ -107,7 +107,10 @@ class TrainConfig(BaseModel):
         False, description="documents with identical text count as one in a batch (never each other's negative)"
     )
     chunk_tokens: Optional[int] = Field(
-        None, ge=64, description="encode each side in length-sorted chunks of at most this many padded tokens"
+        None,
+        ge=64,
+        description="encode each side in length-sorted chunks of at most this many padded tokens "
+        "(equal to no chunking with dropout off; with dropout on, other masks)",
     )
     length_bucket: int = Field(
         0, ge=0, description="random batches sorted by length within buckets of this many batches (0: off)"
@@ -116,7 +119,7 @@ class TrainConfig(BaseModel):
         None,
         ge=1,
         description="gradient caching: encode in chunks of this many texts (cross-encoder: pairs), "
-        "for large batches in bounded memory",
+        "for large batches in bounded memory (equal to no caching with dropout off; with dropout on, other masks)",
     )
     activation_checkpointing: bool = Field(
         False, description="recompute activations in the backward pass (less memory, ~30% more compute)"

@@ -221,7 +221,10 @@ class Plan:
         self.source.prepare(model, show_progress=self.show_progress, log=self.log)
         self.objective.check(self.source.examples, self.log)
 
-    def before_step(self, step: int) -> None:
+    def before_step(self, step: int, model=None) -> None:
+        """``model``: the one :meth:`prepare` was given (the family's; other callers may name it)."""
+        if model is not None and model is not self.source.family.model:
+            raise ConfigError("Plan.before_step: the model is not the one the plan was prepared with")
         self.source.before_step(step, self.log)
 
     def batch(self, step: int) -> tuple[list[TrainExample], Any]:

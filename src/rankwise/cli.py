@@ -53,9 +53,15 @@ def demo(
     from rankwise.jobs import demo as run_demo
 
     job = run_demo(out, steps=steps)
-    results.print(_table("stdlib-code test", {"BM25": job.bm25, "before": job.before, "after": job.after}))
     results.print(
-        f"nDCG@10 {job.gain:+.1f} points after fine-tuning. Run folder: {out} (report.md, metrics.json, run.trec, model/)"
+        _table("stdlib-code test", {"BM25": job.bm25, "base model": job.before, "rankwise recipe": job.after})
+    )
+    base = job.baseline
+    results.print(
+        f"nDCG@10 {job.gain:+.1f} points with rankwise's recipe ({job.recipe}) in {job.seconds / 60:.1f} min; "
+        f"{base['recipe']}: {base['ndcg@10']:.4f} ({base['source']}). "
+        f"Run folder: {out} (report.md, metrics.json, run.trec, model/)",
+        markup=False,
     )
 
 

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from rankwise.cli_groups import data_app, ltr_app
-from rankwise.cli_support import _data_folder, _plain, _table, _torchrun, _with_config_options
+from rankwise.cli_support import _data_folder, _plain, _table, _torchrun, _with_config_options, said_as_flag
 from rankwise.cli_support import cli_message as _message
 from rankwise.errors import RankwiseError
 from rankwise.progress import console, results
@@ -441,7 +441,7 @@ def app() -> None:
         typer_app()
     except RankwiseError as exc:
         # one unwrapped line, and no rich markup read into the message (it may hold "[...]")
-        console.print(f"[red]error:[/] {escape(cli_message(str(exc)))}", soft_wrap=True, highlight=False)
+        console.print(f"[red]error:[/] {escape(said_as_flag(exc, typer_app))}", soft_wrap=True, highlight=False)
         sys.exit(2)
 
 

@@ -139,3 +139,13 @@ def cli_message(message: str, app: typer.Typer) -> str:
         return f if value in ("True", "") else f"{f} {value}"
 
     return re.sub(r"\b([a-z_]+)=(True|[A-Z][A-Z_]*|)(?=[\s),;]|$)", swap, message)
+
+
+def said_as_flag(exc: Exception, app: typer.Typer) -> str:
+    """An error in command-line terms: its parameter (``k=0: ...``) as the flag (``--k 0: ...``),
+    the rest by :func:`cli_message`."""
+    message, param = str(exc), getattr(exc, "param", None)
+    if param and message.startswith(f"{param}="):
+        flag = "--" + _FLAG_FOR.get(param, param).replace("_", "-")
+        return flag + " " + cli_message(message[len(param) + 1 :], app)
+    return cli_message(message, app)

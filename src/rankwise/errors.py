@@ -33,4 +33,10 @@ class DataError(RankwiseError):
 
 
 class ConfigError(RankwiseError):
-    """A bad option or configuration value; names the parameter."""
+    """A bad option or configuration value; names the parameter. ``param``: the library
+    argument at fault, when one is; the message then starts ``param=value:`` and the command line
+    says it as its flag (``--param value:``)."""
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        self.param = param
+        super().__init__(message)

@@ -186,9 +186,9 @@ def test_ids_with_whitespace_are_refused_at_load_naming_file_line_and_field(tmp_
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["eval", "--k", 0], "k=0"),
-        (["eval", "--max-length", 100000], "max_length=100000"),
-        (["eval", "--max-length", 0], "max_length=0"),
+        (["eval", "--k", 0], "--k 0: documents retrieved"),
+        (["eval", "--max-length", 100000], "--max-length 100000: expected"),
+        (["eval", "--max-length", 0], "--max-length 0: expected"),
         (["eval", "--retriever", "bm25", "--model", "x"], "takes no model"),
         (["eval", "--metrics", "map"], "--metrics goes with --run"),
     ],

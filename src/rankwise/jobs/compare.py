@@ -44,7 +44,9 @@ def _baseline(loaded, baseline: str | None) -> str:
         if r.name == baseline or str(r.path) == baseline or (r.folder and str(r.folder) == baseline.rstrip("/"))
     ]
     if not match:
-        raise ConfigError(f"baseline={baseline!r} is not one of the runs given: {', '.join(r.name for r in loaded)}")
+        raise ConfigError(
+            f"baseline={baseline}: not one of the runs given: {', '.join(r.name for r in loaded)}", param="baseline"
+        )
     return match[0]
 
 
@@ -71,7 +73,7 @@ def compare(
     from rankwise.metrics.significance import TESTS
 
     if test not in TESTS:
-        raise ConfigError(f"test={test!r}: choose one of {', '.join(TESTS)}")
+        raise ConfigError(f"test={test}: choose one of {', '.join(TESTS)}", param="test")
     if out is not None:
         check_writable(out, is_dir=False)
     loaded = [load_run(r, lenient=lenient) for r in runs]

@@ -34,9 +34,9 @@ class RunScore:
 def check_limits(*, k: int | None = None, max_length: int | None = None) -> None:
     """Bad numbers are one line before any work."""
     if k is not None and k < 1:
-        raise ConfigError(f"k={k}: documents retrieved per query must be at least 1")
+        raise ConfigError(f"k={k}: documents retrieved per query must be at least 1", param="k")
     if max_length is not None and not 4 <= max_length <= 8192:
-        raise ConfigError(f"max_length={max_length}: expected a token limit between 4 and 8192")
+        raise ConfigError(f"max_length={max_length}: expected a token limit between 4 and 8192", param="max_length")
 
 
 def _load_dense(model_name, max_length, device, dataset):
@@ -45,7 +45,7 @@ def _load_dense(model_name, max_length, device, dataset):
     model = BiEncoder.load(model_name, query_max_length=max_length, doc_max_length=max_length, device=device)
     limit = model.backbone.config.max_position_embeddings
     if max_length is not None and max_length > limit:
-        raise ConfigError(f"max_length={max_length}: {model.name} takes at most {limit} tokens")
+        raise ConfigError(f"max_length={max_length}: {model.name} takes at most {limit} tokens", param="max_length")
     texts = [doc.full_text for doc in dataset.corpus.values()]
     cut = model.count_truncated(texts, "doc")
     if cut:
@@ -75,7 +75,7 @@ def evaluate_split(
     """Retrieve the split's top ``k`` with ``model_name`` (``retriever="dense"``) or BM25 and score it.
     ``ray``: encode the corpus on that Ray cluster into an on-disk store first."""
     if retriever not in ("dense", "bm25"):
-        raise ConfigError(f"retriever={retriever!r}: expected dense or bm25")
+        raise ConfigError(f"retriever={retriever}: expected dense or bm25", param="retriever")
     if retriever == "bm25" and model_name is not None:
         raise ConfigError("retriever='bm25' takes no model: give model= with the dense retriever only")
     check_limits(k=k, max_length=max_length)

@@ -36,9 +36,9 @@ def mine(
 
     out = Path(out)
     if out.is_dir():
-        raise ConfigError(f"out={out}: is a folder; give the training JSONL file to write")
+        raise ConfigError(f"out={out}: is a folder; give the training JSONL file to write", param="out")
     if out.exists() and not overwrite:
-        raise ConfigError(f"out={out}: exists; overwrite=True replaces it")
+        raise ConfigError(f"out={out}: exists; overwrite=True replaces it", param="out")
     if options.method == "bm25" and options.model is not None:
         raise ConfigError("model= is for dense mining: BM25 mines without a model")
     check_writable(out, is_dir=False)

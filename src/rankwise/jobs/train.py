@@ -180,7 +180,7 @@ def train_run(
     from rankwise.distributed import init_from_env
 
     if train_file is not None and not Path(train_file).is_file():
-        raise ConfigError(f"train_file={train_file}: no such file")
+        raise ConfigError(f"train_file={train_file}: no such file", param="train_file")
     shard = init_from_env(resolve_device(cfg.device))
     if shard is not None and shard.rank != 0:
         return _train_worker(data, out, cfg, split, train_file, resume, allow_missing)

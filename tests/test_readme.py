@@ -101,3 +101,23 @@ def test_training_leaves_the_callers_examples_as_they_were(tiny_model_dir, toy_b
     model = rw.BiEncoder.load(str(tiny_model_dir))
     rw.train(model, examples, rw.TrainConfig(steps=1, batch_size=2, negatives="inbatch", query_max_length=16))
     assert [ex.negatives for ex in examples] == before  # inbatch cleared the run's copies, not these
+
+
+def test_the_demo_figures_on_the_front_page_are_the_results_files():
+    from rankwise.jobs.demo import BASELINE, DemoConfig
+
+    result = json.loads((REPO / "benchmarks" / "results" / "demo.json").read_text(encoding="utf-8"))
+    text = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    demo, base = result["demo"], result["baseline"]
+    m = re.search(
+        r"Measured (\d{4}-\d\d-\d\d) on a 2-core ([^,]+), stdlib-code test: nDCG@10 ([0-9.]+) → ([0-9.]+)", text
+    )
+    assert m, "README's demo sentence"
+    assert m.group(1) == result["machine"]["date"][:10] and m.group(2) in result["machine"]["cpu"]
+    assert float(m.group(3)) == round(demo["base"]["ndcg@10"], 3)
+    assert float(m.group(4)) == round(demo["recipe"]["ndcg@10"], 3)
+    assert f"(+{result['gain_points']:.1f} points) in {demo['seconds'] / 60:.1f} minutes" in text
+    assert f"same budget reaches {base['ndcg@10']:.3f}" in text
+    assert BASELINE["ndcg@10"] == round(base["ndcg@10"], 4)  # the demo prints the recorded figure
+    assert result["settings"]["recipe"] == DemoConfig().train.to_toml_dict()  # measured on today's recipe
+    assert result["gain_points"] >= 5.0

@@ -77,34 +77,6 @@ def check_writable(path: str | Path, *, is_dir: bool = True) -> Path:
     return path
 
 
-@contextmanager
-def run_folder(path: str | Path, *, resume: bool = False, overwrite: bool = False) -> Iterator[Path]:
-    """A run folder that never mixes two runs: an existing non-empty folder is refused unless
-    ``resume`` (continue its training) or ``overwrite`` (cleared first). Writability is checked
-    before any work; a folder this call created is removed again if the run fails before its
-    first checkpoint (after that, it holds what ``resume`` continues from)."""
-    from rankwise.errors import RankwiseError
-
-    path = Path(path)
-    existed = path.exists()
-    if existed and not path.is_dir():
-        raise RankwiseError(f"run folder {path} is a file")
-    if existed and any(path.iterdir()) and not resume:
-        if not overwrite:
-            raise RankwiseError(
-                f"run folder {path} is not empty: overwrite=True clears it first, resume=True continues its training"
-            )
-        for child in path.iterdir():
-            shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
-    check_writable(path)
-    try:
-        yield path
-    except BaseException:
-        if not existed and not (path / "checkpoints").exists():
-            shutil.rmtree(path, ignore_errors=True)
-        raise
-
-
 def cache_dir() -> Path:
     """rankwise's cache (built datasets, corpus embeddings): ``$RANKWISE_CACHE`` or ``~/.cache/rankwise``."""
     return Path(os.environ.get("RANKWISE_CACHE", Path.home() / ".cache" / "rankwise"))

@@ -304,3 +304,16 @@ def test_ranknet_with_pair_count_weights_is_the_batch_pair_mean():
     counts = T([sum(1 for p in pairs if p[0] == q) for q in range(2)])
     assert L.ranknet(scores, labels, weights=counts).item() == pytest.approx(batch_mean, rel=1e-12)
     assert L.ranknet(scores, labels).item() != pytest.approx(batch_mean, rel=1e-6)
+
+
+def test_a_registered_user_loss_is_usable_by_name_in_sums():
+    @L.register_loss("offset_for_test")
+    def offset_for_test(scores, labels, mask=None, *, weights=None, reduction="mean", by: float = 1.0):
+        return scores.sum() * 0 + by
+
+    both = L.get("infonce+0.5*offset_for_test:by=3")
+    scores, labels = torch.tensor([[2.0, 0.0]]), torch.tensor([[1.0, 0.0]])
+    want = float(L.infonce(scores, labels)) + 0.5 * 3
+    assert float(both(scores, labels)) == pytest.approx(want)
+    with pytest.raises(ConfigError, match="has no parameter 'nope'"):
+        L.get("offset_for_test:nope=1")

@@ -34,7 +34,9 @@ def encode(
     from rankwise.data.beir import load_corpus
     from rankwise.data.jsonl import find_file
     from rankwise.io import write_json
+    from rankwise.jobs.eval import check_limits
 
+    check_limits(max_length=max_length)
     corpus = load_beir(data, split).own_split().corpus if split else load_corpus(find_file(Path(data), "corpus.jsonl"))
     ids, texts = list(corpus), [doc.full_text for doc in corpus.values()]
     if ray is not None:

@@ -32,8 +32,10 @@ def mine(
     is refused unless ``overwrite`` (teacher-scored files cost real time)."""
     from rankwise.data import load_beir
     from rankwise.io import check_writable
+    from rankwise.jobs.eval import check_limits
     from rankwise.negatives.mining import mine as mine_file
 
+    check_limits(max_length=options.max_length)
     out = Path(out)
     if out.is_dir():
         raise ConfigError(f"out={out}: is a folder; give the training JSONL file to write", param="out")

@@ -184,16 +184,12 @@ def build_report(
 def _metrics_section(doc: Document, cmp, base, runs) -> None:
     """Metrics with intervals and significance against the baseline."""
     doc.add(Heading("Metrics"))
-    rows = []
-    for run_name, cells in cmp.cells.items():
-        row = [run_name]
-        for m in REPORT_METRICS:
-            c = cells[m]
-            text = f"{c.mean:.4f} [{c.ci[0]:.3f}, {c.ci[1]:.3f}]"
-            if base and run_name != cmp.baseline:
-                text += f" {c.delta:+.4f} p={c.p_adjusted:.3g}{cmp.marker(run_name, m)}"
-            row.append(text)
-        rows.append(row)
+
+    def text(run: str, metric: str) -> str:  # the comparison's one cell format; deltas only against a baseline
+        first, second = cmp.cell(run, metric)
+        return f"{first} {second}".strip() if base else first
+
+    rows = [[run, *(text(run, m) for m in REPORT_METRICS)] for run in cmp.cells]
     doc.add(TableBlock(["run", *REPORT_METRICS], rows))
     if base:
         corr = ", Holm-corrected over the runs compared" if len(runs) > 2 else ""

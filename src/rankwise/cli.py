@@ -12,9 +12,19 @@ from rich.markup import escape
 from rich.table import Table
 
 from rankwise.cli_groups import data_app, ltr_app
-from rankwise.cli_support import _data_folder, _plain, _table, _torchrun, _with_config_options, said_as_flag
+from rankwise.cli_support import (
+    _data_folder,
+    _dataclass_options,
+    _plain,
+    _table,
+    _torchrun,
+    _with_config_options,
+    _with_options,
+    said_as_flag,
+)
 from rankwise.cli_support import cli_message as _message
 from rankwise.errors import RankwiseError
+from rankwise.negatives.options import MineOptions as MINE_OPTIONS
 from rankwise.progress import console, results
 
 typer_app = typer.Typer(
@@ -354,58 +364,35 @@ def report_cmd(
     results.print(f"wrote {job.html} and {job.markdown}")
 
 
-@typer_app.command("mine")
 def mine_cmd(
     data: Path = typer.Option(..., help="BEIR folder"),
     out: Path = typer.Option(..., help="training JSONL to write (id form, with ranks, scores, teacher scores)"),
     split: str = typer.Option("train", help="qrels split whose queries get negatives"),
-    method: str = typer.Option("bm25", help="bm25 or dense"),
-    k: int = typer.Option(7, min=1, help="negatives per query"),
-    window: str = typer.Option("1-100", help="ranks a-b to draw from (1-based, inclusive); 11-100 skips the top 10"),
-    sampling: str = typer.Option("top", help="top (first k by rank) or uniform (k at random from the window)"),
-    margin: Optional[float] = typer.Option(
-        None, help="drop candidates scoring within this margin of the lowest positive"
-    ),
-    margin_mode: str = typer.Option(
-        "absolute", help="absolute (s <= s_pos - margin) or relative (s <= s_pos * (1 - margin))"
-    ),
-    fill_depth: int = typer.Option(
-        0,
-        min=0,
-        help="a query the margin guard leaves short of k takes guarded candidates from below the window, down to this rank",
-    ),
-    teacher: Optional[str] = typer.Option(None, help="model folder ('default': all-MiniLM-L6-v2) to filter and score"),
-    teacher_margin: float = typer.Option(
-        0.0, help="drop candidates the teacher scores above its lowest positive minus this"
-    ),
-    model: Optional[str] = typer.Option(None, help="dense retriever [default: packaged all-MiniLM-L6-v2]"),
-    max_length: int = typer.Option(256, help="dense: token limit for queries and documents"),
-    code: bool = typer.Option(False, help="BM25: split identifiers (read_file -> read file) for code corpora"),
-    seed: int = typer.Option(42),
     lenient: bool = typer.Option(False, help="skip queries without a positive with a counted warning"),
     overwrite: bool = typer.Option(False, help="replace an existing --out file"),
-    ray: Optional[str] = typer.Option(
-        None, help="dense: encode the corpus on a Ray cluster (an address, 'auto', or 'local')"
-    ),
+    ray: Optional[str] = typer.Option(None, help="dense: encode the corpus on a Ray cluster (address, auto, local)"),
     workers: int = typer.Option(2, min=1, help="with --ray: encoder actors (one model copy each)"),
+    **options: Any,
 ) -> None:
     """Mine hard negatives (BM25 or dense) for a training split; resumable, written atomically."""
     from rankwise.jobs import mine
     from rankwise.negatives.mining import MineOptions
     from rankwise.spec import convert
 
-    fields = dict(method=method, k=k, sampling=sampling, margin=margin, margin_mode=margin_mode, fill_depth=fill_depth)
-    fields |= dict(
-        teacher=teacher, teacher_margin=teacher_margin, model=model, seed=seed, max_length=max_length, code=code
-    )
+    given = {k: v for k, v in options.items() if v is not None}
+    if "window" in given:
+        given["window"] = convert("--window", "window", given["window"], "tuple[int, int]")
     try:
-        opts = MineOptions(window=convert("--window", "window", window, "tuple[int, int]"), **fields)
+        opts = MineOptions(**given)
     except ValueError as exc:
         raise RankwiseError(f"mine: {exc}") from None
     job = mine(
         _data_folder(data), out, opts, split=split, lenient=lenient, overwrite=overwrite, ray=ray, workers=workers
     )
     results.print(f"wrote {job.out} (statistics in {job.out}.stats.json)")
+
+
+typer_app.command("mine")(_with_options(mine_cmd, _dataclass_options(MINE_OPTIONS, skip={"chunk"})))
 
 
 @typer_app.command("encode")

@@ -28,32 +28,61 @@ def _table(title: str, columns: dict[str, dict[str, float]]) -> Table:
     return table
 
 
+def _scalar(annotation: Any) -> type:
+    """The flag's type: bool, int, float, or str (option strings, tuples such as ``1-30``)."""
+    import re
+    import typing
+
+    if isinstance(annotation, str):  # a dataclass's annotation under ``from __future__ import annotations``
+        words = set(re.findall(r"[A-Za-z_]+", annotation))
+        return str if "tuple" in words else next((t for t in (bool, int, float) if t.__name__ in words), str)
+    if annotation in (bool, int, float, str):
+        return annotation
+    if typing.get_origin(annotation) is typing.Annotated:
+        return str
+    return next((t for t in typing.get_args(annotation) if t in (bool, int, float, str)), str)
+
+
+def _option(name: str, annotation: Any, description: str, shown: Any) -> inspect.Parameter:
+    """A keyword ``--flag`` defaulting to None (unset: the library's default or the TOML's value)."""
+    help_text = description + (f"  [default: {shown}]" if shown not in (None, "") else "")
+    flag = "--" + name.replace("_", "-")
+    base = _scalar(annotation)
+    if base is bool:
+        option = typer.Option(None, f"{flag}/--no-{flag[2:]}", help=help_text, show_default=False)
+    else:
+        option = typer.Option(None, flag, help=help_text, show_default=False)
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=Optional[base])
+
+
 def _config_options(defaults: dict[str, Any] | None = None, skip: set[str] = frozenset()) -> list[inspect.Parameter]:
     """One ``--flag`` per :class:`TrainConfig` field (but ``skip``), with its description and default
-    (``defaults`` override the config's), so the command and the config cannot drift. Each
-    defaults to None: unset flags leave the TOML's value."""
+    (``defaults`` override the config's), so the command and the config cannot drift."""
     from rankwise.training.config import TrainConfig
 
-    params = []
-    defaults = TrainConfig(**(defaults or {})).model_dump()  # option strings, as config.toml shows them
-    for name, info in TrainConfig.model_fields.items():
-        if name in skip:
-            continue
-        shown = str(defaults[name]).lower() if isinstance(defaults[name], bool) else defaults[name]
-        help_text = (info.description or name) + (f"  [default: {shown}]" if shown not in (None, "") else "")
-        flag = "--" + name.replace("_", "-")
-        if info.annotation is bool:
-            kind = Optional[bool]
-            option = typer.Option(None, f"{flag}/--no-{flag[2:]}", help=help_text, show_default=False)
-        else:
-            base = (
-                info.annotation
-                if info.annotation in (int, float, str)
-                else next((t for t in getattr(info.annotation, "__args__", ()) if t in (int, float, str)), str)
-            )
-            kind, option = Optional[base], typer.Option(None, flag, help=help_text, show_default=False)
-        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind))
-    return params
+    values = TrainConfig(**(defaults or {})).model_dump()  # option strings, as config.toml shows them
+    return [
+        _option(name, info.annotation, info.description or name, _shown(values[name]))
+        for name, info in TrainConfig.model_fields.items()
+        if name not in skip
+    ]
+
+
+def _dataclass_options(cls: type, skip: set[str] = frozenset()) -> list[inspect.Parameter]:
+    """One ``--flag`` per field of an options dataclass, its help from the field's metadata."""
+    from dataclasses import MISSING, fields
+
+    return [
+        _option(f.name, f.type, f.metadata.get("help", f.name), _shown(None if f.default is MISSING else f.default))
+        for f in fields(cls)
+        if f.name not in skip and f.init
+    ]
+
+
+def _shown(value: Any) -> Any:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return "-".join(map(str, value)) if isinstance(value, tuple) else value
 
 
 def _torchrun(nproc: int) -> None:
@@ -101,9 +130,14 @@ def _data_folder(data: str | Path) -> Path:
 def _with_config_options(
     fn: Callable, defaults: dict[str, Any] | None = None, skip: set[str] = frozenset()
 ) -> Callable:
+    return _with_options(fn, _config_options(defaults, skip))
+
+
+def _with_options(fn: Callable, generated: list[inspect.Parameter]) -> Callable:
+    """``fn``'s own parameters, then the generated flags in place of its ``**options``."""
     sig = inspect.signature(fn, eval_str=True)
     fixed = [p for p in sig.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
-    params = fixed + _config_options(defaults, skip)
+    params = fixed + generated
     fn.__signature__ = sig.replace(parameters=params)
     fn.__annotations__ = {p.name: p.annotation for p in params} | {"return": None}
     return fn

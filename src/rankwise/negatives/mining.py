@@ -44,46 +44,10 @@ from rankwise.data.beir import Dataset
 from rankwise.errors import ConfigError, DataError
 from rankwise.index.retrieve import BM25Retriever, DenseRetriever, Retriever, corpus_texts
 from rankwise.io import atomic_path, write_text
+from rankwise.negatives.options import MineOptions
 from rankwise.progress import console, task
 
 log = logging.getLogger(__name__)
-METHODS = ("bm25", "dense")
-
-
-@dataclass
-class MineOptions:
-    method: str = "bm25"
-    k: int = 7
-    window: tuple[int, int] = (1, 100)
-    sampling: str = "top"
-    margin: float | None = None
-    margin_mode: str = "absolute"
-    teacher: str | None = None
-    teacher_margin: float = 0.0
-    model: str | None = None  # dense: the retriever (default: the packaged all-MiniLM-L6-v2)
-    seed: int = 42
-    max_length: int = 256
-    code: bool = False  # BM25: split identifiers (read_file -> read file)
-    same_text_same_doc: bool = False  # a document with a positive's exact text is no negative
-    fill_depth: int = 0  # > b: fill a query the guard left short from ranks b+1..fill_depth
-    chunk: int = 2048
-
-    def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"method {self.method!r}: expected one of {', '.join(METHODS)}")
-        a, b = self.window
-        if not 1 <= a <= b:
-            raise ValueError(f"window {a}-{b}: expected 1 <= a <= b")
-        if self.k < 1:
-            raise ValueError("k must be >= 1")
-        if self.sampling not in ("top", "uniform"):
-            raise ValueError(f"sampling {self.sampling!r}: expected top or uniform")
-        if self.margin_mode not in ("absolute", "relative"):
-            raise ValueError(f"margin_mode {self.margin_mode!r}: expected absolute or relative")
-        if self.margin is not None and self.margin < 0:
-            raise ValueError("margin must be >= 0")
-        if self.fill_depth and self.fill_depth <= b:
-            raise ValueError(f"fill_depth {self.fill_depth}: expected 0 (off) or a rank below the window {a}-{b}")
 
 
 def options_dict(opts: MineOptions) -> dict:

@@ -1,0 +1,63 @@
+"""Mining's options (``rankwise mine``'s flags are generated from these fields), apart from the
+mining code so that reading them imports nothing heavy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+METHODS = ("bm25", "dense")
+
+
+@dataclass
+class MineOptions:
+    method: str = field(default="bm25", metadata={"help": "bm25 or dense"})
+    k: int = field(default=7, metadata={"help": "negatives per query"})
+    window: tuple[int, int] = field(
+        default=(1, 100), metadata={"help": "ranks a-b to draw from (1-based, inclusive); 11-100 skips the top 10"}
+    )
+    sampling: str = field(
+        default="top", metadata={"help": "top (first k by rank) or uniform (k at random from the window)"}
+    )
+    margin: float | None = field(
+        default=None, metadata={"help": "drop candidates scoring within this margin of the lowest positive"}
+    )
+    margin_mode: str = field(
+        default="absolute", metadata={"help": "absolute (s <= s_pos - margin) or relative (s <= s_pos * (1 - margin))"}
+    )
+    teacher: str | None = field(
+        default=None, metadata={"help": "model folder ('default': all-MiniLM-L6-v2) to filter and score"}
+    )
+    teacher_margin: float = field(
+        default=0.0, metadata={"help": "drop candidates the teacher scores above its lowest positive minus this"}
+    )
+    model: str | None = field(default=None, metadata={"help": "dense retriever [default: packaged all-MiniLM-L6-v2]"})
+    seed: int = field(default=42, metadata={"help": "seed of uniform sampling"})
+    max_length: int = field(default=256, metadata={"help": "dense: token limit for queries and documents"})
+    code: bool = field(default=False, metadata={"help": "BM25: split identifiers (read_file -> read file) for code"})
+    same_text_same_doc: bool = field(
+        default=False, metadata={"help": "a document with a positive's exact text is no negative"}
+    )
+    fill_depth: int = field(
+        default=0,
+        metadata={
+            "help": "a query the margin guard leaves short of k takes guarded candidates below the window, down to this rank"
+        },
+    )
+    chunk: int = 2048  # queries searched at once (memory), not a mining choice
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method {self.method!r}: expected one of {', '.join(METHODS)}")
+        a, b = self.window
+        if not 1 <= a <= b:
+            raise ValueError(f"window {a}-{b}: expected 1 <= a <= b")
+        if self.k < 1:
+            raise ValueError("k must be >= 1")
+        if self.sampling not in ("top", "uniform"):
+            raise ValueError(f"sampling {self.sampling!r}: expected top or uniform")
+        if self.margin_mode not in ("absolute", "relative"):
+            raise ValueError(f"margin_mode {self.margin_mode!r}: expected absolute or relative")
+        if self.margin is not None and self.margin < 0:
+            raise ValueError("margin must be >= 0")
+        if self.fill_depth and self.fill_depth <= b:
+            raise ValueError(f"fill_depth {self.fill_depth}: expected 0 (off) or a rank below the window {a}-{b}")

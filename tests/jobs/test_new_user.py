@@ -75,6 +75,22 @@ def test_resume_of_a_finished_run_is_refused_and_options_are_checked_against_con
     assert (out / "model" / "model.safetensors").read_bytes() == model_bytes
 
 
+def test_ltr_resume_of_a_finished_run_is_refused(monkeypatch, capsys, tmp_path):
+    from rankwise.data.letor import write_letor
+    from tests.models.test_feature_scorer import toy_letor
+
+    write_letor(tmp_path / "train.txt", toy_letor(20, seed=1))
+    out = tmp_path / "run"
+    args = ["ltr", "train", "--train", tmp_path / "train.txt", "--out", out, "--steps", 4]
+    assert run_cli(monkeypatch, capsys, *args)[0] == 0
+    model_bytes = (out / "model" / "model.safetensors").read_bytes()
+    code, text = run_cli(monkeypatch, capsys, *args, "--resume", "--lr", 0.5)
+    assert code == 2 and "other options" in _last_line(text)
+    code, text = run_cli(monkeypatch, capsys, *args, "--resume")
+    assert code == 2 and "holds a finished run" in _last_line(text)
+    assert (out / "model" / "model.safetensors").read_bytes() == model_bytes
+
+
 def test_mine_never_replaces_an_existing_file_silently(monkeypatch, capsys, toy_beir, tmp_path):
     out = tmp_path / "neg.jsonl"
     args = ["mine", "--data", toy_beir, "--out", out, "--k", 1, "--split", "train"]

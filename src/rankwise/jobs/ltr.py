@@ -136,6 +136,10 @@ def ltr_train(
     every = min(cfg.eval_every or 25, cfg.steps)
     cfg = cfg.model_copy(update={"eval_every": every})
     with RunFolder.open(out, resume=resume, overwrite=overwrite) as folder:
+        if resume:  # a finished run is refused, options are checked against config.toml
+            from rankwise.jobs.train import check_resumable
+
+            check_resumable(folder, cfg, 1)
         data, valid = norm.transform(data), norm.transform(valid)
         files = {"train_file": train_file, "valid_file": valid_file, "test_file": test_file}
         run = {"command": "ltr-train", **{k: portable(v) for k, v in files.items()}}

@@ -159,64 +159,23 @@ def mine(
     order) instead of encoding the corpus with it."""
     out = Path(out)
     stats = MineStats()
-    qids = [q for q in dataset.qrels if q in dataset.queries]
-    missing = [q for q in dataset.qrels if q not in dataset.queries]
-    if missing:
-        raise DataError(
-            f"query {missing[0]!r} of the qrels is not in queries.jsonl ({len(missing)} such)",
-            path=dataset.path,
-            field="query-id",
-        )
-    no_pos = [q for q in qids if not _positives(dataset, q)]
-    if no_pos:
-        if not lenient:
-            raise DataError(
-                f"query {no_pos[0]!r} has no positive (grade >= 1) to mine against ({len(no_pos)} such queries; "
-                "lenient=True skips them)",
-                path=dataset.path,
-                field="query-id",
-            )
-        stats.skipped_no_positive = len(no_pos)
-        stats.warnings.append(f"skipped {len(no_pos)} queries without a positive")
-        log.warning("mining: skipped %d queries without a positive", len(no_pos))
-        qids = [q for q in qids if q not in set(no_pos)]
-    ids = list(dataset.corpus)
-    a, b = options.window
-    if a > len(ids):
-        raise ConfigError(f"negatives: window {a}-{b} starts beyond the corpus size ({len(ids)} documents)")
-    if b > len(ids):  # e.g. the default 1-100 on a small corpus: every rank the corpus has
-        log_fn(f"window {a}-{b} clipped to {a}-{len(ids)}: the corpus has {len(ids)} documents")
-        b = len(ids)
-    depth = min(max(options.fill_depth, b), len(ids))
+    qids = _queries_to_mine(dataset, lenient, stats)
+    (a, b), depth = _window(options, len(dataset.corpus), log_fn)
     teacher = None
     if options.teacher:
         from rankwise.negatives.teacher import load_teacher
 
         teacher = load_teacher(options.teacher)
-
     partial = out.parent / (out.name + ".partial")
     fp = _fingerprint(options, dataset, qids)
     if partial.is_dir() and (partial / "fingerprint").is_file() and (partial / "fingerprint").read_text() != fp:
         shutil.rmtree(partial)  # another run's leftovers: start over
     partial.mkdir(parents=True, exist_ok=True)
     write_text(partial / "fingerprint", fp)
-
     retriever, stats.seconds_encode = _retriever(options, dataset, partial, show_progress, model, embeddings)
     chunks = [qids[i : i + options.chunk] for i in range(0, len(qids), options.chunk)]
-    with task(f"mine {options.method}", len(qids), enabled=show_progress) as advance:
-        for ci, chunk in enumerate(chunks):
-            shard = partial / f"chunk-{ci:05d}.jsonl"
-            if shard.is_file():
-                stats.chunks_reused += 1
-                for row in (json.loads(x) for x in shard.read_text(encoding="utf-8").splitlines()):
-                    _count(stats, row, options.k)
-                advance(len(chunk))
-                continue
-            rows = _mine_chunk(dataset, chunk, options, (a, b), depth, retriever, teacher)
-            write_text(shard, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-            for row in rows:
-                _count(stats, row, options.k)
-            advance(len(chunk))
+    mine_one = lambda chunk: _mine_chunk(dataset, chunk, options, (a, b), depth, retriever, teacher)  # noqa: E731
+    _mine_chunks(chunks, partial, mine_one, stats, options, show_progress)
     with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         for ci in range(len(chunks)):
             fh.write((partial / f"chunk-{ci:05d}.jsonl").read_text(encoding="utf-8"))
@@ -229,6 +188,59 @@ def mine(
         + stats.summary(options.k)
     )
     return stats
+
+
+def _queries_to_mine(dataset: Dataset, lenient: bool, stats: MineStats) -> list[str]:
+    """The judged queries with a positive; one without is an error, or with ``lenient`` counted and skipped."""
+    qids = [q for q in dataset.qrels if q in dataset.queries]
+    missing = [q for q in dataset.qrels if q not in dataset.queries]
+    if missing:
+        raise DataError(
+            f"query {missing[0]!r} of the qrels is not in queries.jsonl ({len(missing)} such)",
+            path=dataset.path,
+            field="query-id",
+        )
+    no_pos = [q for q in qids if not _positives(dataset, q)]
+    if not no_pos:
+        return qids
+    if not lenient:
+        raise DataError(
+            f"query {no_pos[0]!r} has no positive (grade >= 1) to mine against ({len(no_pos)} such queries; "
+            "lenient=True skips them)",
+            path=dataset.path,
+            field="query-id",
+        )
+    stats.skipped_no_positive = len(no_pos)
+    stats.warnings.append(f"skipped {len(no_pos)} queries without a positive")
+    log.warning("mining: skipped %d queries without a positive", len(no_pos))
+    return [q for q in qids if q not in set(no_pos)]
+
+
+def _window(options: MineOptions, n_docs: int, log_fn: Callable[[str], None]) -> tuple[tuple[int, int], int]:
+    """The rank window clipped to the corpus, and the search depth (the window's end or ``fill_depth``)."""
+    a, b = options.window
+    if a > n_docs:
+        raise ConfigError(f"negatives: window {a}-{b} starts beyond the corpus size ({n_docs} documents)")
+    if b > n_docs:  # e.g. the default 1-100 on a small corpus: every rank the corpus has
+        log_fn(f"window {a}-{b} clipped to {a}-{n_docs}: the corpus has {n_docs} documents")
+        b = n_docs
+    return (a, b), min(max(options.fill_depth, b), n_docs)
+
+
+def _mine_chunks(chunks, partial: Path, mine_one, stats: MineStats, options: MineOptions, show_progress: bool) -> None:
+    """Each chunk of queries mined into its own shard file; a shard already there is reused (resume)."""
+    with task(f"mine {options.method}", sum(map(len, chunks)), enabled=show_progress) as advance:
+        for ci, chunk in enumerate(chunks):
+            shard = partial / f"chunk-{ci:05d}.jsonl"
+            if shard.is_file():
+                stats.chunks_reused += 1
+                rows = [json.loads(x) for x in shard.read_text(encoding="utf-8").splitlines()]
+            else:
+                rows = mine_one(chunk)
+                write_text(shard, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+            for row in rows:
+                _count(stats, row, options.k)
+            advance(len(chunk))
 
 
 def _count(stats: MineStats, row: dict, k: int) -> None:

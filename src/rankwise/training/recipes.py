@@ -129,9 +129,6 @@ def ar2(
     model in ``out/round-N/``, each unfinished training run its checkpoints; a re-run with the
     same schedule skips what is done and continues the rest. ``out/schedule.json`` records the
     schedule and the phases done."""
-    from rankwise.models import BiEncoder, CrossEncoder
-    from rankwise.training import TrainConfig, train
-
     schedule = schedule or AR2Schedule()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -140,62 +137,21 @@ def ar2(
     if state["schedule"] != asdict(schedule):
         raise ConfigError(f"{state_path}: made with another schedule ({state['schedule']}); use a new folder")
     log(schedule.describe())
-    if schedule.queries and schedule.queries < len(dataset.qrels):
-        import dataclasses
-
-        import numpy as np
-
-        keep = sorted(
-            np.random.default_rng(schedule.seed).choice(sorted(dataset.qrels), schedule.queries, replace=False)
-        )
-        dataset = dataclasses.replace(dataset, qrels={q: dataset.qrels[q] for q in keep})
+    dataset = _ar2_queries(dataset, schedule)
     if state["done"]:
         log(f"resuming after: {', '.join(state['done'])}")
     current_retriever, current_ranker = Path(retriever), Path(ranker)
     for r in range(1, schedule.rounds + 1):
         folder = out / f"round-{r}"
         mined = f"dense:window=1-{schedule.depth},k={schedule.candidates},max_length={schedule.doc_max_length}"
-        phase = f"round {r} ranker"
-        if phase not in state["done"]:
-            log(f"{phase}: candidates from {current_retriever}")
-            model = CrossEncoder.load(current_ranker)
-            cfg = TrainConfig(
-                kind="cross-encoder",
-                loss="infonce:temperature=1.0",
-                negatives=f"{mined},model={current_retriever}",
-                list_size=schedule.candidates + 1,
-                batch_size=schedule.ranker_batch,
-                steps=schedule.ranker_steps,
-                lr=schedule.ranker_lr,
-                pair_max_length=schedule.query_max_length + schedule.doc_max_length,
-                seed=schedule.seed + r,
-            )
-            train(model, dataset, cfg, folder / "ranker-run", resume=True, log=log)
-            model.save(folder / "ranker")
-            state["done"].append(phase)
-            write_json(state_path, state)
-        current_ranker = folder / "ranker"
-        phase = f"round {r} retriever"
-        if phase not in state["done"]:
-            log(f"{phase}: the ranker {current_ranker} scores the candidates")
-            model = BiEncoder.load(
-                str(current_retriever),
-                query_max_length=schedule.query_max_length,
-                doc_max_length=schedule.doc_max_length,
-            )
-            cfg = TrainConfig(
-                loss=f"ar2:adv_lambda={schedule.adv_lambda}",
-                negatives=f"{mined},model={current_retriever},teacher={current_ranker}",
-                negatives_per_query=schedule.candidates,
-                batch_size=schedule.retriever_batch,
-                steps=schedule.retriever_steps,
-                lr=schedule.retriever_lr,
-                seed=schedule.seed + r,
-            )
-            train(model, dataset, cfg, folder / "retriever-run", resume=True, log=log)
-            model.save(folder / "retriever")
-            state["done"].append(phase)
-            write_json(state_path, state)
+        for phase, train_phase in (("ranker", _ar2_ranker), ("retriever", _ar2_retriever)):
+            name = f"round {r} {phase}"
+            if name not in state["done"]:
+                train_phase(schedule, r, mined, current_retriever, current_ranker, dataset, folder, log)
+                state["done"].append(name)
+                write_json(state_path, state)
+            if phase == "ranker":
+                current_ranker = folder / "ranker"
         current_retriever = folder / "retriever"
     for name, path in (("retriever", current_retriever), ("ranker", current_ranker)):
         link = out / name
@@ -203,3 +159,61 @@ def ar2(
             link.unlink()
         link.symlink_to(path.relative_to(out), target_is_directory=True)
     return out / "retriever"
+
+
+def _ar2_queries(dataset: Dataset, schedule: AR2Schedule) -> Dataset:
+    """The training queries, or ``schedule.queries`` of them drawn at random (seeded)."""
+    if not schedule.queries or schedule.queries >= len(dataset.qrels):
+        return dataset
+    import dataclasses
+
+    import numpy as np
+
+    keep = sorted(np.random.default_rng(schedule.seed).choice(sorted(dataset.qrels), schedule.queries, replace=False))
+    return dataclasses.replace(dataset, qrels={q: dataset.qrels[q] for q in keep})
+
+
+def _ar2_ranker(schedule: AR2Schedule, r: int, mined: str, retriever: Path, ranker: Path, dataset, folder: Path, log):
+    """Round ``r``'s ranker: lists of the retriever's candidates, InfoNCE at temperature 1."""
+    from rankwise.models import CrossEncoder
+    from rankwise.training import TrainConfig, train
+
+    log(f"round {r} ranker: candidates from {retriever}")
+    model = CrossEncoder.load(ranker)
+    cfg = TrainConfig(
+        kind="cross-encoder",
+        loss="infonce:temperature=1.0",
+        negatives=f"{mined},model={retriever}",
+        list_size=schedule.candidates + 1,
+        batch_size=schedule.ranker_batch,
+        steps=schedule.ranker_steps,
+        lr=schedule.ranker_lr,
+        pair_max_length=schedule.query_max_length + schedule.doc_max_length,
+        seed=schedule.seed + r,
+    )
+    train(model, dataset, cfg, folder / "ranker-run", resume=True, log=log)
+    model.save(folder / "ranker")
+
+
+def _ar2_retriever(
+    schedule: AR2Schedule, r: int, mined: str, retriever: Path, ranker: Path, dataset, folder: Path, log
+):
+    """Round ``r``'s retriever: the ranker scores the candidates, AR2's loss learns from them."""
+    from rankwise.models import BiEncoder
+    from rankwise.training import TrainConfig, train
+
+    log(f"round {r} retriever: the ranker {ranker} scores the candidates")
+    model = BiEncoder.load(
+        str(retriever), query_max_length=schedule.query_max_length, doc_max_length=schedule.doc_max_length
+    )
+    cfg = TrainConfig(
+        loss=f"ar2:adv_lambda={schedule.adv_lambda}",
+        negatives=f"{mined},model={retriever},teacher={ranker}",
+        negatives_per_query=schedule.candidates,
+        batch_size=schedule.retriever_batch,
+        steps=schedule.retriever_steps,
+        lr=schedule.retriever_lr,
+        seed=schedule.seed + r,
+    )
+    train(model, dataset, cfg, folder / "retriever-run", resume=True, log=log)
+    model.save(folder / "retriever")

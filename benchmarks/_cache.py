@@ -33,12 +33,19 @@ def _sha(path: str) -> str:
 
 
 def code_in_use() -> dict[str, str]:
-    """sha256 of each imported rankwise module's file."""
+    """What a run's result depends on besides its settings: sha256 of each imported rankwise and
+    benchmark module's file (the running script's too) and ``version:NAME`` of each library."""
+    from benchmarks._machine import versions
+
     out = {}
     for name, mod in sorted(sys.modules.items()):
         file = getattr(mod, "__file__", None)
-        if name.startswith("rankwise") and file and file.endswith(".py"):
+        if name.startswith(("rankwise", "benchmarks")) and file and file.endswith(".py"):
             out[name] = _sha(file)
+    main = getattr(sys.modules.get("__main__"), "__file__", None)
+    if main and Path(main).resolve().parent == Path(__file__).resolve().parent:  # a benchmark run as a script
+        out[f"script:{Path(main).name}"] = _sha(main)
+    out |= {f"version:{k}": str(v) for k, v in versions().items()}
     return out
 
 
@@ -118,8 +125,20 @@ class RunCache:
 
 
 def _same_code(code: dict[str, str]) -> bool:
-    """Whether every module in ``code`` (name -> sha256) is unchanged in this checkout."""
+    """Whether every module, script and library version in ``code`` is unchanged in this checkout."""
+    from benchmarks._machine import versions
+
+    now = versions()
     for name, sha in code.items():
+        if name.startswith("version:"):
+            if str(now.get(name[len("version:") :])) != sha:
+                return False
+            continue
+        if name.startswith("script:"):
+            file = Path(__file__).resolve().parent / name[len("script:") :]
+            if not file.is_file() or _sha(str(file)) != sha:
+                return False
+            continue
         mod = sys.modules.get(name)
         file = getattr(mod, "__file__", None) if mod else None
         if file is None:

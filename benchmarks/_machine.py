@@ -1,4 +1,5 @@
-"""Machine description written into every benchmark result."""
+"""Provenance written into every benchmark result: the commit, the versions of the libraries it
+ran (torch, transformers, sentence-transformers and each peer), and the machine."""
 
 from __future__ import annotations
 
@@ -49,3 +50,27 @@ def machine() -> dict:
         "commit": commit(),
         "load_average_1_5_15min": list(os.getloadavg()),  # other work sharing the cores inflates timings
     }
+
+
+# distribution names of the libraries a result's figures depend on; peers are added by name
+CORE = ("torch", "transformers", "sentence-transformers", "numpy")
+
+
+def versions(peers: tuple[str, ...] = ()) -> dict[str, str | None]:
+    """Installed versions of the core libraries and ``peers`` (None: not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, str | None] = {}
+    for name in (*CORE, *peers):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def write_result(path: Path, result: dict, peers: tuple[str, ...] = ()) -> None:
+    """``result`` with ``commit`` and ``versions`` at its top, written atomically."""
+    from rankwise.io import write_json
+
+    write_json(path, {"commit": commit(), "versions": versions(peers), **result})

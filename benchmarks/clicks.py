@@ -32,11 +32,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: benchmarks is a package
 from benchmarks._cache import RunCache  # noqa: E402
-from benchmarks._machine import machine  # noqa: E402
+from benchmarks._machine import machine, write_result  # noqa: E402
 from benchmarks.settings import LETOR, REPO  # noqa: E402
 from rankwise.data.clicks import displayed_lists, simulate_clicks  # noqa: E402
 from rankwise.data.letor import Normalizer, read_letor  # noqa: E402
-from rankwise.io import write_json  # noqa: E402
 from rankwise.metrics.model import evaluate_lists  # noqa: E402
 from rankwise.metrics.significance import randomization_test  # noqa: E402
 from rankwise.models.feature_scorer import LinearScorer, MLPScorer  # noqa: E402
@@ -44,6 +43,7 @@ from rankwise.training import TrainConfig, train  # noqa: E402
 from rankwise.training.ultr import DLAModel, estimate_propensities_em, ipw_examples  # noqa: E402
 
 OUT = REPO / "benchmarks" / "results" / "clicks.json"
+PEERS = ("lightgbm",)  # libraries besides torch/transformers/sentence-transformers whose figures it reports
 SESSIONS, STEPS, SEEDS, TOP_K = 50, 600, (0, 1, 2, 3, 4), 10
 LOSS = "softmax:normalize=false"
 
@@ -150,7 +150,7 @@ def main() -> None:
                 "true_propensity_ndcg@10": entry["true_propensity_ndcg@10"],
             }
         result[name] = entry
-        write_json(OUT, result)
+        write_result(OUT, result, PEERS)
 
 
 if __name__ == "__main__":

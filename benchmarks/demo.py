@@ -16,11 +16,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: benchmarks is a package
-from benchmarks._machine import machine  # noqa: E402
+from benchmarks._machine import machine, write_result  # noqa: E402
 from benchmarks.settings import RESULTS  # noqa: E402
-from rankwise.io import write_json  # noqa: E402
 
 OUT = RESULTS / "demo.json"
+PEERS = ()  # libraries besides torch/transformers/sentence-transformers whose figures it reports
 
 
 def baseline(config, eval_max_length: int) -> dict:
@@ -43,9 +43,6 @@ def baseline(config, eval_max_length: int) -> dict:
 
 
 def main() -> None:
-    import torch
-    import transformers
-
     from rankwise.jobs.demo import DemoConfig, demo
 
     cfg = DemoConfig()
@@ -58,10 +55,9 @@ def main() -> None:
         "demo": {"seconds": round(seconds, 1), "bm25": job.bm25, "base": job.before, "recipe": job.after},
         "gain_points": round(job.gain, 2),
         "baseline": baseline(cfg.train, cfg.eval_max_length),
-        "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
         "machine": machine(),
     }
-    write_json(OUT, result)
+    write_result(OUT, result, PEERS)
     b = result["baseline"]
     print(
         f"demo {seconds / 60:.1f} min: base {job.before['ndcg@10']:.4f} -> recipe {job.after['ndcg@10']:.4f} "

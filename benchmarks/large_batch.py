@@ -22,9 +22,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: benchmarks is a package
-from benchmarks._machine import machine  # noqa: E402
+from benchmarks._machine import machine, write_result  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "large_batch.json"
+PEERS = ()  # libraries besides torch/transformers/sentence-transformers whose figures it reports
 BATCH = 1024
 
 
@@ -130,9 +131,8 @@ def main() -> None:
     }
     if cached.get("peak_rss_mb") and plain.get("peak_rss_mb"):
         result["cached_over_plain_peak_rss"] = round(cached["peak_rss_mb"] / plain["peak_rss_mb"], 3)
-    from rankwise.io import write_json
 
-    write_json(OUT, result)
+    write_result(OUT, result, PEERS)
     print(f"wrote {OUT}")
 
 

@@ -23,18 +23,18 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: benchmarks is a package
-from benchmarks._machine import machine  # noqa: E402
+from benchmarks._machine import machine, write_result  # noqa: E402
 from benchmarks.settings import REPO, SEED, STDLIB_TRAIN, TREC_DL  # noqa: E402
 from rankwise.data import examples_from_qrels, load_beir  # noqa: E402
 from rankwise.data.stdlib_code import ensure_built  # noqa: E402
 from rankwise.index.retrieve import dense_run  # noqa: E402
-from rankwise.io import write_json  # noqa: E402
 from rankwise.metrics import evaluate  # noqa: E402
 from rankwise.metrics.auc import global_auc, per_query_auc  # noqa: E402
 from rankwise.models import BiEncoder  # noqa: E402
 from rankwise.training import TrainConfig, train  # noqa: E402
 
 OUT = REPO / "benchmarks" / "results" / "loss_comparison.json"
+PEERS = ()  # libraries besides torch/transformers/sentence-transformers whose figures it reports
 SPECS = {
     "infonce": "infonce:temperature=0.05",
     "mw": "mw:temperature=0.01",
@@ -105,7 +105,7 @@ def main() -> None:
         }
         if trec is not None:
             result["base"]["trec-dl-5k ndcg@10"] = scores_of(base, trec, 100, 256)["ndcg@10"]
-        write_json(OUT, result)
+        write_result(OUT, result, PEERS)
     done = {r["loss"] for r in result["runs"]}
     for name in args.losses.split(","):
         if name in done:
@@ -129,7 +129,7 @@ def main() -> None:
         }
         row.update(measure(model, dev, test, trec))
         result["runs"].append(row)
-        write_json(OUT, result)
+        write_result(OUT, result, PEERS)
         print(json.dumps(row), flush=True)
 
 

@@ -24,10 +24,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: benchmarks is a package
 import rankwise.losses as L  # noqa: E402
-from benchmarks._machine import machine  # noqa: E402
-from rankwise.io import write_json  # noqa: E402
+from benchmarks._machine import machine, write_result  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "losses.json"
+PEERS = ()  # libraries besides torch/transformers/sentence-transformers whose figures it reports
 N_LISTS, SIZE, DIM = 64, 1000, 384
 
 
@@ -185,9 +185,10 @@ def main() -> None:
         print(rows[-1], flush=True)
     for r in rows:
         r["ratio"] = None if r["peer_seconds"] is None else r["peer_seconds"] / r["seconds"]
-    write_json(
+    write_result(
         OUT if not args.quick else OUT.with_name("losses-quick.json"),
         {"machine": machine(), "shape": [n_lists, size], "repeats": repeats, "losses": rows},
+        PEERS,
     )
 
 

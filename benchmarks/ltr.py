@@ -44,10 +44,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: benchmarks is a package
 from benchmarks._cache import RunCache  # noqa: E402
-from benchmarks._machine import machine  # noqa: E402
+from benchmarks._machine import machine, write_result  # noqa: E402
 from benchmarks.settings import LETOR, REPO  # noqa: E402
 from rankwise.data.letor import LetorData, Normalizer, read_letor  # noqa: E402
-from rankwise.io import write_json  # noqa: E402
 from rankwise.metrics.model import evaluate_lists  # noqa: E402
 from rankwise.metrics.ranking import evaluate_per_query  # noqa: E402
 from rankwise.metrics.significance import bootstrap_ci, randomization_test  # noqa: E402
@@ -55,6 +54,7 @@ from rankwise.models.feature_scorer import make_scorer  # noqa: E402
 from rankwise.training import TrainConfig, train  # noqa: E402
 
 OUT = REPO / "benchmarks" / "results" / "ltr.json"
+PEERS = ("lightgbm",)  # libraries besides torch/transformers/sentence-transformers whose figures it reports
 METRICS = ["ndcg@5", "ndcg@10", "map"]
 DATASETS = {
     "mq2008-fold1": ("mq2008-fold1/vali.txt", "mq2008-fold1/test.txt", "query"),
@@ -343,7 +343,7 @@ def main() -> None:
                 entry["rankwise"][system] = row
                 log(f"  {system}: nDCG@10 {row['ndcg@10']:.4f}")
                 result["datasets"][name] = entry
-                write_json(OUT, result)
+                write_result(OUT, result, PEERS)
         best = max(entry["rankwise"], key=lambda k: entry["rankwise"][k]["valid_ndcg@10"])
         entry["best_on_valid"] = best
         entry["best_on_valid_minus_lambdamart"] = entry["rankwise"][best]["ndcg@10"] - entry["lambdamart"]["ndcg@10"]
@@ -360,7 +360,7 @@ def main() -> None:
             entry["valid_choice_per_fold_minus_lambdamart"] = diff
             log(f"  validation choice per fold {picks}: {diff:+.4f} vs LambdaMART")
         result["datasets"][name] = entry
-        write_json(OUT, result)
+        write_result(OUT, result, PEERS)
 
 
 if __name__ == "__main__":

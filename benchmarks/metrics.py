@@ -33,11 +33,14 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: benchmarks is a package
-from benchmarks._machine import machine  # noqa: E402
-from rankwise.io import write_json  # noqa: E402
+from benchmarks._machine import machine, write_result  # noqa: E402
 from rankwise.metrics import evaluate_per_query  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
+PEERS = (
+    "ranx",
+    "pytrec-eval-terrier",
+)  # libraries besides torch/transformers/sentence-transformers whose figures it reports
 METRICS = ["ndcg@10", "mrr@10", "recall@100", "map"]
 RANX = {"ndcg@10": "ndcg@10", "mrr@10": "mrr@10", "recall@100": "recall@100", "map": "map"}
 TREC = {"ndcg@10": "ndcg_cut_10", "recall@100": "recall_100", "map": "map"}
@@ -175,7 +178,7 @@ def main() -> None:
         "means": {m: float(np.mean(list(ours[m].values()))) for m in METRICS},
     }
     out = RESULTS / ("metrics-quick.json" if args.quick else "metrics.json")
-    write_json(out, result)
+    write_result(out, result, PEERS)
     for k, v in med.items():
         print(f"{k:>14}: {v:.3f} s")
     print(

@@ -22,14 +22,14 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: benchmarks is a package
-from benchmarks._machine import machine  # noqa: E402
+from benchmarks._machine import machine, write_result  # noqa: E402
 from rankwise.data import load_beir  # noqa: E402
 from rankwise.data.stdlib_code import ensure_built  # noqa: E402
-from rankwise.io import write_json  # noqa: E402
 from rankwise.models import default_model_path  # noqa: E402
 from rankwise.negatives.mining import MineOptions, mine  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "mining.json"
+PEERS = ("faiss-cpu",)  # libraries besides torch/transformers/sentence-transformers whose figures it reports
 K, DEPTH, BATCH, MAX_LEN = 10, 100, 128, 256
 
 
@@ -115,7 +115,7 @@ def main() -> None:
         "negative_overlap": overlap,
         "peer": "sentence_transformers.util.mine_hard_negatives (use_faiss=True)",
     }
-    write_json(OUT, result)
+    write_result(OUT, result, PEERS)
     print(
         f"peer / rankwise = {result['ratio_peer_over_rankwise']:.2f}; overlap of negatives {overlap:.3f}; wrote {OUT}"
     )

@@ -40,17 +40,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: benchmarks is a package
 from benchmarks._cache import RunCache  # noqa: E402
-from benchmarks._machine import machine  # noqa: E402
+from benchmarks._machine import machine, write_result  # noqa: E402
 from benchmarks._retrieval import common_queries, measure, pooled_auc_ci, seed_averaged  # noqa: E402
 from benchmarks.settings import REPO, STDLIB_TRAIN  # noqa: E402
 from rankwise.data import load_beir  # noqa: E402
 from rankwise.data.stdlib_code import ensure_built  # noqa: E402
-from rankwise.io import write_json  # noqa: E402
 from rankwise.metrics.significance import randomization_test  # noqa: E402
 from rankwise.models import BiEncoder  # noqa: E402
 from rankwise.training import TrainConfig, train  # noqa: E402
 
 OUT = REPO / "benchmarks" / "results" / "mw_study.json"
+PEERS = ()  # libraries besides torch/transformers/sentence-transformers whose figures it reports
 BASE = {"steps": 90, **STDLIB_TRAIN}
 NEGATIVES = {"in-batch": None, "hard": "bm25:window=1-30,k=5,code=true,margin=0.0"}
 PAPER_TAU, TAU_GRID, INFONCE_TAU = 0.01, [0.01, 0.02, 0.05, 0.1], 0.05
@@ -176,7 +176,7 @@ def main() -> None:
             mine = results.get(name_of(arm), [])
             if arm["loss"] == "mw" and arm["negatives"] == negatives and len(mine) == len(base) == len(SEEDS):
                 verdict[name_of(arm)] = compare(mine, base)
-    write_json(
+    write_result(
         OUT,
         {
             "machine": machine(),
@@ -195,6 +195,7 @@ def main() -> None:
             "verdict": verdict,
             "complete": len(runs) == len(SEEDS) * len(arms(tau_star)) and tau_star is not None,
         },
+        PEERS,
     )
     log(f"{len(runs)} runs written to {OUT}; comparisons: {list(verdict)}")
 

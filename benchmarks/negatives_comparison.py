@@ -26,16 +26,16 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: benchmarks is a package
-from benchmarks._machine import machine  # noqa: E402
+from benchmarks._machine import machine, write_result  # noqa: E402
 from benchmarks.loss_comparison import measure  # noqa: E402
 from benchmarks.settings import REPO, SEED, STDLIB_TRAIN, TREC_DL  # noqa: E402
 from rankwise.data import examples_from_qrels, load_beir  # noqa: E402
 from rankwise.data.stdlib_code import ensure_built  # noqa: E402
-from rankwise.io import write_json  # noqa: E402
 from rankwise.models import BiEncoder  # noqa: E402
 from rankwise.training import TrainConfig, train  # noqa: E402
 
 OUT = REPO / "benchmarks" / "results" / "negatives_comparison.json"
+PEERS = ()  # libraries besides torch/transformers/sentence-transformers whose figures it reports
 WINDOW = "window=1-30,k=7"
 RECIPES = {
     "in-batch": {"negatives": "inbatch"},
@@ -102,7 +102,7 @@ def main() -> None:
         }
         row.update(measure(model, dev, test, trec, k=100))
         result["runs"].append(row)
-        write_json(OUT, result)
+        write_result(OUT, result, PEERS)
         print(json.dumps(row), flush=True)
 
 

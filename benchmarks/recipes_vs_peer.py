@@ -41,7 +41,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: benchmarks is a package
 from benchmarks._cache import RunCache  # noqa: E402
-from benchmarks._machine import machine  # noqa: E402
+from benchmarks._machine import machine, write_result  # noqa: E402
 from benchmarks._retrieval import METRICS, common_queries, measure, pooled_auc_ci, seed_averaged  # noqa: E402
 from benchmarks.settings import REPO, SHARED, STDLIB_TRAIN  # noqa: E402
 from rankwise.data import examples_from_qrels, load_beir  # noqa: E402
@@ -53,6 +53,7 @@ from rankwise.models.bi_encoder import default_model_path  # noqa: E402
 from rankwise.training import TrainConfig, train  # noqa: E402
 
 OUT = REPO / "benchmarks" / "results" / "recipes_vs_peer.json"
+PEERS = ()  # libraries besides torch/transformers/sentence-transformers whose figures it reports
 KEEP = REPO / "benchmarks" / "runs" / "recipes_vs_peer"  # finished runs, committed: sessions change machines
 SEEDS = [0, 1, 2]
 BATCH, LR = STDLIB_TRAIN["batch_size"], STDLIB_TRAIN["lr"]  # both datasets train at this batch and lr
@@ -490,7 +491,7 @@ def main() -> None:
         result["datasets"][name], transfer = compare_on(name, cache, trec, deadline)
         if transfer is not None:
             result["trec-dl-5k"] = transfer
-        write_json(OUT, result)
+        write_result(OUT, result, PEERS)
     log(f"written {OUT}")
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: benchmarks is a package
 from benchmarks._cache import RunCache  # noqa: E402
-from benchmarks._machine import machine  # noqa: E402
+from benchmarks._machine import machine, write_result  # noqa: E402
 from benchmarks.settings import REPO, SEED, STDLIB_TRAIN, TREC_DL  # noqa: E402
 from rankwise.data import load_beir  # noqa: E402
 from rankwise.data.stdlib_code import ensure_built  # noqa: E402
@@ -45,12 +45,12 @@ from rankwise.index.rerank import (  # noqa: E402
     PRFStage,
     interpolate,
 )
-from rankwise.io import write_json  # noqa: E402
 from rankwise.metrics.model import score_run  # noqa: E402
 from rankwise.models import BiEncoder, CrossEncoder  # noqa: E402
 from rankwise.training import TrainConfig, train  # noqa: E402
 
 OUT = REPO / "benchmarks" / "results" / "rerank.json"
+PEERS = ()  # libraries besides torch/transformers/sentence-transformers whose figures it reports
 SYSTEMS = ["dual", "dual+cross", "dual+prf", "distilled", "ar2"]
 DEPTH = 100
 BEST = {  # benchmarks/README.md, negatives comparison: best+fn, chosen on dev
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> None:
         result["runs"] = [x for x in result["runs"] if x["system"] != r["system"]] + [r]
         result["runs"].sort(key=lambda x: SYSTEMS.index(x["system"]) if x["system"] in SYSTEMS else 99)
         result["machine"] = machine()
-        write_json(out_path, result)
+        write_result(out_path, result, PEERS)
         log(
             f"{r['system']}: nDCG@10 {r['ndcg@10']:.4f}, Recall@100 {r['recall@100']:.4f}, {r['ms_per_query']:.1f} ms/q"
         )

@@ -25,10 +25,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: benchmarks is a package
-from benchmarks._machine import machine  # noqa: E402
+from benchmarks._machine import machine, write_result  # noqa: E402
 from benchmarks.settings import REPO  # noqa: E402
 
 OUT = REPO / "benchmarks" / "results" / "scale.json"
+PEERS = ("faiss-cpu",)  # libraries besides torch/transformers/sentence-transformers whose figures it reports
 
 
 class SyntheticCorpus:
@@ -146,9 +147,8 @@ def main() -> None:
             raise SystemExit(proc.stderr[-3000:])
         done[n] = json.loads(proc.stdout.strip().splitlines()[-1])
         print(json.dumps(done[n]), flush=True)
-        from rankwise.io import write_json
 
-        write_json(OUT, {"machine": machine(), "sizes": [done[k] for k in sorted(done)]})
+        write_result(OUT, {"machine": machine(), "sizes": [done[k] for k in sorted(done)]}, PEERS)
 
 
 if __name__ == "__main__":

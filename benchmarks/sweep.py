@@ -19,15 +19,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: benchmarks is a package
 from benchmarks._cache import RunCache  # noqa: E402
-from benchmarks._machine import machine  # noqa: E402
+from benchmarks._machine import machine, write_result  # noqa: E402
 from benchmarks.settings import REPO, SEED, STDLIB_TRAIN  # noqa: E402
 from rankwise.data.stdlib_code import ensure_built  # noqa: E402
-from rankwise.io import write_json  # noqa: E402
 from rankwise.jobs.sweep import recipe_trainer, run_sweep  # noqa: E402
 from rankwise.training import TrainConfig  # noqa: E402
 from rankwise.training.sweep import DEFAULT_RECIPES  # noqa: E402
 
 OUT = REPO / "benchmarks" / "results" / "sweep.json"
+PEERS = ()  # libraries besides torch/transformers/sentence-transformers whose figures it reports
 BASE = {**STDLIB_TRAIN, "seed": SEED}
 
 
@@ -64,7 +64,7 @@ def main() -> None:
         cache.put(settings, found)
     best_dev = found["rounds"][-1][0]["ndcg@10"]
     grid_best = max(grid, key=lambda k: grid[k]["dev_ndcg@10"])
-    write_json(
+    write_result(
         OUT,
         {
             "machine": machine(),
@@ -82,6 +82,7 @@ def main() -> None:
             "grid_seconds": sum(g["seconds"] for g in grid.values()),
             "sweep_at_least_grid": best_dev >= grid[grid_best]["dev_ndcg@10"],
         },
+        PEERS,
     )
     log(f"sweep {found['best']} {best_dev:.4f} vs grid {grid_best} {grid[grid_best]['dev_ndcg@10']:.4f}")
 

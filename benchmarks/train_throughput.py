@@ -42,6 +42,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: benchmarks is a package
 
 RESULTS = Path(__file__).resolve().parent / "results" / "train_throughput.json"
+PEERS = ()  # libraries besides torch/transformers/sentence-transformers whose figures it reports
 PARTIAL = RESULTS.with_suffix(".partial.json")
 BATCH, MAX_LEN, LR, SEED = 32, 256, 1e-4, 42
 CHUNK_TOKENS = 4096
@@ -287,7 +288,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.side:
         return child(args)
-    from _machine import machine
+    from benchmarks._machine import machine, write_result
     from rankwise.io import write_json
 
     seeds = [int(x) for x in args.seeds.split(",")]
@@ -343,7 +344,7 @@ def main() -> None:
         result["speedup"] = r["examples_per_s"] / p["examples_per_s"]
         result["memory_ratio"] = r["peak_rss_mb"] / p["peak_rss_mb"]
         result["dev_ndcg_points_apart"] = 100 * abs(r["dev_ndcg@10"] - p["dev_ndcg@10"])
-        write_json(RESULTS, result)
+        write_result(RESULTS, result, PEERS)
         print(
             f"speed-up {result['speedup']:.2f}x, memory {result['memory_ratio']:.2f}x, mean dev nDCG@10 "
             f"{result['dev_ndcg_points_apart']:.2f} points apart (rankwise {r['dev_ndcg@10']:.4f} sd {r['dev_ndcg@10_sd']:.4f}, "

@@ -82,3 +82,13 @@ def test_a_run_finished_before_keep_was_given_is_kept_when_read(cache, tmp_path)
     assert not keeping.kept(settings).exists()
     assert keeping.get(settings) == {"ndcg@10": 0.72}
     assert json.loads(gzip.decompress(keeping.kept(settings).read_bytes()))["result"] == {"ndcg@10": 0.72}
+
+
+def test_a_run_is_stale_when_a_librarys_version_or_the_benchmark_module_changed():
+    from benchmarks._cache import _same_code, code_in_use
+
+    code = code_in_use()
+    assert _same_code(code) and "version:torch" in code and "version:sentence-transformers" in code
+    assert not _same_code(code | {"version:torch": "0.0"})  # another torch: the cached run is not reused
+    assert not _same_code(code | {"script:no_such_benchmark.py": "0" * 64})
+    assert any(name.startswith("benchmarks.") for name in code)  # the benchmark modules in use are keyed too

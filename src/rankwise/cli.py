@@ -199,7 +199,7 @@ def sweep_cmd(
 
 
 METRICS_HELP = "comma-separated metric names"
-DEFAULT_METRICS_TEXT = "ndcg@10,mrr@10,recall@100,map"
+DEFAULT_METRICS_TEXT = "ndcg@10,mrr@10,recall@100,map"  # rankwise.metrics.DEFAULT_METRICS, written out for --help
 
 
 @typer_app.command("eval")

@@ -69,7 +69,7 @@ class Family:
         return config.negatives_per_query or (1 if uses_hard else 0)
 
     def batch(self, examples, rng: np.random.Generator, config, n_negatives: int, extra, choose: Choose | None):
-        """The step's batch (:class:`~rankwise.training.batching.ListBatch` or richer)."""
+        """The step's batch: a :class:`~rankwise.batch.LabelledBatch` with what the family scores."""
         raise ConfigError(f"a {self.name} model does not train in rankwise: its family has no batch()")
 
     def forward_backward(self, batch, loss_of_scores: LossOfScores, config, token_cache: dict, check):

@@ -62,11 +62,7 @@ class DualFamily(Family):
         return self.model.encode(list(texts), side, **kw)
 
     def score(self, query: str, docs: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        q = self.model.encode([query], "query")
-        return (self.model.encode(list(docs), "doc", batch_size=batch_size) @ q[0]).astype(np.float32)
-
-    def rank(self, query: str, docs: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        return self.score(query, docs, batch_size)  # encode() is already in eval mode, no grad
+        return self.teacher().score(query, docs)  # one place encodes and takes the dot products
 
     def first_stage(self, *, show_progress: bool = False):
         from rankwise.index.rerank import DenseStage

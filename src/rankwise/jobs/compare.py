@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rankwise.errors import ConfigError
+from rankwise.metrics import DEFAULT_METRICS
 from rankwise.metrics.compare import RunComparison
 
 
@@ -87,7 +88,7 @@ def compare(
         judgements,
         {r.name: r.run for r in loaded},
         baseline=base,
-        metrics=metrics or ["ndcg@10", "mrr@10", "recall@100", "map"],
+        metrics=metrics or list(DEFAULT_METRICS),
         test=test,
         alpha=alpha,
         resamples=resamples,

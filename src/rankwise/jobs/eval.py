@@ -9,11 +9,10 @@ from pathlib import Path
 from rankwise.data import load_beir
 from rankwise.errors import ConfigError
 from rankwise.jobs.folder import RunFolder, portable
+from rankwise.metrics import DEFAULT_METRICS
 from rankwise.metrics.model import evaluate_model
 from rankwise.progress import console
 from rankwise.report.run_report import build_report
-
-DEFAULT_METRIC_LIST = ("ndcg@10", "mrr@10", "recall@100", "map")
 
 
 @dataclass
@@ -134,5 +133,5 @@ def score_run_file(
     loaded = load_run(run, lenient=lenient)
     judgements, source = resolve_qrels([loaded], data=data, split=split if data else None)
     check_queries(loaded, judgements, lenient=lenient)
-    values = evaluate(judgements, loaded.run, list(metrics or DEFAULT_METRIC_LIST))
+    values = evaluate(judgements, loaded.run, list(metrics or DEFAULT_METRICS))
     return RunScore(values, loaded.name, source, coverage_note(loaded.run, judgements))

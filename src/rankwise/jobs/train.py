@@ -9,7 +9,7 @@ from typing import Any
 
 from rankwise.data import examples_from_qrels, load_beir, load_examples
 from rankwise.data.beir import Dataset
-from rankwise.errors import ConfigError, RankwiseError
+from rankwise.errors import ConfigError
 from rankwise.io import write_json
 from rankwise.jobs.folder import CONFIG, RunFolder, portable
 from rankwise.metrics.model import EvalResult, evaluate_model
@@ -263,6 +263,3 @@ def _write_eval_history(folder: RunFolder, cfg: TrainConfig, before: EvalResult,
     history = [{"step": 0, "metrics": before.metrics}] + [e for e in result.evals if e["step"] < cfg.steps]
     history.append({"step": cfg.steps, "metrics": after.metrics})
     folder.write_json(EVAL_HISTORY, history)
-
-
-__all__ = ["TrainJob", "train_run", "new_model", "train_with_progress", "finish_training", "RankwiseError"]

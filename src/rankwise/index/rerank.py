@@ -348,7 +348,8 @@ def second_stage(
             raise RankwiseError("interpolate applies to a cross-encoder; the prf second pass mixes by its own alpha")
 
         term = parse_term(spec, "reranker")
-        model = getattr(first, "model", None) or BiEncoder.load(None, device=device)
+        model = getattr(first, "model", None)  # the first stage's dual encoder, else the default one
+        model = model if model is not None else BiEncoder.load(None, device=device)
         return parse_options("reranker prf", term.params, PRFStage, model=model, name=spec)
     from rankwise.families import family_of, load_model
 

@@ -77,7 +77,7 @@ def test_step_log_and_savings_keep_the_result(toy_beir, tiny_model_dir, tmp_path
     base, res = _train(toy_beir, tiny_model_dir, tmp_path, "base")
     log = res.history[-1]
     assert log.tokens_per_s > 0 and 0 <= log.padding < 1 and log.peak_rss_mb > 100
-    for options in ({"chunk_tokens": 64}, {"activation_checkpointing": True}):
+    for options in ({"chunk_tokens": 64}, {"chunk_tokens": 0}, {"activation_checkpointing": True}):
         # same losses step by step (weights are not compared: Adam turns float-rounding noise in
         # near-zero gradients into full-size steps of those weights)
         _, other = _train(toy_beir, tiny_model_dir, tmp_path, str(options), **options)
@@ -95,8 +95,16 @@ def test_step_log_and_savings_keep_the_result(toy_beir, tiny_model_dir, tmp_path
 def test_with_dropout_on_chunking_draws_other_masks_and_repeats_exactly(toy_beir, tiny_model_dir, tmp_path):
     """docs/training.md: with dropout on, chunk_tokens gives other (equally valid) dropout samples
     than no chunking, and the same ones again for the same setting."""
-    _, plain = _train(toy_beir, tiny_model_dir, tmp_path, "plain", dropout=0.3)
+    _, plain = _train(toy_beir, tiny_model_dir, tmp_path, "plain", dropout=0.3, chunk_tokens=0)
     _, chunked = _train(toy_beir, tiny_model_dir, tmp_path, "chunked", dropout=0.3, chunk_tokens=64)
     _, again = _train(toy_beir, tiny_model_dir, tmp_path, "again", dropout=0.3, chunk_tokens=64)
     assert [h.loss for h in chunked.history] == [h.loss for h in again.history]
     assert [h.loss for h in chunked.history] != pytest.approx([h.loss for h in plain.history], rel=1e-4)
+
+
+def test_chunking_is_on_by_default_and_sized_by_device():
+    """The throughput profile: without chunks a batch pads every text to its longest one."""
+    cfg = TrainConfig()
+    assert cfg.chunk_tokens_on("cpu") == 4096 and cfg.chunk_tokens_on(torch.device("cuda", 0)) == 65536
+    assert TrainConfig(chunk_tokens=0).chunk_tokens_on("cpu") is None
+    assert TrainConfig(chunk_tokens=512).chunk_tokens_on("cuda") == 512

@@ -48,7 +48,7 @@ class DualFamily(Family):
             batch.docs,
             loss_of_scores,
             cache_chunk=config.cache_chunk,
-            chunk_tokens=config.chunk_tokens,
+            chunk_tokens=config.chunk_tokens_on(self.model.device),
             token_cache=token_cache,
             bf16=config.bf16,
             check=check,

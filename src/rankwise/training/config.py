@@ -44,6 +44,12 @@ LossField = Annotated[Any, BeforeValidator(get), PlainSerializer(lambda v: v.spe
 NOT_TRAINING = frozenset({"keep_final_checkpoint", "eval_every", "keep_checkpoints", "diagnostics_every", "device"})
 
 
+# the default chunk of padded tokens: on 2 CPU cores 4,096 (16 texts of 256 tokens) loses no speed to
+# smaller matrix products and saves the padding a long text forces on short ones (the throughput
+# benchmark's profile); an accelerator wants larger products
+CPU_CHUNK_TOKENS, ACCELERATOR_CHUNK_TOKENS = 4096, 65536
+
+
 class TrainConfig(BaseModel):
     """How to train: every option of ``rankwise train`` (the flags are these fields)."""
 
@@ -108,9 +114,10 @@ class TrainConfig(BaseModel):
     )
     chunk_tokens: Optional[int] = Field(
         None,
-        ge=64,
+        ge=0,
         description="encode each side in length-sorted chunks of at most this many padded tokens "
-        "(equal to no chunking with dropout off; with dropout on, other masks)",
+        f"(default: {CPU_CHUNK_TOKENS} on the CPU, {ACCELERATOR_CHUNK_TOKENS} on an accelerator; 0: off; "
+        "equal to no chunking with dropout off; with dropout on, other masks)",
     )
     length_bucket: int = Field(
         0, ge=0, description="random batches sorted by length within buckets of this many batches (0: off)"
@@ -174,6 +181,12 @@ class TrainConfig(BaseModel):
     def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> TrainConfig:
         """A validated copy: option strings in ``update`` are parsed like the constructor's."""
         return type(self)(**{**dict(self), **(update or {})})
+
+    def chunk_tokens_on(self, device: Any) -> int | None:
+        """The chunk size in padded tokens on ``device`` (a torch device or its name); None: off."""
+        if self.chunk_tokens is not None:
+            return self.chunk_tokens or None
+        return CPU_CHUNK_TOKENS if str(device).startswith("cpu") else ACCELERATOR_CHUNK_TOKENS
 
     def to_toml_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump().items() if v is not None}

@@ -31,6 +31,8 @@ _EXPORTS = {
     # models
     "BiEncoder": "rankwise.models.bi_encoder",
     "CrossEncoder": "rankwise.models.cross_encoder",
+    "SparseEncoder": "rankwise.models.sparse_encoder",
+    "MultiVectorEncoder": "rankwise.models.multi_vector",
     # model families
     "register_family": "rankwise.families",
     # training
@@ -77,6 +79,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from rankwise.metrics.ranking import evaluate as evaluate
     from rankwise.models.bi_encoder import BiEncoder as BiEncoder
     from rankwise.models.cross_encoder import CrossEncoder as CrossEncoder
+    from rankwise.models.multi_vector import MultiVectorEncoder as MultiVectorEncoder
+    from rankwise.models.sparse_encoder import SparseEncoder as SparseEncoder
     from rankwise.negatives.mining import mine_negatives as mine  # noqa: F401
     from rankwise.training.config import TrainConfig as TrainConfig
     from rankwise.training.loop import train as train

@@ -6,7 +6,9 @@ from rankwise.families.clicks import ClickFamily
 from rankwise.families.cross import CrossFamily
 from rankwise.families.dual import DualFamily
 from rankwise.families.feature import FeatureFamily
+from rankwise.families.multi_vector import MultiVectorFamily
 from rankwise.families.preference import PreferenceFamily
+from rankwise.families.sparse import InferenceFreeFamily, SparseFamily
 
 __all__ = [
     "Family",
@@ -20,4 +22,7 @@ __all__ = [
     "FeatureFamily",
     "PreferenceFamily",
     "ClickFamily",
+    "SparseFamily",
+    "InferenceFreeFamily",
+    "MultiVectorFamily",
 ]

@@ -65,6 +65,12 @@ class Family:
         """The config's token limits while training; the model's own afterwards."""
         yield
 
+    def prepare_training(self, examples, config) -> None:
+        """Before the first step (and before a resume restores state), with the training examples."""
+
+    def begin_step(self, step: int, config) -> None:
+        """Before each step's forward pass (e.g. a regulariser's warm-up reads the step)."""
+
     def negatives_per_query(self, config, uses_hard: bool) -> int:
         return config.negatives_per_query or (1 if uses_hard else 0)
 

@@ -68,7 +68,9 @@ class CrossFamily(Family):
             return flat.new_zeros(mask.shape).masked_scatter(mask, flat)  # row-major, as pairs() lists them
 
         def score(chunk):
-            return self.model.score_counted(chunk, token_cache=token_cache, chunk_tokens=config.chunk_tokens_on(self.model.device))
+            return self.model.score_counted(
+                chunk, token_cache=token_cache, chunk_tokens=config.chunk_tokens_on(self.model.device)
+            )
 
         return cached_forward_backward(
             [Side(score, batch.pairs())],

@@ -67,6 +67,48 @@ class DenseStage(_IndexStage):
         self.retriever = DenseRetriever(self.model, ids, texts, embeddings=emb)
 
 
+class SparseStage(_IndexStage):
+    """A learned sparse encoder over the split's corpus: exact inverted-index search, or Seismic's
+    approximate index (``approximate=True``; its recall against exact search in ``recall``)."""
+
+    def __init__(self, model, *, approximate: bool = False, name: str | None = None, show_progress: bool = False):
+        self.model, self.approximate, self.show_progress = model, approximate, show_progress
+        self.name = name or model.name
+
+    def prepare(self, dataset: Dataset) -> None:
+        from rankwise.index.sparse import SparseRetriever
+
+        ids, texts = corpus_texts(dataset)
+        self.retriever = SparseRetriever(
+            self.model, ids, texts, approximate=self.approximate, show_progress=self.show_progress
+        )
+
+
+class MultiVectorStage(_IndexStage):
+    """A multi-vector encoder over the split's corpus: exhaustive MaxSim, or a token-level IVF-PQ
+    index with exact (or XTR's) re-scoring of its candidates."""
+
+    def __init__(
+        self,
+        model,
+        *,
+        structure: str = "exact",
+        xtr: bool = False,
+        name: str | None = None,
+        show_progress: bool = False,
+    ) -> None:
+        self.model, self.structure, self.xtr, self.show_progress = model, structure, xtr, show_progress
+        self.name = name or model.name
+
+    def prepare(self, dataset: Dataset) -> None:
+        from rankwise.index.multi_vector import MultiVectorRetriever
+
+        ids, texts = corpus_texts(dataset)
+        self.retriever = MultiVectorRetriever(
+            self.model, ids, texts, structure=self.structure, xtr=self.xtr, show_progress=self.show_progress
+        )
+
+
 class BM25Stage(_IndexStage):
     """BM25 (bm25s) over the split's corpus; ``code=True`` splits identifiers."""
 

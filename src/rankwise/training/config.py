@@ -26,6 +26,7 @@ from pydantic import (
 
 from rankwise.errors import ConfigError, RankwiseError
 from rankwise.losses import get
+from rankwise.losses.sparsity import SPARSITY
 from rankwise.negatives.curriculum import CURRICULA
 from rankwise.negatives.false_negatives import FALSE_NEGATIVES
 from rankwise.negatives.strategies import NEGATIVES
@@ -108,6 +109,11 @@ class TrainConfig(BaseModel):
     )
     curriculum: CURRICULA.field() = Field(
         None, description="reciprank | normscore | kdescore, e.g. 'kdescore:steps=100' (easy samples first)"
+    )
+    sparsity: SPARSITY.field() = Field(
+        None,
+        description="sparse encoders: flops:query=Q,doc=D,warmup=W | idf-flops:doc=D,warmup=W "
+        "(default: flops for SPLADE, idf-flops for inference-free)",
     )
     same_text_same_doc: bool = Field(
         False, description="documents with identical text count as one in a batch (never each other's negative)"

@@ -289,6 +289,7 @@ def _run(
 ) -> TrainResult:
     model, module = family.model, family.module
     plan.prepare(family)
+    family.prepare_training(plan.source.examples, config)
     if config.bf16 and not bf16_is_native(device):
         logger.warning("bf16 autocast on %s without native bf16 support: expect it slower than float32", device)
     if config.activation_checkpointing:
@@ -335,6 +336,7 @@ def _step(family: Family, plan: Plan, config: TrainConfig, step: int, optimizer,
     plan.before_step(step)
     t_step = time.perf_counter()
     current = plan.source.step(step)
+    family.begin_step(step, config)
     loss, info, tokens = family.forward_backward(
         current.batch,
         lambda scores: plan.objective(scores, current),

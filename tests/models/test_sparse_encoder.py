@@ -101,3 +101,11 @@ def test_idf_flops_starts_the_table_at_the_training_documents_idf(tiny_model_dir
     expected = bm25_idf(ids, model.vocab_size)
     assert len(texts) > len(positives)
     np.testing.assert_allclose(model.query_weights.detach().numpy(), expected.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_a_fresh_head_is_drawn_from_the_seed_not_the_global_state(tiny_model_dir):
+    torch.manual_seed(1)
+    a = SparseEncoder(str(tiny_model_dir)).score(QUERIES, DOCS)
+    torch.manual_seed(2)
+    np.testing.assert_array_equal(SparseEncoder(str(tiny_model_dir)).score(QUERIES, DOCS), a)
+    assert not np.array_equal(SparseEncoder(str(tiny_model_dir), seed=5).score(QUERIES, DOCS), a)

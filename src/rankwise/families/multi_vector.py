@@ -74,7 +74,11 @@ class MultiVectorFamily(DualFamily):
     def search(self, dataset, k, *, show_progress=False, **_):
         from rankwise.index.rerank import Pipeline
 
-        return Pipeline(self.first_stage(show_progress=show_progress), None, depth=k).run(dataset).run
+        return (
+            Pipeline(self.first_stage(show_progress=show_progress), None, depth=min(k, len(dataset.corpus)))
+            .run(dataset)
+            .run
+        )
 
     @classmethod
     def fresh(cls, config) -> MultiVectorEncoder:

@@ -26,6 +26,11 @@ class SparseFamily(DualFamily):
     embeds = False  # its vectors live in vocabulary space: dense re-mining and clustering do not apply
     step = 0  # the loop's step (begin_step): the regulariser's warm-up
 
+    def __new__(cls, model=None):
+        """An inference-free model's family is :class:`InferenceFreeFamily` (the same model type)."""
+        inference_free = getattr(getattr(model, "config", None), "inference_free", False)
+        return super().__new__(InferenceFreeFamily if cls is SparseFamily and inference_free else cls)
+
     @property
     def module(self):
         return self.model
@@ -94,7 +99,11 @@ class SparseFamily(DualFamily):
     def search(self, dataset, k, *, show_progress=False, **_):
         from rankwise.index.rerank import Pipeline
 
-        return Pipeline(self.first_stage(show_progress=show_progress), None, depth=k).run(dataset).run
+        return (
+            Pipeline(self.first_stage(show_progress=show_progress), None, depth=min(k, len(dataset.corpus)))
+            .run(dataset)
+            .run
+        )
 
     def evaluate(self, dataset, k: int = 100, *, metrics=None, **kw):
         """Effectiveness and sparsity: mean non-zeros per query and document, FLOPS per query."""
@@ -104,7 +113,7 @@ class SparseFamily(DualFamily):
         stage = self.first_stage(show_progress=kw.get("show_progress", False))
         from rankwise.index.rerank import Pipeline
 
-        result = score_run(dataset, Pipeline(stage, None, depth=k).run(dataset).run, metrics)
+        result = score_run(dataset, Pipeline(stage, None, depth=min(k, len(dataset.corpus))).run(dataset).run, metrics)
         queries = self.model.encode(list(dataset.split_queries.values()), "query")
         docs = stage.retriever.docs
         result.metrics |= {
@@ -116,7 +125,7 @@ class SparseFamily(DualFamily):
 
     @classmethod
     def fresh(cls, config) -> SparseEncoder:
-        return SparseEncoder.load(config.model)
+        return SparseEncoder.load(config.model, seed=config.seed)
 
     @classmethod
     def recognises(cls, path: Path) -> bool:
@@ -134,7 +143,7 @@ class InferenceFreeFamily(SparseFamily):
 
     @classmethod
     def fresh(cls, config) -> SparseEncoder:
-        return SparseEncoder.load(config.model, inference_free=True)
+        return SparseEncoder.load(config.model, inference_free=True, seed=config.seed)
 
 
 FAMILIES.register(InferenceFreeFamily.name)(InferenceFreeFamily)

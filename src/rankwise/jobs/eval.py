@@ -38,6 +38,21 @@ def check_limits(*, k: int | None = None, max_length: int | None = None) -> None
         raise ConfigError(f"max_length={max_length}: expected a token limit between 4 and 8192", param="max_length")
 
 
+def _load_retriever(model_name, max_length, device, dataset):
+    """The model a folder holds when its family retrieves (sparse, multi-vector), else a dual encoder."""
+    from rankwise.families import find_family, load_model
+
+    if model_name is not None and Path(str(model_name)).is_dir():
+        model = load_model(model_name, device=device)
+        family = find_family(model)
+        if family is not None and family.retrieves and family.name != "bi-encoder":
+            for side in ("query_max_length", "doc_max_length"):
+                if max_length and hasattr(model.config, side):
+                    setattr(model.config, side, max_length)
+            return model
+    return _load_dense(model_name, max_length, device, dataset)
+
+
 def _load_dense(model_name, max_length, device, dataset):
     from rankwise.models import BiEncoder
 
@@ -81,7 +96,7 @@ def evaluate_split(
     with RunFolder.open(out, overwrite=overwrite) as folder:
         dataset = load_beir(data, split, allow_missing=allow_missing).own_split()
         dense = retriever == "dense"
-        model = _load_dense(model_name, max_length, device, dataset) if dense else "bm25"
+        model = _load_retriever(model_name, max_length, device, dataset) if dense else "bm25"
         label = model.name if dense else "bm25"
         embeddings = None
         if ray is not None and dense:
@@ -100,11 +115,8 @@ def evaluate_split(
         folder.write_run("run.trec", res.run, tag=Path(str(model_name or label)).name if dense else "bm25")
         folder.write_json("metrics.json", res.metrics)
         folder.write_json("per_query.json", {"ndcg@10": res.per_query["ndcg@10"]})
-        lengths = (
-            {"query_max_length": model.config.query_max_length, "doc_max_length": model.config.doc_max_length}
-            if dense
-            else {}
-        )
+        sides = ("query_max_length", "doc_max_length")
+        lengths = {k: getattr(model.config, k) for k in sides if hasattr(model.config, k)} if dense else {}
         run = {"command": "eval", "data": str(Path(data).resolve()), "split": split, "retriever": retriever}
         folder.write_config(run | {"model": portable(model_name) if dense else None, "k": k, **lengths})
         build_report(

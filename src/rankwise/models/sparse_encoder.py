@@ -107,8 +107,9 @@ def _read_lengths(path: Path, backbone: Path, cfg: SparseConfig) -> SparseConfig
     return cfg
 
 
-def _read(model, query_max_length: int | None, doc_max_length: int | None):
-    """Masked LM, tokenizer, config, query table (or None) and label of what ``model`` names."""
+def _read(model, query_max_length: int | None, doc_max_length: int | None, seed: int = 0):
+    """Masked LM, tokenizer, config, query table (or None) and label of what ``model`` names; a
+    masked-LM head the checkpoint lacks is initialised from ``seed`` (not the global random state)."""
     from transformers import AutoModelForMaskedLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -136,7 +137,9 @@ def _read(model, query_max_length: int | None, doc_max_length: int | None):
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(backbone))
         hf_logging.set_verbosity_error()  # a dense checkpoint has no masked-LM transform: initialised, as intended
-        mlm = AutoModelForMaskedLM.from_pretrained(str(backbone), attn_implementation="sdpa")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            mlm = AutoModelForMaskedLM.from_pretrained(str(backbone), attn_implementation="sdpa")
     except (OSError, ValueError) as exc:
         raise RankwiseError(f"cannot load model {model!r} as a masked LM: {exc}") from None
     finally:
@@ -155,15 +158,17 @@ class SparseEncoder(nn.Module):
         idf: torch.Tensor | None = None,
         query_max_length: int | None = None,
         doc_max_length: int | None = None,
+        seed: int = 0,
         device: str | torch.device | None = None,
     ) -> None:
         """``model``: None for the packaged all-MiniLM-L6-v2 with a masked-LM head (SPLADE from a
-        dense start), a sentence-transformers SparseEncoder folder (SPLADE or inference-free), any
-        masked-LM or encoder folder, or a hub name. ``idf``: the inference-free query table's start."""
+        dense start; a head the checkpoint lacks is drawn from ``seed``), a sentence-transformers
+        SparseEncoder folder (SPLADE or inference-free), any masked-LM or encoder folder, or a hub
+        name. ``idf``: the inference-free query table's start."""
         from rankwise.device import resolve_device
 
         super().__init__()
-        self.mlm, self.tokenizer, self.config, table, self.name = _read(model, query_max_length, doc_max_length)
+        self.mlm, self.tokenizer, self.config, table, self.name = _read(model, query_max_length, doc_max_length, seed)
         if inference_free is not None:
             self.config.inference_free = inference_free
         self.query_weights = None

@@ -1,0 +1,121 @@
+"""The sparse and multi-vector families work where a model works: the loop (gradient caching,
+resume), evaluation with sparsity figures, reranking, teaching, the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from rankwise.data import examples_from_qrels, load_beir
+from rankwise.families import family_of, load_model
+from rankwise.index.rerank import BM25Stage, Pipeline
+from rankwise.models.multi_vector import MultiVectorEncoder
+from rankwise.models.sparse_encoder import SparseEncoder
+from rankwise.training import TrainConfig, train
+from tests.conftest import run_cli
+
+MAKERS = {
+    "sparse": lambda d: SparseEncoder(str(d)),
+    "inference-free": lambda d: SparseEncoder(str(d), inference_free=True),
+    "multi-vector": lambda d: MultiVectorEncoder(str(d)),
+}
+
+
+def _no_dropout(model):
+    for m in model.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+    return model
+
+
+def _cfg(tiny_model_dir, **kw):
+    base = dict(
+        model=str(tiny_model_dir),
+        batch_size=4,
+        steps=4,
+        lr=1e-3,
+        checkpoint_every=2,
+        doc_max_length=24,
+        query_max_length=16,
+    )
+    return TrainConfig(**(base | kw))
+
+
+@pytest.mark.parametrize("kind", MAKERS)
+def test_gradient_caching_and_resume_give_the_plain_run(kind, tiny_model_dir, toy_beir, tmp_path):
+    examples = examples_from_qrels(load_beir(toy_beir, "train"))
+    plain = train(_no_dropout(MAKERS[kind](tiny_model_dir)), examples, _cfg(tiny_model_dir), tmp_path / "plain")
+    cached = train(
+        _no_dropout(MAKERS[kind](tiny_model_dir)), examples, _cfg(tiny_model_dir, cache_chunk=2), tmp_path / "c"
+    )
+    assert [h.loss for h in cached.history] == pytest.approx([h.loss for h in plain.history], rel=1e-4)
+    train(_no_dropout(MAKERS[kind](tiny_model_dir)), examples, _cfg(tiny_model_dir), tmp_path / "part", stop_after=3)
+    resumed = train(
+        _no_dropout(MAKERS[kind](tiny_model_dir)), examples, _cfg(tiny_model_dir), tmp_path / "part", resume=True
+    )
+    assert resumed.resumed_from == 2
+    assert [h.loss for h in resumed.history] == pytest.approx([h.loss for h in plain.history], rel=1e-5)
+
+
+@pytest.mark.parametrize("kind", MAKERS)
+def test_the_family_retrieves_reranks_and_teaches(kind, tiny_model_dir, toy_beir, tmp_path):
+    model = MAKERS[kind](tiny_model_dir)
+    family = family_of(model)
+    test = load_beir(toy_beir, "test")
+    result = family.evaluate(test, k=5)
+    assert 0 <= result.metrics["ndcg@10"] <= 1
+    if kind != "multi-vector":
+        assert result.metrics["nonzero_doc"] > 0 and result.metrics["flops_per_query"] > 0
+    docs = ["apples are red fruit", "snow falls in winter"]
+    np.testing.assert_allclose(
+        family.teacher().score("apples facts", docs), model.score(["apples facts"], docs)[0], rtol=1e-5
+    )
+    run = Pipeline(BM25Stage(), family.second_stage(), depth=4).run(test).run
+    assert set(run) == set(test.split_queries)
+    model.save(tmp_path / "saved")
+    assert type(load_model(tmp_path / "saved")) is type(model)  # recognised from its files
+
+
+@pytest.mark.parametrize("kind", ["sparse", "inference-free", "multi-vector"])
+def test_cli_trains_and_evaluates_each_kind(kind, tiny_model_dir, toy_beir, tmp_path, monkeypatch, capsys):
+    code, text = run_cli(
+        monkeypatch,
+        capsys,
+        "train",
+        "--data",
+        toy_beir,
+        "--out",
+        tmp_path / "run",
+        "--kind",
+        kind,
+        "--model",
+        tiny_model_dir,
+        "--steps",
+        2,
+        "--batch-size",
+        4,
+        "--doc-max-length",
+        24,
+    )
+    assert code == 0, text
+    code, text = run_cli(
+        monkeypatch,
+        capsys,
+        "eval",
+        "--model",
+        tmp_path / "run" / "model",
+        "--data",
+        toy_beir,
+        "--split",
+        "test",
+        "--out",
+        tmp_path / "eval",
+    )
+    assert code == 0, text
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert 0 <= metrics["ndcg@10"] <= 1
+    if kind != "multi-vector":  # sparsity is part of a sparse model's evaluation
+        assert metrics["nonzero_doc"] > 0 and "flops_per_query" in metrics

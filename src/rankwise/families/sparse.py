@@ -35,6 +35,11 @@ class SparseFamily(DualFamily):
     def module(self):
         return self.model
 
+    def param_groups(self) -> list[tuple[list[str], float]]:
+        """An inference-free query table learns at ``head_lr_scale`` x the lr (its own rate, as
+        sentence-transformers' ``learning_rate_mapping`` gives it)."""
+        return [(["query_weights"], -1.0)] if self.model.query_weights is not None else []
+
     def prepare_training(self, examples, config) -> None:
         """An inference-free model whose query table is untouched starts it at the training documents' IDF."""
         table = self.model.query_weights

@@ -121,3 +121,81 @@ def test_the_demo_figures_on_the_front_page_are_the_results_files():
     assert BASELINE["ndcg@10"] == round(base["ndcg@10"], 4)  # the demo prints the recorded figure
     assert result["settings"]["recipe"] == DemoConfig().train.to_toml_dict()  # measured on today's recipe
     assert result["gain_points"] >= 5.0
+
+
+def _front_page() -> str:
+    return " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+
+
+def test_the_speed_figures_on_the_front_page_are_the_results_file():
+    result = json.loads((REPO / "benchmarks" / "results" / "train_throughput.json").read_text(encoding="utf-8"))
+    assert result["machine"]["date"][:10] >= "2026-12-05" and result["repeats"] >= 3
+    assert result["token_lengths"] == [128, 256]
+    by = result["settings"]
+
+    def span(mode: str, key: str) -> str:
+        values = [by[f"{mode}@{n}"][key] for n in result["token_lengths"]]
+        return f"{min(values):.2f}x to {max(values):.2f}x"
+
+    memory = [by[s]["memory_ratio"] for s in by]
+    text = _front_page()
+    m = re.search(
+        r"[Mm]easured (\d{4}-\d\d-\d\d) on a 2-core ([^(]+) \(float32, (\d+) steps of (\d+), (\d+) alternated repeats",
+        text,
+    )
+    assert m, "README's speed sentence"
+    assert m.group(1) == result["machine"]["date"][:10] and m.group(2).strip() in result["machine"]["cpu"]
+    assert (int(m.group(3)), int(m.group(4)), int(m.group(5))) == (
+        result["steps"],
+        result["batch_size"],
+        result["repeats"],
+    )
+    assert f"{span('hard-negatives', 'speedup')} as many examples per second" in text
+    assert f"and {span('in-batch', 'speedup')} with in-batch pairs" in text
+    assert f"in {min(memory):.2f}x to {max(memory):.2f}x its peak memory" in text
+
+
+def test_the_recipe_figures_on_the_front_page_are_the_results_file():
+    result = json.loads((REPO / "benchmarks" / "results" / "recipes_vs_peer.json").read_text(encoding="utf-8"))
+    gap = {name: 100 * d["rankwise_minus_peer_ndcg@10"] for name, d in result["datasets"].items()}
+    text = _front_page()
+    assert (
+        f"({gap['stdlib-code']:+.1f} nDCG@10 points on stdlib-code, {gap['scifact']:+.1f} on SciFact, neither significant"
+        in text
+    )
+    assert all(d["p_value"] > 0.05 for d in result["datasets"].values())
+    demo = json.loads((REPO / "benchmarks" / "results" / "demo.json").read_text(encoding="utf-8"))
+    assert f"beats the base model's nDCG@10 of {demo['demo']['base']['ndcg@10']:.3f}" in text
+
+
+def _verified_figures() -> set[str]:
+    """Every measured figure the front page may quote, formatted as it quotes them, from the results files."""
+    res = REPO / "benchmarks" / "results"
+    demo = json.loads((res / "demo.json").read_text(encoding="utf-8"))
+    speed = json.loads((res / "train_throughput.json").read_text(encoding="utf-8"))["settings"]
+    recipes = json.loads((res / "recipes_vs_peer.json").read_text(encoding="utf-8"))["datasets"]
+    out = {f"{demo['demo'][k]['ndcg@10']:.3f}" for k in ("base", "recipe")} | {f"{demo['baseline']['ndcg@10']:.3f}"}
+    out |= {f"{demo['gain_points']:.1f}", f"+{demo['gain_points']:.1f}", f"{demo['demo']['seconds'] / 60:.1f}"}
+    out |= {f"{100 * d['rankwise_minus_peer_ndcg@10']:+.1f}" for d in recipes.values()}
+    out |= {f"{s[k]:.2f}x" for s in speed.values() for k in ("speedup", "memory_ratio")}
+    return out
+
+
+def test_every_figure_in_the_front_pages_prose_comes_from_a_results_file():
+    """Decimal figures and ratios in prose (outside code and tables) are all read from results
+    files; whole numbers are settings named in those sentences, dates, or counts of the library's parts."""
+    from rankwise.losses.registry import LOSSES
+    from rankwise.negatives.strategies import NEGATIVES
+    from rankwise.training.samplers import BATCHING
+
+    text = re.sub(r"```.*?```", " ", (REPO / "README.md").read_text(encoding="utf-8"), flags=re.S)
+    prose = re.sub(r"`[^`]*`", " ", " ".join(line for line in text.splitlines() if not line.startswith("|")))
+    counts = {
+        f"{len(LOSSES.names())} losses",
+        f"{len(NEGATIVES.names())} negatives strategies",
+        f"{len(BATCHING.names())} batch samplers",
+    }
+    assert all(phrase in prose for phrase in counts), counts
+    numbers = re.findall(r"(?<![\w.=/-])[+-]?\d+(?:\.\d+)?x?(?![\w/-])", prose)
+    figures = {n for n in numbers if ("." in n or n.endswith("x")) and n not in {"3.10", "2.x"}}
+    assert figures <= _verified_figures(), figures - _verified_figures()

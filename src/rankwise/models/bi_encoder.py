@@ -114,6 +114,19 @@ def _from_hub(name: str) -> Path:
         ) from None
 
 
+def resolve_source(name_or_path: str | Path | None) -> tuple[Path, str]:
+    """The folder a model name means and its label: None for the packaged all-MiniLM-L6-v2, a
+    folder as it is, anything else a Hugging Face hub name (a path that is no folder is an error)."""
+    if name_or_path is None or str(name_or_path) in {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}:
+        return default_model_path(), DEFAULT_MODEL
+    path = Path(name_or_path)
+    if path.is_dir():
+        return path, str(name_or_path)
+    if path.exists() or str(name_or_path).startswith((".", "/", "~")):
+        raise RankwiseError(f"model {name_or_path}: not a folder")
+    return _from_hub(str(name_or_path)), str(name_or_path)
+
+
 class BiEncoder(nn.Module):
     """One shared encoder for queries and documents."""
 

@@ -21,7 +21,7 @@ from torch import nn
 
 from rankwise.errors import RankwiseError
 from rankwise.io import atomic_path
-from rankwise.models.bi_encoder import DEFAULT_MODEL, TokenCount, _from_hub, _read_st_config, default_model_path
+from rankwise.models.bi_encoder import TokenCount, _read_st_config, resolve_source
 from rankwise.models.chunks import length_chunks, restore_order
 from rankwise.models.folders import is_cross_encoder_folder
 from rankwise.models.modes import evaluating
@@ -35,17 +35,6 @@ IDENTITY = "torch.nn.modules.linear.Identity"
 @dataclass
 class CrossEncoderConfig:
     max_length: int = 256  # tokens of the whole pair, special tokens included
-
-
-def _source(name_or_path: str | Path | None) -> tuple[Path, str]:
-    if name_or_path is None or str(name_or_path) in {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}:
-        return default_model_path(), DEFAULT_MODEL
-    path = Path(name_or_path)
-    if path.is_dir():
-        return path, str(name_or_path)
-    if path.exists() or str(name_or_path).startswith((".", "/", "~")):
-        raise RankwiseError(f"model {name_or_path}: not a folder")
-    return _from_hub(str(name_or_path)), str(name_or_path)
 
 
 class CrossEncoder(nn.Module):
@@ -71,7 +60,7 @@ class CrossEncoder(nn.Module):
         from rankwise.device import resolve_device
 
         hf_logging.disable_progress_bar()
-        path, self.name = _source(model)
+        path, self.name = resolve_source(model)
         backbone_path, length = path, None
         if (path / "modules.json").is_file() and not is_cross_encoder_folder(path):  # a sentence-transformers encoder
             backbone_path, enc = _read_st_config(path)

@@ -30,7 +30,7 @@ from torch import nn
 
 from rankwise.errors import RankwiseError
 from rankwise.io import atomic_path
-from rankwise.models.bi_encoder import DEFAULT_MODEL, Side, TokenCount, default_model_path
+from rankwise.models.bi_encoder import Side, TokenCount, resolve_source
 from rankwise.models.chunks import length_chunks
 from rankwise.models.modes import evaluating
 
@@ -122,14 +122,7 @@ def _read(model, seed: int):
     """Encoder, projection, tokenizer, config and label of what ``model`` names."""
     from transformers import AutoModel, AutoTokenizer
 
-    from rankwise.models.bi_encoder import _from_hub
-
-    label = DEFAULT_MODEL if model in (None, DEFAULT_MODEL) else str(model)
-    path = default_model_path() if label == DEFAULT_MODEL else Path(str(model))
-    if not path.is_dir():
-        if path.exists() or str(model).startswith((".", "/", "~")):
-            raise RankwiseError(f"model {model}: not a folder")
-        path = _from_hub(str(model))
+    path, label = resolve_source(model)
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(path))
         encoder = AutoModel.from_pretrained(str(path), attn_implementation="sdpa")

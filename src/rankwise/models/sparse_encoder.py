@@ -31,7 +31,7 @@ from torch import nn
 
 from rankwise.errors import RankwiseError
 from rankwise.io import atomic_path
-from rankwise.models.bi_encoder import DEFAULT_MODEL, Side, TokenCount, default_model_path
+from rankwise.models.bi_encoder import Side, TokenCount, resolve_source
 from rankwise.models.chunks import length_chunks, restore_order
 from rankwise.models.modes import evaluating
 
@@ -113,15 +113,8 @@ def _read(model, query_max_length: int | None, doc_max_length: int | None, seed:
     from transformers import AutoModelForMaskedLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    from rankwise.models.bi_encoder import _from_hub
-
     hf_logging.disable_progress_bar()
-    label = DEFAULT_MODEL if model in (None, DEFAULT_MODEL) else str(model)
-    path = default_model_path() if label == DEFAULT_MODEL else Path(str(model))
-    if not path.is_dir():
-        if path.exists() or str(model).startswith((".", "/", "~")):
-            raise RankwiseError(f"model {model}: not a folder")
-        path = _from_hub(str(model))
+    path, label = resolve_source(model)
     cfg, table, backbone = SparseConfig(), None, path
     if is_sparse_folder(path):
         backbone, table_dir = _st_layout(path)

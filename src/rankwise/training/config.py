@@ -91,7 +91,9 @@ class TrainConfig(BaseModel):
         "feature scorer: rows sampled from a longer list (default: the whole list)",
     )
     head_lr_scale: float = Field(
-        1.0, gt=0, description="a fresh scoring head (a cross-encoder's pooler and classifier) or an inference-free query table learns at this x lr"
+        1.0,
+        gt=0,
+        description="a fresh scoring head (a cross-encoder's pooler and classifier) or an inference-free query table learns at this x lr",
     )
     pair_max_length: Optional[int] = Field(
         None, ge=8, description="cross-encoder: token limit of a (query, document) pair while training"

@@ -119,3 +119,16 @@ def test_cli_trains_and_evaluates_each_kind(kind, tiny_model_dir, toy_beir, tmp_
     assert 0 <= metrics["ndcg@10"] <= 1
     if kind != "multi-vector":  # sparsity is part of a sparse model's evaluation
         assert metrics["nonzero_doc"] > 0 and "flops_per_query" in metrics
+
+
+@pytest.mark.parametrize("kind", ["sparse", "multi-vector"])
+def test_mining_retrieves_and_teaches_with_the_family(kind, tiny_model_dir, toy_beir, tmp_path):
+    import rankwise as rw
+
+    folder = MAKERS[kind](tiny_model_dir).save(tmp_path / kind)
+    train_split = rw.load_dataset(toy_beir, "train")
+    mined = rw.mine(train_split, f"dense:k=2,window=1-8,model={folder},teacher={folder}", log_fn=lambda _: None)
+    assert mined and all(len(ex.negatives) == 2 for ex in mined)
+    assert all(ex.scores is not None for ex in mined)  # the teacher scored the candidates
+    positives = {d for ex in mined for d, _ in ex.positives}
+    assert not any(d in positives and d == ex.positives[0][0] for ex in mined for d, _ in ex.negatives)

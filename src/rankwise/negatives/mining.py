@@ -118,6 +118,20 @@ def _encode_in_shards(model, texts: list[str], cache: Path, show_progress: bool)
     return np.concatenate(parts) if parts else np.zeros((0, model.backbone.config.hidden_size), dtype=np.float32)
 
 
+def _family_retriever(folder: str, dataset: Dataset, show_progress: bool) -> tuple[Retriever, float] | None:
+    """A retrieving family's own first stage (learned sparse, multi-vector) for a model folder that
+    holds one; None for a dual encoder's folder (mined with cached, sharded embeddings)."""
+    from rankwise.families import find_family, load_model
+
+    family = find_family(load_model(folder))
+    if family is None or not family.retrieves or family.name == "bi-encoder":
+        return None
+    t0 = time.perf_counter()
+    stage = family.first_stage(show_progress=show_progress)
+    stage.prepare(dataset)
+    return stage.retriever, time.perf_counter() - t0
+
+
 def _retriever(
     opts: MineOptions,
     dataset: Dataset,
@@ -132,6 +146,10 @@ def _retriever(
     ids, texts = corpus_texts(dataset)
     if opts.method == "bm25":
         return BM25Retriever(ids, texts, code=opts.code), 0.0
+    if model is None and opts.model and Path(opts.model).is_dir():
+        own = _family_retriever(opts.model, dataset, show_progress)
+        if own is not None:
+            return own
     from rankwise.models import BiEncoder
 
     model = model or BiEncoder.load(opts.model, query_max_length=opts.max_length, doc_max_length=opts.max_length)

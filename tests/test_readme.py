@@ -190,10 +190,14 @@ def test_every_figure_in_the_front_pages_prose_comes_from_a_results_file():
 
     text = re.sub(r"```.*?```", " ", (REPO / "README.md").read_text(encoding="utf-8"), flags=re.S)
     prose = re.sub(r"`[^`]*`", " ", " ".join(line for line in text.splitlines() if not line.startswith("|")))
+
+    def built_in(registry) -> int:  # tests register parts of their own; the front page counts rankwise's
+        return sum(registry.get(n).__module__.startswith("rankwise.") for n in registry.names())
+
     counts = {
-        f"{len(LOSSES.names())} losses",
-        f"{len(NEGATIVES.names())} negatives strategies",
-        f"{len(BATCHING.names())} batch samplers",
+        f"{built_in(LOSSES)} losses",
+        f"{built_in(NEGATIVES)} negatives strategies",
+        f"{built_in(BATCHING)} batch samplers",
     }
     assert all(phrase in prose for phrase in counts), counts
     numbers = re.findall(r"(?<![\w.=/-])[+-]?\d+(?:\.\d+)?x?(?![\w/-])", prose)

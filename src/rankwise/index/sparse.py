@@ -59,13 +59,13 @@ class SeismicIndex:
             ) from None
         self.query_cut, self.heap_factor = query_cut, heap_factor
         self._str = seismic.get_seismic_string()
+        docs = docs.tocsr().copy()
+        docs.sort_indices()  # Seismic wants each row's components strictly increasing
         dataset = seismic.SeismicDataset()
-        docs = docs.tocsr()
-        for row in range(docs.shape[0]):
-            lo, hi = docs.indptr[row], docs.indptr[row + 1]
-            cols = docs.indices[lo:hi]
-            vals = docs.data[lo:hi].astype(np.float32)
-            dataset.add_document(str(row), cols.astype(str).astype(self._str), vals)
+        ids = [str(row) for row in range(docs.shape[0])]  # rows without terms are skipped with their id
+        dataset.add_documents_by_id(
+            ids, docs.indices.astype(np.int64), docs.data.astype(np.float32), docs.indptr.astype(np.int64)
+        )
         self.index = seismic.SeismicIndex.build_from_dataset(dataset, n_postings=n_postings)
 
     def search(self, queries: sp.csr_matrix, k: int):
@@ -79,9 +79,9 @@ class SeismicIndex:
         found = self.index.batch_search(ids, comps, vals, k, self.query_cut, self.heap_factor)
         idx = np.full((len(found), k), -1, dtype=np.int64)
         scores = np.full((len(found), k), -np.inf, dtype=np.float32)
-        for i, hits in enumerate(found):
-            for j, (_, score, doc) in enumerate(hits[:k]):
-                idx[i, j], scores[i, j] = int(doc), score
+        for hits in found:  # in any order: each hit names its query
+            for j, (query, score, doc) in enumerate(hits[:k]):
+                idx[int(query), j], scores[int(query), j] = int(doc), score
         return idx, scores
 
 

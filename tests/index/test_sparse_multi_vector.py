@@ -28,6 +28,10 @@ def test_exact_sparse_search_equals_the_dense_product():
         want = np.argsort(-dense[q], kind="stable")[:100]
         np.testing.assert_allclose(scores[q], dense[q][want], rtol=1e-5)
         assert set(idx[q]) == set(want) or np.isclose(dense[q][want[-1]], dense[q][idx[q][-1]])
+    dense_docs, dense_queries = _sparse(rng, 300, vocab=50, nnz=20), _sparse(rng, 4, vocab=50, nnz=10)
+    idx_d, scores_d = exact_search(dense_docs, dense_queries, 7)  # barely sparse: the dense-block path
+    brute = dense_queries.toarray() @ dense_docs.toarray().T
+    np.testing.assert_allclose(scores_d, np.sort(brute, axis=1)[:, ::-1][:, :7], rtol=1e-5)
     short, _ = exact_search(docs[:5], queries, 10)
     assert (short[:, 5:] == -1).all()  # fewer documents than k
 

@@ -147,7 +147,7 @@ def peer_parts(family: str, start: Path):
         SparseEncoderTrainer,
         SparseEncoderTrainingArguments,
         loss,
-        {"learning_rate_mapping": {r"SparseStaticEmbedding\.weight": 1e-3}},
+        {"learning_rate_mapping": {r"sub_modules\.query\.0\.weight": 1e-3}},  # the query table at lr 1e-3
     )
 
 

@@ -76,7 +76,7 @@ class RunCache:
         folder = self.folder(settings)
         started = folder / "started.json"
         finished_stale = (folder / "result.json").is_file() and self.get(settings) is None
-        if finished_stale or (started.is_file() and not _same_code(json.loads(started.read_text())["code"])):
+        if finished_stale or (started.is_file() and not same_code(json.loads(started.read_text())["code"])):
             shutil.rmtree(folder)
             folder.mkdir(parents=True)
         if not started.is_file():
@@ -90,7 +90,7 @@ class RunCache:
         return (
             started.is_file()
             and not (folder / "result.json").is_file()
-            and _same_code(json.loads(started.read_text())["code"])
+            and same_code(json.loads(started.read_text())["code"])
         )
 
     def kept(self, settings: dict[str, Any]) -> Path | None:
@@ -105,7 +105,7 @@ class RunCache:
             saved = json.loads(gzip.decompress(kept.read_bytes()))
         else:
             return None
-        if not _same_code(saved["code"]):
+        if not same_code(saved["code"]):
             return None
         if kept is not None and not kept.is_file():  # finished before ``keep`` was given
             self._keep(saved)
@@ -124,7 +124,7 @@ class RunCache:
                 tmp.write_bytes(gzip.compress(text.encode(), mtime=0))  # mtime 0: same record, same bytes
 
 
-def _same_code(code: dict[str, str]) -> bool:
+def same_code(code: dict[str, str]) -> bool:
     """Whether every module, script and library version in ``code`` is unchanged in this checkout."""
     from benchmarks._machine import versions
 

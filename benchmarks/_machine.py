@@ -73,4 +73,7 @@ def write_result(path: Path, result: dict, peers: tuple[str, ...] = ()) -> None:
     """``result`` with ``commit`` and ``versions`` at its top, written atomically."""
     from rankwise.io import write_json
 
-    write_json(path, {"commit": commit(), "versions": versions(peers), **result})
+    stale = ("commit", "versions", "provenance_note")  # a result read back from an earlier run carries these
+    write_json(
+        path, {"commit": commit(), "versions": versions(peers), **{k: v for k, v in result.items() if k not in stale}}
+    )

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: benchmarks is a package
+from benchmarks._cache import code_in_use, same_code  # noqa: E402
 from benchmarks._machine import machine, write_result  # noqa: E402
 from benchmarks.settings import REPO, SEED, STDLIB_TRAIN, TREC_DL  # noqa: E402
 from rankwise.data import examples_from_qrels, load_beir  # noqa: E402
@@ -92,7 +93,7 @@ def main() -> None:
     if result.get("settings") != settings:
         result = {"settings": settings, "runs": []}
     result["machine"] = machine()
-    if "base" not in result:  # the untrained model, for reference
+    if not same_code(result.get("base", {}).get("code") or {"script:missing": ""}):  # the untrained model
         base = BiEncoder.load()
         dev_m, test_m = scores_of(base, dev, 500, 128), scores_of(base, test, 500, 128)
         result["base"] = {
@@ -105,7 +106,10 @@ def main() -> None:
         }
         if trec is not None:
             result["base"]["trec-dl-5k ndcg@10"] = scores_of(base, trec, 100, 256)["ndcg@10"]
+        result["base"]["code"] = code_in_use()
         write_result(OUT, result, PEERS)
+    # a row is reused only on the code it ran on (this script, rankwise modules, library versions)
+    result["runs"] = [r for r in result["runs"] if r.get("code") and same_code(r["code"])]
     done = {r["loss"] for r in result["runs"]}
     for name in args.losses.split(","):
         if name in done:
@@ -128,6 +132,7 @@ def main() -> None:
             "final_loss": res.history[-1].loss,
         }
         row.update(measure(model, dev, test, trec))
+        row["code"] = code_in_use()
         result["runs"].append(row)
         write_result(OUT, result, PEERS)
         print(json.dumps(row), flush=True)

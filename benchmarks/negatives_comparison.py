@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: benchmarks is a package
+from benchmarks._cache import code_in_use, same_code  # noqa: E402
 from benchmarks._machine import machine, write_result  # noqa: E402
 from benchmarks.loss_comparison import measure  # noqa: E402
 from benchmarks.settings import REPO, SEED, STDLIB_TRAIN, TREC_DL  # noqa: E402
@@ -68,6 +69,8 @@ def main() -> None:
     if result.get("settings") != settings:
         result = {"settings": settings, "runs": []}
     result["machine"] = machine()
+    # a row is reused only on the code it ran on (this script, rankwise modules, library versions)
+    result["runs"] = [r for r in result["runs"] if r.get("code") and same_code(r["code"])]
     done = {r["recipe"] for r in result["runs"]}
     for name in args.recipes.split(","):
         if name in done:
@@ -101,6 +104,7 @@ def main() -> None:
             "final_loss": res.history[-1].loss,
         }
         row.update(measure(model, dev, test, trec, k=100))
+        row["code"] = code_in_use()
         result["runs"].append(row)
         write_result(OUT, result, PEERS)
         print(json.dumps(row), flush=True)

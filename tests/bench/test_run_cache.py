@@ -85,10 +85,10 @@ def test_a_run_finished_before_keep_was_given_is_kept_when_read(cache, tmp_path)
 
 
 def test_a_run_is_stale_when_a_librarys_version_or_the_benchmark_module_changed():
-    from benchmarks._cache import _same_code, code_in_use
+    from benchmarks._cache import same_code, code_in_use
 
     code = code_in_use()
-    assert _same_code(code) and "version:torch" in code and "version:sentence-transformers" in code
-    assert not _same_code(code | {"version:torch": "0.0"})  # another torch: the cached run is not reused
-    assert not _same_code(code | {"script:no_such_benchmark.py": "0" * 64})
+    assert same_code(code) and "version:torch" in code and "version:sentence-transformers" in code
+    assert not same_code(code | {"version:torch": "0.0"})  # another torch: the cached run is not reused
+    assert not same_code(code | {"script:no_such_benchmark.py": "0" * 64})
     assert any(name.startswith("benchmarks.") for name in code)  # the benchmark modules in use are keyed too

@@ -9,6 +9,8 @@ import platform
 import subprocess
 from pathlib import Path
 
+OUTPUTS = ("benchmarks/results/", "benchmarks/runs/")
+
 
 def commit() -> str | None:
     """The checkout's commit (with ``+dirty`` when the tree has changes), so a result names its code.
@@ -24,7 +26,9 @@ def commit() -> str | None:
         dirty = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True, check=True)
     except (OSError, subprocess.CalledProcessError):
         return None
-    return sha.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    # a benchmark's own outputs (results, kept runs) do not make the code it ran dirty
+    changed = [line for line in dirty.stdout.splitlines() if not line[3:].startswith(OUTPUTS)]
+    return sha.stdout.strip() + ("+dirty" if changed else "")
 
 
 def machine() -> dict:

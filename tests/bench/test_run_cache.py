@@ -85,10 +85,33 @@ def test_a_run_finished_before_keep_was_given_is_kept_when_read(cache, tmp_path)
 
 
 def test_a_run_is_stale_when_a_librarys_version_or_the_benchmark_module_changed():
-    from benchmarks._cache import same_code, code_in_use
+    from benchmarks._cache import code_in_use, same_code
 
     code = code_in_use()
     assert same_code(code) and "version:torch" in code and "version:sentence-transformers" in code
     assert not same_code(code | {"version:torch": "0.0"})  # another torch: the cached run is not reused
     assert not same_code(code | {"script:no_such_benchmark.py": "0" * 64})
     assert any(name.startswith("benchmarks.") for name in code)  # the benchmark modules in use are keyed too
+
+
+def test_commit_ignores_benchmark_outputs(tmp_path, monkeypatch):
+    """A results file written by the run itself does not mark the code dirty; a source edit does."""
+    import subprocess
+
+    import benchmarks._machine as m
+
+    repo = tmp_path / "repo"
+    (repo / "benchmarks" / "results").mkdir(parents=True)
+    (repo / "src").mkdir()
+    (repo / "src" / "a.py").write_text("x = 1\n")
+    (repo / "benchmarks" / "results" / "r.json").write_text("{}\n")
+    git = ["git", "-c", "user.email=a@b", "-c", "user.name=a"]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run([*git, "-C", str(repo), "add", "."], check=True)
+    subprocess.run([*git, "-C", str(repo), "commit", "-qm", "x"], check=True)
+    monkeypatch.setattr(m, "__file__", str(repo / "benchmarks" / "_machine.py"))
+    monkeypatch.delenv("RANKWISE_COMMIT", raising=False)
+    (repo / "benchmarks" / "results" / "r.json").write_text('{"a": 1}\n')
+    assert not m.commit().endswith("+dirty")
+    (repo / "src" / "a.py").write_text("x = 2\n")
+    assert m.commit().endswith("+dirty")

@@ -300,7 +300,10 @@ def rerank_cmd(
 
 @typer_app.command("compare")
 def compare_cmd(
-    runs: list[Path] = typer.Argument(..., help="run folders (with run.trec and config.toml) or TREC run files"),
+    runs: list[str] = typer.Argument(
+        ...,
+        help="run folders (with run.trec and config.toml) or TREC run files; NAME=RUN,RUN,... a system with a run per seed",
+    ),
     baseline: Optional[str] = typer.Option(None, help="run to compare against, by path or name [default: the first]"),
     qrels: Optional[Path] = typer.Option(
         None, help="qrels file (BEIR TSV or TREC) [default: from the run folders' config]"
@@ -308,7 +311,10 @@ def compare_cmd(
     data: Optional[Path] = typer.Option(None, help="BEIR folder whose qrels/<split>.tsv to use"),
     split: Optional[str] = typer.Option(None, help="qrels split with --data [default: the run folder's, else test]"),
     metrics: str = typer.Option(DEFAULT_METRICS_TEXT, help=METRICS_HELP),
-    test: str = typer.Option("t", help="significance test: t (paired t-test) or fisher (randomization)"),
+    test: Optional[str] = typer.Option(
+        None,
+        help="t (paired t-test), fisher (randomization) or two-level (queries and seeds) [default: two-level with seeds, else t]",
+    ),
     alpha: float = typer.Option(0.05, min=1e-6, max=0.5),
     resamples: int = typer.Option(10_000, min=100, help="bootstrap resamples and randomization permutations"),
     seed: int = typer.Option(0),

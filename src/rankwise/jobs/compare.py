@@ -51,6 +51,27 @@ def _baseline(loaded, baseline: str | None) -> str:
     return match[0]
 
 
+def _expand(runs: list[str | Path], lenient: bool) -> tuple[list, list[tuple[str | None, list[int]]]]:
+    """Load every run; ``NAME=RUN,RUN,...`` is one system with a run per training seed. Returns the
+    loaded runs and the systems in the order given: (name, positions of its runs); name None for a
+    single run (named after its file once names are made unique)."""
+    from rankwise.data.runs import load_run
+
+    loaded, systems = [], []
+    for spec in runs:
+        text = str(spec)
+        if "=" in text and not Path(text).exists():
+            name, _, paths = text.partition("=")
+            if not name or not paths:
+                raise ConfigError(f"{text}: a system with seeds is NAME=RUN,RUN,...", param="runs")
+            systems.append((name, list(range(len(loaded), len(loaded) + len(paths.split(","))))))
+            loaded += [load_run(p, lenient=lenient, name=f"{name}#seed{i}") for i, p in enumerate(paths.split(","))]
+        else:
+            systems.append((None, [len(loaded)]))
+            loaded.append(load_run(spec, lenient=lenient))
+    return loaded, systems
+
+
 def compare(
     runs: list[str | Path],
     *,
@@ -59,7 +80,7 @@ def compare(
     data: Path | None = None,
     split: str | None = None,
     metrics: list[str] | None = None,
-    test: str = "t",
+    test: str | None = None,
     alpha: float = 0.05,
     resamples: int = 10_000,
     seed: int = 0,
@@ -67,26 +88,37 @@ def compare(
     lenient: bool = False,
     common: bool = False,
 ) -> CompareJob:
-    """Compare run folders or TREC files; ``out``: also write the table as Markdown (and .json)."""
-    from rankwise.data.runs import align_queries, check_queries, load_run, resolve_qrels
+    """Compare run folders or TREC files; ``NAME=RUN,RUN,...`` is one system with a run per training
+    seed (compared by the two-level bootstrap over queries and seeds); ``out``: also write the table
+    as Markdown (and .json)."""
+    from rankwise.data.runs import align_queries, check_queries, resolve_qrels
     from rankwise.io import check_writable, write_json, write_text
     from rankwise.metrics.compare import compare_runs
     from rankwise.metrics.significance import TESTS
 
-    if test not in TESTS:
+    if test is not None and test not in TESTS:
         raise ConfigError(f"test={test}: choose one of {', '.join(TESTS)}", param="test")
     if out is not None:
         check_writable(out, is_dir=False)
-    loaded = [load_run(r, lenient=lenient) for r in runs]
+    loaded, systems = _expand(runs, lenient)
+    seeded = [name for name, _ in systems if name is not None]
+    test = test or ("two-level" if seeded else "t")
+    if seeded and test != "two-level":
+        raise ConfigError(f"test={test}: systems with several seeds are compared with test=two-level", param="test")
     _unique_names(loaded)
     judgements, source = resolve_qrels(loaded, qrels=qrels, data=data, split=split)
     loaded = [check_queries(r, judgements, lenient=lenient) for r in loaded]
     judgements, note = align_queries(loaded, judgements, common=common)
     source = f"{source}, {note}" if note else source
-    base = _baseline(loaded, baseline)
+    by_name = {
+        name or loaded[idx[0]].name: [loaded[i].run for i in idx] if name else loaded[idx[0]].run
+        for name, idx in systems
+    }
+    singles = [loaded[idx[0]] for name, idx in systems if name is None]
+    base = baseline if baseline in seeded else _baseline(singles, baseline) if baseline else next(iter(by_name))
     res = compare_runs(
         judgements,
-        {r.name: r.run for r in loaded},
+        by_name,
         baseline=base,
         metrics=metrics or list(DEFAULT_METRICS),
         test=test,

@@ -45,6 +45,7 @@ _EXPORTS = {
     "compare": ("rankwise.metrics.compare", "compare_runs"),
     # search pipelines: retrieve, then rerank
     "Pipeline": "rankwise.index.rerank",
+    "Fusion": "rankwise.index.fusion",
     # the loss library
     "losses": ("rankwise.losses", None),
 }
@@ -73,6 +74,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from rankwise.data.examples import TrainExample as TrainExample
     from rankwise.data.examples import load_examples as load_examples
     from rankwise.families import register_family as register_family
+    from rankwise.index.fusion import Fusion as Fusion
     from rankwise.index.rerank import Pipeline as Pipeline
     from rankwise.metrics.compare import compare_runs as compare  # noqa: F401
     from rankwise.metrics.model import evaluate_model as evaluate_model

@@ -202,6 +202,9 @@ METRICS_HELP = "comma-separated metric names"
 DEFAULT_METRICS_TEXT = "ndcg@10,mrr@10,recall@100,map"  # rankwise.metrics.DEFAULT_METRICS, written out for --help
 
 
+FUSION_HELP = "with several retrievers joined by +: rrf[:k=60], combsum:NORM[,weights=a/b] or combmnz:NORM (NORM: min-max, z-score, sum, max) [default: rrf]"
+
+
 @typer_app.command("eval")
 def eval_cmd(
     data: Optional[Path] = typer.Option(None, help="BEIR folder [with --run: default, the run folder's]"),
@@ -212,7 +215,10 @@ def eval_cmd(
     max_length: Optional[int] = typer.Option(None, help="token limit for queries and documents (default: the model's)"),
     allow_missing: bool = typer.Option(False, help="drop qrels naming unknown queries/documents with a warning"),
     device: Optional[str] = typer.Option(None, help="cpu | cuda | cuda:N | mps (default: the best available)"),
-    retriever: str = typer.Option("dense", help="dense (the --model) or bm25 (a baseline on the same data)"),
+    retriever: str = typer.Option(
+        "dense", help="dense (the --model), bm25, or several joined by + (bm25+dense, bm25+MODEL_DIR): fused"
+    ),
+    fusion: Optional[str] = typer.Option(None, help=FUSION_HELP),
     overwrite: bool = typer.Option(False, help="clear a non-empty --out first (a run folder never mixes two runs)"),
     run: Optional[Path] = typer.Option(
         None, help="score an existing run instead (a TREC file or a run folder: eval, train, rerank)"
@@ -254,11 +260,10 @@ def eval_cmd(
 
     job = evaluate_split(
         _data_folder(data), split, out, model_name=model, k=k, allow_missing=allow_missing, max_length=max_length,
-        device=device, retriever=retriever, overwrite=overwrite, ray=ray, workers=workers,
+        device=device, retriever=retriever, fusion=fusion, overwrite=overwrite, ray=ray, workers=workers,
     )  # fmt: skip
-    results.print(
-        _table(f"{data} ({split})", {job.label if retriever == "bm25" else model or "all-MiniLM-L6-v2": job.metrics})
-    )
+    label = model or "all-MiniLM-L6-v2" if retriever == "dense" else job.label
+    results.print(_table(f"{data} ({split})", {label: job.metrics}))
     results.print(f"run folder: {out} (run.trec, metrics.json, per_query.json, report.html)")
 
 
@@ -271,8 +276,10 @@ def rerank_cmd(
     ),
     split: str = typer.Option("test", help="qrels split: its queries are the ones reranked"),
     retriever: Optional[str] = typer.Option(
-        None, help="first stage: a dual-encoder folder or name, or bm25 [default: packaged all-MiniLM-L6-v2]"
+        None,
+        help="first stage: a retrieving model's folder or name, bm25, or several joined by + (fused) [default: packaged all-MiniLM-L6-v2]",
     ),
+    fusion: Optional[str] = typer.Option(None, help=FUSION_HELP),
     run: Optional[Path] = typer.Option(None, help="first stage from a TREC run file instead of --retriever"),
     depth: int = typer.Option(100, min=1, help="first-stage documents reranked per query"),
     interpolate: float = typer.Option(
@@ -287,7 +294,7 @@ def rerank_cmd(
 
     job = rerank(
         _data_folder(data), split, out, reranker=reranker, retriever=retriever, first_run=run, depth=depth,
-        interpolate=interpolate, allow_missing=allow_missing, device=device, overwrite=overwrite,
+        interpolate=interpolate, fusion=fusion, allow_missing=allow_missing, device=device, overwrite=overwrite,
     )  # fmt: skip
     results.print(_table(f"{data} ({split})", {"first stage": job.first, "reranked": job.reranked}))
     lat = job.latency

@@ -14,9 +14,7 @@ from tests.conftest import run_cli
 def _fixture(tmp_path):
     rng = np.random.default_rng(0)
     qrels = {f"q{i}": {f"d{i}": 1} for i in range(30)}
-    (tmp_path / "qrels.tsv").write_text(
-        "query-id\tcorpus-id\tscore\n" + "".join(f"q{i}\td{i}\t1\n" for i in range(30))
-    )
+    (tmp_path / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(f"q{i}\td{i}\t1\n" for i in range(30)))
     paths = {}
     for system, skill in (("base", 0.0), ("new", 0.8)):
         for s in range(3):

@@ -291,6 +291,10 @@ class PipelineResult:
 def _as_first(stage) -> FirstStage:
     from rankwise.families import find_family
 
+    if isinstance(stage, (list, tuple)):  # several first stages: fused by reciprocal rank
+        from rankwise.index.fusion import FusedStage
+
+        return FusedStage(stage)
     family = find_family(stage)
     if family is not None:
         return family.first_stage()
@@ -316,7 +320,8 @@ class Pipeline:
     """``first`` retrieves the top ``depth`` of each query; ``second`` (optional) re-scores them.
 
     ``first``: a model whose family retrieves (a :class:`~rankwise.models.BiEncoder`), ``"bm25"``,
-    a TREC run file, or a stage; ``second``: a model whose family scores pairs (a
+    a TREC run file, a stage, or a list of these (fused by RRF; a
+    :class:`~rankwise.index.fusion.FusedStage` for another fusion); ``second``: a model whose family scores pairs (a
     :class:`~rankwise.models.CrossEncoder`, your own family's), a :class:`PRFStage`, or any stage.
     ``Pipeline(dual, reranker, depth=100).run(test)`` returns both stages' runs and latencies."""
 
@@ -363,11 +368,25 @@ class Pipeline:
 
 
 def first_stage(
-    retriever: str | None = None, *, run_file: str | Path | None = None, device: str | None = None, code: bool = False
+    retriever: str | None = None,
+    *,
+    run_file: str | Path | None = None,
+    device: str | None = None,
+    code: bool = False,
+    fusion: str | None = None,
 ) -> FirstStage:
-    """``run_file``: a TREC run; else ``retriever``: ``"bm25"`` or a dual-encoder folder or name (None: the default model)."""
+    """``run_file``: a TREC run; else ``retriever``: ``"bm25"`` or a retrieving model's folder or name
+    (None: the default model), or several joined by ``+`` (``bm25+runs/dense``: fused as ``fusion``
+    says, :func:`~rankwise.index.fusion.parse_fusion`; default ``rrf``)."""
     if run_file is not None:
         return RunFileStage(run_file)
+    if retriever is not None and "+" in retriever and not Path(retriever).exists():
+        from rankwise.index.fusion import FusedStage, parse_fusion
+
+        parts = [first_stage(p.strip() or None, device=device, code=code) for p in retriever.split("+")]
+        return FusedStage(parts, parse_fusion(fusion or "rrf"))
+    if fusion is not None:
+        raise RankwiseError(f"fusion={fusion}: fuses several first stages; join them with + in the retriever")
     if retriever == "bm25":
         return BM25Stage(code=code)
     from rankwise.families import family_of, load_model

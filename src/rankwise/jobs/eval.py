@@ -81,15 +81,26 @@ def evaluate_split(
     max_length: int | None = None,
     device: str | None = None,
     retriever: str = "dense",
+    fusion: str | None = None,
     overwrite: bool = False,
     show_progress: bool = True,
     ray: str | None = None,
     workers: int = 2,
 ) -> EvalJob:
     """Retrieve the split's top ``k`` with ``model_name`` (``retriever="dense"``) or BM25 and score it.
-    ``ray``: encode the corpus on that Ray cluster into an on-disk store first."""
+    ``retriever="bm25+dense"`` (or any ``+``-joined first stages: ``dense`` is ``model_name``, or
+    model folders) fuses them as ``fusion`` says (default ``rrf``; see
+    :func:`~rankwise.index.fusion.parse_fusion`). ``ray``: encode the corpus on that Ray cluster first."""
+    if "+" in retriever:
+        return _evaluate_fused(
+            data, split, out, retriever, model_name, fusion, k, allow_missing, device, overwrite, show_progress
+        )
+    if fusion is not None:
+        raise ConfigError(
+            f"fusion={fusion}: fuses several retrievers; join them with +, e.g. bm25+dense", param="fusion"
+        )
     if retriever not in ("dense", "bm25"):
-        raise ConfigError(f"retriever={retriever}: expected dense or bm25", param="retriever")
+        raise ConfigError(f"retriever={retriever}: expected dense, bm25, or several joined by +", param="retriever")
     if retriever == "bm25" and model_name is not None:
         raise ConfigError("retriever='bm25' takes no model: give model= with the dense retriever only")
     check_limits(k=k, max_length=max_length)
@@ -126,6 +137,33 @@ def evaluate_split(
             seed=0,
         )
         return EvalJob(res.metrics, label, folder.path)
+
+
+def _evaluate_fused(
+    data, split, out, retriever, model_name, fusion, k, allow_missing, device, overwrite, show_progress
+):
+    """The fused first stage's top ``k``, scored; the run folder names each part and the fusion."""
+    from rankwise.index.fusion import FusedStage, parse_fusion
+    from rankwise.index.rerank import Pipeline, first_stage
+    from rankwise.metrics.model import score_run
+
+    check_limits(k=k)
+    parts = [p.strip() for p in retriever.split("+")]
+    with RunFolder.open(out, overwrite=overwrite) as folder:
+        dataset = load_beir(data, split, allow_missing=allow_missing).own_split()
+        stages = [first_stage(model_name if p == "dense" else p, device=device) for p in parts]
+        stage = FusedStage(stages, parse_fusion(fusion or "rrf"))
+        res = score_run(dataset, Pipeline(stage, depth=k).run(dataset, show_progress=show_progress).run)
+        folder.write_run("run.trec", res.run, tag="fusion")
+        folder.write_json("metrics.json", res.metrics)
+        folder.write_json("per_query.json", {"ndcg@10": res.per_query["ndcg@10"]})
+        named = [
+            (portable(model_name) or "default") if p == "dense" else p if p == "bm25" else portable(p) for p in parts
+        ]
+        run = {"command": "eval", "data": str(Path(data).resolve()), "split": split, "retriever": retriever}
+        folder.write_config(run | {"parts": [str(n) for n in named], "fusion": fusion or "rrf", "k": k})
+        build_report(folder.path, summary=f"Evaluation of {stage.name} on {Path(data).name} ({split}).", seed=0)
+        return EvalJob(res.metrics, stage.name, folder.path)
 
 
 def score_run_file(

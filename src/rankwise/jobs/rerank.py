@@ -19,6 +19,13 @@ class RerankJob:
     folder: Path
 
 
+def _portable_retriever(retriever: str | None) -> str | None:
+    """``bm25``, a model folder, or several joined by ``+``, each folder made portable."""
+    if retriever is None:
+        return None
+    return "+".join(p if p == "bm25" else str(portable(p)) for p in retriever.split("+"))
+
+
 def rerank(
     data: str | Path,
     split: str,
@@ -29,12 +36,14 @@ def rerank(
     first_run: str | Path | None = None,
     depth: int = 100,
     interpolate: float = 0.0,
+    fusion: str | None = None,
     allow_missing: bool = False,
     device: str | None = None,
     overwrite: bool = False,
     show_progress: bool = True,
 ) -> RerankJob:
-    """Retrieve the top ``depth`` (a ``retriever`` model, ``"bm25"``, or a TREC ``first_run``), rerank
+    """Retrieve the top ``depth`` (a ``retriever`` model, ``"bm25"``, several joined by ``+`` and fused
+    as ``fusion`` says, or a TREC ``first_run``), rerank
     with ``reranker`` (a model folder whose family reranks, its scores interpolated with the first
     stage's at weight ``interpolate``, or ``prf:...``)."""
     from rankwise.index.rerank import Pipeline, first_stage, second_stage
@@ -44,7 +53,7 @@ def rerank(
         raise ConfigError("give retriever= or first_run= (a first stage from a run file), not both")
     with RunFolder.open(out, overwrite=overwrite) as folder:
         dataset = load_beir(data, split, allow_missing=allow_missing).own_split()
-        first = first_stage(retriever, run_file=first_run, device=device)
+        first = first_stage(retriever, run_file=first_run, device=device, fusion=fusion)
         second = second_stage(reranker, first=first, device=device, interpolate=interpolate)
         res = Pipeline(first, second, depth=depth).run(dataset, show_progress=show_progress)
         before, after = score_run(dataset, res.first), score_run(dataset, res.run)
@@ -59,7 +68,8 @@ def rerank(
                 "command": "rerank",
                 "data": str(Path(data).resolve()),
                 "split": split,
-                "retriever": None if first_run else (retriever if retriever == "bm25" else portable(retriever)),
+                "retriever": None if first_run else _portable_retriever(retriever),
+                "fusion": fusion,
                 "first_run": portable(first_run),
                 "reranker": reranker if reranker.startswith("prf") else portable(reranker),
                 "depth": depth,

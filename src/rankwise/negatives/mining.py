@@ -184,6 +184,8 @@ def mine(
         from rankwise.negatives.teacher import load_teacher
 
         teacher = load_teacher(options.teacher)
+        if hasattr(teacher, "prepare"):  # a teacher that needs the corpus (BM25, an ensemble with it)
+            teacher.prepare(dataset)
     partial = out.parent / (out.name + ".partial")
     fp = _fingerprint(options, dataset, qids)
     if partial.is_dir() and (partial / "fingerprint").is_file() and (partial / "fingerprint").read_text() != fp:

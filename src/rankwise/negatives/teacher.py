@@ -82,13 +82,92 @@ class BiEncoderTeacher(Teacher):
         ]
 
 
+class BM25Teacher(Teacher):
+    """BM25 scores as a teacher (a lexical member of an ensemble). It needs the corpus for its
+    statistics: :meth:`prepare` (mining calls it with the split) indexes the corpus once, and a
+    document is scored by its text (a text outside the corpus is an error naming it)."""
+
+    family, name = "bm25", "bm25"
+
+    def __init__(self, *, code: bool = False) -> None:
+        self.code, self.index, self.rows = code, None, {}
+
+    def prepare(self, dataset) -> None:
+        from rankwise.index.retrieve import BM25Retriever, corpus_texts
+
+        ids, texts = corpus_texts(dataset)
+        self.index, self.rows = BM25Retriever(ids, texts, code=self.code), {t: i for i, t in enumerate(texts)}
+
+    def score(self, query: str, docs: Sequence[str]) -> np.ndarray:
+        if self.index is None:
+            raise RankwiseError("the bm25 teacher scores against a corpus: call prepare(dataset) first")
+        missing = [d for d in docs if d not in self.rows]
+        if missing:
+            raise RankwiseError(f"the bm25 teacher scores corpus documents; {missing[0][:60]!r} is not in the corpus")
+        state = self.index.bm25.score_all(query)
+        return self.index.score(state, [self.rows[d] for d in docs]).astype(np.float32)
+
+
+class EnsembleTeacher(Teacher):
+    """Several teachers as one (heterogeneous ensemble distillation): each teacher's scores for a
+    query's documents are normalised per query (``norm``: min-max, z-score, ...; see
+    :func:`rankwise.index.fusion.normalize`), then averaged with ``weights`` (default equal), times
+    ``scale`` (the target's range for a student's scores: e.g. 1 for min-max into Margin-MSE)."""
+
+    family = "ensemble"
+
+    def __init__(
+        self, teachers: Sequence, *, weights: Sequence[float] | None = None, norm: str = "min-max", scale: float = 1.0
+    ) -> None:
+        from rankwise.index.fusion import NORMS
+
+        if len(teachers) < 2:
+            raise RankwiseError("an ensemble teacher needs at least two teachers")
+        if norm not in NORMS:
+            raise RankwiseError(f"ensemble norm {norm!r}: choose one of {', '.join(NORMS)}")
+        self.teachers = [load_teacher(t) for t in teachers]
+        w = np.asarray(weights if weights is not None else [1.0] * len(self.teachers), dtype=np.float64)
+        if len(w) != len(self.teachers) or (w < 0).any() or w.sum() <= 0:
+            raise RankwiseError(f"ensemble weights {list(w)}: one non-negative weight per teacher, not all 0")
+        self.weights, self.norm, self.scale = w / w.sum(), norm, scale
+        self.name = "ensemble(" + "+".join(t.name for t in self.teachers) + ")"
+
+    def prepare(self, dataset) -> None:
+        for t in self.teachers:
+            if hasattr(t, "prepare"):
+                t.prepare(dataset)
+
+    def score(self, query: str, docs: Sequence[str]) -> np.ndarray:
+        return self.score_many([query], [docs])[0]
+
+    def score_many(self, queries: Sequence[str], docs: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        from rankwise.index.fusion import normalize
+
+        each = [t.score_many(queries, docs) for t in self.teachers]  # each teacher batches its own way
+        out = []
+        for i, ds in enumerate(docs):
+            total = np.zeros(len(ds))
+            for w, scores in zip(self.weights, each):
+                keyed = dict(zip(map(str, range(len(ds))), np.asarray(scores[i], dtype=np.float64).tolist()))
+                total += w * np.fromiter(normalize(keyed, self.norm).values(), dtype=np.float64, count=len(ds))
+            out.append((self.scale * total).astype(np.float32))
+        return out
+
+
 def load_teacher(spec) -> Teacher:
     """A :class:`Teacher` passes through; a model, or the model a folder holds, teaches as its family
-    says (``default``: the packaged all-MiniLM-L6-v2 as a bi-encoder)."""
+    says (``default``: the packaged all-MiniLM-L6-v2 as a bi-encoder); ``bm25``; a list of these, or
+    ``"dirA+dirB+bm25"``: an :class:`EnsembleTeacher` (min-max per query, equal weights)."""
     from rankwise.families import family_of, find_family, load_model
 
     if isinstance(spec, Teacher):
         return spec
+    if isinstance(spec, (list, tuple)):
+        return EnsembleTeacher(spec)
+    if str(spec) == "bm25":
+        return BM25Teacher()
+    if isinstance(spec, str) and "+" in spec and not Path(spec).exists():  # dirA+dirB+bm25: an ensemble
+        return EnsembleTeacher([p.strip() for p in spec.split("+")])
     family = find_family(spec)
     if family is not None:
         return family.teacher()

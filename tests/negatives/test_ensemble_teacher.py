@@ -1,0 +1,68 @@
+"""Ensemble teachers: each teacher's scores normalised per query and averaged (by hand), BM25 as a
+teacher, and mining that stores the ensemble's scores for distillation."""
+
+import json
+
+import numpy as np
+import pytest
+
+from rankwise.data import load_beir
+from rankwise.errors import RankwiseError
+from rankwise.index.retrieve import BM25Retriever, corpus_texts
+from rankwise.negatives.mining import MineOptions, mine
+from rankwise.negatives.teacher import BM25Teacher, EnsembleTeacher, Teacher, load_teacher
+
+
+class _Fixed(Teacher):
+    def __init__(self, name, table):
+        self.name, self.table = name, table
+
+    def score(self, query, docs):
+        return np.array([self.table[d] for d in docs], dtype=np.float32)
+
+
+def test_ensemble_normalises_each_teacher_then_averages():
+    a = _Fixed("a", {"x": 10.0, "y": 0.0, "z": 5.0})  # min-max: 1, 0, 0.5
+    b = _Fixed("b", {"x": -1.0, "y": 3.0, "z": 1.0})  # min-max: 0, 1, 0.5
+    got = EnsembleTeacher([a, b], weights=[3, 1]).score("q", ["x", "y", "z"])
+    np.testing.assert_allclose(got, [0.75 * 1 + 0.25 * 0, 0.75 * 0 + 0.25 * 1, 0.5], rtol=1e-6)
+    z = EnsembleTeacher([a, b], norm="z-score", scale=2.0).score("q", ["x", "y", "z"])
+    za, zb = np.array([1.2247449, -1.2247449, 0.0]), np.array([-1.2247449, 1.2247449, 0.0])
+    np.testing.assert_allclose(z, 2.0 * (za + zb) / 2, atol=1e-5)
+    assert EnsembleTeacher([a, b]).name == "ensemble(a+b)"
+    with pytest.raises(RankwiseError, match="at least two"):
+        EnsembleTeacher([a])
+    with pytest.raises(RankwiseError, match="one non-negative weight per teacher"):
+        EnsembleTeacher([a, b], weights=[1.0])
+
+
+def test_bm25_teacher_scores_as_bm25_retrieval(topics_beir):
+    ds = load_beir(topics_beir, "train")
+    teacher = load_teacher("bm25")
+    assert isinstance(teacher, BM25Teacher)
+    with pytest.raises(RankwiseError, match="prepare"):
+        teacher.score("q", ["x"])
+    teacher.prepare(ds)
+    ids, texts = corpus_texts(ds)
+    query = next(iter(ds.queries.values()))
+    idx, scores, _ = BM25Retriever(ids, texts).search([query], 5, states=False)
+    np.testing.assert_allclose(teacher.score(query, [texts[i] for i in idx[0]]), scores[0], rtol=1e-5)
+    with pytest.raises(RankwiseError, match="not in the corpus"):
+        teacher.score(query, ["a text nobody wrote"])
+
+
+def test_mining_stores_the_ensembles_scores(topics_beir, tmp_path, tiny_model_dir):
+    ds = load_beir(topics_beir, "train")
+    spec = f"{tiny_model_dir}+bm25"
+    opts = MineOptions(method="bm25", k=3, window=(1, 20), teacher=spec, teacher_margin=0.0, max_length=32)
+    mine(ds, opts, tmp_path / "n.jsonl", show_progress=False, log_fn=lambda _: None)
+    teacher = load_teacher(spec)
+    assert isinstance(teacher, EnsembleTeacher) and [t.family for t in teacher.teachers] == ["bi-encoder", "bm25"]
+    teacher.prepare(ds)
+    for line in (tmp_path / "n.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        docs = [ds.corpus[d].full_text for d in [*r["positive_ids"], *r["negative_ids"]]]
+        # min-max within the scored list: the mined file keeps the scores the teacher gave them together
+        assert all(0.0 <= s <= 1.0 for s in [*r["scores"]["positives"], *r["scores"]["negatives"]])
+        assert max(r["scores"]["negatives"], default=0) <= min(r["scores"]["positives"])
+        assert len(docs) == len(r["scores"]["positives"]) + len(r["scores"]["negatives"])

@@ -86,6 +86,9 @@ def train_cmd(
     split: Optional[str] = typer.Option(None, help="qrels split to train on [default: train]"),
     train_file: Optional[Path] = typer.Option(None, help="training JSONL instead of qrels pairs"),
     eval_split: Optional[str] = typer.Option(None, help="evaluate before and after training on this split"),
+    check_data: Optional[Path] = typer.Option(
+        None, help="out-of-domain BEIR folder (e.g. trec-dl-5k) whose test split is scored beside --eval-split"
+    ),
     resume: bool = typer.Option(False, help="continue from the last checkpoint in --out"),
     overwrite: bool = typer.Option(False, help="clear a non-empty --out first (a run folder never mixes two runs)"),
     allow_missing: bool = typer.Option(False, help="drop qrels naming unknown queries/documents with a warning"),
@@ -113,7 +116,15 @@ def train_cmd(
     elif teacher is not None:
         raise RankwiseError("--teacher goes with --recipe (or give it inside --negatives, e.g. bm25:teacher=DIR)")
     job = load_run_config(
-        config, run={"data": data, "split": split, "train_file": train_file, "eval_split": eval_split}, **options
+        config,
+        run={
+            "data": data,
+            "split": split,
+            "train_file": train_file,
+            "eval_split": eval_split,
+            "check_data": check_data,
+        },
+        **options,
     )
     run = job.run
     if run.data is None and run.train_file is None:
@@ -125,6 +136,7 @@ def train_cmd(
         split=run.split,
         train_file=run.train_file,
         eval_split=run.eval_split,
+        check_data=run.check_data,
         resume=resume,
         overwrite=overwrite,
         allow_missing=allow_missing,

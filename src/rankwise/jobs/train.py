@@ -69,8 +69,10 @@ def train_with_progress(model, examples, cfg: TrainConfig, out: Path, resume: bo
     if before:
         tracker.log(0, {f"eval/{k}": v for k, v in before.items()})
 
+    check_ds: Dataset | None = kw.get("check_ds")
+
     def evaluator(step: int) -> dict[str, float]:
-        metrics = evaluate_model(model, eval_ds).metrics
+        metrics = evaluate_model(model, eval_ds).metrics | check_metrics(model, check_ds)
         tracker.log(step, {f"eval/{k}": v for k, v in metrics.items()})
         return metrics
 
@@ -93,6 +95,14 @@ def train_with_progress(model, examples, cfg: TrainConfig, out: Path, resume: bo
             )
     finally:
         tracker.close()
+
+
+def check_metrics(model, check_ds: Dataset | None) -> dict[str, float]:
+    """The out-of-domain check set's metrics, keyed ``check/...`` (empty without one): scored beside
+    the eval split so that a recipe which forgets what the model knew elsewhere shows it."""
+    if check_ds is None:
+        return {}
+    return {f"check/{k}": v for k, v in evaluate_model(model, check_ds, cache=True).metrics.items()}
 
 
 def finish_training(model, result, folder: RunFolder) -> None:
@@ -169,12 +179,14 @@ def train_run(
     split: str = "train",
     train_file: str | Path | None = None,
     eval_split: str | None = None,
+    check_data: str | Path | None = None,
     resume: bool = False,
     overwrite: bool = False,
     allow_missing: bool = False,
     show_progress: bool = True,
 ) -> TrainJob:
-    """Train in a run folder. Under torchrun (or ``rankwise train --nproc N``) every process runs
+    """Train in a run folder; ``check_data``: a BEIR folder (e.g. trec-dl-5k) whose test split is
+    scored beside the eval split, before, during and after training. Under torchrun (or ``rankwise train --nproc N``) every process runs
     this; rank 0 writes the folder, logs and reports, the others train their share."""
     from rankwise.device import resolve_device
     from rankwise.distributed import init_from_env
@@ -188,6 +200,7 @@ def train_run(
     try:
         with RunFolder.open(out, resume=resume, overwrite=overwrite) as folder:
             run = {"data": data, "split": split, "train_file": train_file, "eval_split": eval_split}
+            run["check_data"] = check_data
             return _train_in(folder, cfg, run, resume, allow_missing, show_progress, gate)
     except BaseException as exc:
         gate.fail(exc)
@@ -206,6 +219,12 @@ def _prepare(folder: RunFolder, cfg, run, resume, allow_missing, gate):
     if run["eval_split"] and data is None:
         raise ConfigError("eval_split= evaluates on a dataset: give data= too")
     eval_ds = load_beir(data, run["eval_split"], allow_missing=allow_missing).own_split() if run["eval_split"] else None
+    check = run.get("check_data")
+    if check is not None and eval_ds is None:
+        raise ConfigError(
+            "the check set (check_data=) is scored beside the eval split: give eval_split= too", param="check_data"
+        )
+    check_ds = load_beir(check, "test").own_split() if check is not None else None
     if resume:  # refuse other options (or another number of processes) before anything is written
         check_resumable(folder, cfg, gate.shard.world if gate.shard else 1)
     stored = {
@@ -214,21 +233,22 @@ def _prepare(folder: RunFolder, cfg, run, resume, allow_missing, gate):
         "split": run["split"],
         "train_file": portable(run["train_file"]),
     }
-    folder.write_config(stored | {"eval_split": run["eval_split"]}, cfg)
-    return dataset, examples, eval_ds
+    folder.write_config(stored | {"eval_split": run["eval_split"], "check_data": portable(check)}, cfg)
+    return dataset, examples, eval_ds, check_ds
 
 
 def _train_in(folder: RunFolder, cfg, run, resume, allow_missing, show_progress, gate) -> TrainJob:
-    dataset, examples, eval_ds = _prepare(folder, cfg, run, resume, allow_missing, gate)
+    dataset, examples, eval_ds, check_ds = _prepare(folder, cfg, run, resume, allow_missing, gate)
     model = new_model(cfg)
     before = None
     if eval_ds is not None:
         before = evaluate_model(model, eval_ds, show_progress=show_progress, cache=True)
+        before.metrics |= check_metrics(model, check_ds)
         folder.write_run("run-before.trec", before.run, tag="before")
     gate.release()  # the folder is ready: the other processes start training
     result = train_with_progress(
         model, examples, cfg, folder.path, resume, show_progress,
-        eval_ds=eval_ds, before=before.metrics if before else None,
+        eval_ds=eval_ds, check_ds=check_ds, before=before.metrics if before else None,
         train_ds=dataset.own_split() if dataset is not None else None,
     )  # fmt: skip
     finish_training(model, result, folder)
@@ -238,6 +258,7 @@ def _train_in(folder: RunFolder, cfg, run, resume, allow_missing, show_progress,
     summary: dict[str, Any] = {"steps": cfg.steps, "examples": len(examples), "seconds": job.seconds}
     if eval_ds is not None and before is not None:
         after = evaluate_model(model, eval_ds, show_progress=show_progress)
+        after.metrics |= check_metrics(model, check_ds)
         folder.write_run("run.trec", after.run, tag="finetuned")
         _write_eval_history(folder, cfg, before, result, after)
         job.before, job.after = before.metrics, after.metrics

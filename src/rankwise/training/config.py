@@ -209,6 +209,7 @@ class RunSection(BaseModel):
     split: str = "train"
     train_file: Optional[str] = None
     eval_split: Optional[str] = None
+    check_data: Optional[str] = None  # an out-of-domain BEIR folder scored beside the eval split
 
 
 class RunConfig(BaseModel):

@@ -82,3 +82,29 @@ def test_hub_name_offline_without_cache_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
     with pytest.raises(RankwiseError, match="cannot load model 'someone/some-model' from the Hugging Face hub"):
         BiEncoder.load("someone/some-model")
+
+
+def test_prompts_apply_in_training_and_survive_a_round_trip_through_sentence_transformers(tiny_model_dir, tmp_path):
+    """A model trained with E5-style prompts: they change the embeddings, the saved folder names them, and
+    sentence-transformers' encode_query / encode_document apply them to give rankwise's vectors."""
+    st = pytest.importorskip("sentence_transformers")
+    import rankwise as rw
+    from rankwise.data.examples import TrainExample
+
+    model = BiEncoder.load(tiny_model_dir, query_max_length=32, doc_max_length=48)
+    plain = model.encode(TEXTS, "query")
+    examples = [TrainExample(f"how to {t}", [(t, f"{t} does it")]) for t in ("sort", "parse", "open", "read")]
+    cfg = rw.TrainConfig(steps=2, batch_size=2, query_prompt="query: ", doc_prompt="passage: ")
+    rw.train(model, examples, cfg)
+    assert (model.config.query_prompt, model.config.doc_prompt) == ("query: ", "passage: ")
+    assert model.token_ids(["x"], "query")[0] == model.tokenizer(["query: x"])["input_ids"][0]  # what training encodes
+    path = model.save(tmp_path / "prompted")
+    theirs = st.SentenceTransformer(str(path), device="cpu")
+    assert theirs.prompts == {"query": "query: ", "document": "passage: "}
+    short = [t for t in TEXTS if len(t) < 100]  # sentence-transformers has one max length (the doc side's)
+    for side, encode in (("query", theirs.encode_query), ("doc", theirs.encode_document)):
+        np.testing.assert_allclose(model.encode(short, side), encode(short, convert_to_numpy=True), atol=1e-5)
+    again = BiEncoder.load(path)
+    assert (again.config.query_prompt, again.config.doc_prompt) == ("query: ", "passage: ")
+    assert not np.allclose(BiEncoder.load(path, query_prompt="").encode(TEXTS, "query"), again.encode(TEXTS, "query"))
+    assert plain.shape == again.encode(TEXTS, "query").shape

@@ -27,6 +27,13 @@ class DualFamily(Family):
     def module(self):
         return self.model.backbone
 
+    def prepare_training(self, examples, config) -> None:
+        """Prompts given in the config become the model's: used in training and kept when it is saved."""
+        if config.query_prompt is not None:
+            self.model.config.query_prompt = config.query_prompt
+        if config.doc_prompt is not None:
+            self.model.config.doc_prompt = config.doc_prompt
+
     @contextmanager
     def training_lengths(self, config) -> Iterator[None]:
         cfg = self.model.config

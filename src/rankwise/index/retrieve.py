@@ -39,6 +39,8 @@ def embeddings_key(model, texts: Sequence[str]) -> str:
         h.update(name.encode())
         h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     h.update(f"{model.config.pooling}|{model.config.normalize}|{model.config.doc_max_length}".encode())
+    if getattr(model.config, "doc_prompt", ""):  # a prompt changes every embedding (no prompt: keys as before)
+        h.update(f"|prompt:{model.config.doc_prompt}".encode())
     for text in texts:
         h.update(hashlib.sha256(text.encode()).digest())
     return h.hexdigest()[:32]

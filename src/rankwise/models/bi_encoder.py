@@ -49,6 +49,19 @@ class EncoderConfig:
     normalize: bool = True
     query_max_length: int = 256
     doc_max_length: int = 256
+    query_prompt: str = ""  # prepended to every query (E5's "query: ", BGE's instruction), pooled with it
+    doc_prompt: str = ""  # prepended to every document ("passage: ")
+
+
+DOC_PROMPT_NAMES = ("document", "passage", "corpus")  # the names sentence-transformers tries, in its order
+
+
+def _read_prompts(path: Path, cfg: EncoderConfig) -> None:
+    """The query and document prompts a sentence-transformers folder saved (its ``prompts``)."""
+    saved = path / "config_sentence_transformers.json"
+    prompts = json.loads(saved.read_text()).get("prompts") or {} if saved.is_file() else {}
+    cfg.query_prompt = prompts.get("query") or ""
+    cfg.doc_prompt = next((prompts[n] for n in DOC_PROMPT_NAMES if prompts.get(n)), "")
 
 
 def count_truncated(tokenizer, texts: Sequence[str], max_length: int, batch: int = 4096) -> int:
@@ -75,6 +88,10 @@ def _read_st_config(path: Path) -> tuple[Path, EncoderConfig]:
             backbone = path / m.get("path", "")
         elif kind == "Pooling":
             pool = json.loads((path / m["path"] / "config.json").read_text())
+            if pool.get("include_prompt") is False:
+                raise RankwiseError(
+                    f"{path}: pooling without the prompt tokens (include_prompt false) is not supported"
+                )
             if pool.get("pooling_mode_cls_token"):
                 cfg.pooling = "cls"
             elif not pool.get("pooling_mode_mean_tokens", True):
@@ -90,6 +107,7 @@ def _read_st_config(path: Path) -> tuple[Path, EncoderConfig]:
         max_len = json.loads(sbert.read_text()).get("max_seq_length")
         if max_len:
             cfg.query_max_length = cfg.doc_max_length = int(max_len)
+    _read_prompts(path, cfg)
     own = path / "rankwise.json"
     if own.is_file():  # rankwise's separate query/doc lengths survive a save/load round trip
         extra = json.loads(own.read_text())
@@ -147,10 +165,13 @@ class BiEncoder(nn.Module):
         pooling: Literal["mean", "cls"] | None = None,
         query_max_length: int | None = None,
         doc_max_length: int | None = None,
+        query_prompt: str | None = None,
+        doc_prompt: str | None = None,
         device: str | torch.device | None = None,
     ) -> BiEncoder:
         """``None`` or ``"all-MiniLM-L6-v2"``: the packaged default. A folder: sentence-transformers or
-        transformers layout. Anything else: a Hugging Face hub name (needs a network or the HF cache)."""
+        transformers layout. Anything else: a Hugging Face hub name (needs a network or the HF cache).
+        ``query_prompt`` / ``doc_prompt`` replace the prompts the folder saved (``""``: none)."""
         from transformers import AutoModel, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
@@ -187,6 +208,8 @@ class BiEncoder(nn.Module):
             cfg.query_max_length = query_max_length
         if doc_max_length:
             cfg.doc_max_length = doc_max_length
+        cfg.query_prompt = cfg.query_prompt if query_prompt is None else query_prompt
+        cfg.doc_prompt = cfg.doc_prompt if doc_prompt is None else doc_prompt
         if backbone_path.is_dir() and not (backbone_path / "config.json").is_file():
             raise RankwiseError(
                 f"cannot load model {source!r}: {backbone_path} has no config.json "
@@ -213,9 +236,18 @@ class BiEncoder(nn.Module):
     def max_length(self, side: Side) -> int:
         return self.config.query_max_length if side == "query" else self.config.doc_max_length
 
+    def prompted(self, texts: Sequence[str], side: Side) -> list[str]:
+        """``texts`` with the side's prompt in front, as sentence-transformers encodes them."""
+        prompt = self.config.query_prompt if side == "query" else self.config.doc_prompt
+        return [prompt + t for t in texts] if prompt else list(texts)
+
     def tokenize(self, texts: Sequence[str], side: Side) -> dict[str, torch.Tensor]:
         return self.tokenizer(
-            list(texts), truncation=True, max_length=self.max_length(side), padding=True, return_tensors="pt"
+            self.prompted(texts, side),
+            truncation=True,
+            max_length=self.max_length(side),
+            padding=True,
+            return_tensors="pt",
         )
 
     def pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -264,16 +296,19 @@ class BiEncoder(nn.Module):
 
     def count_truncated(self, texts: Sequence[str], side: Side = "doc") -> int:
         """How many of ``texts`` are longer than the ``side``'s max length (their end is not encoded)."""
-        return count_truncated(self.tokenizer, texts, self.max_length(side))
+        return count_truncated(self.tokenizer, self.prompted(texts, side), self.max_length(side))
 
     def token_ids(self, texts: Sequence[str], side: Side, cache: dict | None = None) -> list[list[int]]:
         """Input ids (truncated, unpadded), tokenising only the texts the cache lacks."""
         if cache is None:
-            return self.tokenizer(list(texts), truncation=True, max_length=self.max_length(side))["input_ids"]
+            return self.tokenizer(self.prompted(texts, side), truncation=True, max_length=self.max_length(side))[
+                "input_ids"
+            ]
         missing = list(dict.fromkeys(t for t in texts if (side, t) not in cache))
         if missing:
+            prompted = self.prompted(missing, side)
             for t, x in zip(
-                missing, self.tokenizer(missing, truncation=True, max_length=self.max_length(side))["input_ids"]
+                missing, self.tokenizer(prompted, truncation=True, max_length=self.max_length(side))["input_ids"]
             ):
                 cache[(side, t)] = x
         return [cache[(side, t)] for t in texts]
@@ -295,9 +330,9 @@ class BiEncoder(nn.Module):
         out = np.empty((n, dim), dtype=np.float32)
         device = self.device
         if n:
-            ids = self.tokenizer(list(texts), truncation=True, max_length=self.max_length(side), padding=False)[
-                "input_ids"
-            ]
+            ids = self.tokenizer(
+                self.prompted(texts, side), truncation=True, max_length=self.max_length(side), padding=False
+            )["input_ids"]
             order = np.argsort([-len(x) for x in ids], kind="stable")
             with evaluating(self):
                 for start in range(0, n, batch_size):
@@ -317,6 +352,11 @@ class BiEncoder(nn.Module):
         )
 
     # ----------------------------------------------------------------- saving
+    def prompts(self) -> dict[str, str]:
+        """The prompts as sentence-transformers saves them: its encode_query / encode_document apply them."""
+        named = {"query": self.config.query_prompt, "document": self.config.doc_prompt}
+        return {k: v for k, v in named.items() if v}
+
     def save(self, path: str | Path) -> Path:
         """Write a sentence-transformers folder (atomically)."""
         path = Path(path)
@@ -353,7 +393,7 @@ class BiEncoder(nn.Module):
             (tmp / "config_sentence_transformers.json").write_text(
                 json.dumps(
                     {
-                        "prompts": {},
+                        "prompts": self.prompts(),
                         "default_prompt_name": None,
                         "similarity_fn_name": "cosine" if self.config.normalize else "dot",
                     },

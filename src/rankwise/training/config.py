@@ -81,6 +81,14 @@ class TrainConfig(BaseModel):
     doc_max_length: Optional[int] = Field(
         None, ge=4, description="token limit for documents while training (default: the model's)"
     )
+    query_prompt: Optional[str] = Field(
+        None,
+        description="prompt prepended to queries, e.g. 'query: ' (E5); kept in the saved model [default: the model's]",
+    )
+    doc_prompt: Optional[str] = Field(
+        None,
+        description="prompt prepended to documents, e.g. 'passage: '; kept in the saved model [default: the model's]",
+    )
     negatives_per_query: int = Field(
         0, ge=0, description="hard negatives per query per step (0: 1 with a hard-negative strategy)"
     )

@@ -168,3 +168,31 @@ def test_demo_runs_end_to_end(monkeypatch, capsys, tmp_path):
         "per_query_ndcg10.png",
     } <= names
     assert "checkpoints" not in names
+
+
+def test_trained_model_folder_has_a_model_card_matching_metrics_json(
+    monkeypatch, capsys, toy_beir, tiny_model_dir, tmp_path
+):
+    import re
+
+    tr = tmp_path / "train"
+    code, text = run_cli(
+        monkeypatch, capsys, "train", "--data", toy_beir, "--out", tr, "--model", tiny_model_dir, "--steps", 2,
+        "--batch-size", 2, "--eval-split", "test", "--query-max-length", 16, "--doc-max-length", 32,
+    )  # fmt: skip
+    assert code == 0, text
+    card = (tr / "model" / "README.md").read_text()
+    summary = json.loads((tr / "metrics.json").read_text())
+    assert card.startswith('---\nlibrary_name: "sentence-transformers"') and f'base_model: "{tiny_model_dir}"' in card
+    rows = {line.split("|")[1].strip(): line for line in card.splitlines() if line.startswith("| ") and "[" in line}
+    for row, side in (("starting model (baseline)", "before"), ("fine-tuned", "after")):
+        means = [float(m) for m in re.findall(r"\| (\d\.\d{4}) \[", rows[row])]
+        assert means == pytest.approx([summary[side][m] for m in ("ndcg@10", "mrr@10", "recall@100", "map")], abs=6e-5)
+    assert "p=" in rows["fine-tuned"] and "bootstrap CI" in card
+    import hashlib
+
+    digest = hashlib.sha256((toy_beir / "corpus.jsonl").read_bytes()).hexdigest()
+    assert f"| toy/corpus.jsonl | `{digest}` |" in card
+    assert f"rankwise train --config {tr / 'config.toml'}" in card and '"steps": 2' in card
+    st = pytest.importorskip("sentence_transformers")
+    st.SentenceTransformer(str(tr / "model"), device="cpu")  # the card does not get in the way of loading

@@ -12,6 +12,7 @@ from rankwise.data.beir import Dataset
 from rankwise.errors import ConfigError
 from rankwise.io import write_json
 from rankwise.jobs.folder import CONFIG, RunFolder, portable
+from rankwise.metrics import DEFAULT_METRICS
 from rankwise.metrics.model import EvalResult, evaluate_model
 from rankwise.progress import console, task
 from rankwise.report import training_loss, write_report
@@ -274,9 +275,48 @@ def _train_in(folder: RunFolder, cfg, run, resume, allow_missing, show_progress,
             columns=columns,
             figures={"Training loss": "loss.png"},
         )
+    _model_card(folder, model, cfg, run, examples, job, (before, after) if job.after is not None else None, eval_ds)
     if not cfg.keep_final_checkpoint:
         remove_checkpoints(folder.path)  # the run is done and reported: its model is in model/
     return job
+
+
+def _negatives_stats(examples) -> dict[str, Any]:
+    with_neg = [len(e.negatives) for e in examples if e.negatives]
+    return {
+        "examples with given negatives": len(with_neg),
+        "given negatives per such example (mean)": round(sum(with_neg) / len(with_neg), 2) if with_neg else 0,
+        "examples with teacher scores": sum(1 for e in examples if e.scores is not None),
+    }
+
+
+def _model_card(folder: RunFolder, model, cfg: TrainConfig, run, examples, job: TrainJob, evals, eval_ds) -> None:
+    """``model/README.md``: base model, data and hashes, config, training, metrics against the start."""
+    from rankwise.families import family_of
+    from rankwise.metrics.compare import compare_runs
+    from rankwise.report.model_card import file_digests, write_model_card
+
+    comparison = None
+    if evals is not None:
+        before, after = evals
+        runs = {"starting model": before.run, "fine-tuned": after.run}
+        comparison = compare_runs(eval_ds.qrels, runs, baseline="starting model", metrics=list(DEFAULT_METRICS))
+    sources = [Path(p) for p in (run["data"], run["train_file"]) if p is not None]
+    training = {
+        "steps": job.steps, "examples": job.examples, "seconds": job.seconds, "loss": cfg.loss,
+        "negatives": cfg.negatives or "in-batch", **_negatives_stats(examples),
+        "evaluated on": f"{Path(run['data']).name} ({run['eval_split']})" if evals is not None else "nothing",
+    }  # fmt: skip
+    write_model_card(
+        folder.model_dir,
+        family=family_of(model).name,
+        base_model=cfg.model or "sentence-transformers/all-MiniLM-L6-v2",
+        data={"names": [p.name for p in sources], "sha256": file_digests(sources)},
+        config=cfg.to_toml_dict(),
+        training=training,
+        comparison=comparison,
+        command=f"rankwise train --config {folder / CONFIG} --out NEW_RUN",
+    )
 
 
 def _write_eval_history(folder: RunFolder, cfg: TrainConfig, before: EvalResult, result, after: EvalResult) -> None:

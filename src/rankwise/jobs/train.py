@@ -3,6 +3,7 @@ after, progress, TensorBoard/MLflow logging, a report; under torchrun every proc
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,10 @@ def train_with_progress(model, examples, cfg: TrainConfig, out: Path, resume: bo
     check_ds: Dataset | None = kw.get("check_ds")
 
     def evaluator(step: int) -> dict[str, float]:
-        metrics = evaluate_model(model, eval_ds).metrics | check_metrics(model, check_ds)
+        res = evaluate_model(model, eval_ds)
+        if cfg.best_metric is not None and step < cfg.steps:  # a candidate for the best step (the last is kept anyway)
+            keep_candidate(model, out, step, res.per_query[cfg.best_metric])
+        metrics = res.metrics | check_metrics(model, check_ds)
         tracker.log(step, {f"eval/{k}": v for k, v in metrics.items()})
         return metrics
 
@@ -96,6 +100,43 @@ def train_with_progress(model, examples, cfg: TrainConfig, out: Path, resume: bo
             )
     finally:
         tracker.close()
+
+
+CANDIDATES = "candidates"  # evaluated steps' models while best_metric chooses among them
+
+
+def keep_candidate(model, out: Path, step: int, per_query: dict[str, float]) -> None:
+    """The model at an evaluated step and its per-query values, for :func:`keep_best`."""
+    from rankwise.families import family_of
+
+    folder = out / CANDIDATES / f"step-{step:06d}"
+    family_of(model).save(folder / "model")
+    write_json(folder / "per_query.json", per_query)
+
+
+def keep_best(folder: RunFolder, model, cfg: TrainConfig, final_step: int, final: EvalResult, eval_ds):
+    """Choose among the candidates and the final model (:func:`rankwise.training.best.choose_step`);
+    returns the model to keep, its evaluation, and what was chosen."""
+    import shutil
+
+    import numpy as np
+
+    from rankwise.families import family_of
+    from rankwise.training.best import choose_step
+
+    metric, qids = cfg.best_metric, sorted(eval_ds.qrels)
+    kept = {final_step: (model, final.per_query[metric])}
+    for cand in sorted((folder / CANDIDATES).glob("step-*")) if (folder / CANDIDATES).is_dir() else []:
+        step = int(cand.name.split("-")[1])
+        if step < final_step:
+            kept[step] = (cand / "model", json.loads((cand / "per_query.json").read_text()))
+    chosen = choose_step({s: np.array([pq[q] for q in qids]) for s, (_, pq) in kept.items()}, cfg.best_alpha)
+    if chosen.step != final_step:
+        model = type(family_of(model)).load(kept[chosen.step][0], device=str(family_of(model).module.device))
+        final = evaluate_model(model, eval_ds)
+    shutil.rmtree(folder / CANDIDATES, ignore_errors=True)
+    info = {"metric": metric, "step": chosen.step, "best_step": chosen.best, "mean": chosen.mean}
+    return model, final, info | {"best_mean": chosen.best_mean, "p_vs_best": chosen.p, "steps_evaluated": sorted(kept)}
 
 
 def check_metrics(model, check_ds: Dataset | None) -> dict[str, float]:
@@ -259,6 +300,11 @@ def _train_in(folder: RunFolder, cfg, run, resume, allow_missing, show_progress,
     summary: dict[str, Any] = {"steps": cfg.steps, "examples": len(examples), "seconds": job.seconds}
     if eval_ds is not None and before is not None:
         after = evaluate_model(model, eval_ds, show_progress=show_progress)
+        if cfg.best_metric is not None:
+            model, after, summary["best"] = keep_best(
+                folder, model, cfg, result.stopped_at or cfg.steps, after, eval_ds
+            )
+            folder.save_model(model)
         after.metrics |= check_metrics(model, check_ds)
         folder.write_run("run.trec", after.run, tag="finetuned")
         _write_eval_history(folder, cfg, before, result, after)

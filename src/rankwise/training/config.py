@@ -42,7 +42,17 @@ LossField = Annotated[Any, BeforeValidator(get), PlainSerializer(lambda v: v.spe
 
 
 # options that do not change what is trained: they never block a resume
-NOT_TRAINING = frozenset({"keep_final_checkpoint", "eval_every", "keep_checkpoints", "diagnostics_every", "device"})
+NOT_TRAINING = frozenset(
+    {
+        "keep_final_checkpoint",
+        "eval_every",
+        "keep_checkpoints",
+        "diagnostics_every",
+        "device",
+        "best_metric",
+        "best_alpha",
+    }
+)
 
 
 # the default chunk of padded tokens: on 2 CPU cores 4,096 (16 texts of 256 tokens) loses no speed to
@@ -157,6 +167,15 @@ class TrainConfig(BaseModel):
     checkpoint_every: int = Field(50, ge=1, description="write a checkpoint every N steps (when the run has a folder)")
     eval_every: int = Field(0, ge=0, description="evaluate on the eval split every N steps (0: before and after only)")
     keep_checkpoints: int = Field(2, ge=1, description="checkpoints kept on disk while training (the newest)")
+    best_metric: Optional[str] = Field(
+        None,
+        description="rankwise train: keep the model of the evaluated step that is best on the eval split by this "
+        "metric, preferring the earliest step not significantly worse (needs eval_every)",
+    )
+    best_alpha: float = Field(0.05, gt=0, lt=1, description="with best_metric: the paired t-test's level")
+    patience: int = Field(
+        0, ge=0, description="stop after this many evaluations without a better best_metric (0: never stop early)"
+    )
     keep_final_checkpoint: bool = Field(
         False,
         description="rankwise train: keep the checkpoints once training has finished (default: the final model only)",
@@ -179,6 +198,18 @@ class TrainConfig(BaseModel):
         if v is not None and v.split(":")[0] not in ("cpu", "cuda", "mps", "auto"):
             raise ValueError(f"{v!r}: expected cpu, cuda, cuda:N or mps")
         return v
+
+    @model_validator(mode="after")
+    def _best_needs_evaluations(self) -> TrainConfig:
+        if (self.best_metric is not None or self.patience) and not self.eval_every:
+            raise ValueError("best_metric and patience choose among evaluations: set eval_every too")
+        if self.patience and self.best_metric is None:
+            raise ValueError("patience counts evaluations without a better best_metric: set best_metric too")
+        if self.best_metric is not None:
+            from rankwise.metrics import parse_metric
+
+            parse_metric(self.best_metric)
+        return self
 
     @model_validator(mode="after")
     def _bucketing(self) -> TrainConfig:

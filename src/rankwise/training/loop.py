@@ -73,6 +73,16 @@ class TrainResult:
     # wall time of the training loop over all its steps: a resumed run adds the time saved with
     # its checkpoint, so a run cut off and resumed reports what the whole run cost
     seconds: float = 0.0
+    stopped_at: int | None = None  # the step early stopping ended the run at (patience)
+
+
+def improved_within(evals: list[dict], metric: str | None, patience: int) -> bool:
+    """Whether the best ``metric`` so far was reached in the last ``patience`` evaluations (True
+    while fewer than ``patience + 1`` evaluations exist)."""
+    values = [e["metrics"][metric] for e in evals if metric in e["metrics"]]
+    if len(values) <= patience:
+        return True
+    return max(values[-patience:]) > max(values[:-patience])
 
 
 def seed_everything(seed: int) -> None:
@@ -294,6 +304,8 @@ def _run(
         logger.warning("bf16 autocast on %s without native bf16 support: expect it slower than float32", device)
     if config.activation_checkpointing:
         _set_checkpointing(module, True)
+    if config.patience and family.shard is not None:  # only rank 0 evaluates: the others could not stop with it
+        raise ConfigError("patience (early stopping) runs in one process, not data-parallel")
     token_cache: dict = {}  # every text is tokenised once per run
     optimizer, scheduler = _optimizer(family, config)
     result = TrainResult()
@@ -319,9 +331,14 @@ def _run(
             model.eval()
             result.evals.append({"step": done, "metrics": evaluator(done)})
             model.train()
-        if out is not None and (done % config.checkpoint_every == 0 or done == config.steps) and is_main():
+        stopping = config.patience and not improved_within(result.evals, config.best_metric, config.patience)
+        if out is not None and (done % config.checkpoint_every == 0 or done == config.steps or stopping) and is_main():
             result.seconds = time.perf_counter() - t0
             save_checkpoint(out, done, module, optimizer, scheduler, config, result, plan)
+        if stopping:
+            log(f"early stop at step {done}: no better {config.best_metric} in {config.patience} evaluations")
+            result.stopped_at = done
+            break
         if stop_after is not None and done >= stop_after:
             break
     model.eval()

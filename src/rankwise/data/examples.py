@@ -47,6 +47,15 @@ class TrainExample:
     query_id: str | None = None
     # from `rankwise mine`: the retriever's ranks and scores of the positives and negatives
     mined: dict[str, list[float]] | None = None
+    source: str | None = None  # the training set it came from, when several are mixed (batching "mix")
+
+
+def mix_sources(sets: dict[str, list[TrainExample]]) -> list[TrainExample]:
+    """Several training sets as one list, each example tagged with its set's name, for the ``mix``
+    batching (each batch from one set, so in-batch negatives stay in domain)."""
+    from dataclasses import replace
+
+    return [replace(ex, source=name) for name, examples in sets.items() for ex in examples]
 
 
 def _text_id(text: str) -> str:

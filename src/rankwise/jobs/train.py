@@ -233,8 +233,13 @@ def train_run(
     from rankwise.device import resolve_device
     from rankwise.distributed import init_from_env
 
-    if train_file is not None and not Path(train_file).is_file():
-        raise ConfigError(f"train_file={train_file}: no such file", param="train_file")
+    for file in _train_files(train_file):
+        if not file.is_file():
+            raise ConfigError(f"train_file={file}: no such file", param="train_file")
+    if len(_train_files(train_file)) > 1 and str(cfg.batching).split(":")[0] not in ("mix", "random"):
+        raise ConfigError(
+            "several training files go with --batching mix (each batch from one file) or random (batches across files)"
+        )
     shard = init_from_env(resolve_device(cfg.device))
     if shard is not None and shard.rank != 0:
         return _train_worker(data, out, cfg, split, train_file, resume, allow_missing)
@@ -249,9 +254,19 @@ def train_run(
         raise
 
 
+def _train_files(train_file) -> list[Path]:
+    """``a.jsonl,b.jsonl``: several training sets, mixed (each example tagged with its file's stem)."""
+    return [Path(f) for f in str(train_file).split(",") if f] if train_file is not None else []
+
+
 def _examples(data, split: str, train_file, allow_missing: bool):
     """The training dataset (None for a text-form file without --data) and its examples."""
+    from rankwise.data.examples import mix_sources
+
     dataset = load_beir(data, split, allow_missing=allow_missing) if data is not None else None
+    files = _train_files(train_file)
+    if len(files) > 1:
+        return dataset, mix_sources({f.stem: load_examples(f, dataset) for f in files})
     return dataset, load_examples(train_file, dataset) if train_file else examples_from_qrels(dataset)
 
 
@@ -273,7 +288,7 @@ def _prepare(folder: RunFolder, cfg, run, resume, allow_missing, gate):
         "command": "train",
         "data": portable(data),
         "split": run["split"],
-        "train_file": portable(run["train_file"]),
+        "train_file": ",".join(str(portable(f)) for f in _train_files(run["train_file"])) or None,
     }
     folder.write_config(stored | {"eval_split": run["eval_split"], "check_data": portable(check)}, cfg)
     return dataset, examples, eval_ds, check_ds
@@ -347,7 +362,7 @@ def _model_card(folder: RunFolder, model, cfg: TrainConfig, run, examples, job: 
         before, after = evals
         runs = {"starting model": before.run, "fine-tuned": after.run}
         comparison = compare_runs(eval_ds.qrels, runs, baseline="starting model", metrics=list(DEFAULT_METRICS))
-    sources = [Path(p) for p in (run["data"], run["train_file"]) if p is not None]
+    sources = [Path(p) for p in ([run["data"]] if run["data"] is not None else []) + _train_files(run["train_file"])]
     training = {
         "steps": job.steps, "examples": job.examples, "seconds": job.seconds, "loss": cfg.loss,
         "negatives": cfg.negatives or "in-batch", **_negatives_stats(examples),

@@ -13,6 +13,8 @@ negatives are useful. One class each, found by name in :data:`BATCHING`; pass yo
   training data, ``balanced=true`` picks each query's hard negative by TAS's balanced margin
   sampling: the teacher margins T(q,p+) - T(q,n) are split into ``bins`` equal-width bins, a
   non-empty bin is chosen uniformly, then a negative within it.
+* ``mix:mode=proportional|round-robin`` — dataset mixing: each batch from one training set
+  (examples tagged by :func:`rankwise.data.examples.mix_sources`, or several ``--train-file``).
 * ``ngame:every=N,cluster_size=S`` — NGAME (Dahiya et al., WSDM 2023): every N steps the
   queries are re-embedded with the current model and clustered into groups of about S
   (k-means into n/S clusters); the clusters are shuffled, concatenated and cut into batches,
@@ -283,6 +285,61 @@ class NgameBatches(BatchSampler):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.order, self.order_start, self.last_refresh = state["order"], state["order_start"], state["last_refresh"]
+
+
+@BATCHING.register("mix")
+@dataclass
+class MixBatches(BatchSampler):
+    """Dataset mixing: every batch is drawn from one training set (``TrainExample.source``, set by
+    :func:`rankwise.data.examples.mix_sources`), so in-batch negatives stay in domain. ``mode``:
+    ``proportional`` (a set is chosen with probability proportional to its size, seeded by the step)
+    or ``round-robin`` (the sets in turn). Within a set, batches follow epoch-wise shuffles of it."""
+
+    mode: str = "proportional"
+    _groups: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _drawn: tuple[int, dict[str, int]] = field(default=(0, {}), init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("proportional", "round-robin"):
+            raise ValueError(f"mode {self.mode!r}: expected proportional or round-robin")
+
+    def _group(self, examples: Sequence[TrainExample]) -> dict[str, np.ndarray]:
+        if not self._groups:
+            names = sorted({ex.source or "" for ex in examples})
+            self._groups = {n: np.array([i for i, ex in enumerate(examples) if (ex.source or "") == n]) for n in names}
+            small = [f"{n or '(untagged)'} has {len(g)}" for n, g in self._groups.items() if len(g) < self.bs]
+            if small:
+                raise RankwiseError(
+                    f"batching 'mix': every set needs a batch of {self.bs} examples; " + ", ".join(small)
+                )
+        return self._groups
+
+    def _source(self, step: int, names: list[str], sizes: np.ndarray) -> str:
+        if self.mode == "round-robin":
+            return names[step % len(names)]
+        return names[int(np.random.default_rng([self.seed, step, 7]).choice(len(names), p=sizes / sizes.sum()))]
+
+    def _count_before(self, step: int, names: list[str], sizes: np.ndarray) -> dict[str, int]:
+        """How many batches each set gave before ``step`` (a function of seed and step: resumes exactly)."""
+        start, counts = self._drawn if self._drawn[0] <= step else (0, {})
+        counts = dict(counts)
+        for t in range(start, step):
+            name = self._source(t, names, sizes)
+            counts[name] = counts.get(name, 0) + 1
+        self._drawn = (step, counts)
+        return counts
+
+    def indices(self, step: int, examples: Sequence[TrainExample]) -> np.ndarray:
+        groups = self._group(examples)
+        names = list(groups)
+        sizes = np.array([len(groups[n]) for n in names], dtype=np.float64)
+        name = self._source(step, names, sizes)
+        k = self._count_before(step, names, sizes).get(name, 0)  # this set's k-th batch
+        group = groups[name]
+        per_epoch = len(group) // self.bs
+        epoch, pos = divmod(k, per_epoch)
+        order = np.random.default_rng([self.seed, names.index(name), epoch]).permutation(len(group))
+        return group[order[pos * self.bs : (pos + 1) * self.bs]]
 
 
 def length_bucketed(sampler: BatchSampler, bucket: int) -> BatchSampler:

@@ -210,7 +210,9 @@ class BiEncoder(nn.Module):
             cfg.doc_max_length = doc_max_length
         cfg.query_prompt = cfg.query_prompt if query_prompt is None else query_prompt
         cfg.doc_prompt = cfg.doc_prompt if doc_prompt is None else doc_prompt
-        if backbone_path.is_dir() and not (backbone_path / "config.json").is_file():
+        if backbone_path.is_dir() and not any(
+            (backbone_path / f).is_file() for f in ("config.json", "adapter_config.json")
+        ):
             raise RankwiseError(
                 f"cannot load model {source!r}: {backbone_path} has no config.json "
                 "(not a transformers or sentence-transformers folder)"

@@ -91,6 +91,10 @@ class TrainConfig(BaseModel):
     doc_max_length: Optional[int] = Field(
         None, ge=4, description="token limit for documents while training (default: the model's)"
     )
+    lora: Optional[str] = Field(
+        None,
+        description="train LoRA adapters only (peft): 'lora:r=8,alpha=16,dropout=0.05,targets=query/value,save=merged|adapter'",
+    )
     query_prompt: Optional[str] = Field(
         None,
         description="prompt prepended to queries, e.g. 'query: ' (E5); kept in the saved model [default: the model's]",
@@ -190,6 +194,15 @@ class TrainConfig(BaseModel):
 
             if v not in FAMILIES.names():
                 raise ValueError(f"{v!r}: expected one of {', '.join(FAMILIES.names())}")
+        return v
+
+    @field_validator("lora")
+    @classmethod
+    def _lora_spec(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None:
+            from rankwise.training.lora import parse_lora
+
+            parse_lora(v)  # a bad spec fails here, naming the parameter
         return v
 
     @field_validator("device")

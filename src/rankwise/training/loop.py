@@ -259,16 +259,25 @@ def train(
     with ExitStack() as stack:
         work = out if out is not None else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rankwise-")))
         stack.enter_context(family.training_lengths(config))
+        lora = None
+        if config.lora:
+            from rankwise.training.lora import apply_lora, finish_lora, parse_lora
+
+            lora = parse_lora(config.lora)
+            apply_lora(family.model, lora)  # before the device move, the optimizer and any checkpoint load
         family.model.to(device)
         plan = plan or Plan(config, examples, dataset=corpus, work_dir=work, show_progress=show_progress, log=log)
-        return _run(family, config, plan, out, device, resume, on_step, evaluator, stop_after, log)
+        result = _run(family, config, plan, out, device, resume, on_step, evaluator, stop_after, log)
+        if lora is not None:
+            finish_lora(family.model, lora)
+        return result
 
 
 def _optimizer(family: Family, config: TrainConfig):
     """AdamW without decay on biases and norms, a head at its own learning rate, and
     transformers' schedule as sentence-transformers' trainer uses it: ceil(ratio x steps) warm-up
     steps from lr 0, then linear decay to 0 (same learning rates step for step)."""
-    params = list(family.module.named_parameters())
+    params = [(n, p) for n, p in family.module.named_parameters() if p.requires_grad]  # LoRA freezes the base
     no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
     scale = {n: (config.head_lr_scale if k < 0 else k) for names, k in family.param_groups() for n in names}
     groups = [

@@ -42,6 +42,7 @@ class Family:
     embeds: ClassVar[bool] = False  # encodes texts on their own (dynamic re-mining, TAS/NGAME clusters)
     retrieves: ClassVar[bool] = False  # a first stage over a whole corpus
     data_parallel: ClassVar[bool] = False  # forward_backward shards the batch across processes
+    embedding_terms: ClassVar[bool] = False  # trains Matryoshka / quantisation-aware terms on its embeddings
 
     def __init__(self, model: Any) -> None:
         self.model = model

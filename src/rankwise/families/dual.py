@@ -22,6 +22,7 @@ class DualFamily(Family):
     embeds = True
     retrieves = True
     data_parallel = True
+    embedding_terms = True
 
     @property
     def module(self):
@@ -60,7 +61,16 @@ class DualFamily(Family):
             bf16=config.bf16,
             check=check,
             shard=self.shard,
+            terms=self._terms(config),
         )
+
+    @staticmethod
+    def _terms(config):
+        if not config.embedding_terms:
+            return None
+        from rankwise.losses.embedding_terms import parse_embedding_terms
+
+        return parse_embedding_terms(config.embedding_terms)
 
     def lengths(self, texts: Sequence[str]) -> np.ndarray:
         return np.array([len(x) for x in self.model.token_ids(texts, "doc")])

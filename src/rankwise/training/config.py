@@ -91,6 +91,11 @@ class TrainConfig(BaseModel):
     doc_max_length: Optional[int] = Field(
         None, ge=4, description="token limit for documents while training (default: the model's)"
     )
+    embedding_terms: Optional[str] = Field(
+        None,
+        description="dual encoder: 'matryoshka:dims=64/128/256' and/or 'quantize:precision=int8|binary' (straight-through), "
+        "each applying the loss to those embeddings' scores too",
+    )
     lora: Optional[str] = Field(
         None,
         description="train LoRA adapters only (peft): 'lora:r=8,alpha=16,dropout=0.05,targets=query/value,save=merged|adapter'",
@@ -194,6 +199,15 @@ class TrainConfig(BaseModel):
 
             if v not in FAMILIES.names():
                 raise ValueError(f"{v!r}: expected one of {', '.join(FAMILIES.names())}")
+        return v
+
+    @field_validator("embedding_terms")
+    @classmethod
+    def _embedding_terms_spec(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None:
+            from rankwise.losses.embedding_terms import parse_embedding_terms
+
+            parse_embedding_terms(v)
         return v
 
     @field_validator("lora")

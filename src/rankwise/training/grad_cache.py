@@ -129,17 +129,33 @@ def forward_backward(
     bf16: bool = False,
     check: Callable[[torch.Tensor], None] | None = None,
     shard: Shard | None = None,
+    terms=None,
 ) -> tuple[torch.Tensor, dict[str, float], TokenCount]:
     """A dual encoder's step: encode queries and documents, score ``q @ d.T``, back-propagate
-    (see :func:`cached_forward_backward`)."""
+    (see :func:`cached_forward_backward`); ``terms``: :class:`~rankwise.losses.embedding_terms.EmbeddingTerms`
+    whose score matrices the loss also sees."""
     kw = {"token_cache": token_cache, "chunk_tokens": chunk_tokens}
+    combine, loss = (lambda q, d: q @ d.T), loss_of_scores
+    if terms is not None:  # Matryoshka / quantisation-aware: the loss over a stack of score matrices
+        from rankwise.losses.embedding_terms import score_stack, weights
+
+        w = weights(terms)
+
+        def combine(q, d):
+            return torch.stack(score_stack(q, d, terms, normalize=model.config.normalize))
+
+        def loss(stack):
+            full, info = loss_of_scores(stack[0])
+            extra = [wi * loss_of_scores(s)[0] for wi, s in zip(w[1:], stack[1:])]
+            return full + sum(extra), info | {"loss_full_size": float(full.detach())}
+
     return cached_forward_backward(
         [
             Side(lambda t: model.embed_counted(t, "query", **kw), list(queries)),
             Side(lambda t: model.embed_counted(t, "doc", **kw), list(docs)),
         ],
-        lambda q, d: q @ d.T,
-        loss_of_scores,
+        combine,
+        loss,
         device_type=model.device.type,
         cache_chunk=cache_chunk,
         bf16=bf16,

@@ -1,0 +1,79 @@
+"""Matryoshka and quantisation-aware terms: the loss of a step by hand, gradient caching equal to
+the plain step, straight-through gradients, and parsing errors."""
+
+import pytest
+import torch
+
+import rankwise as rw
+from rankwise.errors import ConfigError
+from rankwise.losses.embedding_terms import parse_embedding_terms, quantize
+from rankwise.training.grad_cache import forward_backward
+from tests.conftest import assert_grads_close, make_tiny_bert
+
+QUERIES = ["sort a list", "read a file", "join strings", "parse json"]
+DOCS = ["sorted(x)", "open(path).read()", "'-'.join(parts)", "json.loads(text)"]
+
+
+def _infonce(s):
+    return (s / 0.05).logsumexp(-1).mean() - (s / 0.05).diagonal().mean(), {}
+
+
+@pytest.fixture(scope="module")
+def still(tmp_path_factory):
+    path = make_tiny_bert(tmp_path_factory.mktemp("still"), hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    return rw.BiEncoder.load(path, normalize=True, query_max_length=16, doc_max_length=16)
+
+
+def _grads(model):
+    return {n: p.grad.clone() for n, p in model.backbone.named_parameters() if p.grad is not None}
+
+
+def test_matryoshka_and_binary_loss_by_hand(still):
+    terms = parse_embedding_terms("matryoshka:dims=8/16,weights=1/0.5+quantize:precision=binary,weight=0.25")
+    still.zero_grad()
+    loss, info, _ = forward_backward(still, QUERIES, DOCS, _infonce, terms=terms)
+    with torch.no_grad():
+        q, d = still.embed(QUERIES, "query"), still.embed(DOCS, "doc")
+        n = torch.nn.functional.normalize
+        want = _infonce(q @ d.T)[0]
+        want += _infonce(n(q[:, :8], dim=-1) @ n(d[:, :8], dim=-1).T)[0]
+        want += 0.5 * _infonce(n(q[:, :16], dim=-1) @ n(d[:, :16], dim=-1).T)[0]
+        want += 0.25 * _infonce(torch.sign(q) @ torch.sign(d).T)[0]
+    assert float(loss) == pytest.approx(float(want), rel=1e-5)
+    assert info["loss_full_size"] == pytest.approx(float(_infonce(q @ d.T)[0]), rel=1e-5)
+
+
+def test_gradient_caching_equals_the_plain_step_with_terms(still):
+    terms = parse_embedding_terms("matryoshka:dims=8/16+quantize:precision=int8")
+    still.zero_grad()
+    forward_backward(still, QUERIES, DOCS, _infonce, terms=terms)
+    plain = _grads(still)
+    still.zero_grad()
+    forward_backward(still, QUERIES, DOCS, _infonce, terms=terms, cache_chunk=2)
+    for name, g in _grads(still).items():
+        assert_grads_close(g, plain[name], name)
+
+
+def test_straight_through_quantisation():
+    x = torch.tensor([0.5, -0.25, 1.0], requires_grad=True)
+    q = quantize(x, "int8")
+    assert q.tolist() == pytest.approx([64 / 127, -32 / 127, 1.0])  # round(x / (1/127)) / 127
+    q.sum().backward()
+    assert x.grad.tolist() == [1.0, 1.0, 1.0]  # the identity backward
+    assert quantize(torch.tensor([0.0, -3.0]), "binary").tolist() == [1.0, -1.0]
+
+
+def test_bad_specs_and_families(tiny_model_dir):
+    for bad, part in [
+        ("matryoshka", "needs dims"),
+        ("matryoshka:dims=8/x", "expected numbers"),
+        ("quantize:precision=fp4", "precision 'fp4'"),
+        ("pca:dims=8", "unknown term 'pca'"),
+        ("matryoshka:dims=8,size=2", "no parameter 'size'"),
+    ]:
+        with pytest.raises(ConfigError, match=part):
+            parse_embedding_terms(bad)
+    reranker = rw.CrossEncoder(tiny_model_dir)
+    examples = [rw.TrainExample(f"q{i}", [(f"d{i}", f"doc {i}")]) for i in range(4)]
+    with pytest.raises(ConfigError, match="not a cross-encoder"):
+        rw.train(reranker, examples, rw.TrainConfig(steps=1, batch_size=2, embedding_terms="matryoshka:dims=8"))

@@ -217,6 +217,13 @@ DEFAULT_METRICS_TEXT = "ndcg@10,mrr@10,recall@100,map"  # rankwise.metrics.DEFAU
 FUSION_HELP = "with several retrievers joined by +: rrf[:k=60], combsum:NORM[,weights=a/b] or combmnz:NORM (NORM: min-max, z-score, sum, max) [default: rrf]"
 
 
+def _ints(text: str, option: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise RankwiseError(f"--{option} {text}: expected whole numbers joined by commas, e.g. 64,128,384") from None
+
+
 @typer_app.command("eval")
 def eval_cmd(
     data: Optional[Path] = typer.Option(None, help="BEIR folder [with --run: default, the run folder's]"),
@@ -231,6 +238,10 @@ def eval_cmd(
         "dense", help="dense (the --model), bm25, or several joined by + (bm25+dense, bm25+MODEL_DIR): fused"
     ),
     fusion: Optional[str] = typer.Option(None, help=FUSION_HELP),
+    dims: Optional[str] = typer.Option(
+        None, help="the cost-quality frontier: embedding prefixes to evaluate, e.g. 64,128,384 (Matryoshka)"
+    ),
+    precision: Optional[str] = typer.Option(None, help="with the frontier: fp32,int8,binary (exact search over codes)"),
     overwrite: bool = typer.Option(False, help="clear a non-empty --out first (a run folder never mixes two runs)"),
     run: Optional[Path] = typer.Option(
         None, help="score an existing run instead (a TREC file or a run folder: eval, train, rerank)"
@@ -273,7 +284,12 @@ def eval_cmd(
     job = evaluate_split(
         _data_folder(data), split, out, model_name=model, k=k, allow_missing=allow_missing, max_length=max_length,
         device=device, retriever=retriever, fusion=fusion, overwrite=overwrite, ray=ray, workers=workers,
+        dims=_ints(dims, "dims") if dims else None, precision=precision.split(",") if precision else None,
     )  # fmt: skip
+    if job.frontier is not None:
+        results.print(escape(job.frontier.markdown()))
+        results.print(f"run folder: {out} (frontier.json, frontier.md, frontier.png)")
+        return
     label = model or "all-MiniLM-L6-v2" if retriever == "dense" else job.label
     results.print(_table(f"{data} ({split})", {label: job.metrics}))
     results.print(f"run folder: {out} (run.trec, metrics.json, per_query.json, report.html)")

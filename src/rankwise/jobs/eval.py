@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rankwise.data import load_beir
 from rankwise.errors import ConfigError
+from rankwise.io import write_text
 from rankwise.jobs.folder import RunFolder, portable
 from rankwise.metrics import DEFAULT_METRICS
 from rankwise.metrics.model import evaluate_model
@@ -20,6 +22,7 @@ class EvalJob:
     metrics: dict[str, float]
     label: str  # the model's name, or bm25
     folder: Path
+    frontier: Any = None  # with dims / precision: the :class:`~rankwise.metrics.frontier.Frontier`
 
 
 @dataclass
@@ -82,6 +85,8 @@ def evaluate_split(
     device: str | None = None,
     retriever: str = "dense",
     fusion: str | None = None,
+    dims: list[int] | None = None,
+    precision: list[str] | None = None,
     overwrite: bool = False,
     show_progress: bool = True,
     ray: str | None = None,
@@ -90,7 +95,11 @@ def evaluate_split(
     """Retrieve the split's top ``k`` with ``model_name`` (``retriever="dense"``) or BM25 and score it.
     ``retriever="bm25+dense"`` (or any ``+``-joined first stages: ``dense`` is ``model_name``, or
     model folders) fuses them as ``fusion`` says (default ``rrf``; see
-    :func:`~rankwise.index.fusion.parse_fusion`). ``ray``: encode the corpus on that Ray cluster first."""
+    :func:`~rankwise.index.fusion.parse_fusion`). ``ray``: encode the corpus on that Ray cluster first.
+    ``dims`` / ``precision`` (e.g. [64, 128, 384], ["fp32", "int8", "binary"]): the cost-quality frontier
+    of the model's embeddings instead (:func:`rankwise.metrics.frontier.frontier`)."""
+    if dims is not None or precision is not None:
+        return _evaluate_frontier(data, split, out, model_name, dims, precision, k, allow_missing, device, overwrite)
     if "+" in retriever:
         return _evaluate_fused(
             data, split, out, retriever, model_name, fusion, k, allow_missing, device, overwrite, show_progress
@@ -137,6 +146,27 @@ def evaluate_split(
             seed=0,
         )
         return EvalJob(res.metrics, label, folder.path)
+
+
+def _evaluate_frontier(data, split, out, model_name, dims, precision, k, allow_missing, device, overwrite):
+    """Every dims x precision cell: frontier.json, frontier.md, frontier.png in the run folder."""
+    from rankwise.metrics.frontier import frontier
+    from rankwise.report.plots import frontier as plot_frontier
+
+    check_limits(k=k)
+    with RunFolder.open(out, overwrite=overwrite) as folder:
+        dataset = load_beir(data, split, allow_missing=allow_missing).own_split()
+        model = _load_retriever(model_name, None, device, dataset)
+        size = model.backbone.config.hidden_size
+        res = frontier(model, dataset, dims or [size], precision or ["fp32"], k=k)
+        cells = {str(d): row for d, row in res.cells.items()}
+        folder.write_json("frontier.json", {"baseline": res.full, "cells": cells, "caption": res.caption})
+        write_text(folder / "frontier.md", res.markdown() + "\n")
+        plot_frontier(res.cells, folder / "frontier.png")
+        run = {"command": "eval", "data": str(Path(data).resolve()), "split": split, "model": portable(model_name)}
+        folder.write_config(run | {"dims": list(res.cells), "precision": precision or ["fp32"], "k": k})
+        base = res.cells[size]["fp32"]
+        return EvalJob({m: base[m] for m in ("ndcg@10", "recall@100")}, res.full, folder.path, frontier=res)
 
 
 def _evaluate_fused(

@@ -144,3 +144,23 @@ def diagnostics_over_steps(series: Mapping[str, tuple[Sequence[int], Sequence[fl
         axes[j // cols][j % cols].axis("off")
     fig.tight_layout()  # panels' titles and tick labels apart
     return _save(fig, Path(path))
+
+
+def frontier(
+    cells: Mapping[int, Mapping[str, Mapping[str, float]]], path: str | Path, *, metric: str = "ndcg@10"
+) -> Path:
+    """Quality against index size: one line per precision through its dimensions (log-scale bytes)."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    precisions = list(dict.fromkeys(p for row in cells.values() for p in row))
+    for prec in precisions:
+        pts = sorted((c[prec]["index_bytes"], c[prec][metric], d) for d, c in cells.items() if prec in c)
+        ax.plot([b for b, _, _ in pts], [v for _, v, _ in pts], marker="o", label=prec)
+        for b, v, d in pts:
+            ax.annotate(str(d), (b, v), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("index bytes")
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric} against index size (labels: dimensions)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, Path(path))

@@ -333,6 +333,42 @@ def rerank_cmd(
     results.print(f"run folder: {out} (run.trec, run-first.trec, metrics.json, latency.json, report.html)")
 
 
+@typer_app.command("export")
+def export_cmd(
+    model: Path = typer.Argument(..., help="a dual encoder's folder (e.g. RUN/model)"),
+    out: Path = typer.Option(..., help="folder for the export (model.onnx, tokenizer, export.json)"),
+    onnx: bool = typer.Option(True, help="export to ONNX (torch.onnx; run by onnxruntime)"),
+    int8: bool = typer.Option(False, help="also onnxruntime's dynamic int8 quantisation (model-int8.onnx)"),
+    data: Optional[Path] = typer.Option(None, help="BEIR folder to check the export on (exact metrics, paired test)"),
+    split: str = typer.Option("test", help="qrels split to check on"),
+    k: int = typer.Option(100, min=1),
+    alpha: float = typer.Option(0.05, min=1e-6, max=0.5),
+    overwrite: bool = typer.Option(False, help="clear a non-empty --out first"),
+) -> None:
+    """Export a dual encoder to ONNX (and int8), check it against the original on a split: nDCG@10 and
+    Recall@100 of each, the paired t-test, per-query CPU latency; exit 1 if an export is significantly worse."""
+    from rankwise.jobs.export import export
+
+    if not onnx:
+        raise RankwiseError("export writes ONNX (--onnx); no other format yet")
+    job = export(model, out, int8=int8, data=_data_folder(data) if data else None, split=split, k=k, alpha=alpha,
+                 overwrite=overwrite)  # fmt: skip
+    results.print(f"wrote {', '.join(str(g) for g in job.graphs)}")
+    if not job.metrics:
+        return
+    table = Table(title=f"{data} ({split}): the export against the original")
+    for col in ("variant", "nDCG@10", "Recall@100", "Δ nDCG@10", "p (Holm)", "ms / query", "verdict"):
+        table.add_column(col, justify="left" if col in ("variant", "verdict") else "right")
+    for name, m in job.metrics.items():
+        c = job.checks[name]
+        verdict = "baseline" if name == "original" else "good" if job.good[name] else "[red]significantly worse[/]"
+        table.add_row(name, f"{m['ndcg@10']:.4f}", f"{m['recall@100']:.4f}", f"{c['delta']:+.4f}",
+                      f"{c['p_holm']:.3g}", f"{job.latency_ms[name]:.1f}", verdict)  # fmt: skip
+    results.print(table)
+    if not all(job.good.values()):
+        raise typer.Exit(1)
+
+
 @typer_app.command("compare")
 def compare_cmd(
     runs: list[str] = typer.Argument(

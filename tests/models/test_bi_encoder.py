@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -108,3 +110,30 @@ def test_prompts_apply_in_training_and_survive_a_round_trip_through_sentence_tra
     assert (again.config.query_prompt, again.config.doc_prompt) == ("query: ", "passage: ")
     assert not np.allclose(BiEncoder.load(path, query_prompt="").encode(TEXTS, "query"), again.encode(TEXTS, "query"))
     assert plain.shape == again.encode(TEXTS, "query").shape
+
+
+def test_untied_towers_train_apart_and_load_in_sentence_transformers_router(tiny_model_dir, tmp_path):
+    st = pytest.importorskip("sentence_transformers")
+    import rankwise as rw
+    from rankwise.data.examples import TrainExample
+
+    model = BiEncoder.load(tiny_model_dir, normalize=True, query_max_length=8, doc_max_length=48)
+    examples = [TrainExample(f"how to {t}", [(t, f"{t} does it")]) for t in ("sort", "parse", "open", "read")]
+    rw.train(model, examples, rw.TrainConfig(steps=2, batch_size=2, lr=1e-3, untie=True))
+    assert model.untied
+    q = dict(model.query_backbone.named_parameters())
+    assert any(not torch.equal(p, q[n]) for n, p in model.backbone.named_parameters())  # the towers moved apart
+    path = model.save(tmp_path / "two-tower")
+    assert json.loads((path / "modules.json").read_text())[0]["type"].endswith("Router")
+    theirs = st.SentenceTransformer(str(path), device="cpu")
+    # the Router keeps each tower's own max length, so even long queries match (8 tokens)
+    np.testing.assert_allclose(
+        theirs.encode_query(TEXTS, convert_to_numpy=True), model.encode(TEXTS, "query"), atol=1e-5
+    )
+    np.testing.assert_allclose(
+        theirs.encode_document(TEXTS, convert_to_numpy=True), model.encode(TEXTS, "doc"), atol=1e-5
+    )
+    again = BiEncoder.load(path)
+    assert again.untied and (again.config.query_max_length, again.config.doc_max_length) == (8, 48)
+    np.testing.assert_allclose(again.encode(TEXTS, "query"), model.encode(TEXTS, "query"), atol=1e-6)
+    np.testing.assert_allclose(again.encode(TEXTS, "doc"), model.encode(TEXTS, "doc"), atol=1e-6)

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
+import torch
 
 from rankwise.families.base import Family, register_family
 from rankwise.models.bi_encoder import BiEncoder
@@ -26,6 +27,9 @@ class DualFamily(Family):
 
     @property
     def module(self):
+        """The trained parameters: the shared tower, or both untied towers."""
+        if self.model.untied:
+            return torch.nn.ModuleDict({"query": self.model.query_backbone, "doc": self.model.backbone})
         return self.model.backbone
 
     def prepare_training(self, examples, config) -> None:
@@ -34,6 +38,8 @@ class DualFamily(Family):
             self.model.config.query_prompt = config.query_prompt
         if config.doc_prompt is not None:
             self.model.config.doc_prompt = config.doc_prompt
+        if config.untie:
+            self.model.untie()
 
     @contextmanager
     def training_lengths(self, config) -> Iterator[None]:

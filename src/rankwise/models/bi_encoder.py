@@ -77,9 +77,30 @@ def count_truncated(tokenizer, texts: Sequence[str], max_length: int, batch: int
     return n
 
 
+def _router(path: Path, modules: list[dict]) -> dict | None:
+    """The ``router_config.json`` of a folder whose one module is sentence-transformers' Router."""
+    if [m["type"].rsplit(".", 1)[-1] for m in modules] != ["Router"]:
+        return None
+    router = json.loads((path / modules[0].get("path", "") / "router_config.json").read_text())
+    if set(router["structure"]) != {"query", "document"}:
+        raise RankwiseError(f"{path}: a Router with routes {sorted(router['structure'])}; expected query and document")
+    return router
+
+
+def _query_tower(path: Path) -> Path | None:
+    """An untied query tower's Transformer folder (None for one shared tower)."""
+    if not (path / "modules.json").is_file():
+        return None
+    router = _router(path, json.loads((path / "modules.json").read_text()))
+    return None if router is None else path / router["structure"]["query"][0]
+
+
 def _read_st_config(path: Path) -> tuple[Path, EncoderConfig]:
     """Backbone folder and pooling settings from a sentence-transformers folder (``modules.json``)."""
     modules = json.loads((path / "modules.json").read_text())
+    router = _router(path, modules)
+    if router is not None:  # untied towers: the document route gives pooling and lengths
+        modules = [{"type": router["types"][p], "path": p} for p in router["structure"]["document"]]
     cfg = EncoderConfig(normalize=False)
     backbone = path
     for m in modules:
@@ -145,15 +166,56 @@ def resolve_source(name_or_path: str | Path | None) -> tuple[Path, str]:
     return _from_hub(str(name_or_path)), str(name_or_path)
 
 
+_ST_TYPES = {
+    "Transformer": "sentence_transformers.models.Transformer",
+    "Pooling": "sentence_transformers.models.Pooling",
+    "Normalize": "sentence_transformers.models.Normalize",
+    "Router": "sentence_transformers.base.modules.router.Router",
+}
+
+
+def _st_module(idx: int, path: str, kind: str) -> dict:
+    return {"idx": idx, "name": str(idx), "path": path, "type": _ST_TYPES[kind]}
+
+
+def _write_json(path: Path, obj) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=2))
+
+
 class BiEncoder(nn.Module):
     """One shared encoder for queries and documents."""
 
-    def __init__(self, backbone: nn.Module, tokenizer, config: EncoderConfig, name: str = "") -> None:
+    def __init__(
+        self,
+        backbone: nn.Module,
+        tokenizer,
+        config: EncoderConfig,
+        name: str = "",
+        query_backbone: nn.Module | None = None,
+    ) -> None:
         super().__init__()
-        self.backbone = backbone
+        self.backbone = backbone  # the document tower (and the query tower unless untied)
+        self.query_backbone = query_backbone  # an untied query tower, or None
         self.tokenizer = tokenizer
         self.config = config
         self.name = name
+
+    @property
+    def untied(self) -> bool:
+        return self.query_backbone is not None
+
+    def untie(self) -> BiEncoder:
+        """Give queries their own tower, a copy of the shared one (two-tower training; saved under
+        sentence-transformers' ``Router``, which routes queries and documents to their towers)."""
+        import copy
+
+        if self.query_backbone is None:
+            self.query_backbone = copy.deepcopy(self.backbone)
+        return self
+
+    def tower(self, side: Side) -> nn.Module:
+        return self.query_backbone if side == "query" and self.query_backbone is not None else self.backbone
 
     # ---------------------------------------------------------------- loading
     @classmethod
@@ -227,8 +289,13 @@ class BiEncoder(nn.Module):
             raise RankwiseError(f"cannot load model {source!r}: {exc}") from None
         from rankwise.device import resolve_device
 
+        query_backbone = None
+        tower = _query_tower(path) if path.is_dir() else None
+        if tower is not None:
+            query_backbone = AutoModel.from_pretrained(str(tower), attn_implementation="sdpa").eval()
+            query_backbone = query_backbone.to(resolve_device(device))
         backbone.eval()
-        return cls(backbone.to(resolve_device(device)), tokenizer, cfg, label)
+        return cls(backbone.to(resolve_device(device)), tokenizer, cfg, label, query_backbone)
 
     @property
     def device(self) -> torch.device:
@@ -260,8 +327,8 @@ class BiEncoder(nn.Module):
             emb = (hidden * m).sum(1) / m.sum(1).clamp_min(1e-9)
         return nn.functional.normalize(emb, dim=-1) if self.config.normalize else emb
 
-    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        out = self.backbone(
+    def forward(self, batch: dict[str, torch.Tensor], side: Side = "doc") -> torch.Tensor:
+        out = self.tower(side)(
             input_ids=batch["input_ids"],
             attention_mask=batch["attention_mask"],
             **({"token_type_ids": batch["token_type_ids"]} if "token_type_ids" in batch else {}),
@@ -292,7 +359,7 @@ class BiEncoder(nn.Module):
         for chunk in chunks:
             batch = self.tokenizer.pad({"input_ids": [ids[i] for i in chunk]}, return_tensors="pt")
             padded += batch["input_ids"].numel()
-            parts.append(self({k: v.to(device) for k, v in batch.items()}))
+            parts.append(self({k: v.to(device) for k, v in batch.items()}, side))
         out = torch.cat(parts) if len(parts) > 1 else parts[0]
         return restore_order(out, chunks, chunk_tokens), TokenCount(sum(lengths), padded)
 
@@ -340,7 +407,7 @@ class BiEncoder(nn.Module):
                 for start in range(0, n, batch_size):
                     idx = order[start : start + batch_size]
                     batch = self.tokenizer.pad({"input_ids": [ids[i] for i in idx]}, return_tensors="pt")
-                    out[idx] = self({k: v.to(device) for k, v in batch.items()}).float().cpu().numpy()
+                    out[idx] = self({k: v.to(device) for k, v in batch.items()}, side).float().cpu().numpy()
                     if progress:
                         progress(len(idx))
         return out
@@ -360,56 +427,65 @@ class BiEncoder(nn.Module):
         return {k: v for k, v in named.items() if v}
 
     def save(self, path: str | Path) -> Path:
-        """Write a sentence-transformers folder (atomically)."""
+        """Write a sentence-transformers folder (atomically); untied towers under its ``Router``."""
         path = Path(path)
         with atomic_path(path, is_dir=True) as tmp:
-            self.backbone.save_pretrained(tmp)
-            self.tokenizer.save_pretrained(tmp)
-            modules = [
-                {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-                {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-            ]
-            if self.config.normalize:
-                modules.append(
-                    {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}
-                )
-                (tmp / "2_Normalize").mkdir()
-            (tmp / "modules.json").write_text(json.dumps(modules, indent=2))
-            # sentence-transformers has one max length: the document one, which governs stored embeddings
-            (tmp / "sentence_bert_config.json").write_text(
-                json.dumps({"max_seq_length": self.config.doc_max_length, "do_lower_case": False}, indent=2)
+            if self.untied:
+                self._save_router(tmp)
+            else:
+                names = self._save_tower(tmp, self.backbone, self.config.doc_max_length, "", "")
+                _write_json(tmp / "modules.json", [_st_module(i, p, kind) for i, (p, kind) in enumerate(names)])
+            _write_json(
+                tmp / "config_sentence_transformers.json",
+                {
+                    "prompts": self.prompts(),
+                    "default_prompt_name": None,
+                    "similarity_fn_name": "cosine" if self.config.normalize else "dot",
+                },
             )
-            (tmp / "1_Pooling").mkdir()
-            (tmp / "1_Pooling" / "config.json").write_text(
-                json.dumps(
-                    {
-                        "word_embedding_dimension": self.backbone.config.hidden_size,
-                        "pooling_mode_cls_token": self.config.pooling == "cls",
-                        "pooling_mode_mean_tokens": self.config.pooling == "mean",
-                        "pooling_mode_max_tokens": False,
-                        "pooling_mode_mean_sqrt_len_tokens": False,
-                    },
-                    indent=2,
-                )
-            )
-            (tmp / "config_sentence_transformers.json").write_text(
-                json.dumps(
-                    {
-                        "prompts": self.prompts(),
-                        "default_prompt_name": None,
-                        "similarity_fn_name": "cosine" if self.config.normalize else "dot",
-                    },
-                    indent=2,
-                )
-            )
-            (tmp / "rankwise.json").write_text(
-                json.dumps(
-                    {
-                        "query_max_length": self.config.query_max_length,
-                        "doc_max_length": self.config.doc_max_length,
-                        "base_model": self.name,
-                    },
-                    indent=2,
-                )
+            _write_json(
+                tmp / "rankwise.json",
+                {
+                    "query_max_length": self.config.query_max_length,
+                    "doc_max_length": self.config.doc_max_length,
+                    "base_model": self.name,
+                },
             )
         return path
+
+    def _save_tower(
+        self, tmp: Path, backbone: nn.Module, max_length: int, prefix: str, sep: str
+    ) -> list[tuple[str, str]]:
+        """Transformer, Pooling (and Normalize) of one tower under ``tmp``; returns (path, kind) of each.
+        A shared tower sits at the root (sentence-transformers has one max length there: the document
+        one, which governs stored embeddings); a Router's towers in ``{prefix}_{i}_{Kind}`` folders."""
+        kinds = ["Transformer", "Pooling"] + (["Normalize"] if self.config.normalize else [])
+        paths = [
+            f"{prefix}{sep}{i}_{k}" if prefix else ("" if k == "Transformer" else f"{i}_{k}")
+            for i, k in enumerate(kinds)
+        ]
+        where = tmp / paths[0]
+        backbone.save_pretrained(where)
+        self.tokenizer.save_pretrained(where)
+        _write_json(where / "sentence_bert_config.json", {"max_seq_length": max_length, "do_lower_case": False})
+        pooling = {
+            "word_embedding_dimension": backbone.config.hidden_size,
+            "pooling_mode_cls_token": self.config.pooling == "cls",
+            "pooling_mode_mean_tokens": self.config.pooling == "mean",
+            "pooling_mode_max_tokens": False,
+            "pooling_mode_mean_sqrt_len_tokens": False,
+        }
+        _write_json(tmp / paths[1] / "config.json", pooling)
+        if self.config.normalize:
+            (tmp / paths[2]).mkdir()
+        return list(zip(paths, kinds))
+
+    def _save_router(self, tmp: Path) -> None:
+        """Two towers under sentence-transformers' Router: ``encode_query`` routes to the query one."""
+        query = self._save_tower(tmp, self.query_backbone, self.config.query_max_length, "query", "_")
+        doc = self._save_tower(tmp, self.backbone, self.config.doc_max_length, "document", "_")
+        types = {p: _ST_TYPES[k] for p, k in [*query, *doc]}
+        structure = {"query": [p for p, _ in query], "document": [p for p, _ in doc]}
+        params = {"default_route": "document", "allow_empty_key": True, "route_mappings": {}}
+        _write_json(tmp / "router_config.json", {"types": types, "structure": structure, "parameters": params})
+        _write_json(tmp / "modules.json", [{"idx": 0, "name": "0", "path": "", "type": _ST_TYPES["Router"]}])

@@ -39,6 +39,8 @@ def export_onnx(model, folder: str | Path, *, int8: bool = False) -> list[Path]:
         def forward(self, input_ids, attention_mask):
             return self.encoder({"input_ids": input_ids, "attention_mask": attention_mask})
 
+    if model.untied:
+        raise ConfigError("export --onnx takes one shared tower; an untied query tower is not exported yet")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     example = model.tokenize(["an example text", "a second, longer example text"], "doc")

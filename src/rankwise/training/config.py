@@ -100,6 +100,9 @@ class TrainConfig(BaseModel):
         None,
         description="train LoRA adapters only (peft): 'lora:r=8,alpha=16,dropout=0.05,targets=query/value,save=merged|adapter'",
     )
+    untie: bool = Field(
+        False, description="dual encoder: a query tower of its own (a copy of the shared one), saved as a Router"
+    )
     query_prompt: Optional[str] = Field(
         None,
         description="prompt prepended to queries, e.g. 'query: ' (E5); kept in the saved model [default: the model's]",

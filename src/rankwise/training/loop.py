@@ -306,9 +306,10 @@ def _run(
     stop_after,
     log,
 ) -> TrainResult:
-    model, module = family.model, family.module
+    model = family.model
     plan.prepare(family)
-    family.prepare_training(plan.source.examples, config)
+    family.prepare_training(plan.source.examples, config)  # may change the module (e.g. untie the towers)
+    module = family.module
     if config.bf16 and not bf16_is_native(device):
         logger.warning("bf16 autocast on %s without native bf16 support: expect it slower than float32", device)
     if config.activation_checkpointing:

@@ -64,6 +64,8 @@ def apply_lora(model: Any, options: LoraOptions) -> None:
         raise ConfigError(f"lora adapts a transformers backbone; {type(model).__name__} has none")
     if is_adapted(model):
         return
+    if getattr(model, "untied", False):
+        raise ConfigError("lora adapts one shared tower; train untied towers without lora")
     classifies = type(backbone).__name__.endswith("ForSequenceClassification")
     if classifies and options.save == "adapter":  # its loaders read the scoring head's config from the folder
         raise ConfigError(

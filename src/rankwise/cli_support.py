@@ -183,3 +183,7 @@ def said_as_flag(exc: Exception, app: typer.Typer) -> str:
         flag = "--" + _FLAG_FOR.get(param, param).replace("_", "-")
         return flag + " " + cli_message(message[len(param) + 1 :], app)
     return cli_message(message, app)
+
+
+METRICS_HELP = "comma-separated metric names"
+DEFAULT_METRICS_TEXT = "ndcg@10,mrr@10,recall@100,map"  # rankwise.metrics.DEFAULT_METRICS, written out for --help

@@ -6,6 +6,7 @@ from rankwise.families.clicks import ClickFamily
 from rankwise.families.cross import CrossFamily
 from rankwise.families.dual import DualFamily
 from rankwise.families.feature import FeatureFamily
+from rankwise.families.llm import LLMFamily
 from rankwise.families.multi_vector import MultiVectorFamily
 from rankwise.families.preference import PreferenceFamily
 from rankwise.families.sparse import InferenceFreeFamily, SparseFamily
@@ -25,4 +26,5 @@ __all__ = [
     "SparseFamily",
     "InferenceFreeFamily",
     "MultiVectorFamily",
+    "LLMFamily",
 ]

@@ -1,0 +1,113 @@
+"""LLM rerankers (:class:`~rankwise.models.llm_reranker.LLMReranker`) through the one loop.
+
+A batch is each query's candidate list (as a cross-encoder's). Listwise (FIRST): each list is shown
+in a random order drawn from (seed, step, row), so the model cannot learn a position, and the
+identifier logits come back in the list's columns: ``scores[q, c]``, trained with any list loss
+(ListNet, LambdaLoss, ...). Pointwise: each pair's yes/no logit difference (or expected grade).
+Gradient caching runs over lists (listwise) or pairs (pointwise)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rankwise.families.base import Family, register_family
+from rankwise.models.bi_encoder import TokenCount
+from rankwise.models.llm_reranker import LLMReranker, is_llm_reranker_folder
+from rankwise.training.batching import build_lists
+from rankwise.training.grad_cache import Side, cached_forward_backward
+
+
+@register_family(LLMReranker)
+class LLMFamily(Family):
+    name = "llm-reranker"
+    default_list_size = 8
+
+    def __init__(self, model) -> None:
+        super().__init__(model)
+        self.step = 0
+
+    @property
+    def module(self):
+        return self.model.lm
+
+    def begin_step(self, step: int, config) -> None:
+        self.step = step
+
+    def negatives_per_query(self, config, uses_hard: bool) -> int:
+        size = config.list_size or self.default_list_size
+        return min(config.negatives_per_query or size - 1, size - 1)
+
+    def batch(self, examples, rng, config, n_negatives, extra, choose):
+        size = config.list_size or self.default_list_size
+        if self.model.config.mode == "listwise" and size > self.model.config.window:
+            from rankwise.errors import ConfigError
+
+            raise ConfigError(f"list_size={size} is larger than the reranker's window {self.model.config.window}")
+        return build_lists(examples, rng, size, n_hard=n_negatives, extra=extra, choose=choose)
+
+    def forward_backward(self, batch, loss_of_scores, config, token_cache, check):
+        mask = batch.mask.to(self.model.device)
+        if self.model.config.mode == "pointwise":
+            side = Side(self._pairs, batch.pairs())
+
+            def combine(flat: torch.Tensor) -> torch.Tensor:
+                return flat.new_zeros(mask.shape).masked_scatter(mask, flat)
+        else:
+            rows = [(i, q, docs) for i, (q, docs) in enumerate(zip(batch.queries, batch.docs))]
+            side = Side(lambda chunk: self._lists(chunk, config.seed, mask.shape[1]), rows)
+
+            def combine(scores: torch.Tensor) -> torch.Tensor:
+                return scores
+
+        return cached_forward_backward(
+            [side],
+            combine,
+            loss_of_scores,
+            device_type=self.model.device.type,
+            cache_chunk=config.cache_chunk,
+            bf16=config.bf16,
+            check=check,
+            shard=self.shard,
+        )
+
+    def _pairs(self, pairs):
+        scores = self.model.pair_scores(pairs)
+        n = sum(len(self.model.pointwise_prompt(q, d)) for q, d in pairs)
+        return scores, TokenCount(n, n)
+
+    def _lists(self, rows, seed: int, width: int):
+        """Each row's identifier logits in its columns, the list shown in a random order."""
+        perms = [np.random.default_rng([seed, self.step, i]).permutation(len(docs)) for i, _, docs in rows]
+        shown = [[docs[j] for j in p] for p, (_, _, docs) in zip(perms, rows)]
+        logits = self.model.window_logits([q for _, q, _ in rows], shown)
+        out = logits.new_zeros((len(rows), width))
+        for r, p in enumerate(perms):
+            out[r, torch.as_tensor(p, device=out.device)] = logits[r, : len(p)]
+        n = sum(len(self.model.listwise_prompt(q, d)) for (_, q, _), d in zip(rows, shown))
+        return out, TokenCount(n, n)
+
+    def lengths(self, texts: Sequence[str]) -> np.ndarray:
+        return np.array([len(x) for x in self.model.tokenizer(list(texts), truncation=True)["input_ids"]])
+
+    def score(self, query: str, docs: Sequence[str], batch_size: int = 16) -> np.ndarray:
+        return self.model.rank(query, docs, batch_size=batch_size)
+
+    @classmethod
+    def fresh(cls, config) -> LLMReranker:
+        if config.model is None:
+            from rankwise.errors import ConfigError
+
+            raise ConfigError("an LLM reranker starts from a causal LM: give model= (a local folder or hub name)")
+        return LLMReranker.from_pretrained(config.model)
+
+    @classmethod
+    def recognises(cls, path: Path) -> bool:
+        return is_llm_reranker_folder(path)
+
+    @classmethod
+    def load(cls, path, *, device=None) -> LLMReranker:
+        return LLMReranker.load(path, device=device)

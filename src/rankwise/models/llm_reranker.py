@@ -1,0 +1,203 @@
+"""Rerankers built on a causal language model (any ``AutoModelForCausalLM``).
+
+* **Listwise, FIRST** (Reddy et al., "FIRST: Faster Improved Listwise Reranking with Single Token
+  Decoding", EMNLP 2024): the window's passages are shown with identifiers ([a], [b], ...) and the
+  relevance of each is the logit of its identifier as the *first* generated token; one forward
+  pass ranks the window. Longer lists run in **sliding windows** from the bottom up, ``window``
+  passages at a time moved ``stride`` at a time (RankGPT, RankZephyr), each window reordered by
+  its logits; the final score is the reverse of the final position.
+* **Pointwise**: relevance is ``logit("yes") - logit("no")`` after the pair's prompt, or, with
+  ``grades=k``, ERank's expected grade sum_g g p(g) over the tokens "0".."k".
+
+Prompts are built from token ids (each passage cut to ``doc_tokens`` tokens), the same way in
+training and inference. The model, tokenizer and these settings save to one folder
+(``rankwise.json`` names the kind); :meth:`LLMReranker.load` reads it, and any local or hub causal
+LM starts one (``LLMReranker.from_pretrained(name)``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from rankwise.errors import ConfigError, RankwiseError
+from rankwise.io import atomic_path
+
+LABELS = "abcdefghijklmnopqrst"  # window identifiers: single tokens in common vocabularies
+
+
+@dataclass
+class LLMRerankerConfig:
+    mode: str = "listwise"  # listwise (FIRST) | pointwise
+    window: int = 20
+    stride: int = 10
+    doc_tokens: int = 64  # each passage's tokens in a prompt
+    query_tokens: int = 32
+    grades: int = 0  # pointwise: 0 -> yes/no logits; k -> expected grade over "0".."k"
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("listwise", "pointwise"):
+            raise ConfigError(f"mode={self.mode}: expected listwise or pointwise", param="mode")
+        if not 2 <= self.window <= len(LABELS) or not 1 <= self.stride <= self.window:
+            raise ConfigError(f"window={self.window}, stride={self.stride}: need 2 <= window <= {len(LABELS)}")
+
+
+def is_llm_reranker_folder(path: Path) -> bool:
+    own = Path(path) / "rankwise.json"
+    try:
+        return json.loads(own.read_text()).get("kind") == "llm-reranker"
+    except (OSError, ValueError):
+        return False
+
+
+class LLMReranker(nn.Module):
+    """A causal LM that ranks passages (module docstring)."""
+
+    def __init__(self, lm: nn.Module, tokenizer, config: LLMRerankerConfig | None = None, name: str = "") -> None:
+        super().__init__()
+        self.lm, self.tokenizer = lm, tokenizer
+        self.config = config or LLMRerankerConfig()
+        self.name = name or getattr(lm.config, "_name_or_path", "") or "llm-reranker"
+        self.label_ids = self._single_tokens(LABELS)
+        self.answer_ids = self._single_tokens(
+            [str(g) for g in range(self.config.grades + 1)] if self.config.grades else ["yes", "no"]
+        )
+
+    # ---------------------------------------------------------------- building
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | Path, *, device: str | None = None, **options) -> LLMReranker:
+        """A fresh reranker on any causal LM (a local folder or a hub name)."""
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from rankwise.device import resolve_device
+
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(str(name_or_path))
+            lm = AutoModelForCausalLM.from_pretrained(str(name_or_path))
+        except (OSError, ValueError) as exc:
+            raise RankwiseError(f"cannot load causal LM {str(name_or_path)!r}: {exc}") from None
+        return cls(lm.to(resolve_device(device)).eval(), tokenizer, LLMRerankerConfig(**options), str(name_or_path))
+
+    @classmethod
+    def load(cls, path: str | Path, *, device: str | None = None) -> LLMReranker:
+        """A reranker saved by :meth:`save` (its settings from ``rankwise.json``)."""
+        path = Path(path)
+        if not is_llm_reranker_folder(path):
+            raise RankwiseError(f"{path}: not an LLM reranker folder (rankwise.json with kind llm-reranker)")
+        extra = json.loads((path / "rankwise.json").read_text())
+        model = cls.from_pretrained(path, device=device, **extra["config"])
+        model.name = extra.get("base_model", model.name)
+        return model
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        with atomic_path(path, is_dir=True) as tmp:
+            self.lm.save_pretrained(tmp)
+            self.tokenizer.save_pretrained(tmp)
+            info = {"kind": "llm-reranker", "config": asdict(self.config), "base_model": self.name}
+            (tmp / "rankwise.json").write_text(json.dumps(info, indent=2))
+        return path
+
+    def _single_tokens(self, words: Sequence[str]) -> list[int]:
+        ids = []
+        for w in words:
+            toks = self.tokenizer(w, add_special_tokens=False)["input_ids"]
+            if len(toks) != 1:
+                raise RankwiseError(f"{w!r} is {len(toks)} tokens in this tokenizer; identifiers must be one token")
+            ids.append(toks[0])
+        if len(set(ids)) != len(ids):
+            raise RankwiseError("identifier tokens collide in this tokenizer")
+        return ids
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.lm.parameters()).device
+
+    # ---------------------------------------------------------------- prompts
+    def _ids(self, text: str, limit: int | None = None) -> list[int]:
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return ids[:limit] if limit else ids
+
+    def listwise_prompt(self, query: str, docs: Sequence[str]) -> list[int]:
+        """FIRST's prompt, whose next token is the identifier of the most relevant passage."""
+        ids = self._ids(f"rank the {len(docs)} passages by relevance to the query.\n")
+        for label, doc in zip(LABELS, docs):
+            ids += self._ids(f"[{label}] ") + self._ids(doc, self.config.doc_tokens) + self._ids("\n")
+        return ids + self._ids("query: ") + self._ids(query, self.config.query_tokens) + self._ids("\nbest: [")
+
+    def pointwise_prompt(self, query: str, doc: str) -> list[int]:
+        ids = self._ids("query: ") + self._ids(query, self.config.query_tokens) + self._ids("\npassage: ")
+        return ids + self._ids(doc, self.config.doc_tokens) + self._ids("\nrelevant: ")
+
+    def next_token_logits(self, prompts: Sequence[list[int]]) -> torch.Tensor:
+        """[len(prompts), vocab]: the logits after each prompt's last token (right-padded batch)."""
+        longest = max(len(p) for p in prompts)
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        ids = torch.full((len(prompts), longest), pad, dtype=torch.long)
+        mask = torch.zeros((len(prompts), longest), dtype=torch.long)
+        for i, p in enumerate(prompts):
+            ids[i, : len(p)], mask[i, : len(p)] = torch.tensor(p), 1
+        out = self.lm(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
+        last = mask.sum(1).to(self.device) - 1
+        return out[torch.arange(len(prompts), device=self.device), last]
+
+    # ---------------------------------------------------------------- scores
+    def window_logits(self, queries: Sequence[str], lists: Sequence[Sequence[str]]) -> torch.Tensor:
+        """FIRST scores: [queries, longest list] identifier logits (with gradients), 0 past a list's end."""
+        logits = self.next_token_logits([self.listwise_prompt(q, d) for q, d in zip(queries, lists)])
+        width = max(len(d) for d in lists)
+        out = logits.new_zeros((len(lists), width))
+        for i, docs in enumerate(lists):
+            out[i, : len(docs)] = logits[i, self.label_ids[: len(docs)]]
+        return out
+
+    def pair_scores(self, pairs: Sequence[tuple[str, str]]) -> torch.Tensor:
+        """Pointwise scores of (query, passage) pairs (with gradients)."""
+        logits = self.next_token_logits([self.pointwise_prompt(q, d) for q, d in pairs])[:, self.answer_ids]
+        if self.config.grades:
+            grades = torch.arange(self.config.grades + 1, device=logits.device, dtype=logits.dtype)
+            return (logits.softmax(-1) * grades).sum(-1)
+        return logits[:, 0] - logits[:, 1]
+
+    @torch.no_grad()
+    def rank(self, query: str, docs: Sequence[str], batch_size: int = 16) -> np.ndarray:
+        """Scores for ``docs`` (higher first): pointwise scores, or for a listwise model the reverse
+        of each document's final position after the sliding windows."""
+        if not docs:
+            return np.zeros(0, dtype=np.float32)
+        if self.config.mode == "pointwise":
+            pairs = [(query, d) for d in docs]
+            parts = [
+                self.pair_scores(pairs[i : i + batch_size]).float().cpu() for i in range(0, len(pairs), batch_size)
+            ]
+            return torch.cat(parts).numpy()
+        order = self.sliding_order(query, docs)
+        scores = np.empty(len(docs), dtype=np.float32)
+        scores[order] = np.arange(len(docs), 0, -1, dtype=np.float32)
+        return scores
+
+    @torch.no_grad()
+    def sliding_order(self, query: str, docs: Sequence[str]) -> list[int]:
+        """Document indices best first: windows of ``window`` from the end of the list to its start,
+        ``stride`` apart, each reordered by its identifier logits (one pass when the list fits)."""
+        order = list(range(len(docs)))
+        w, s = self.config.window, self.config.stride
+        start = max(len(order) - w, 0)
+        while True:
+            idx = order[start : start + w]
+            logits = self.window_logits([query], [[docs[i] for i in idx]])[0, : len(idx)]
+            ranked = sorted(range(len(idx)), key=lambda j: (-float(logits[j]), j))
+            order[start : start + w] = [idx[j] for j in ranked]
+            if start == 0:
+                return order
+            start = max(start - s, 0)
+
+    def __repr__(self) -> str:
+        c = self.config
+        return f"LLMReranker({self.name!r}, {c.mode}, window={c.window}, stride={c.stride})"

@@ -1,0 +1,102 @@
+"""LLM rerankers on a small causal LM built from a config: FIRST's scores are the first-token
+logits by hand, sliding windows reorder as RankGPT's procedure does, save/load keeps the scores,
+and training through the one loop learns a synthetic ranking task."""
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+import rankwise as rw
+from rankwise.data.examples import TrainExample
+from rankwise.models import default_model_path
+from rankwise.models.llm_reranker import LABELS, LLMReranker, LLMRerankerConfig
+
+DOCS = ["sorted(x) returns a new list", "open the file", "rain today", "a list sorted in place", "json.loads", "zip"]
+
+
+def tiny(mode="listwise", seed=0, **options) -> LLMReranker:
+    tok = AutoTokenizer.from_pretrained(str(default_model_path()))
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(
+        vocab_size=tok.vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=4, max_position_embeddings=512, pad_token_id=tok.pad_token_id,
+    )  # fmt: skip
+    return LLMReranker(LlamaForCausalLM(cfg).eval(), tok, LLMRerankerConfig(mode=mode, doc_tokens=8, **options))
+
+
+def test_first_scores_are_the_first_token_logits_by_hand():
+    model = tiny()
+    lists = [DOCS[:3], DOCS]  # different lengths: a padded batch
+    got = model.window_logits(["sort a list", "read a file"], lists)
+    for i, (q, docs) in enumerate(zip(["sort a list", "read a file"], lists)):
+        prompt = model.listwise_prompt(q, docs)
+        assert model.tokenizer.decode(prompt).endswith("best : [")
+        with torch.no_grad():
+            logits = model.lm(input_ids=torch.tensor([prompt])).logits[0, -1]
+        ids = [model.tokenizer.convert_tokens_to_ids(c) for c in LABELS[: len(docs)]]
+        torch.testing.assert_close(got[i, : len(docs)].detach(), logits[ids], atol=1e-4, rtol=1e-4)
+    assert float(got[0, 3:].abs().sum()) == 0.0  # past a list's end
+
+
+def test_sliding_windows():
+    model = tiny(window=8, stride=4)
+    one_pass = model.window_logits(["sort a list"], [DOCS])[0].detach()
+    want = sorted(range(len(DOCS)), key=lambda j: (-float(one_pass[j]), j))
+    assert model.sliding_order("sort a list", DOCS) == want  # a window covering the list: one pass
+    scores = model.rank("sort a list", DOCS)
+    assert list(np.argsort(-scores, kind="stable")) == want
+    # windows of 4, stride 2 over 6 documents: positions 2-5 are sorted, then 0-3 (RankGPT's order)
+    small = tiny(window=4, stride=2)
+    true = {d: float(i) for i, d in enumerate(DOCS)}  # a fixed relevance per document: the last is best
+    small.window_logits = lambda qs, lists: torch.tensor([[true[d] for d in lists[0]]])
+    order = list(range(6))
+    order[2:6] = sorted(order[2:6], key=lambda j: -true[DOCS[j]])
+    order[0:4] = sorted(order[0:4], key=lambda j: -true[DOCS[j]])
+    assert small.sliding_order("q", DOCS) == order == [5, 4, 3, 2, 1, 0][:2] + order[2:]
+
+
+def test_save_load_keeps_the_scores(tmp_path):
+    model = tiny(mode="pointwise", grades=3)
+    path = model.save(tmp_path / "llm")
+    again = rw.CrossEncoder.load  # noqa: F841  (a reranker folder of another kind is not this one)
+    from rankwise.families import load_model
+
+    loaded = load_model(path)
+    assert isinstance(loaded, LLMReranker) and loaded.config.grades == 3
+    np.testing.assert_allclose(loaded.rank("sort a list", DOCS), model.rank("sort a list", DOCS), atol=1e-5)
+    expected = model.rank("sort a list", DOCS)
+    assert ((expected >= 0) & (expected <= 3)).all()  # an expected grade over 0..3
+
+
+WORDS = (
+    "apple river violin python winter honey lava rails ocean tiger piano cloud stone candle forest silver garden "
+    "rocket pepper castle"
+).split()
+
+
+def _example(i: int, rng) -> TrainExample:
+    w = WORDS[i % len(WORDS)]
+    others = [x for x in WORDS if x != w]
+    pos = " ".join([w, *rng.choice(others, 2, replace=False)])
+    negs = [" ".join(rng.choice(others, 3, replace=False)) for _ in range(3)]
+    return TrainExample(w, [(f"p{i}", pos)], [(f"n{i}-{j}", n) for j, n in enumerate(negs)], query_id=f"q{i}")
+
+
+@pytest.mark.slow
+def test_training_learns_token_overlap_relevance():
+    """Relevance: the passage holds the query's word. Held-out queries, 4 candidates each: a random
+    order's expected nDCG@10 is (1 + 1/log2(3) + 1/2 + 1/log2(5)) / 4 = 0.640."""
+    rng = np.random.default_rng(0)
+    model = tiny(mode="pointwise")
+    train = [_example(i, rng) for i in range(200)]
+    rw.train(model, train, rw.TrainConfig(steps=200, batch_size=8, lr=3e-3, list_size=4, loss="listnet"))
+    held_out = [_example(1000 + i, rng) for i in range(48)]
+    run, qrels = {}, {}
+    for ex in held_out:
+        docs = [*ex.positives, *ex.negatives]
+        scores = model.rank(ex.query, [t for _, t in docs])
+        run[ex.query_id] = {d: float(s) for (d, _), s in zip(docs, scores)}
+        qrels[ex.query_id] = {ex.positives[0][0]: 1}
+    ndcg = rw.evaluate(qrels, run, ["ndcg@10"])["ndcg@10"]
+    assert ndcg > 0.72, ndcg

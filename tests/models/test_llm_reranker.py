@@ -100,3 +100,26 @@ def test_training_learns_token_overlap_relevance():
         qrels[ex.query_id] = {ex.positives[0][0]: 1}
     ndcg = rw.evaluate(qrels, run, ["ndcg@10"])["ndcg@10"]
     assert ndcg > 0.72, ndcg
+
+
+def test_an_llm_teaches_through_mining(tmp_path, toy_beir, tiny_model_dir):
+    """An LLM reranker's folder is a teacher: mining stores its scores (pointwise: each pair's own)."""
+    import json
+
+    from rankwise.data import load_beir
+    from rankwise.negatives.mining import MineOptions, mine
+
+    model = tiny(mode="pointwise")
+    folder = model.save(tmp_path / "llm")
+    ds = load_beir(toy_beir, "train")
+    opts = MineOptions(
+        method="dense", model=str(tiny_model_dir), k=2, window=(1, 8), teacher=str(folder), teacher_margin=-100.0
+    )
+    mine(ds, opts, tmp_path / "n.jsonl", show_progress=False, log_fn=lambda _: None)
+    rows = [json.loads(line) for line in (tmp_path / "n.jsonl").read_text().splitlines()]
+    assert rows and all(r["negative_ids"] for r in rows)
+    for r in rows:
+        docs = [ds.corpus[d].full_text for d in [*r["positive_ids"], *r["negative_ids"]]]
+        want = model.rank(ds.queries[r["query_id"]], docs)
+        got = [*r["scores"]["positives"], *r["scores"]["negatives"]]
+        np.testing.assert_allclose(got, want, atol=1e-5)

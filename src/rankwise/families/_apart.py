@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from rankwise.families.dual import DualFamily
-from rankwise.training.grad_cache import Side, cached_forward_backward
+from rankwise.training.grad_cache import Side
 
 
 class EncodedApartFamily(DualFamily):
@@ -27,18 +27,15 @@ class EncodedApartFamily(DualFamily):
         model = self.model
         kw = {"token_cache": token_cache, "chunk_tokens": config.chunk_tokens_on(model.device)}
         combine, loss = self.objective(loss_of_scores, config)
-        return cached_forward_backward(
+        return self.run_sides(
             [
                 Side(lambda t: model.embed_counted(t, "query", **kw), list(batch.queries)),
                 Side(lambda t: model.embed_counted(t, "doc", **kw), list(batch.docs)),
             ],
             combine,
             loss,
-            device_type=model.device.type,
-            cache_chunk=config.cache_chunk,
-            bf16=config.bf16,
-            check=check,
-            shard=self.shard,
+            config,
+            check,
         )
 
     def encode(self, texts: Sequence[str], side: str, **kw: Any):

@@ -83,6 +83,22 @@ class Family:
         """Score the batch, ``loss_of_scores(scores)``, backward; returns ``(loss, info, TokenCount)``."""
         raise ConfigError(f"a {self.name} model does not train in rankwise: its family has no forward_backward()")
 
+    def run_sides(self, sides, combine, loss_of_scores, config, check):
+        """One step over ``sides`` (:func:`~rankwise.training.grad_cache.cached_forward_backward`) with
+        the run's gradient caching, bf16 and data-parallel shard."""
+        from rankwise.training.grad_cache import cached_forward_backward
+
+        return cached_forward_backward(
+            sides,
+            combine,
+            loss_of_scores,
+            device_type=next(self.module.parameters()).device.type,
+            cache_chunk=config.cache_chunk,
+            bf16=config.bf16,
+            check=check,
+            shard=self.shard,
+        )
+
     def param_groups(self) -> list[tuple[list[str], float]]:
         """Parameter names that train at another learning rate: ``(names, scale)``; a scale of -1
         means the config's ``head_lr_scale``. Default: none, one learning rate for all."""

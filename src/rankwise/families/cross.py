@@ -15,7 +15,7 @@ from rankwise.families.base import Family, register_family
 from rankwise.models.cross_encoder import CrossEncoder
 from rankwise.models.folders import is_cross_encoder_folder
 from rankwise.training.batching import build_lists
-from rankwise.training.grad_cache import Side, cached_forward_backward
+from rankwise.training.grad_cache import Side
 
 _HEAD = ("classifier", "score", "bert.pooler", "roberta.pooler", "pooler")  # sequence-classification heads
 
@@ -72,15 +72,12 @@ class CrossFamily(Family):
                 chunk, token_cache=token_cache, chunk_tokens=config.chunk_tokens_on(self.model.device)
             )
 
-        return cached_forward_backward(
+        return self.run_sides(
             [Side(score, batch.pairs())],
             combine,
             loss_of_scores,
-            device_type=self.model.device.type,
-            cache_chunk=config.cache_chunk,
-            bf16=config.bf16,
-            check=check,
-            shard=self.shard,
+            config,
+            check,
         )
 
     def lengths(self, texts: Sequence[str]) -> np.ndarray:

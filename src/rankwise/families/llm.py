@@ -18,7 +18,7 @@ from rankwise.families.base import Family, register_family
 from rankwise.models.bi_encoder import TokenCount
 from rankwise.models.llm_reranker import LLMReranker, is_llm_reranker_folder
 from rankwise.training.batching import build_lists
-from rankwise.training.grad_cache import Side, cached_forward_backward
+from rankwise.training.grad_cache import Side
 
 
 @register_family(LLMReranker)
@@ -63,15 +63,12 @@ class LLMFamily(Family):
             def combine(scores: torch.Tensor) -> torch.Tensor:
                 return scores
 
-        return cached_forward_backward(
+        return self.run_sides(
             [side],
             combine,
             loss_of_scores,
-            device_type=self.model.device.type,
-            cache_chunk=config.cache_chunk,
-            bf16=config.bf16,
-            check=check,
-            shard=self.shard,
+            config,
+            check,
         )
 
     def _pairs(self, pairs):

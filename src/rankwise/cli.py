@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from rankwise.cli_groups import data_app, ltr_app
+from rankwise.cli_groups import adapt_cmd, data_app, ltr_app
 from rankwise.cli_runs import compare_cmd, export_cmd
 from rankwise.cli_support import (
     DEFAULT_METRICS_TEXT,
@@ -154,6 +154,7 @@ def train_cmd(
 
 
 typer_app.command("train")(_with_config_options(train_cmd))
+typer_app.command("adapt")(_with_config_options(adapt_cmd))
 
 
 @typer_app.command("ar2")

@@ -8,7 +8,7 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from rankwise.cli_support import DEFAULT_DATASET, _table, _with_config_options
+from rankwise.cli_support import DEFAULT_DATASET, _data_folder, _table, _with_config_options
 from rankwise.errors import RankwiseError
 from rankwise.progress import results
 
@@ -138,3 +138,29 @@ def data_inspect(
             results.print(f"  - {p}")
     else:
         results.print("no problems found")
+
+
+def adapt_cmd(
+    data: str = typer.Option(..., help="BEIR folder (or stdlib-code): its corpus.jsonl alone is read for training"),
+    out: Path = typer.Option(..., help="run folder (model/, pseudo_queries.jsonl, metrics.json)"),
+    method: str = typer.Option("crop", help="crop (Contriever's independent cropping) | ict (inverse cloze)"),
+    per_doc: int = typer.Option(1, min=1, help="pseudo-queries a document"),
+    filter_k: int = typer.Option(
+        10, min=0, help="keep a pseudo-query if the starting model ranks its document in its top k (0: keep all)"
+    ),
+    eval_split: Optional[str] = typer.Option(None, help="a qrels split to measure before and after (never trained on)"),
+    overwrite: bool = typer.Option(False, help="clear a non-empty --out first"),
+    **options: Any,
+) -> None:
+    """Adapt a dual encoder to a corpus without judgements: pseudo-queries from the corpus, filtered by
+    the starting model, trained with any loss and negatives strategy (every TrainConfig flag)."""
+    from rankwise.jobs.adapt import adapt
+    from rankwise.training.config import load_config
+
+    cfg = load_config(**{k: v for k, v in options.items() if v is not None})
+    job = adapt(_data_folder(data), out, cfg, method=method, per_doc=per_doc, filter_k=filter_k, eval_split=eval_split,
+                overwrite=overwrite)  # fmt: skip
+    results.print(f"{job.examples} pseudo-queries kept, {job.steps} steps in {job.seconds:.0f} s")
+    if job.after is not None:
+        results.print(_table(f"{data} ({eval_split})", {"before": job.before, "after": job.after}))
+    results.print(f"run folder: {out}")

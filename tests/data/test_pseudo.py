@@ -1,0 +1,83 @@
+"""Pseudo-queries from a corpus alone (cropping, inverse cloze), the consistency filter, and
+``rankwise adapt`` training on them without reading a qrels file."""
+
+import json
+import shutil
+
+import pytest
+
+from rankwise.data.beir import Document
+from rankwise.data.pseudo import consistent, crop_queries
+from rankwise.errors import ConfigError
+from tests.conftest import run_cli
+
+CORPUS = {
+    "a": Document("The river runs to the ocean. Salmon swim up the river in autumn. Bears wait by the falls."),
+    "b": Document("Python parses source code into a tree. The tree is compiled to bytecode."),
+    "c": Document("short"),
+}
+
+
+def test_crop_spans_are_words_of_their_document_and_seeded():
+    ex = crop_queries(CORPUS, per_doc=3, min_words=2, max_words=5, seed=1)
+    assert {e.positives[0][0] for e in ex} == {"a", "b"}  # "short" is too short to crop
+    for e in ex:
+        text = CORPUS[e.positives[0][0]].full_text
+        assert 2 <= len(e.query.split()) <= 5 and e.query in " ".join(text.split())
+    assert [e.query for e in ex] == [e.query for e in crop_queries(CORPUS, per_doc=3, min_words=2, max_words=5, seed=1)]
+    assert [e.query for e in ex] != [e.query for e in crop_queries(CORPUS, per_doc=3, min_words=2, max_words=5, seed=2)]
+    with pytest.raises(ConfigError, match="method"):
+        crop_queries(CORPUS, method="generate")
+
+
+def test_inverse_cloze_removes_the_query_sentence():
+    ex = crop_queries(CORPUS, method="ict", seed=0)
+    assert {e.positives[0][0].split(":")[1] for e in ex} == {"a", "b"}
+    for e in ex:
+        assert e.query not in e.positives[0][1] and e.query in CORPUS[e.positives[0][0].split(":")[1]].full_text
+
+
+def test_consistency_keeps_what_the_model_finds(tiny_model_dir):
+    import rankwise as rw
+
+    model = rw.BiEncoder.load(tiny_model_dir)
+    ex = crop_queries(CORPUS, per_doc=2, min_words=2, max_words=4)
+    assert consistent(ex, model, CORPUS, k=3) == ex  # top 3 of 3 documents: everything is found
+    kept = consistent(ex, model, CORPUS, k=1)
+    assert set(map(id, kept)) <= set(map(id, ex))
+    from rankwise.index.retrieve import DenseRetriever
+
+    retriever = DenseRetriever(model, list(CORPUS), [d.full_text for d in CORPUS.values()])
+    for e in kept:
+        rows, _, _ = retriever.search([e.query], 1, states=False)
+        assert list(CORPUS)[int(rows[0][0])] == e.positives[0][0]
+
+
+def test_adapt_trains_without_reading_qrels(monkeypatch, capsys, toy_beir, tiny_model_dir, tmp_path):
+    shutil.rmtree(toy_beir / "qrels")  # the corpus alone
+    out = tmp_path / "adapted"
+    code, text = run_cli(
+        monkeypatch, capsys, "adapt", "--data", toy_beir, "--out", out, "--model", tiny_model_dir, "--steps", 2,
+        "--batch-size", 2, "--filter-k", 0, "--query-max-length", 16, "--doc-max-length", 16,
+    )  # fmt: skip
+    assert code == 0, text
+    summary = json.loads((out / "metrics.json").read_text())
+    lines = (out / "pseudo_queries.jsonl").read_text().splitlines()
+    assert (
+        summary["kept"] == summary["pseudo_queries"] == len(lines) == 4 and summary["steps"] == 2
+    )  # the 4 titled texts have 5+ words
+    assert (out / "model").is_dir() and "adapt" in (out / "config.toml").read_text()
+
+
+@pytest.mark.slow
+def test_the_documented_example_runs_as_written(tmp_path):
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[2] / "docs" / "adapt.md").read_text(encoding="utf-8")
+    block = re.search(r"```python\n(.*?)```", doc, re.S).group(1)
+    out = subprocess.run([sys.executable, "-c", block], capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().endswith("pseudo-queries kept") and int(out.stdout.split()[-3]) > 0

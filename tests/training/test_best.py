@@ -46,6 +46,8 @@ def test_train_stops_early_and_keeps_the_chosen_step(monkeypatch, capsys, toy_be
     # lr 1e-12: every evaluation is the same, so step 2 does not beat step 1 and the run stops there
     assert summary["best"]["steps_evaluated"] == [1, 2] and summary["best"]["step"] == 1
     assert not (tr / "candidates").exists()
+    history = json.loads((tr / "eval_history.json").read_text())
+    assert [h["step"] for h in history] == [0, 1, 2]  # the curve ends where training stopped
     kept = rw.BiEncoder.load(tr / "model")
     kept.config.query_max_length, kept.config.doc_max_length = 16, 32
     test = load_beir(toy_beir, "test").own_split()

@@ -314,15 +314,17 @@ def _train_in(folder: RunFolder, cfg, run, resume, allow_missing, show_progress,
     source = Path(run["data"] or run["train_file"]).name
     summary: dict[str, Any] = {"steps": cfg.steps, "examples": len(examples), "seconds": job.seconds}
     if eval_ds is not None and before is not None:
-        after = evaluate_model(model, eval_ds, show_progress=show_progress)
+        after = last = evaluate_model(model, eval_ds, show_progress=show_progress)
+        last.metrics |= check_metrics(model, check_ds)
         if cfg.best_metric is not None:
             model, after, summary["best"] = keep_best(
                 folder, model, cfg, result.stopped_at or cfg.steps, after, eval_ds
             )
-            folder.save_model(model)
-        after.metrics |= check_metrics(model, check_ds)
+            if after is not last:  # an earlier step was kept
+                after.metrics |= check_metrics(model, check_ds)
+                folder.save_model(model)
         folder.write_run("run.trec", after.run, tag="finetuned")
-        _write_eval_history(folder, cfg, before, result, after)
+        _write_eval_history(folder, before, result, last, result.stopped_at or cfg.steps)
         job.before, job.after = before.metrics, after.metrics
         folder.write_json("metrics.json", summary | {"before": before.metrics, "after": after.metrics})
         build_report(folder.path, summary=f"Training run on {source}: {text}")
@@ -380,8 +382,9 @@ def _model_card(folder: RunFolder, model, cfg: TrainConfig, run, examples, job: 
     )
 
 
-def _write_eval_history(folder: RunFolder, cfg: TrainConfig, before: EvalResult, result, after: EvalResult) -> None:
-    """Step 0 (before), the periodic evaluations, and the final model, for the report's curve."""
-    history = [{"step": 0, "metrics": before.metrics}] + [e for e in result.evals if e["step"] < cfg.steps]
-    history.append({"step": cfg.steps, "metrics": after.metrics})
+def _write_eval_history(folder: RunFolder, before: EvalResult, result, last: EvalResult, last_step: int) -> None:
+    """Step 0 (before), the periodic evaluations, and the last step's model (where early stopping
+    ended the run, else the final step), for the report's curve."""
+    history = [{"step": 0, "metrics": before.metrics}] + [e for e in result.evals if e["step"] < last_step]
+    history.append({"step": last_step, "metrics": last.metrics})
     folder.write_json(EVAL_HISTORY, history)

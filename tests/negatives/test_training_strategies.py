@@ -230,7 +230,7 @@ def test_bad_strategy_specs_name_the_problem():
         NEGATIVES.create("hard")
     with pytest.raises(ConfigError, match="unknown parameter 'often'"):
         NEGATIVES.create("dynamic:often=3")
-    with pytest.raises(ConfigError, match="unknown batching 'clustered'; available: ngame, nodup, random, tas"):
+    with pytest.raises(ConfigError, match="unknown batching 'clustered'; available: mix, ngame, nodup, random, tas"):
         cfg(batching="clustered")
     with pytest.raises(ConfigError, match="unknown curriculum 'length'"):
         cfg(curriculum="length")

@@ -34,22 +34,26 @@ NORMS = ("min-max", "z-score", "sum", "max", "none")
 _FLOOR = 1e-9  # ranx's denominator floor
 
 
-def normalize(scores: Mapping[str, float], norm: str) -> dict[str, float]:
-    """One query's scores normalised as ``norm`` says (module docstring)."""
-    if norm == "none" or not scores:
-        return dict(scores)
-    s = np.fromiter(scores.values(), dtype=np.float64, count=len(scores))
+def normalize_array(s: np.ndarray, norm: str) -> np.ndarray:
+    """One query's scores (an array) normalised as ``norm`` says (module docstring)."""
+    s = np.asarray(s, dtype=np.float64)
+    if norm == "none" or not len(s):
+        return s
     if norm == "min-max":
-        out = (s - s.min()) / max(s.max() - s.min(), _FLOOR)
-    elif norm == "z-score":
-        out = (s - s.mean()) / max(s.std(), _FLOOR)
-    elif norm == "sum":
-        out = (s - s.min()) / max(s.sum() - s.min() * len(s), _FLOOR)
-    elif norm == "max":
-        out = s / max(s.max(), _FLOOR)
-    else:
-        raise ConfigError(f"norm={norm}: choose one of {', '.join(NORMS)}", param="norm")
-    return dict(zip(scores, out.tolist()))
+        return (s - s.min()) / max(s.max() - s.min(), _FLOOR)
+    if norm == "z-score":
+        return (s - s.mean()) / max(s.std(), _FLOOR)
+    if norm == "sum":
+        return (s - s.min()) / max(s.sum() - s.min() * len(s), _FLOOR)
+    if norm == "max":
+        return s / max(s.max(), _FLOOR)
+    raise ConfigError(f"norm={norm}: choose one of {', '.join(NORMS)}", param="norm")
+
+
+def normalize(scores: Mapping[str, float], norm: str) -> dict[str, float]:
+    """One query's scores, by document, normalised as ``norm`` says."""
+    s = np.fromiter(scores.values(), dtype=np.float64, count=len(scores))
+    return dict(zip(scores, normalize_array(s, norm).tolist()))
 
 
 def ranks(scores: Mapping[str, float]) -> dict[str, int]:

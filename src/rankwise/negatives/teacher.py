@@ -141,15 +141,14 @@ class EnsembleTeacher(Teacher):
         return self.score_many([query], [docs])[0]
 
     def score_many(self, queries: Sequence[str], docs: Sequence[Sequence[str]]) -> list[np.ndarray]:
-        from rankwise.index.fusion import normalize
+        from rankwise.index.fusion import normalize_array
 
         each = [t.score_many(queries, docs) for t in self.teachers]  # each teacher batches its own way
         out = []
         for i, ds in enumerate(docs):
             total = np.zeros(len(ds))
             for w, scores in zip(self.weights, each):
-                keyed = dict(zip(map(str, range(len(ds))), np.asarray(scores[i], dtype=np.float64).tolist()))
-                total += w * np.fromiter(normalize(keyed, self.norm).values(), dtype=np.float64, count=len(ds))
+                total += w * normalize_array(scores[i], self.norm)
             out.append((self.scale * total).astype(np.float32))
         return out
 

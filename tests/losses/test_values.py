@@ -317,3 +317,26 @@ def test_a_registered_user_loss_is_usable_by_name_in_sums():
     assert float(both(scores, labels)) == pytest.approx(want)
     with pytest.raises(ConfigError, match="has no parameter 'nope'"):
         L.get("offset_for_test:nope=1")
+
+
+def test_irpo_by_hand():
+    # IRPO (Wu et al. 2025) from its formula, item by item, positions as given and as scored.
+    s = [0.3, -0.2, 1.1, 0.0]
+    y = [2.0, 0.0, 1.0, 1.0]
+    beta = 0.7
+
+    def by_hand(pos):
+        n = len(s)
+        total = 0.0
+        for i in range(n):
+            w = (2 ** y[i] - 1) / math.log2(1 + pos[i])
+            z = math.log(sum(math.exp(beta * (s[j] - s[i])) for j in range(n) if j != i) / (n - 1))
+            total += w * math.log(1 + math.exp(z))  # -log sigmoid(-z)
+        return total / n
+
+    given = L.irpo(
+        torch.tensor([s], dtype=torch.float64), torch.tensor([y], dtype=torch.float64), beta=beta, positions="given"
+    )
+    assert given.item() == pytest.approx(by_hand([1, 2, 3, 4]), rel=1e-12)
+    scored = L.irpo(torch.tensor([s], dtype=torch.float64), torch.tensor([y], dtype=torch.float64), beta=beta)
+    assert scored.item() == pytest.approx(by_hand([2, 4, 1, 3]), rel=1e-12)  # ranks of s by descending score

@@ -46,19 +46,22 @@ def test_lora_bi_encoder_round_trips_through_sentence_transformers(tiny_model_di
     np.testing.assert_allclose(rw.BiEncoder.load(path).encode(TEXTS, "doc"), ours, atol=1e-5)
 
 
-def test_lora_cross_encoder_round_trips_through_sentence_transformers(tiny_model_dir, tmp_path):
+@pytest.mark.parametrize("start", ["encoder", "cross-encoder"])
+@pytest.mark.parametrize("save", ["merged", "adapter"])
+def test_lora_cross_encoder_round_trips_through_sentence_transformers(tiny_model_dir, tmp_path, save, start):
     from sentence_transformers import CrossEncoder as STCrossEncoder
 
-    model = rw.CrossEncoder(tiny_model_dir, max_length=32)
-    with pytest.raises(ConfigError, match="use save=merged"):
-        rw.train(model, EXAMPLES, rw.TrainConfig(steps=1, batch_size=2, list_size=2, lora="lora:save=adapter"))
+    base = tiny_model_dir if start == "encoder" else rw.CrossEncoder(tiny_model_dir, max_length=32).save(tmp_path / "b")
+    model = rw.CrossEncoder(base, max_length=32)
     before = model.predict([("a", "b")])
-    cfg = rw.TrainConfig(steps=3, batch_size=2, lr=5e-3, list_size=2, lora="lora:r=4")
+    cfg = rw.TrainConfig(steps=3, batch_size=2, lr=5e-3, list_size=2, lora=f"lora:r=4,save={save}")
     rw.train(model, EXAMPLES, cfg)
-    assert not is_adapted(model) and not np.allclose(model.predict([("a", "b")]), before)
+    assert is_adapted(model) == (save == "adapter") and not np.allclose(model.predict([("a", "b")]), before)
     pairs = [("sort a list", "sorted(x) sorts"), ("sort a list", "rain today")]
     ours = model.predict(pairs)
     path = model.save(tmp_path / "ce")
+    assert (path / "adapter_config.json").is_file() == (save == "adapter")
+    assert (path / "config.json").is_file() == (save == "merged")  # an adapter folder holds no base weights
     theirs = STCrossEncoder(str(path), device="cpu").predict(pairs, convert_to_numpy=True)
     np.testing.assert_allclose(theirs, ours, atol=1e-5)
     np.testing.assert_allclose(rw.CrossEncoder.load(path).predict(pairs), ours, atol=1e-5)

@@ -11,7 +11,7 @@ from rankwise.losses.distillation import ar2, kl, margin_mse
 from rankwise.losses.distribution import wasserstein
 from rankwise.losses.listwise import decoupled_softmax, infonce, listmle, listnet, plistmle, soft_topk, softmax
 from rankwise.losses.metric import approxndcg, lambdaloss, neuralndcg
-from rankwise.losses.pairwise import diffkendall, hinge, lambdarank, lipo, mw, ranknet
+from rankwise.losses.pairwise import diffkendall, hinge, irpo, lambdarank, lipo, mw, ranknet
 from rankwise.losses.pointwise import mse, sigmoid
 from rankwise.losses.policy import pg_rank
 from rankwise.losses.registry import NEEDS_TEACHER, FunctionLoss, Loss, LossSum, available, facts, get, register_loss
@@ -37,6 +37,7 @@ __all__ = [
     "decoupled_softmax",
     "soft_topk",
     "lipo",
+    "irpo",
     "diffkendall",
     "margin_mse",
     "kl",

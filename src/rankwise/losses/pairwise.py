@@ -6,6 +6,7 @@ import torch
 
 from rankwise.errors import ConfigError
 from rankwise.losses._common import (
+    NEG,
     check_inputs,
     cutoff,
     discount,
@@ -301,3 +302,58 @@ def diffkendall(
     total = torch.where(both, ts * ty, torch.zeros_like(ts)).sum(dim=(1, 2))
     n = m.sum(dim=1).to(scores.dtype)
     return reduce(-total / (n * (n - 1) / 2).clamp_min(1), n > 1, weights, reduction)
+
+
+@ranking_loss(variant="positions")
+def irpo(
+    scores: torch.Tensor,
+    labels: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    weights: torch.Tensor | None = None,
+    reduction: str = "mean",
+    beta: float = 1.0,
+    positions: str = "scores",
+) -> torch.Tensor:
+    r"""IRPO: in-context ranking preference optimisation (DPO over a list, by position and relevance).
+
+    ``z_i = log( (1/(n-1)) sum_{j != i} exp(beta (s_j - s_i)) )`` and
+    ``L_q = -(1/n) sum_i w_i log sigmoid(-z_i)`` over the list's n real items, with
+    ``w_i = (2^{y_i} - 1) / log2(1 + p_i)`` and ``p_i`` the item's 1-based position. Wu et al.,
+    "In-context Ranking Preference Optimization" (COLM 2025, arXiv 2504.15477; the authors'
+    ``rdpo_loss``, which averages over the other items inside the log as here). For an LLM,
+    ``scores`` are ``log pi(y|x) - log pi_ref(y|x)`` of each item; for any other model its scores.
+    ``positions="scores"``: the position in the list the current scores rank (no gradient; the
+    paper's on-policy lists); ``"given"``: the column order of the list as it was shown.
+    A two-item list with one relevant item at position 1 is half of DPO.
+
+    Args:
+        beta: scale of the score differences (DPO's beta).
+        positions: ``"scores"`` or ``"given"`` (see above).
+
+    Example:
+        >>> import math
+        >>> from torch import tensor
+        >>> from rankwise.losses import irpo
+        >>> loss = irpo(tensor([[0.0, 1.0]]), tensor([[1.0, 0.0]]), positions="given")
+        >>> round(loss.item(), 4), round(0.5 * math.log(1 + math.e), 4)
+        (0.6566, 0.6566)
+    """
+    m = check_inputs(scores, labels, mask)
+    b = positive("beta", beta)
+    if positions == "scores":
+        p = ranks(scores, m)
+    elif positions == "given":
+        p = torch.cumsum(m.long(), dim=1)
+    else:
+        raise ConfigError(f"irpo positions must be 'scores' or 'given', got {positions!r}")
+    w = gains(labels.to(scores.dtype), m) * discount(p, scores.dtype)
+    others = m[:, None, :] & m[:, :, None] & ~torch.eye(m.shape[1], dtype=torch.bool, device=m.device)
+    diff = (b * (scores[:, None, :] - scores[:, :, None])).masked_fill(
+        ~others, NEG
+    )  # finite: a one-item row keeps a gradient path
+    n = m.sum(dim=1)
+    z = torch.logsumexp(diff, dim=2) - torch.log((n - 1).clamp_min(1).to(scores.dtype))[:, None]
+    term = torch.where(m & (w > 0), w * torch.nn.functional.softplus(z), torch.zeros_like(z))
+    per_list = term.sum(dim=1) / n.clamp_min(1).to(scores.dtype)
+    return reduce(per_list, (n > 1) & (w > 0).any(dim=1), weights, reduction)

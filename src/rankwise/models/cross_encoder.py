@@ -23,7 +23,7 @@ from rankwise.errors import RankwiseError
 from rankwise.io import atomic_path
 from rankwise.models.bi_encoder import TokenCount, _read_st_config, resolve_source
 from rankwise.models.chunks import length_chunks, restore_order
-from rankwise.models.folders import is_cross_encoder_folder
+from rankwise.models.folders import is_cross_encoder_adapter, is_cross_encoder_folder
 from rankwise.models.modes import evaluating
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class CrossEncoder(nn.Module):
         if (path / "modules.json").is_file() and not is_cross_encoder_folder(path):  # a sentence-transformers encoder
             backbone_path, enc = _read_st_config(path)
             length = enc.doc_max_length
-        if not (backbone_path / "config.json").is_file():
+        if not (backbone_path / "config.json").is_file() and not is_cross_encoder_adapter(backbone_path):
             raise RankwiseError(f"cannot load model {str(model)!r}: {backbone_path} has no config.json")
         self.fresh_head = not is_cross_encoder_folder(backbone_path)
         own = backbone_path / "rankwise.json"
@@ -175,7 +175,10 @@ class CrossEncoder(nn.Module):
         return f"CrossEncoder({self.name!r}, max_length={self.config.max_length}, {head})"
 
     def save(self, path: str | Path) -> Path:
-        """Write a transformers folder that sentence-transformers' ``CrossEncoder`` loads with the same scores."""
+        """Write a folder that sentence-transformers' ``CrossEncoder`` loads with the same scores: a
+        transformers sequence-classification folder, or, for a model training a LoRA adapter
+        (``save=adapter``), the adapter with sentence-transformers' module files (its loader puts the
+        adapter on the base model the adapter names)."""
         path = Path(path)
         cfg = self.backbone.config
         cfg.sentence_transformers = {"activation_fn": IDENTITY}  # raw logits, as predict() returns
@@ -183,7 +186,24 @@ class CrossEncoder(nn.Module):
         with atomic_path(path, is_dir=True) as tmp:
             self.backbone.save_pretrained(tmp)
             self.tokenizer.save_pretrained(tmp)
+            if (tmp / "adapter_config.json").is_file():
+                _write_st_cross_encoder_files(tmp)
             (tmp / "rankwise.json").write_text(
                 json.dumps({"kind": "cross-encoder", "max_length": self.config.max_length, "base_model": self.name})
             )
         return path
+
+
+def _write_st_cross_encoder_files(folder: Path) -> None:
+    """sentence-transformers' module files for an adapter folder: with no ``config.json`` there, its
+    ``CrossEncoder`` reads these instead and loads the base model the adapter names."""
+    module = {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.base.modules.transformer.Transformer"}
+    (folder / "modules.json").write_text(json.dumps([module], indent=2))
+    task = {
+        "transformer_task": "sequence-classification",
+        "modality_config": {"text": {"method": "forward", "method_output_name": "logits"}},
+        "module_output_name": "scores",
+    }
+    (folder / "sentence_bert_config.json").write_text(json.dumps(task, indent=2))
+    st = {"activation_fn": IDENTITY, "model_type": "CrossEncoder", "prompts": {}}
+    (folder / "config_sentence_transformers.json").write_text(json.dumps(st, indent=2))

@@ -67,11 +67,6 @@ def apply_lora(model: Any, options: LoraOptions) -> None:
     if getattr(model, "untied", False):
         raise ConfigError("lora adapts one shared tower; train untied towers without lora")
     classifies = type(backbone).__name__.endswith("ForSequenceClassification")
-    if classifies and options.save == "adapter":  # its loaders read the scoring head's config from the folder
-        raise ConfigError(
-            "lora save=adapter: a cross-encoder's adapter folder does not load in sentence-transformers' CrossEncoder "
-            "(it reads the model's config from the folder); use save=merged"
-        )
     config = LoraConfig(
         r=options.r,
         lora_alpha=options.alpha,

@@ -122,3 +122,62 @@ def test_an_llm_teaches_through_mining(tmp_path, toy_beir, tiny_model_dir):
         want = model.rank(ds.queries[r["query_id"]], docs)
         got = [*r["scores"]["positives"], *r["scores"]["negatives"]]
         np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_groupwise_scores_are_each_probes_logits_by_hand():
+    model = tiny(mode="groupwise", window=4, stride=4)
+    groups = [DOCS[:2], DOCS[2:6]]  # different sizes: a padded batch
+    got = model.group_scores(["sort a list", "read a file"], groups)
+    yes, no = (model.tokenizer.convert_tokens_to_ids(w) for w in ("yes", "no"))
+    for i, (q, docs) in enumerate(zip(["sort a list", "read a file"], groups)):
+        ids, probes = model.group_prompt(q, docs)
+        assert model.tokenizer.decode(ids[: probes[1] + 1]).endswith(f"[ b ] {docs[1]} relevant :")
+        with torch.no_grad():
+            logits = model.lm(input_ids=torch.tensor([ids])).logits[0]
+        want = torch.stack([logits[p, yes] - logits[p, no] for p in probes])
+        torch.testing.assert_close(got[i, : len(docs)].detach(), want, atol=1e-4, rtol=1e-4)
+    assert float(got[0, 2:].abs().sum()) == 0.0
+    # rank(): consecutive groups of `window`, each scored in one pass
+    scores = model.rank("sort a list", DOCS)
+    by_group = torch.cat(
+        [model.group_scores(["sort a list"], [DOCS[:4]])[0], model.group_scores(["sort a list"], [DOCS[4:]])[0, :2]]
+    )
+    np.testing.assert_allclose(scores, by_group.detach().numpy(), atol=1e-5)
+
+
+def test_groupwise_training_fits_its_lists():
+    """Through the one loop, a groupwise reranker fits 8 training lists (the loss reaches the lists'
+    order: each positive above its 3 negatives), starting from a random order's nDCG."""
+    rng = np.random.default_rng(0)
+    model = tiny(mode="groupwise", window=4, stride=4)
+    train = [_example(i, rng) for i in range(8)]
+
+    def ndcg() -> float:
+        run, qrels = {}, {}
+        for ex in train:
+            docs = [*ex.positives, *ex.negatives]
+            run[ex.query_id] = {d: float(s) for (d, _), s in zip(docs, model.rank(ex.query, [t for _, t in docs]))}
+            qrels[ex.query_id] = {ex.positives[0][0]: 1}
+        return rw.evaluate(qrels, run, ["ndcg@10"])["ndcg@10"]
+
+    before = ndcg()
+    rw.train(model, train, rw.TrainConfig(steps=40, batch_size=8, lr=3e-3, list_size=4, loss="listnet"))
+    assert ndcg() > max(before, 0.9)
+
+
+@pytest.mark.parametrize("save", ["merged", "adapter"])
+def test_lora_on_an_llm_reranker_saves_and_loads_with_its_scores(tmp_path, save):
+    pytest.importorskip("peft")
+    base = tiny(mode="pointwise").save(tmp_path / "base")
+    model = LLMReranker.load(base)
+    before = model.rank("sort a list", DOCS)
+    rng = np.random.default_rng(0)
+    cfg = rw.TrainConfig(steps=3, batch_size=4, lr=1e-2, list_size=4, loss="listnet", lora=f"lora:r=4,save={save}")
+    rw.train(model, [_example(i, rng) for i in range(8)], cfg)
+    for name, p in model.lm.named_parameters():  # only the adapters trained
+        assert p.requires_grad == (save == "adapter" and "lora_" in name), name
+    ours = model.rank("sort a list", DOCS)
+    assert not np.allclose(ours, before, atol=1e-4)
+    path = model.save(tmp_path / "trained")
+    assert (path / "adapter_config.json").is_file() == (save == "adapter")
+    np.testing.assert_allclose(LLMReranker.load(path).rank("sort a list", DOCS), ours, atol=1e-5)

@@ -3,8 +3,9 @@
 A batch is each query's candidate list (as a cross-encoder's). Listwise (FIRST): each list is shown
 in a random order drawn from (seed, step, row), so the model cannot learn a position, and the
 identifier logits come back in the list's columns: ``scores[q, c]``, trained with any list loss
-(ListNet, LambdaLoss, ...). Pointwise: each pair's yes/no logit difference (or expected grade).
-Gradient caching runs over lists (listwise) or pairs (pointwise)."""
+(ListNet, LambdaLoss, ...). Groupwise: the same, with each passage's probe score in place of its
+identifier logit. Pointwise: each pair's yes/no logit difference (or expected grade). Gradient
+caching runs over lists (listwise, groupwise) or pairs (pointwise)."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ class LLMFamily(Family):
 
     def batch(self, examples, rng, config, n_negatives, extra, choose):
         size = config.list_size or self.default_list_size
-        if self.model.config.mode == "listwise" and size > self.model.config.window:
+        if self.model.config.mode != "pointwise" and size > self.model.config.window:
             from rankwise.errors import ConfigError
 
             raise ConfigError(f"list_size={size} is larger than the reranker's window {self.model.config.window}")
@@ -80,11 +81,11 @@ class LLMFamily(Family):
         """Each row's identifier logits in its columns, the list shown in a random order."""
         perms = [np.random.default_rng([seed, self.step, i]).permutation(len(docs)) for i, _, docs in rows]
         shown = [[docs[j] for j in p] for p, (_, _, docs) in zip(perms, rows)]
-        logits = self.model.window_logits([q for _, q, _ in rows], shown)
+        logits = self.model.list_scores([q for _, q, _ in rows], shown)
         out = logits.new_zeros((len(rows), width))
         for r, p in enumerate(perms):
             out[r, torch.as_tensor(p, device=out.device)] = logits[r, : len(p)]
-        n = sum(len(self.model.listwise_prompt(q, d)) for (_, q, _), d in zip(rows, shown))
+        n = sum(len(self.model.list_prompt(q, d)) for (_, q, _), d in zip(rows, shown))
         return out, TokenCount(n, n)
 
     def lengths(self, texts: Sequence[str]) -> np.ndarray:

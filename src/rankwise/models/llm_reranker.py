@@ -8,6 +8,11 @@
   its logits; the final score is the reverse of the final position.
 * **Pointwise**: relevance is ``logit("yes") - logit("no")`` after the pair's prompt, or, with
   ``grades=k``, ERank's expected grade sum_g g p(g) over the tokens "0".."k".
+* **Groupwise** (after GroupRank): the query and a group of up to ``window`` passages in one
+  prompt, each passage followed by a probe (``relevant:``); its score is read at the probe as
+  pointwise scores are, so one forward pass scores the whole group and each passage is judged with
+  the passages before it in view (a causal LM sees no later ones; training shuffles the order).
+  Longer lists are cut into consecutive groups of ``window``.
 
 Prompts are built from token ids (each passage cut to ``doc_tokens`` tokens), the same way in
 training and inference. The model, tokenizer and these settings save to one folder
@@ -34,7 +39,7 @@ LABELS = "abcdefghijklmnopqrst"  # window identifiers: single tokens in common v
 
 @dataclass
 class LLMRerankerConfig:
-    mode: str = "listwise"  # listwise (FIRST) | pointwise
+    mode: str = "listwise"  # listwise (FIRST) | pointwise | groupwise
     window: int = 20
     stride: int = 10
     doc_tokens: int = 64  # each passage's tokens in a prompt
@@ -42,8 +47,8 @@ class LLMRerankerConfig:
     grades: int = 0  # pointwise: 0 -> yes/no logits; k -> expected grade over "0".."k"
 
     def __post_init__(self) -> None:
-        if self.mode not in ("listwise", "pointwise"):
-            raise ConfigError(f"mode={self.mode}: expected listwise or pointwise", param="mode")
+        if self.mode not in ("listwise", "pointwise", "groupwise"):
+            raise ConfigError(f"mode={self.mode}: expected listwise, pointwise or groupwise", param="mode")
         if not 2 <= self.window <= len(LABELS) or not 1 <= self.stride <= self.window:
             raise ConfigError(f"window={self.window}, stride={self.stride}: need 2 <= window <= {len(LABELS)}")
 
@@ -71,15 +76,21 @@ class LLMReranker(nn.Module):
 
     # ---------------------------------------------------------------- building
     @classmethod
-    def from_pretrained(cls, name_or_path: str | Path, *, device: str | None = None, **options) -> LLMReranker:
-        """A fresh reranker on any causal LM (a local folder or a hub name)."""
+    def from_pretrained(
+        cls, name_or_path: str | Path, *, device: str | None = None, dtype: str = "float32", **options
+    ) -> LLMReranker:
+        """A fresh reranker on any causal LM (a local folder, a hub name, or a LoRA adapter folder,
+        which loads onto the base model it names). ``dtype="bfloat16"`` halves the memory for
+        inference on a GPU; training in bf16 is the loop's autocast (``TrainConfig(bf16=True)``)."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         from rankwise.device import resolve_device
 
+        if dtype not in ("float32", "bfloat16", "float16"):
+            raise ConfigError(f"dtype={dtype}: expected float32, bfloat16 or float16", param="dtype")
         try:
             tokenizer = AutoTokenizer.from_pretrained(str(name_or_path))
-            lm = AutoModelForCausalLM.from_pretrained(str(name_or_path))
+            lm = AutoModelForCausalLM.from_pretrained(str(name_or_path), dtype=getattr(torch, dtype))
         except (OSError, ValueError) as exc:
             raise RankwiseError(f"cannot load causal LM {str(name_or_path)!r}: {exc}") from None
         return cls(lm.to(resolve_device(device)).eval(), tokenizer, LLMRerankerConfig(**options), str(name_or_path))
@@ -135,17 +146,49 @@ class LLMReranker(nn.Module):
         ids = self._ids("query: ") + self._ids(query, self.config.query_tokens) + self._ids("\npassage: ")
         return ids + self._ids(doc, self.config.doc_tokens) + self._ids("\nrelevant: ")
 
-    def next_token_logits(self, prompts: Sequence[list[int]]) -> torch.Tensor:
-        """[len(prompts), vocab]: the logits after each prompt's last token (right-padded batch)."""
+    def group_prompt(self, query: str, docs: Sequence[str]) -> tuple[list[int], list[int]]:
+        """The groupwise prompt and, per passage, the position of its probe's last token: the query
+        first, then each passage followed by its probe, so a passage is judged with the query and
+        the passages before it in view."""
+        ids = self._ids(f"judge each of the {len(docs)} passages for relevance to the query.\nquery: ")
+        ids += self._ids(query, self.config.query_tokens) + self._ids("\n")
+        probes = []
+        for label, doc in zip(LABELS, docs):
+            ids += self._ids(f"[{label}] ") + self._ids(doc, self.config.doc_tokens) + self._ids("\nrelevant: ")
+            probes.append(len(ids) - 1)
+        return ids, probes
+
+    def logits_at(self, prompts: Sequence[list[int]], positions: Sequence[Sequence[int]]) -> list[torch.Tensor]:
+        """Per prompt, the next-token logits [len(positions[i]), vocab] at the given positions
+        (right-padded batch, so each prompt's positions are its own; only the needed rows of the
+        vocabulary projection are computed where the model takes ``logits_to_keep``)."""
         longest = max(len(p) for p in prompts)
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         ids = torch.full((len(prompts), longest), pad, dtype=torch.long)
         mask = torch.zeros((len(prompts), longest), dtype=torch.long)
         for i, p in enumerate(prompts):
             ids[i, : len(p)], mask[i, : len(p)] = torch.tensor(p), 1
-        out = self.lm(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
-        last = mask.sum(1).to(self.device) - 1
-        return out[torch.arange(len(prompts), device=self.device), last]
+        keep = sorted({j for pos in positions for j in pos})
+        inputs = {"input_ids": ids.to(self.device), "attention_mask": mask.to(self.device)}
+        try:
+            out = self.lm(**inputs, logits_to_keep=torch.tensor(keep, device=self.device)).logits
+            column = {j: c for c, j in enumerate(keep)}
+        except TypeError:  # a model without logits_to_keep: every position's logits
+            out = self.lm(**inputs).logits
+            column = {j: j for j in keep}
+        return [out[i, [column[j] for j in pos]] for i, pos in enumerate(positions)]
+
+    def next_token_logits(self, prompts: Sequence[list[int]]) -> torch.Tensor:
+        """[len(prompts), vocab]: the logits after each prompt's last token."""
+        return torch.cat(self.logits_at(prompts, [[len(p) - 1] for p in prompts]))
+
+    def _answer_scores(self, logits: torch.Tensor) -> torch.Tensor:
+        """A passage's score from the logits after its probe: yes - no, or the expected grade."""
+        logits = logits[:, self.answer_ids]
+        if self.config.grades:
+            grades = torch.arange(self.config.grades + 1, device=logits.device, dtype=logits.dtype)
+            return (logits.softmax(-1) * grades).sum(-1)
+        return logits[:, 0] - logits[:, 1]
 
     # ---------------------------------------------------------------- scores
     def window_logits(self, queries: Sequence[str], lists: Sequence[Sequence[str]]) -> torch.Tensor:
@@ -159,11 +202,27 @@ class LLMReranker(nn.Module):
 
     def pair_scores(self, pairs: Sequence[tuple[str, str]]) -> torch.Tensor:
         """Pointwise scores of (query, passage) pairs (with gradients)."""
-        logits = self.next_token_logits([self.pointwise_prompt(q, d) for q, d in pairs])[:, self.answer_ids]
-        if self.config.grades:
-            grades = torch.arange(self.config.grades + 1, device=logits.device, dtype=logits.dtype)
-            return (logits.softmax(-1) * grades).sum(-1)
-        return logits[:, 0] - logits[:, 1]
+        return self._answer_scores(self.next_token_logits([self.pointwise_prompt(q, d) for q, d in pairs]))
+
+    def group_scores(self, queries: Sequence[str], groups: Sequence[Sequence[str]]) -> torch.Tensor:
+        """Groupwise scores: [queries, largest group] (with gradients), 0 past a group's end."""
+        built = [self.group_prompt(q, d) for q, d in zip(queries, groups)]
+        logits = self.logits_at([ids for ids, _ in built], [probes for _, probes in built])
+        out = logits[0].new_zeros((len(groups), max(len(d) for d in groups)))
+        for i, rows in enumerate(logits):
+            out[i, : rows.shape[0]] = self._answer_scores(rows)
+        return out
+
+    def list_scores(self, queries: Sequence[str], lists: Sequence[Sequence[str]]) -> torch.Tensor:
+        """A whole list's scores in one pass: FIRST's identifier logits, or the group's probe scores."""
+        return (
+            self.group_scores(queries, lists) if self.config.mode == "groupwise" else self.window_logits(queries, lists)
+        )
+
+    def list_prompt(self, query: str, docs: Sequence[str]) -> list[int]:
+        return (
+            self.group_prompt(query, docs)[0] if self.config.mode == "groupwise" else self.listwise_prompt(query, docs)
+        )
 
     @torch.no_grad()
     def rank(self, query: str, docs: Sequence[str], batch_size: int = 16) -> np.ndarray:
@@ -177,6 +236,14 @@ class LLMReranker(nn.Module):
                 self.pair_scores(pairs[i : i + batch_size]).float().cpu() for i in range(0, len(pairs), batch_size)
             ]
             return torch.cat(parts).numpy()
+        if self.config.mode == "groupwise":
+            w = self.config.window
+            groups = [list(docs[i : i + w]) for i in range(0, len(docs), w)]
+            flat = []
+            for chunk in _chunks(groups, batch_size):
+                part = self.group_scores([query] * len(chunk), chunk)
+                flat += [row[: len(g)] for row, g in zip(part, chunk)]
+            return torch.cat(flat).float().cpu().numpy()
         order = self.sliding_order(query, docs)
         scores = np.empty(len(docs), dtype=np.float32)
         scores[order] = np.arange(len(docs), 0, -1, dtype=np.float32)
@@ -201,3 +268,7 @@ class LLMReranker(nn.Module):
     def __repr__(self) -> str:
         c = self.config
         return f"LLMReranker({self.name!r}, {c.mode}, window={c.window}, stride={c.stride})"
+
+
+def _chunks(items: list, size: int) -> list[list]:
+    return [items[i : i + size] for i in range(0, len(items), size)]

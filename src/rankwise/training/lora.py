@@ -1,5 +1,5 @@
 """LoRA (Hu et al., ICLR 2022) through ``peft``, for any family whose trained module is a
-transformers model (the dual encoder's and the cross-encoder's ``backbone``).
+transformers model (the dual encoder's and the cross-encoder's ``backbone``, the LLM reranker's ``lm``).
 
 A frozen weight W gets a trainable low-rank update: h = W x + (alpha / r) B A x, with A (r x k)
 drawn at random and B (d x r) at zero, so training starts from the unchanged model. Only A and B
@@ -47,37 +47,53 @@ def parse_lora(text: str) -> LoraOptions:
     return parse_options("lora", term.params, LoraOptions)
 
 
+SLOTS = ("backbone", "lm")  # where each family keeps its transformers model
+
+
+def _slot(model: Any) -> str | None:
+    return next((a for a in SLOTS if hasattr(getattr(model, a, None), "config")), None)
+
+
 def is_adapted(model: Any) -> bool:
     from peft import PeftModel
 
-    return isinstance(getattr(model, "backbone", None), PeftModel)
+    slot = _slot(model)
+    return slot is not None and isinstance(getattr(model, slot), PeftModel)
+
+
+def _task_type(module: Any) -> str:
+    name = type(module).__name__
+    if name.endswith("ForSequenceClassification"):
+        return "SEQ_CLS"  # also trains the scoring head
+    return "CAUSAL_LM" if name.endswith("ForCausalLM") else "FEATURE_EXTRACTION"
 
 
 def apply_lora(model: Any, options: LoraOptions) -> None:
-    """Wrap ``model.backbone`` in LoRA adapters (once: a model already adapted is left as it is)."""
+    """Wrap the model's transformers module in LoRA adapters (once: a model already adapted is left as it is)."""
     try:
         from peft import LoraConfig, get_peft_model
     except ImportError:
         raise ConfigError("lora needs peft: pip install 'rankwise[lora]'") from None
-    backbone = getattr(model, "backbone", None)
-    if backbone is None or not hasattr(backbone, "config"):
-        raise ConfigError(f"lora adapts a transformers backbone; {type(model).__name__} has none")
+    slot = _slot(model)
+    if slot is None:
+        raise ConfigError(f"lora adapts a transformers model; {type(model).__name__} has none")
     if is_adapted(model):
         return
     if getattr(model, "untied", False):
         raise ConfigError("lora adapts one shared tower; train untied towers without lora")
-    classifies = type(backbone).__name__.endswith("ForSequenceClassification")
+    module = getattr(model, slot)
     config = LoraConfig(
         r=options.r,
         lora_alpha=options.alpha,
         lora_dropout=options.dropout,
         target_modules=options.targets.split("/") if options.targets else None,
-        task_type="SEQ_CLS" if classifies else "FEATURE_EXTRACTION",  # SEQ_CLS also trains the head
+        task_type=_task_type(module),
     )
-    model.backbone = get_peft_model(backbone, config)
+    setattr(model, slot, get_peft_model(module, config))
 
 
 def finish_lora(model: Any, options: LoraOptions) -> None:
     """At the end of training: merge the adapters into the weights (``save=merged``) or keep them."""
     if options.save == "merged" and is_adapted(model):
-        model.backbone = model.backbone.merge_and_unload()
+        slot = _slot(model)
+        setattr(model, slot, getattr(model, slot).merge_and_unload())

@@ -66,3 +66,34 @@ def test_mining_stores_the_ensembles_scores(topics_beir, tmp_path, tiny_model_di
         assert all(0.0 <= s <= 1.0 for s in [*r["scores"]["positives"], *r["scores"]["negatives"]])
         assert max(r["scores"]["negatives"], default=0) <= min(r["scores"]["positives"])
         assert len(docs) == len(r["scores"]["positives"]) + len(r["scores"]["negatives"])
+
+
+def test_ensemble_fuses_as_fusion_does_with_ranks_or_scores():
+    """RRF and CombMNZ ensembles give Fusion.fuse_query's scores for the same candidates (by hand:
+    RRF sums w / (k + rank))."""
+    from rankwise.index.fusion import Fusion
+
+    a, b = _Fixed("a", {"x": 3.0, "y": 1.0, "z": 2.0}), _Fixed("b", {"x": 0.1, "y": 0.9, "z": 0.2})
+    docs = ["x", "y", "z"]
+    rrf = EnsembleTeacher([a, b], method="rrf", k=10).score("q", docs)
+    by_hand = [0.5 / 11 + 0.5 / 13, 0.5 / 13 + 0.5 / 11, 0.5 / 12 + 0.5 / 12]
+    np.testing.assert_allclose(rrf, by_hand, rtol=1e-6)
+    mnz = EnsembleTeacher([a, b], method="combmnz", norm="z-score").score("q", docs)
+    want = Fusion("combmnz", "z-score", weights=(0.5, 0.5)).fuse_query([a.table, b.table])
+    np.testing.assert_allclose(mnz, [want[d] for d in docs], rtol=1e-6)
+    with pytest.raises(RankwiseError, match="method"):
+        EnsembleTeacher([a, b], method="borda")
+
+
+def test_mining_with_a_rank_fused_ensemble_teacher(topics_beir, tmp_path, tiny_model_dir):
+    ds = load_beir(topics_beir, "train")
+    spec = f"{tiny_model_dir}+bm25"
+    opts = MineOptions(k=3, window=(1, 20), teacher=spec, teacher_fusion="rrf:k=10", teacher_margin=0.0, max_length=32)
+    mine(ds, opts, tmp_path / "n.jsonl", show_progress=False, log_fn=lambda _: None)
+    assert load_teacher(spec, fusion="rrf:k=10").name.startswith("ensemble[rrf]")
+    for line in (tmp_path / "n.jsonl").read_text().splitlines():
+        s = json.loads(line)["scores"]
+        # RRF with equal weights: 0.5/(10 + rank) per teacher, rank >= 1, so every score is in (0, 1/11]
+        assert all(0.0 < v <= 1 / 11 + 1e-6 for v in [*s["positives"], *s["negatives"]])
+    with pytest.raises(RankwiseError, match="teacher fusion"):
+        load_teacher(spec, fusion="borda")

@@ -328,3 +328,34 @@ def test_dense_encoding_continues_from_finished_shards(topics_beir, tmp_path, ti
     monkeypatch.setattr(model, "encode", lambda t, kind="doc", **kw: (sizes.append(len(t)), real(t, kind, **kw))[1])
     again = mining._encode_in_shards(model, texts, cache, False)
     assert sizes == [8] and np.allclose(whole, again, atol=1e-6)  # only the missing shard was encoded
+
+
+def test_fused_mining_ranks_by_the_fusion_of_bm25_and_dense(topics_beir, tmp_path, tiny_model_dir):
+    from rankwise.index.fusion import FusedRetriever, Fusion
+    from rankwise.index.retrieve import BM25Retriever, DenseRetriever, corpus_texts, search_run
+    from rankwise.models import BiEncoder
+
+    ds = load_beir(topics_beir, "train")
+    ids, texts = corpus_texts(ds)
+    lexical = BM25Retriever(ids, texts)
+    dense = DenseRetriever(BiEncoder.load(str(tiny_model_dir), query_max_length=32, doc_max_length=32), ids, texts)
+    fused = FusedRetriever([lexical, dense], Fusion("combsum", "min-max"), depth_each=10)
+    # the fused top 5 is Fusion.fuse over each retriever's own top 10, by document id
+    want = Fusion("combsum", "min-max", depth=5).fuse([search_run(r, ds, 10) for r in (lexical, dense)])
+    got = search_run(fused, ds, 5)
+    assert got.keys() == want.keys()
+    for q in want:
+        assert list(got[q]) == sorted(want[q], key=lambda d: (want[q][d], d), reverse=True)
+        np.testing.assert_allclose([got[q][d] for d in got[q]], [want[q][d] for d in got[q]], atol=1e-6)
+    # score(): a retrieved row keeps its fused score; a row nobody retrieved still gets one
+    idx, scores, states = fused.search([next(iter(ds.split_queries.values()))], 5)
+    np.testing.assert_allclose(fused.score(states[0], idx[0][:2]), scores[0][:2], rtol=1e-5)
+    far = next(j for j in range(len(ids)) if j not in set(idx[0]))
+    assert np.isfinite(fused.score(states[0], [far])).all()
+
+    opts = MineOptions(method="fused", fusion="rrf", k=2, window=(1, 10), model=str(tiny_model_dir), max_length=32)
+    mine(ds, opts, tmp_path / "n.jsonl", show_progress=False, log_fn=lambda _: None)
+    mined = rows(tmp_path / "n.jsonl")
+    assert mined and all(r["mined"]["method"] == "fused" and len(r["negative_ids"]) == 2 for r in mined.values())
+    with pytest.raises(ValueError, match="fusion"):
+        MineOptions(method="fused", fusion="borda")

@@ -103,6 +103,23 @@ class Fusion:
             fused = {d: fused[d] for d in keep}
         return fused
 
+    def fuse_aligned(self, scores: Sequence[np.ndarray]) -> np.ndarray:
+        """Fused scores of one candidate list every run scored in full (``scores[r][i]``: run r's
+        score of candidate i), as :meth:`fuse_query` gives them, without keys; rank ties by position."""
+        weights = self.weights or (1.0,) * len(scores)
+        if len(weights) != len(scores):
+            raise ConfigError(f"{len(weights)} weights for {len(scores)} runs", param="weights")
+        total = np.zeros(len(scores[0]) if len(scores) else 0)
+        for w, s in zip(weights, scores):
+            s = np.asarray(s, dtype=np.float64)
+            if self.method == "rrf":
+                rank = np.empty(len(s))
+                rank[np.argsort(-s, kind="stable")] = np.arange(1, len(s) + 1)
+                total += w / (self.k + rank)
+            else:
+                total += w * normalize_array(s, self.norm)
+        return total * len(scores) if self.method == "combmnz" else total  # every run holds every candidate
+
     def fuse(self, runs: Sequence[Mapping[str, Mapping[str, float]]]) -> Run:
         """The fused run over every query any run has (a run lacking a query contributes nothing)."""
         queries = dict.fromkeys(q for run in runs for q in run)
@@ -200,3 +217,43 @@ def parse_fusion(text: str) -> Fusion:
     if term.name not in METHODS:
         raise ConfigError(f"fusion: unknown method {term.name!r}; choose one of {', '.join(METHODS)}")
     return parse_options("fusion", params, Fusion, method=term.name, weights=weights)
+
+
+class FusedRetriever:
+    """Mining's retriever interface (:class:`~rankwise.index.retrieve.Retriever`) over several
+    retrievers of one corpus, fused per query by ``fusion``: each searches ``depth_each`` (default
+    the asked depth), and the fused top ``depth`` comes back as row indices. ``score(state, rows)``
+    gives rows' fused scores with each retriever's exact score of those rows added to its list
+    (so a positive none of them retrieved still gets the score its exact scores earn)."""
+
+    def __init__(self, retrievers: Sequence, fusion: Fusion | None = None, depth_each: int | None = None) -> None:
+        if len(retrievers) < 2:
+            raise ConfigError("fusion needs at least two retrievers", param="retrievers")
+        ids = list(retrievers[0].ids)
+        if any(list(r.ids) != ids for r in retrievers[1:]):
+            raise ConfigError("fused retrievers must index the same corpus in the same order", param="retrievers")
+        self.retrievers, self.ids = list(retrievers), ids
+        self.fusion, self.depth_each = fusion or Fusion(), depth_each
+
+    def search(self, queries: Sequence[str], depth: int, *, states: bool = True) -> tuple[np.ndarray, np.ndarray, list]:
+        each = [r.search(queries, self.depth_each or depth, states=states) for r in self.retrievers]
+        idx = np.full((len(queries), depth), -1, dtype=np.int64)
+        scores = np.full((len(queries), depth), -np.inf, dtype=np.float32)
+        out_states = []
+        for q in range(len(queries)):
+            lists = [{int(j): float(s) for j, s in zip(i[q], s_[q]) if j >= 0} for i, s_, _ in each]
+            fused = replace(self.fusion, depth=depth).fuse_query(lists)
+            top = sorted(fused, key=lambda j: (fused[j], j), reverse=True)
+            idx[q, : len(top)] = top
+            scores[q, : len(top)] = [fused[j] for j in top]
+            out_states.append((lists, [st[q] for _, _, st in each]) if states else None)
+        return idx, scores, out_states
+
+    def score(self, state, rows: Sequence[int]) -> np.ndarray:
+        lists, sub_states = state
+        augmented = []
+        for retriever, ranked, sub in zip(self.retrievers, lists, sub_states):
+            exact = retriever.score(sub, list(rows))
+            augmented.append({**ranked, **{int(r): float(s) for r, s in zip(rows, exact)}})
+        fused = replace(self.fusion, depth=None).fuse_query(augmented)
+        return np.array([fused[int(r)] for r in rows], dtype=np.float64)

@@ -146,6 +146,14 @@ def _retriever(
     ids, texts = corpus_texts(dataset)
     if opts.method == "bm25":
         return BM25Retriever(ids, texts, code=opts.code), 0.0
+    if opts.method == "fused":  # BM25 and the dense model, fused per query
+        from dataclasses import replace
+
+        from rankwise.index.fusion import FusedRetriever, parse_fusion
+
+        dense, seconds = _retriever(replace(opts, method="dense"), dataset, cache, show_progress, model, embeddings)
+        lexical = BM25Retriever(ids, texts, code=opts.code)
+        return FusedRetriever([lexical, dense], parse_fusion(opts.fusion)), seconds
     if model is None and opts.model and Path(opts.model).is_dir():
         own = _family_retriever(opts.model, dataset, show_progress)
         if own is not None:
@@ -183,7 +191,7 @@ def mine(
     if options.teacher:
         from rankwise.negatives.teacher import load_teacher
 
-        teacher = load_teacher(options.teacher)
+        teacher = load_teacher(options.teacher, fusion=options.teacher_fusion)
         if hasattr(teacher, "prepare"):  # a teacher that needs the corpus (BM25, an ensemble with it)
             teacher.prepare(dataset)
     partial = out.parent / (out.name + ".partial")

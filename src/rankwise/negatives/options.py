@@ -5,12 +5,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-METHODS = ("bm25", "dense")
+METHODS = ("bm25", "dense", "fused")
 
 
 @dataclass
 class MineOptions:
-    method: str = field(default="bm25", metadata={"help": "bm25 or dense"})
+    method: str = field(
+        default="bm25", metadata={"help": "bm25, dense, or fused (BM25 and the dense model fused by --fusion)"}
+    )
+    fusion: str = field(
+        default="rrf",
+        metadata={"help": "fused: how BM25 and the dense ranking combine ('rrf', 'combsum:z-score', ...)"},
+    )
     k: int = field(default=7, metadata={"help": "negatives per query"})
     window: tuple[int, int] = field(
         default=(1, 100), metadata={"help": "ranks a-b to draw from (1-based, inclusive); 11-100 skips the top 10"}
@@ -26,6 +32,12 @@ class MineOptions:
     )
     teacher: str | None = field(
         default=None, metadata={"help": "model folder ('default': all-MiniLM-L6-v2) to filter and score"}
+    )
+    teacher_fusion: str | None = field(
+        default=None,
+        metadata={
+            "help": "an ensemble teacher (dirA+dirB+bm25): how its scores combine ('rrf', 'combsum:z-score', ...)"
+        },
     )
     teacher_margin: float = field(
         default=0.0, metadata={"help": "drop candidates the teacher scores above its lowest positive minus this"}
@@ -48,6 +60,14 @@ class MineOptions:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"method {self.method!r}: expected one of {', '.join(METHODS)}")
+        if self.method == "fused":
+            from rankwise.errors import ConfigError
+            from rankwise.index.fusion import parse_fusion
+
+            try:
+                parse_fusion(self.fusion)  # a bad spec fails here, naming it
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
         a, b = self.window
         if not 1 <= a <= b:
             raise ValueError(f"window {a}-{b}: expected 1 <= a <= b")

@@ -4,7 +4,8 @@ another.
 
 * ``inbatch`` — only the other queries' documents in the batch (random negatives).
 * ``file`` — the hard negatives the training file carries (e.g. from ``rankwise mine``).
-* ``bm25:...`` / ``dense:...`` — static hard negatives mined once before training with
+* ``bm25:...`` / ``dense:...`` / ``fused:...`` (BM25 and the dense model fused, ``fusion=rrf``) —
+  static hard negatives mined once before training with
   :func:`rankwise.negatives.mining.mine` (same options, e.g. ``bm25:k=7,window=10-100``),
   written to ``RUN/negatives.jsonl`` (resumable).
 * ``star:source=bm25,random=1,...`` — STAR (Zhan et al., SIGIR 2021): static hard negatives
@@ -226,6 +227,7 @@ def _receive(path: Path) -> None:
 
 @NEGATIVES.register("bm25", method="bm25")
 @NEGATIVES.register("dense", method="dense")
+@NEGATIVES.register("fused", method="fused")
 @dataclass
 class MinedNegatives(NegativesStrategy, MineOptions):
     """Static hard negatives: every training query's top documents, mined once (``rankwise mine``'s options)."""

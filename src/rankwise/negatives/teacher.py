@@ -110,27 +110,39 @@ class BM25Teacher(Teacher):
 
 class EnsembleTeacher(Teacher):
     """Several teachers as one (heterogeneous ensemble distillation): each teacher's scores for a
-    query's documents are normalised per query (``norm``: min-max, z-score, ...; see
-    :func:`rankwise.index.fusion.normalize`), then averaged with ``weights`` (default equal), times
-    ``scale`` (the target's range for a student's scores: e.g. 1 for min-max into Margin-MSE)."""
+    query's documents are fused per query (:class:`~rankwise.index.fusion.Fusion`: ``method``
+    combsum (default) over ``norm`` (min-max, z-score, ...), combmnz, or rrf over ranks with ``k``),
+    with ``weights`` (default equal, summing to 1), times ``scale`` (the target's range for a
+    student's scores: e.g. 1 for min-max into Margin-MSE)."""
 
     family = "ensemble"
 
     def __init__(
-        self, teachers: Sequence, *, weights: Sequence[float] | None = None, norm: str = "min-max", scale: float = 1.0
+        self,
+        teachers: Sequence,
+        *,
+        weights: Sequence[float] | None = None,
+        norm: str = "min-max",
+        scale: float = 1.0,
+        method: str = "combsum",
+        k: float = 60.0,
     ) -> None:
-        from rankwise.index.fusion import NORMS
+        from rankwise.errors import ConfigError
+        from rankwise.index.fusion import Fusion
 
         if len(teachers) < 2:
             raise RankwiseError("an ensemble teacher needs at least two teachers")
-        if norm not in NORMS:
-            raise RankwiseError(f"ensemble norm {norm!r}: choose one of {', '.join(NORMS)}")
         self.teachers = [load_teacher(t) for t in teachers]
         w = np.asarray(weights if weights is not None else [1.0] * len(self.teachers), dtype=np.float64)
         if len(w) != len(self.teachers) or (w < 0).any() or w.sum() <= 0:
             raise RankwiseError(f"ensemble weights {list(w)}: one non-negative weight per teacher, not all 0")
+        try:
+            self.fusion = Fusion(method=method, norm=norm, weights=tuple(w / w.sum()), k=k)
+        except ConfigError as exc:
+            raise RankwiseError(f"ensemble teacher: {exc}") from None
         self.weights, self.norm, self.scale = w / w.sum(), norm, scale
-        self.name = "ensemble(" + "+".join(t.name for t in self.teachers) + ")"
+        kind = "ensemble" if method == "combsum" else f"ensemble[{method}]"
+        self.name = f"{kind}(" + "+".join(t.name for t in self.teachers) + ")"
 
     def prepare(self, dataset) -> None:
         for t in self.teachers:
@@ -141,32 +153,38 @@ class EnsembleTeacher(Teacher):
         return self.score_many([query], [docs])[0]
 
     def score_many(self, queries: Sequence[str], docs: Sequence[Sequence[str]]) -> list[np.ndarray]:
-        from rankwise.index.fusion import normalize_array
-
         each = [t.score_many(queries, docs) for t in self.teachers]  # each teacher batches its own way
-        out = []
-        for i, ds in enumerate(docs):
-            total = np.zeros(len(ds))
-            for w, scores in zip(self.weights, each):
-                total += w * normalize_array(scores[i], self.norm)
-            out.append((self.scale * total).astype(np.float32))
-        return out
+        fused = [self.fusion.fuse_aligned([scores[i] for scores in each]) for i in range(len(docs))]
+        return [(self.scale * f).astype(np.float32) for f in fused]
 
 
-def load_teacher(spec) -> Teacher:
+def _ensemble(parts: list, fusion: str | None) -> EnsembleTeacher:
+    if fusion is None:
+        return EnsembleTeacher(parts)
+    from rankwise.errors import ConfigError
+    from rankwise.index.fusion import parse_fusion
+
+    try:
+        f = parse_fusion(fusion)
+    except ConfigError as exc:
+        raise RankwiseError(f"teacher fusion {fusion!r}: {exc}") from None
+    return EnsembleTeacher(parts, weights=f.weights, norm=f.norm, method=f.method, k=f.k)
+
+
+def load_teacher(spec, *, fusion: str | None = None) -> Teacher:
     """A :class:`Teacher` passes through; a model, or the model a folder holds, teaches as its family
     says (``default``: the packaged all-MiniLM-L6-v2 as a bi-encoder); ``bm25``; a list of these, or
-    ``"dirA+dirB+bm25"``: an :class:`EnsembleTeacher` (min-max per query, equal weights)."""
+    ``"dirA+dirB+bm25"``: an :class:`EnsembleTeacher`, fused by ``fusion`` (a
+    :func:`~rankwise.index.fusion.parse_fusion` spec; default CombSUM over min-max, equal weights)."""
     from rankwise.families import family_of, find_family, load_model
 
     if isinstance(spec, Teacher):
         return spec
-    if isinstance(spec, (list, tuple)):
-        return EnsembleTeacher(spec)
+    if isinstance(spec, (list, tuple)) or (isinstance(spec, str) and "+" in spec and not Path(spec).exists()):
+        parts = [p.strip() for p in spec.split("+")] if isinstance(spec, str) else list(spec)
+        return _ensemble(parts, fusion)
     if str(spec) == "bm25":
         return BM25Teacher()
-    if isinstance(spec, str) and "+" in spec and not Path(spec).exists():  # dirA+dirB+bm25: an ensemble
-        return EnsembleTeacher([p.strip() for p in spec.split("+")])
     family = find_family(spec)
     if family is not None:
         return family.teacher()

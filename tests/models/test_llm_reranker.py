@@ -9,6 +9,7 @@ from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 import rankwise as rw
 from rankwise.data.examples import TrainExample
+from rankwise.errors import ConfigError
 from rankwise.models import default_model_path
 from rankwise.models.llm_reranker import LABELS, LLMReranker, LLMRerankerConfig
 
@@ -181,3 +182,48 @@ def test_lora_on_an_llm_reranker_saves_and_loads_with_its_scores(tmp_path, save)
     path = model.save(tmp_path / "trained")
     assert (path / "adapter_config.json").is_file() == (save == "adapter")
     np.testing.assert_allclose(LLMReranker.load(path).rank("sort a list", DOCS), ours, atol=1e-5)
+
+
+def test_first_lm_term_is_the_target_orders_nll_by_hand():
+    model = tiny(window=6, stride=3)
+    lists, orders = [DOCS[:3], DOCS], [[2, 0, 1], [5, 4, 3, 2, 1, 0]]
+    scores, nll = model.window_logits_and_lm(["sort a list", "read a file"], lists, orders)
+    torch.testing.assert_close(scores, model.window_logits(["sort a list", "read a file"], lists), atol=1e-5, rtol=1e-5)
+    for i, (q, docs) in enumerate(zip(["sort a list", "read a file"], lists)):
+        prompt, target = model.listwise_prompt(q, docs), model.target_ids(orders[i])
+        assert model.tokenizer.decode(target).replace(" ", "") == "]>[".join(LABELS[j] for j in orders[i]) + "]"
+        with torch.no_grad():
+            logits = model.lm(input_ids=torch.tensor([prompt + target])).logits[0]
+        logp = logits[len(prompt) - 1 : -1].log_softmax(-1)
+        want = -logp[torch.arange(len(target)), torch.tensor(target)].mean()
+        torch.testing.assert_close(nll[i].detach(), want, atol=1e-4, rtol=1e-4)
+
+
+def test_training_with_the_lm_term_lowers_the_target_nll():
+    rng = np.random.default_rng(0)
+    model = tiny(window=4, stride=4, lm_weight=1.0)
+    train = [_example(i, rng) for i in range(8)]
+    lists = [[t for _, t in [*ex.positives, *ex.negatives]] for ex in train]
+    orders = [[0, 1, 2, 3]] * len(train)  # the positive first, then the negatives as listed
+
+    def nll() -> float:
+        with torch.no_grad():
+            return float(model.window_logits_and_lm([ex.query for ex in train], lists, orders)[1].mean())
+
+    before = nll()
+    result = rw.train(model, train, rw.TrainConfig(steps=20, batch_size=8, lr=3e-3, list_size=4, loss="listnet"))
+    assert nll() < 0.8 * before  # 20 steps: the separators are learnt first
+    assert "lm_loss" in result.history[-1].extra
+    with pytest.raises(ConfigError, match="lm_weight"):
+        LLMRerankerConfig(mode="pointwise", lm_weight=1.0)
+
+
+def test_the_lm_term_under_gradient_caching_trains_as_without():
+    weights = []
+    for chunk in (None, 2):
+        rng = np.random.default_rng(0)
+        model = tiny(window=4, stride=4, lm_weight=1.0)
+        cfg = rw.TrainConfig(steps=2, batch_size=4, lr=3e-3, list_size=4, loss="listnet", cache_chunk=chunk)
+        rw.train(model, [_example(i, rng) for i in range(8)], cfg)
+        weights.append(torch.cat([p.detach().flatten() for p in model.lm.parameters()]))
+    torch.testing.assert_close(weights[0], weights[1], atol=1e-6, rtol=1e-6)

@@ -51,19 +51,24 @@ class LLMFamily(Family):
         return build_lists(examples, rng, size, n_hard=n_negatives, extra=extra, choose=choose)
 
     def forward_backward(self, batch, loss_of_scores, config, token_cache, check):
-        mask = batch.mask.to(self.model.device)
+        mask, held = batch.mask.to(self.model.device), {}
         if self.model.config.mode == "pointwise":
             side = Side(self._pairs, batch.pairs())
 
             def combine(flat: torch.Tensor) -> torch.Tensor:
                 return flat.new_zeros(mask.shape).masked_scatter(mask, flat)
         else:
-            rows = [(i, q, docs) for i, (q, docs) in enumerate(zip(batch.queries, batch.docs))]
-            side = Side(lambda chunk: self._lists(chunk, config.seed, mask.shape[1]), rows)
+            labels = batch.labels.tolist()
+            rows = [(i, q, docs, labels[i]) for i, (q, docs) in enumerate(zip(batch.queries, batch.docs))]
+            width, lm_weight = mask.shape[1], self.model.config.lm_weight
+            side = Side(lambda chunk: self._lists(chunk, config.seed, width), rows)
 
-            def combine(scores: torch.Tensor) -> torch.Tensor:
-                return scores
+            def combine(out: torch.Tensor) -> torch.Tensor:
+                held["lm"] = out[:, width] if lm_weight else None  # FIRST's LM term rides in the last column
+                return out[:, :width]
 
+            if lm_weight:
+                loss_of_scores = self._with_lm_term(loss_of_scores, held, lm_weight)
         return self.run_sides(
             [side],
             combine,
@@ -77,15 +82,34 @@ class LLMFamily(Family):
         n = sum(len(self.model.pointwise_prompt(q, d)) for q, d in pairs)
         return scores, TokenCount(n, n)
 
+    @staticmethod
+    def _with_lm_term(loss_of_scores, held: dict, weight: float):
+        def loss(scores: torch.Tensor):
+            value, info = loss_of_scores(scores)
+            lm = held["lm"].mean()
+            return value + weight * lm, info | {"lm_loss": float(lm)}
+
+        return loss
+
     def _lists(self, rows, seed: int, width: int):
-        """Each row's identifier logits in its columns, the list shown in a random order."""
-        perms = [np.random.default_rng([seed, self.step, i]).permutation(len(docs)) for i, _, docs in rows]
-        shown = [[docs[j] for j in p] for p, (_, _, docs) in zip(perms, rows)]
-        logits = self.model.list_scores([q for _, q, _ in rows], shown)
-        out = logits.new_zeros((len(rows), width))
+        """Each row's list scores in its columns, the list shown in a random order; with FIRST's LM
+        term, each row's target-order NLL in one more column."""
+        perms = [np.random.default_rng([seed, self.step, i]).permutation(len(docs)) for i, _, docs, _ in rows]
+        shown = [[docs[j] for j in p] for p, (_, _, docs, _) in zip(perms, rows)]
+        queries = [q for _, q, _, _ in rows]
+        lm = None
+        if self.model.config.lm_weight:
+            # the target: shown positions, best label first, ties in the order shown
+            orders = [sorted(range(len(p)), key=lambda k: (-labels[p[k]], k)) for p, (*_, labels) in zip(perms, rows)]
+            logits, lm = self.model.window_logits_and_lm(queries, shown, orders)
+        else:
+            logits = self.model.list_scores(queries, shown)
+        out = logits.new_zeros((len(rows), width + (lm is not None)))
         for r, p in enumerate(perms):
             out[r, torch.as_tensor(p, device=out.device)] = logits[r, : len(p)]
-        n = sum(len(self.model.list_prompt(q, d)) for (_, q, _), d in zip(rows, shown))
+        if lm is not None:
+            out[:, width] = lm
+        n = sum(len(self.model.list_prompt(q, d)) for q, d in zip(queries, shown))
         return out, TokenCount(n, n)
 
     def lengths(self, texts: Sequence[str]) -> np.ndarray:

@@ -45,10 +45,13 @@ class LLMRerankerConfig:
     doc_tokens: int = 64  # each passage's tokens in a prompt
     query_tokens: int = 32
     grades: int = 0  # pointwise: 0 -> yes/no logits; k -> expected grade over "0".."k"
+    lm_weight: float = 0.0  # listwise training: FIRST's language-modelling loss on the target order, this weight
 
     def __post_init__(self) -> None:
         if self.mode not in ("listwise", "pointwise", "groupwise"):
             raise ConfigError(f"mode={self.mode}: expected listwise, pointwise or groupwise", param="mode")
+        if self.lm_weight < 0 or (self.lm_weight and self.mode != "listwise"):
+            raise ConfigError(f"lm_weight={self.lm_weight}: a weight >= 0, for listwise rerankers", param="lm_weight")
         if not 2 <= self.window <= len(LABELS) or not 1 <= self.stride <= self.window:
             raise ConfigError(f"window={self.window}, stride={self.stride}: need 2 <= window <= {len(LABELS)}")
 
@@ -212,6 +215,28 @@ class LLMReranker(nn.Module):
         for i, rows in enumerate(logits):
             out[i, : rows.shape[0]] = self._answer_scores(rows)
         return out
+
+    def target_ids(self, order: Sequence[int]) -> list[int]:
+        """FIRST's generation target after ``best: [``: the identifiers best first, ``a] > [c] > [b]``."""
+        return self._ids("] > [".join(LABELS[j] for j in order) + "]")
+
+    def window_logits_and_lm(
+        self, queries: Sequence[str], lists: Sequence[Sequence[str]], orders: Sequence[Sequence[int]]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """FIRST's training pass: the identifier logits (as :meth:`window_logits`) and each list's
+        mean negative log-likelihood of its target order (teacher forcing), from one forward pass
+        over prompt + target (the prompt's last logits do not see the target: the LM is causal)."""
+        prompts = [self.listwise_prompt(q, d) for q, d in zip(queries, lists)]
+        targets = [self.target_ids(o) for o in orders]
+        full = [p + t for p, t in zip(prompts, targets)]
+        positions = [list(range(len(p) - 1, len(f) - 1)) for p, f in zip(prompts, full)]
+        logits = self.logits_at(full, positions)  # position len(p)-1+t predicts target token t
+        scores = logits[0].new_zeros((len(lists), max(len(d) for d in lists)))
+        nll = logits[0].new_zeros(len(lists))
+        for i, (rows, t) in enumerate(zip(logits, targets)):
+            scores[i, : len(lists[i])] = rows[0, self.label_ids[: len(lists[i])]]
+            nll[i] = torch.nn.functional.cross_entropy(rows, torch.tensor(t, device=rows.device))
+        return scores, nll
 
     def list_scores(self, queries: Sequence[str], lists: Sequence[Sequence[str]]) -> torch.Tensor:
         """A whole list's scores in one pass: FIRST's identifier logits, or the group's probe scores."""

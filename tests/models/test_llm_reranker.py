@@ -227,3 +227,39 @@ def test_the_lm_term_under_gradient_caching_trains_as_without():
         rw.train(model, [_example(i, rng) for i in range(8)], cfg)
         weights.append(torch.cat([p.detach().flatten() for p in model.lm.parameters()]))
     torch.testing.assert_close(weights[0], weights[1], atol=1e-6, rtol=1e-6)
+
+
+def test_permutation_decoding_reads_the_generated_identifiers():
+    from rankwise.models.llm_reranker import parse_permutation
+
+    assert parse_permutation([7, 30, 5, 30, 7, 9], [5, 7, 9, 11]) == [1, 0, 2, 3]  # repeats dropped, 11 appended
+    model = tiny(window=6, stride=3, decode="permutation")
+    order = model.window_order("sort a list", DOCS)
+    assert sorted(order) == list(range(len(DOCS)))
+    # what the LM generates greedily, read by hand
+    prompt = model.listwise_prompt("sort a list", DOCS)
+    ids = torch.tensor([prompt])
+    generated = []
+    with torch.no_grad():
+        for _ in range(len(model.target_ids(range(len(DOCS))))):
+            nxt = int(model.lm(input_ids=ids).logits[0, -1].argmax())
+            generated.append(nxt)
+            ids = torch.cat([ids, torch.tensor([[nxt]])], 1)
+    assert order == parse_permutation(generated, model.label_ids[: len(DOCS)])
+    scores = model.rank("sort a list", DOCS)
+    assert list(np.argsort(-scores, kind="stable")) == order
+
+
+def test_llm_spec_builds_a_second_stage(tmp_path):
+    from rankwise.index.rerank import second_stage
+
+    lm = tiny()
+    lm.lm.save_pretrained(tmp_path / "lm")
+    lm.tokenizer.save_pretrained(tmp_path / "lm")
+    stage = second_stage(f"llm:{tmp_path / 'lm'},mode=pointwise,grades=3")
+    assert stage.model.model.config.mode == "pointwise" and stage.model.model.config.grades == 3
+    saved = tiny(mode="groupwise", window=4, stride=4).save(tmp_path / "gw")
+    again = LLMReranker.from_spec(f"llm:{saved},window=6,stride=6")  # saved settings, overridden where given
+    assert (again.config.mode, again.config.window) == ("groupwise", 6)
+    with pytest.raises(ConfigError, match="unknown parameter"):
+        LLMReranker.from_spec(f"llm:{saved},windw=6")

@@ -398,7 +398,8 @@ def second_stage(
     spec: str, *, first: FirstStage | None = None, device: str | None = None, interpolate: float = 0.0
 ) -> SecondStage:
     """A cross-encoder folder (its scores interpolated with the first stage's at weight
-    ``interpolate``), or ``prf[:k=3,mode=text,alpha=0.5,beta=1.0]``: the embedding second pass with
+    ``interpolate``), ``llm:MODEL[,mode=...,window=...]`` (a causal LM or a saved LLM reranker, see
+    :meth:`~rankwise.models.llm_reranker.LLMReranker.from_spec`), or ``prf[:k=3,mode=text,alpha=0.5,beta=1.0]``: the embedding second pass with
     the first stage's dual encoder (the default model when the first stage has none)."""
     from rankwise.spec import parse_options, parse_term
 
@@ -414,4 +415,8 @@ def second_stage(
         return parse_options("reranker prf", term.params, PRFStage, model=model, name=spec)
     from rankwise.families import family_of, load_model
 
+    if spec.startswith("llm:"):  # a causal LM as reranker, with its options
+        from rankwise.models.llm_reranker import LLMReranker
+
+        return family_of(LLMReranker.from_spec(spec, device=device)).second_stage(interpolate=interpolate)
     return family_of(load_model(spec, device=device, default="cross-encoder")).second_stage(interpolate=interpolate)

@@ -46,10 +46,13 @@ class LLMRerankerConfig:
     query_tokens: int = 32
     grades: int = 0  # pointwise: 0 -> yes/no logits; k -> expected grade over "0".."k"
     lm_weight: float = 0.0  # listwise training: FIRST's language-modelling loss on the target order, this weight
+    decode: str = "first"  # listwise inference: first (FIRST's identifier logits) | permutation (generate the order)
 
     def __post_init__(self) -> None:
         if self.mode not in ("listwise", "pointwise", "groupwise"):
             raise ConfigError(f"mode={self.mode}: expected listwise, pointwise or groupwise", param="mode")
+        if self.decode not in ("first", "permutation"):
+            raise ConfigError(f"decode={self.decode}: expected first or permutation", param="decode")
         if self.lm_weight < 0 or (self.lm_weight and self.mode != "listwise"):
             raise ConfigError(f"lm_weight={self.lm_weight}: a weight >= 0, for listwise rerankers", param="lm_weight")
         if not 2 <= self.window <= len(LABELS) or not 1 <= self.stride <= self.window:
@@ -108,6 +111,24 @@ class LLMReranker(nn.Module):
         model = cls.from_pretrained(path, device=device, **extra["config"])
         model.name = extra.get("base_model", model.name)
         return model
+
+    @classmethod
+    def from_spec(cls, spec: str, *, device: str | None = None) -> LLMReranker:
+        """``"llm:MODEL,mode=pointwise,window=20,..."``: a causal LM (folder or hub name) or a saved
+        LLM reranker (its settings, overridden by those given) with :class:`LLMRerankerConfig`'s options."""
+        from rankwise.spec import parse_options, parse_term
+
+        term = parse_term(spec, "reranker llm")
+        params = dict(term.params)
+        source = term.variant or params.pop("model", None)
+        if term.name != "llm" or not source:
+            raise ConfigError(f"reranker {spec!r}: expected llm:MODEL[,mode=listwise|pointwise|groupwise,...]")
+        saved = {}
+        if is_llm_reranker_folder(Path(source)):
+            saved = json.loads((Path(source) / "rankwise.json").read_text())["config"]
+        fixed = {k: v for k, v in saved.items() if k not in params}
+        config = parse_options("reranker llm", params, LLMRerankerConfig, **fixed)
+        return cls.from_pretrained(source, device=device, **asdict(config))
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
@@ -283,12 +304,30 @@ class LLMReranker(nn.Module):
         start = max(len(order) - w, 0)
         while True:
             idx = order[start : start + w]
-            logits = self.window_logits([query], [[docs[i] for i in idx]])[0, : len(idx)]
-            ranked = sorted(range(len(idx)), key=lambda j: (-float(logits[j]), j))
-            order[start : start + w] = [idx[j] for j in ranked]
+            order[start : start + w] = [idx[j] for j in self.window_order(query, [docs[i] for i in idx])]
             if start == 0:
                 return order
             start = max(start - s, 0)
+
+    @torch.no_grad()
+    def window_order(self, query: str, docs: Sequence[str]) -> list[int]:
+        """One window's order, best first: by the identifier logits (``decode="first"``), or the
+        permutation the LM generates greedily after ``best: [`` (RankGPT, RankZephyr), read as the
+        window's identifiers in the order generated, repeats dropped and those never generated
+        appended in their window order."""
+        if self.config.decode == "first":
+            logits = self.window_logits([query], [docs])[0, : len(docs)]
+            return sorted(range(len(docs)), key=lambda j: (-float(logits[j]), j))
+        prompt = torch.tensor([self.listwise_prompt(query, docs)], device=self.device)
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        out = self.lm.generate(
+            input_ids=prompt,
+            attention_mask=torch.ones_like(prompt),
+            max_new_tokens=len(self.target_ids(range(len(docs)))),
+            do_sample=False,
+            pad_token_id=pad,
+        )
+        return parse_permutation(out[0, prompt.shape[1] :].tolist(), self.label_ids[: len(docs)])
 
     def __repr__(self) -> str:
         c = self.config
@@ -297,3 +336,11 @@ class LLMReranker(nn.Module):
 
 def _chunks(items: list, size: int) -> list[list]:
     return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def parse_permutation(generated: Sequence[int], label_ids: Sequence[int]) -> list[int]:
+    """Window positions in the order their identifier tokens appear in ``generated`` (first
+    appearance only), then every position never generated, in window order."""
+    position = {t: j for j, t in enumerate(label_ids)}
+    seen = list(dict.fromkeys(position[t] for t in generated if t in position))
+    return seen + [j for j in range(len(label_ids)) if j not in set(seen)]

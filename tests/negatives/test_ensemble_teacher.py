@@ -97,3 +97,33 @@ def test_mining_with_a_rank_fused_ensemble_teacher(topics_beir, tmp_path, tiny_m
         assert all(0.0 < v <= 1 / 11 + 1e-6 for v in [*s["positives"], *s["negatives"]])
     with pytest.raises(RankwiseError, match="teacher fusion"):
         load_teacher(spec, fusion="borda")
+
+
+def test_a_reranker_started_from_the_fine_tuned_dual_encoder_joins_the_ensemble(topics_beir, tmp_path, tiny_model_dir):
+    """The reranker note's fix: a cross-encoder that starts from the trained dual encoder's weights
+    (its encoder equal to the dual's, a fresh head), trained, then one teacher among three."""
+    import torch
+
+    import rankwise as rw
+    from rankwise.data import examples_from_qrels
+
+    ds = load_beir(topics_beir, "train")
+    examples = examples_from_qrels(ds)
+    dual = rw.BiEncoder.load(str(tiny_model_dir), query_max_length=16, doc_max_length=16)
+    rw.train(dual, examples, rw.TrainConfig(steps=2, batch_size=4, lr=1e-3))
+    dual_dir = dual.save(tmp_path / "dual")
+    ce = rw.CrossEncoder(dual_dir, max_length=32)
+    ours, theirs = ce.backbone.base_model.state_dict(), dual.backbone.state_dict()
+    shared = [n for n in theirs if n in ours]
+    assert len(shared) > 10 and "encoder.layer.0.attention.self.query.weight" in shared
+    for name in shared:
+        torch.testing.assert_close(ours[name], theirs[name], msg=name)
+    assert ce.fresh_head
+    rw.train(ce, examples, rw.TrainConfig(steps=2, batch_size=4, lr=1e-3, list_size=2))
+    ce_dir = ce.save(tmp_path / "ce")
+    teacher = load_teacher(f"{ce_dir}+{dual_dir}+bm25")
+    assert [t.family for t in teacher.teachers] == ["cross-encoder", "bi-encoder", "bm25"]
+    teacher.prepare(ds)
+    docs = [d.full_text for d in list(ds.corpus.values())[:5]]
+    scores = teacher.score(next(iter(ds.queries.values())), docs)
+    assert scores.shape == (5,) and np.isfinite(scores).all() and 0 <= scores.min() <= scores.max() <= 1

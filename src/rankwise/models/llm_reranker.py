@@ -22,6 +22,7 @@ LM starts one (``LLMReranker.from_pretrained(name)``).
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -194,10 +195,11 @@ class LLMReranker(nn.Module):
             ids[i, : len(p)], mask[i, : len(p)] = torch.tensor(p), 1
         keep = sorted({j for pos in positions for j in pos})
         inputs = {"input_ids": ids.to(self.device), "attention_mask": mask.to(self.device)}
-        try:
+        base = self.lm.get_base_model() if hasattr(self.lm, "get_base_model") else self.lm  # under peft's wrapper
+        if "logits_to_keep" in inspect.signature(base.forward).parameters:
             out = self.lm(**inputs, logits_to_keep=torch.tensor(keep, device=self.device)).logits
             column = {j: c for c, j in enumerate(keep)}
-        except TypeError:  # a model without logits_to_keep: every position's logits
+        else:  # a model without it: every position's logits
             out = self.lm(**inputs).logits
             column = {j: j for j in keep}
         return [out[i, [column[j] for j in pos]] for i, pos in enumerate(positions)]

@@ -159,6 +159,9 @@ def train_peer(data: dict, settings: dict, folder: Path, curve: bool) -> tuple[B
     from transformers.trainer_utils import get_last_checkpoint
 
     opts, seed = DATASETS[settings["dataset"]], settings["seed"]
+    steps, lr = settings.get("steps", opts["steps"]), settings.get("lr", LR)  # another study's grid may set them
+    mining = dict(settings.get("mining") or PEER_GRID[settings["peer"]])
+    sampling = mining.pop("sampling_strategy", "top")
     train_ds = data["train"]
     st = SentenceTransformer(str(default_model_path()))
     st.max_seq_length = opts["doc_max_length"]
@@ -170,19 +173,19 @@ def train_peer(data: dict, settings: dict, folder: Path, curve: bool) -> tuple[B
         pairs,
         st,
         corpus=[doc.full_text for doc in train_ds.corpus.values()],
-        sampling_strategy="top",
+        sampling_strategy=sampling,
         output_format=PEER_FORMAT,
         batch_size=64,
         verbose=False,
-        **PEER_GRID[settings["peer"]],
+        **mining,
     )
     log(f"  peer: {len(mined)} triplets from {len(pairs)} pairs")
     args = SentenceTransformerTrainingArguments(
         output_dir=str(folder / "st"),
-        max_steps=opts["steps"],
+        max_steps=steps,
         per_device_train_batch_size=BATCH,
-        learning_rate=LR,
-        warmup_steps=math.ceil(0.1 * opts["steps"]),  # rankwise's count; transformers 5 deprecates warmup_ratio
+        learning_rate=lr,
+        warmup_steps=math.ceil(0.1 * steps),  # rankwise's count; transformers 5 deprecates warmup_ratio
         weight_decay=0.01,
         max_grad_norm=1.0,
         seed=seed,

@@ -137,7 +137,8 @@ def score(model: BiEncoder, side: str, data: dict, lexical: dict, trec) -> dict:
     hybrid, hybrid_q = per_query(data["test"].qrels, fused)
     found = {"dev": dev, "test": test, "per_query": test_q, "hybrid": {"fusion": how, "test": hybrid}}
     found["hybrid"]["per_query"] = hybrid_q
-    if trec is not None:
+    if trec is not None:  # zero-shot at the recipe study's trec-dl-5k lengths, as the untrained model
+        model.config.query_max_length = model.config.doc_max_length = study.TREC_LENGTH
         found["trec-dl-5k"] = per_query(trec.qrels, dense_run(model, trec, DEPTH, show_progress=False))[0]
     return found
 
@@ -274,7 +275,8 @@ def zero_shot(studies: list[Study], trec, cache: RunCache) -> dict:
     key = {"zero_shot": "all-MiniLM-L6-v2", "depth": DEPTH}
     start = cache.get(key)
     if start is None:
-        start = per_query(trec.qrels, dense_run(BiEncoder.load(None), trec, DEPTH, show_progress=False))[0]
+        model = BiEncoder.load(None, query_max_length=study.TREC_LENGTH, doc_max_length=study.TREC_LENGTH)
+        start = per_query(trec.qrels, dense_run(model, trec, DEPTH, show_progress=False))[0]
         cache.put(key, start)
     out: dict = {"start": start["ndcg@10"]}
     drops = []

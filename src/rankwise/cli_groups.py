@@ -143,7 +143,11 @@ def data_inspect(
 def adapt_cmd(
     data: str = typer.Option(..., help="BEIR folder (or stdlib-code): its corpus.jsonl alone is read for training"),
     out: Path = typer.Option(..., help="run folder (model/, pseudo_queries.jsonl, metrics.json)"),
-    method: str = typer.Option("crop", help="crop (Contriever's independent cropping) | ict (inverse cloze)"),
+    method: str = typer.Option(
+        "crop",
+        help="crop (Contriever's independent cropping) | ict (inverse cloze) | generate (doc2query, --generator)",
+    ),
+    generator: Optional[str] = typer.Option(None, help="generate: a causal or seq2seq LM folder or hub name"),
     per_doc: int = typer.Option(1, min=1, help="pseudo-queries a document"),
     filter_k: int = typer.Option(
         10, min=0, help="keep a pseudo-query if the starting model ranks its document in its top k (0: keep all)"
@@ -158,8 +162,8 @@ def adapt_cmd(
     from rankwise.training.config import load_config
 
     cfg = load_config(**{k: v for k, v in options.items() if v is not None})
-    job = adapt(_data_folder(data), out, cfg, method=method, per_doc=per_doc, filter_k=filter_k, eval_split=eval_split,
-                overwrite=overwrite)  # fmt: skip
+    job = adapt(_data_folder(data), out, cfg, method=method, generator=generator, per_doc=per_doc, filter_k=filter_k,
+                eval_split=eval_split, overwrite=overwrite)  # fmt: skip
     results.print(f"{job.examples} pseudo-queries kept, {job.steps} steps in {job.seconds:.0f} s")
     if job.after is not None:
         results.print(_table(f"{data} ({eval_split})", {"before": job.before, "after": job.after}))

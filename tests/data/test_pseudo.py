@@ -81,3 +81,84 @@ def test_the_documented_example_runs_as_written(tmp_path):
     out = subprocess.run([sys.executable, "-c", block], capture_output=True, text=True, timeout=900, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip().endswith("pseudo-queries kept") and int(out.stdout.split()[-3]) > 0
+
+
+def test_adapt_mines_hard_negatives_for_the_pseudo_queries(monkeypatch, capsys, toy_beir, tiny_model_dir, tmp_path):
+    """The negatives strategy mines the corpus for each pseudo-query (never its source document) and a
+    teacher labels them for Margin-MSE, as GPL does."""
+    shutil.rmtree(toy_beir / "qrels")
+    out = tmp_path / "adapted"
+    code, text = run_cli(
+        monkeypatch, capsys, "adapt", "--data", toy_beir, "--out", out, "--model", tiny_model_dir, "--steps", 1,
+        "--batch-size", 2, "--filter-k", 0, "--query-max-length", 16, "--doc-max-length", 16,
+        "--negatives", f"dense:k=2,window=1-8,model={tiny_model_dir},max_length=16,teacher={tiny_model_dir}",
+        "--loss", "margin_mse",
+    )  # fmt: skip
+    assert code == 0, text
+    mined = [json.loads(line) for line in (out / "negatives.jsonl").read_text().splitlines()]
+    pseudo = {json.loads(line)["query"] for line in (out / "pseudo_queries.jsonl").read_text().splitlines()}
+    assert len(mined) == len(pseudo) == 4
+    for row in mined:  # GPL's labels: the teacher scored each pseudo-query's positive and negatives
+        assert len(row["negative_ids"]) == 2 and not set(row["negative_ids"]) & set(row["positive_ids"])
+        assert len(row["scores"]["positives"]) == 1 and len(row["scores"]["negatives"]) == 2
+
+
+def _tiny_causal_lm(folder):
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from rankwise.models import default_model_path
+
+    tok = AutoTokenizer.from_pretrained(str(default_model_path()))
+    torch.manual_seed(0)
+    cfg = LlamaConfig(
+        vocab_size=tok.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+        num_key_value_heads=2, max_position_embeddings=256, pad_token_id=tok.pad_token_id,
+    )  # fmt: skip
+    LlamaForCausalLM(cfg).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def test_generated_queries_are_the_lms_greedy_continuations(tmp_path):
+    """doc2query with a causal LM: a batch (left-padded) gives each document's greedy continuation
+    of the prompt, as generating it alone does; sampling is seeded."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from rankwise.data.pseudo import PROMPT, generate_queries
+
+    lm_dir = _tiny_causal_lm(tmp_path / "lm")
+    corpus = {f"d{i}": Document(t) for i, t in enumerate(["sorting a list in place", "open a file", "rain today"])}
+    got = generate_queries(corpus, lm_dir, sample=False, max_new_tokens=6, batch_size=3)
+    tok, lm = AutoTokenizer.from_pretrained(str(lm_dir)), AutoModelForCausalLM.from_pretrained(str(lm_dir)).eval()
+    by_hand = {}
+    for did, doc in corpus.items():
+        ids = torch.tensor([tok(PROMPT.format(doc=doc.text), add_special_tokens=False)["input_ids"]])
+        with torch.no_grad():
+            out = lm.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=6, do_sample=False)
+        text = tok.decode(out[0, ids.shape[1] :], skip_special_tokens=True).strip().split("\n")[0].strip()
+        if text:
+            by_hand[did] = text
+    assert {ex.positives[0][0]: ex.query for ex in got} == by_hand and by_hand
+    first = generate_queries(corpus, lm_dir, per_doc=2, seed=1)
+    assert [ex.query for ex in first] == [ex.query for ex in generate_queries(corpus, lm_dir, per_doc=2, seed=1)]
+    assert {ex.query_id for ex in first} <= {f"gen:d{i}:{j}" for i in range(3) for j in range(2)}
+
+
+def test_adapt_with_a_generator(monkeypatch, capsys, toy_beir, tiny_model_dir, tmp_path):
+    shutil.rmtree(toy_beir / "qrels")
+    lm_dir = _tiny_causal_lm(tmp_path / "lm")
+    out = tmp_path / "adapted"
+    code, text = run_cli(
+        monkeypatch, capsys, "adapt", "--data", toy_beir, "--out", out, "--model", tiny_model_dir, "--steps", 1,
+        "--batch-size", 2, "--filter-k", 0, "--query-max-length", 16, "--doc-max-length", 16,
+        "--method", "generate", "--generator", lm_dir,
+    )  # fmt: skip
+    assert code == 0, text
+    made = [json.loads(line) for line in (out / "pseudo_queries.jsonl").read_text().splitlines()]
+    assert made and all(row["query"].strip() for row in made) and "generate" in (out / "config.toml").read_text()
+    code, text = run_cli(
+        monkeypatch, capsys, "adapt", "--data", toy_beir, "--out", tmp_path / "x", "--method", "generate"
+    )
+    assert code != 0 and "--generator" in text

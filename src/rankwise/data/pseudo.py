@@ -5,13 +5,16 @@
   words of a document is a query for that document.
 * ``ict`` — the inverse cloze task (Lee, Chang and Toutanova, ACL 2019): one sentence of a
   document is the query, and the document without that sentence is its positive.
+* ``generate`` (:func:`generate_queries`) — doc2query (Nogueira et al., 2019; docTTTTTquery): a
+  local generator LM (causal or encoder-decoder, loaded with transformers) writes queries for each
+  document, sampled from its top ``top_k`` tokens, as GPL generates its queries.
 
 Each document gives ``per_doc`` queries, drawn from a generator seeded by ``seed`` and the
 document's position, so the same settings give the same examples. :func:`consistent` keeps the
 pseudo-queries whose own document the current retriever ranks within its top ``k`` (the
 round-trip filter of synthetic-query work, e.g. GPL and Promptagator).
 
->>> from rankwise.data.beir import Document
+>>> from rankwise.data.beir import Dataset, Document
 >>> ex = crop_queries({"d": Document("one two three four five six seven eight")}, min_words=3, max_words=3)
 >>> len(ex[0].query.split()), ex[0].positives[0][0]
 (3, 'd')
@@ -21,14 +24,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 
-from rankwise.data.beir import Document
+from rankwise.data.beir import Dataset, Document
 from rankwise.data.examples import TrainExample
 from rankwise.errors import ConfigError
 
-METHODS = ("crop", "ict")
+METHODS = ("crop", "ict", "generate")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -42,8 +46,8 @@ def crop_queries(
     seed: int = 42,
 ) -> list[TrainExample]:
     """Pseudo (query, positive) examples for every document long enough to give one."""
-    if method not in METHODS:
-        raise ConfigError(f"method={method}: choose one of {', '.join(METHODS)}", param="method")
+    if method not in METHODS[:2]:
+        raise ConfigError(f"method={method}: choose one of crop, ict (generate: generate_queries)", param="method")
     if not 1 <= min_words <= max_words:
         raise ConfigError(f"min_words={min_words}, max_words={max_words}: need 1 <= min <= max", param="min_words")
     out: list[TrainExample] = []
@@ -82,9 +86,88 @@ def consistent(examples: list[TrainExample], model, corpus: Mapping[str, Documen
     ids = list(corpus)
     retriever = DenseRetriever(model, ids, [corpus[d].full_text for d in ids])
     rows, _, _ = retriever.search([ex.query for ex in examples], k, states=False)
-    keep = []
-    for ex, row in zip(examples, rows):
-        source = ex.positives[0][0].split(":")[1] if ex.positives[0][0].startswith("ict:") else ex.positives[0][0]
-        if source in {ids[int(r)] for r in row if r >= 0}:
-            keep.append(ex)
-    return keep
+    return [ex for ex, row in zip(examples, rows) if source_id(ex) in {ids[int(r)] for r in row if r >= 0}]
+
+
+def source_id(ex: TrainExample) -> str:
+    """The corpus document a pseudo-query came from (for ``ict``, the id after ``ict:``)."""
+    did = ex.positives[0][0]
+    return did.split(":")[1] if did.startswith("ict:") else did
+
+
+def pseudo_dataset(corpus: Mapping[str, Document], examples: list[TrainExample], path=None) -> Dataset:
+    """The corpus with the pseudo-queries as its judged queries (each judging its source document),
+    so that mining strategies and teachers find a query's hard negatives, and never its source,
+    as they do for real judgements."""
+    queries = {ex.query_id: ex.query for ex in examples}
+    qrels = {ex.query_id: {source_id(ex): 1} for ex in examples}
+    return Dataset(dict(corpus), queries, qrels, path=path, split="pseudo")
+
+
+PROMPT = "passage: {doc}\nquery:"
+
+
+def generate_queries(
+    corpus: Mapping[str, Document],
+    generator: str | Path,
+    *,
+    per_doc: int = 1,
+    max_new_tokens: int = 24,
+    doc_tokens: int = 200,
+    prompt: str = PROMPT,
+    sample: bool = True,
+    top_k: int = 10,
+    seed: int = 42,
+    batch_size: int = 8,
+    device: str | None = None,
+) -> list[TrainExample]:
+    """doc2query: ``per_doc`` queries a document from the LM in ``generator`` (a folder or hub name).
+    A causal LM continues ``prompt`` (the document cut to ``doc_tokens`` tokens); an encoder-decoder
+    reads the document and writes the query. A query is the first line of the new text; an empty
+    one is dropped. Sampling (``sample``, top-``top_k``) is seeded by ``seed`` and the batch."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+
+    from rankwise.device import resolve_device
+
+    seq2seq = bool(getattr(AutoConfig.from_pretrained(str(generator)), "is_encoder_decoder", False))
+    tok = AutoTokenizer.from_pretrained(str(generator))
+    lm = (AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM).from_pretrained(str(generator))
+    lm = lm.to(resolve_device(device)).eval()
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    items = list(corpus.items())
+    out: list[TrainExample] = []
+    for start in range(0, len(items), batch_size):
+        chunk = items[start : start + batch_size]
+        texts = [_cut(tok, doc.full_text, doc_tokens) for _, doc in chunk]
+        texts = texts if seq2seq else [prompt.format(doc=t) for t in texts]
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            torch.manual_seed(seed * 1_000_003 + start)
+            new = _generate(lm, tok, texts, seq2seq, pad, per_doc, max_new_tokens, sample, top_k)
+        for i, (did, doc) in enumerate(chunk):
+            for j in range(per_doc):
+                query = new[i * per_doc + j].strip().split("\n")[0].strip()
+                if query:
+                    out.append(TrainExample(query, [(did, doc.full_text)], query_id=f"gen:{did}:{j}"))
+    return out
+
+
+def _cut(tok, text: str, limit: int) -> str:
+    return tok.decode(tok(text, add_special_tokens=False)["input_ids"][:limit])
+
+
+def _generate(lm, tok, texts, seq2seq: bool, pad: int, n: int, max_new: int, sample: bool, top_k: int) -> list[str]:
+    """Each text's ``n`` continuations (new tokens only), prompts left-padded so all end together."""
+    tok.padding_side = "left"
+    enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=seq2seq).to(lm.device)
+    ids = lm.generate(
+        input_ids=enc["input_ids"],
+        attention_mask=enc["attention_mask"],
+        max_new_tokens=max_new,
+        do_sample=sample,
+        top_k=top_k if sample else None,
+        num_return_sequences=n,
+        pad_token_id=pad,
+    )
+    new = ids if seq2seq else ids[:, enc["input_ids"].shape[1] :]
+    return tok.batch_decode(new, skip_special_tokens=True)

@@ -162,3 +162,23 @@ def test_adapt_with_a_generator(monkeypatch, capsys, toy_beir, tiny_model_dir, t
         monkeypatch, capsys, "adapt", "--data", toy_beir, "--out", tmp_path / "x", "--method", "generate"
     )
     assert code != 0 and "--generator" in text
+
+
+def test_adapted_model_folder_has_a_model_card_matching_metrics_json(
+    monkeypatch, capsys, toy_beir, tiny_model_dir, tmp_path
+):
+    import re
+
+    out = tmp_path / "adapted"
+    code, text = run_cli(
+        monkeypatch, capsys, "adapt", "--data", toy_beir, "--out", out, "--model", tiny_model_dir, "--steps", 2,
+        "--batch-size", 2, "--filter-k", 0, "--query-max-length", 16, "--doc-max-length", 16, "--eval-split", "test",
+    )  # fmt: skip
+    assert code == 0, text
+    card = (out / "model" / "README.md").read_text()
+    summary = json.loads((out / "metrics.json").read_text())
+    rows = {line.split("|")[1].strip(): line for line in card.splitlines() if line.startswith("| ") and "[" in line}
+    for row, side in (("starting model (baseline)", "before"), ("fine-tuned", "after")):
+        means = [float(m) for m in re.findall(r"\| (\d\.\d{4}) \[", rows[row])]
+        assert means == pytest.approx([summary[side][m] for m in ("ndcg@10", "mrr@10", "recall@100", "map")], abs=6e-5)
+    assert "rankwise adapt --out NEW_RUN --data" in card and "--filter-k 0" in card and "pseudo_queries" in card

@@ -52,17 +52,61 @@ def adapt(
             folder / "pseudo_queries.jsonl",
             "".join(json.dumps({"query": e.query, "positive_ids": [e.positives[0][0]]}) + "\n" for e in examples),
         )
-        before = evaluate_model(model, eval_ds, cache=True).metrics if eval_ds is not None else None
+        before = evaluate_model(model, eval_ds, cache=True) if eval_ds is not None else None
         corpus_ds = pseudo_dataset(corpus, examples, Path(data))  # mining strategies search it for the pseudo-queries
         result = train_with_progress(model, examples, cfg, folder.path, False, show_progress, train_ds=corpus_ds)
         finish_training(model, result, folder)
         job = TrainJob(cfg.steps, len(examples), round(result.seconds, 1), folder.path)
         summary = {"pseudo_queries": len(made), "kept": len(examples), "steps": cfg.steps, "seconds": job.seconds}
+        after = evaluate_model(model, eval_ds) if eval_ds is not None else None
         if eval_ds is not None:
-            job.before, job.after = before, evaluate_model(model, eval_ds).metrics
+            job.before, job.after = before.metrics, after.metrics
             summary |= {"before": job.before, "after": job.after}
         folder.write_json("metrics.json", summary)
         run = {"command": "adapt", "data": portable(data), "method": method, "per_doc": per_doc}
         run |= {"generator": portable(generator)} if generator else {}
         folder.write_config(run | {"filter_k": filter_k, "eval_split": eval_split}, cfg)
+        evals = (before, after, eval_ds) if eval_ds is not None else None
+        _model_card(folder, model, cfg, Path(data), summary, evals, _command(run | {"filter_k": filter_k}, cfg))
         return job
+
+
+def _command(run: dict, cfg: TrainConfig) -> str:
+    """The ``rankwise adapt`` command line that makes this run again (the options that differ from the defaults)."""
+    parts = ["rankwise adapt --out NEW_RUN"] + [
+        f"--{k.replace('_', '-')} {v}" for k, v in run.items() if k != "command"
+    ]
+    defaults = TrainConfig().to_toml_dict()
+    for k, v in cfg.to_toml_dict().items():
+        flag = k.replace("_", "-")
+        if defaults.get(k) != v:
+            parts.append((f"--{flag}" if v else f"--no-{flag}") if isinstance(v, bool) else f"--{flag} {v!r}")
+    return " ".join(parts)
+
+
+def _model_card(folder: RunFolder, model, cfg: TrainConfig, data: Path, summary: dict, evals, command: str) -> None:
+    """``model/README.md``, as a training run writes it: the corpus's hash, the pseudo-queries, and
+    the eval split's metrics against the starting model (where one was given)."""
+    from rankwise.families import family_of
+    from rankwise.metrics.compare import compare_runs
+    from rankwise.metrics.ranking import DEFAULT_METRICS
+    from rankwise.report.model_card import file_digests, write_model_card
+
+    comparison = None
+    if evals is not None:
+        before, after, eval_ds = evals
+        runs = {"starting model": before.run, "fine-tuned": after.run}
+        comparison = compare_runs(eval_ds.qrels, runs, baseline="starting model", metrics=list(DEFAULT_METRICS))
+    corpus = find_file(data, "corpus.jsonl")
+    training = {k: summary[k] for k in ("pseudo_queries", "kept", "steps", "seconds")} | {"loss": cfg.loss}
+    write_model_card(
+        folder.model_dir,
+        family=family_of(model).name,
+        base_model=cfg.model or "sentence-transformers/all-MiniLM-L6-v2",
+        data={"names": [corpus.name], "sha256": file_digests([corpus])},
+        config=cfg.to_toml_dict(),
+        training=training
+        | {"negatives": cfg.negatives or "in-batch", "labels": "none (pseudo-queries from the corpus)"},
+        comparison=comparison,
+        command=command,
+    )

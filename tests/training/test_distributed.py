@@ -149,3 +149,57 @@ def test_train_nproc_2_runs_writes_one_folder_and_resumes_after_a_kill(tmp_path)
     assert "resuming from" in done.stdout + done.stderr
     assert (out / "model" / "modules.json").is_file() and (out / "config.toml").is_file()
     assert [p.name for p in tmp_path.iterdir()] == ["run"]  # one run folder
+
+
+def llm_step(lm_dir: str, shard) -> tuple[float, torch.Tensor]:
+    """One listwise LLM-reranker step (FIRST's LM term included) on the whole batch or this process's share."""
+    from rankwise.families import family_of
+    from rankwise.models.llm_reranker import LLMReranker
+    from rankwise.training import TrainConfig
+
+    model = LLMReranker.load(lm_dir)
+    model.train()
+    kind = family_of(model)
+    kind.shard = shard
+    cfg = TrainConfig(loss="listnet", list_size=2, batch_size=4)
+    batch = kind.batch(examples()[:4], np.random.default_rng(3), cfg, 1, None, None)
+    out = kind.forward_backward(batch, lambda s: (cfg.loss(s, batch.labels, batch.mask), {}), cfg, {}, lambda x: None)
+    if shard is not None:
+        shard.sum_gradients(kind.module)
+    return float(out[0]), torch.cat([p.grad.flatten() for p in kind.module.parameters() if p.grad is not None])
+
+
+def _llm_worker(rank: int, lm_dir: str, init: str, out_dir: str) -> None:
+    import torch.distributed as dist
+
+    from rankwise.distributed import Shard
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
+    value, grads = llm_step(lm_dir, Shard(rank, 2))
+    if rank == 0:
+        torch.save({"loss": value, "grads": grads}, Path(out_dir) / "llm.pt")
+    dist.destroy_process_group()
+
+
+def test_two_processes_train_an_llm_reranker_as_one(tmp_path):
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from rankwise.models import default_model_path
+    from rankwise.models.llm_reranker import LLMReranker, LLMRerankerConfig
+
+    tok = AutoTokenizer.from_pretrained(str(default_model_path()))
+    torch.manual_seed(0)
+    cfg = LlamaConfig(
+        vocab_size=tok.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+        num_key_value_heads=2, max_position_embeddings=512, pad_token_id=tok.pad_token_id,
+    )  # fmt: skip
+    config = LLMRerankerConfig(window=4, stride=4, doc_tokens=8, lm_weight=0.5)
+    lm_dir = str(LLMReranker(LlamaForCausalLM(cfg).eval(), tok, config).save(tmp_path / "llm"))
+    mp.start_processes(
+        _llm_worker, args=(lm_dir, f"file://{tmp_path / 'pg'}", str(tmp_path)), nprocs=2, start_method="spawn"
+    )
+    want_loss, want_grads = llm_step(lm_dir, None)
+    got = torch.load(tmp_path / "llm.pt")
+    assert got["loss"] == pytest.approx(want_loss, abs=1e-5)
+    assert_grads_close(got["grads"], want_grads, "llm-reranker")

@@ -85,6 +85,18 @@ def test_lora_resumes_exactly(tiny_model_dir, tmp_path):
     np.testing.assert_allclose(resumed, straight, atol=1e-6)
 
 
+def test_lora_under_gradient_caching_trains_as_without(tmp_path):
+    from tests.conftest import make_tiny_bert
+
+    still = make_tiny_bert(tmp_path / "still", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    out = []
+    for chunk in (None, 2):
+        model = rw.BiEncoder.load(still, query_max_length=16, doc_max_length=16)
+        rw.train(model, EXAMPLES, rw.TrainConfig(steps=2, batch_size=4, lr=5e-3, lora="lora:r=4", cache_chunk=chunk))
+        out.append(model.encode(TEXTS, "doc"))
+    np.testing.assert_allclose(out[1], out[0], atol=1e-5)
+
+
 def test_bad_lora_spec_is_one_clear_error():
     with pytest.raises(ConfigError, match="unknown parameter 'rank'"):
         parse_lora("lora:rank=8")

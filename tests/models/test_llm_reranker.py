@@ -263,3 +263,19 @@ def test_llm_spec_builds_a_second_stage(tmp_path):
     assert (again.config.mode, again.config.window) == ("groupwise", 6)
     with pytest.raises(ConfigError, match="unknown parameter"):
         LLMReranker.from_spec(f"llm:{saved},windw=6")
+
+
+def test_rerank_cli_with_an_llm_spec(monkeypatch, capsys, toy_beir, tmp_path):
+    import json
+
+    from tests.conftest import run_cli
+
+    saved = tiny(mode="pointwise").save(tmp_path / "llm")
+    out = tmp_path / "rr"
+    code, text = run_cli(
+        monkeypatch, capsys, "rerank", "--data", toy_beir, "--split", "test", "--retriever", "bm25",
+        "--reranker", f"llm:{saved},grades=2", "--depth", 5, "--out", out,
+    )  # fmt: skip
+    assert code == 0, text
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert "ndcg@10" in json.dumps(metrics) and "llm:" in (out / "config.toml").read_text()

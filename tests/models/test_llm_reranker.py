@@ -279,3 +279,28 @@ def test_rerank_cli_with_an_llm_spec(monkeypatch, capsys, toy_beir, tmp_path):
     assert code == 0, text
     metrics = json.loads((out / "metrics.json").read_text())
     assert "ndcg@10" in json.dumps(metrics) and "llm:" in (out / "config.toml").read_text()
+
+
+def test_reference_scores_are_dpos_implicit_rewards():
+    """reference=True: each identifier's log p(first) minus the frozen starting model's, by hand; zero
+    at the start, and IRPO trains against it through the loop."""
+    from rankwise.families import family_of
+
+    rng = np.random.default_rng(0)
+    model = tiny(window=4, stride=4, reference=True)
+    family = family_of(model)
+    family.prepare_training([], rw.TrainConfig())
+    rows = [(0, "sort a list", DOCS[:4], [1.0, 0.0, 0.0, 0.0])]
+    assert float(family._lists(rows, 0, 4)[0].abs().max()) < 1e-6  # the model is its own reference
+    train = [_example(i, rng) for i in range(8)]
+    rw.train(model, train, rw.TrainConfig(steps=5, batch_size=8, lr=3e-3, list_size=4, loss="irpo"))
+    assert not {id(p) for p in family.reference.parameters()} & {id(p) for p in model.parameters()}
+    family.step = 0
+    got = family._lists(rows, 0, 4)[0][0]
+    perm = np.random.default_rng([0, 0, 0]).permutation(4)  # the order the row was shown in
+    shown = [DOCS[j] for j in perm]
+    now, ref = (m.window_logits(["sort a list"], [shown])[0, :4] for m in (model, family.reference))
+    want = torch.zeros(4)
+    want[torch.as_tensor(perm)] = (now.log_softmax(-1) - ref.log_softmax(-1)).detach()
+    torch.testing.assert_close(got.detach(), want, atol=1e-5, rtol=1e-5)
+    assert float(want.abs().max()) > 1e-4

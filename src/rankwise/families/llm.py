@@ -5,7 +5,11 @@ in a random order drawn from (seed, step, row), so the model cannot learn a posi
 identifier logits come back in the list's columns: ``scores[q, c]``, trained with any list loss
 (ListNet, LambdaLoss, ...). Groupwise: the same, with each passage's probe score in place of its
 identifier logit. Pointwise: each pair's yes/no logit difference (or expected grade). Gradient
-caching runs over lists (listwise, groupwise) or pairs (pointwise)."""
+caching runs over lists (listwise, groupwise) or pairs (pointwise).
+
+With ``reference=True`` (listwise), a list's scores are DPO's implicit rewards: each identifier's
+log-probability of coming first (a log-softmax over the window) minus the frozen starting model's,
+so IRPO, LiPO or DPO train against the starting model as their papers define them."""
 
 from __future__ import annotations
 
@@ -30,6 +34,13 @@ class LLMFamily(Family):
     def __init__(self, model) -> None:
         super().__init__(model)
         self.step = 0
+        self.reference = None  # the frozen starting model (reference=True)
+
+    def prepare_training(self, examples, config) -> None:
+        if self.model.config.reference and self.reference is None:
+            import copy
+
+            self.reference = copy.deepcopy(self.model).eval().requires_grad_(False)
 
     @property
     def module(self):
@@ -104,6 +115,8 @@ class LLMFamily(Family):
             logits, lm = self.model.window_logits_and_lm(queries, shown, orders)
         else:
             logits = self.model.list_scores(queries, shown)
+        if self.reference is not None:
+            logits = self._implicit_rewards(logits, queries, shown)
         out = logits.new_zeros((len(rows), width + (lm is not None)))
         for r, p in enumerate(perms):
             out[r, torch.as_tensor(p, device=out.device)] = logits[r, : len(p)]
@@ -111,6 +124,16 @@ class LLMFamily(Family):
             out[:, width] = lm
         n = sum(len(self.model.list_prompt(q, d)) for q, d in zip(queries, shown))
         return out, TokenCount(n, n)
+
+    def _implicit_rewards(self, logits: torch.Tensor, queries, shown) -> torch.Tensor:
+        """log p(identifier first) under the model minus under the frozen reference, per window."""
+        with torch.no_grad():
+            ref = self.reference.list_scores(queries, shown)
+        out = torch.zeros_like(logits)
+        for r, docs in enumerate(shown):
+            n = len(docs)
+            out[r, :n] = logits[r, :n].log_softmax(-1) - ref[r, :n].log_softmax(-1)
+        return out
 
     def lengths(self, texts: Sequence[str]) -> np.ndarray:
         return np.array([len(x) for x in self.model.tokenizer(list(texts), truncation=True)["input_ids"]])

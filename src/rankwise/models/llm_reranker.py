@@ -48,12 +48,15 @@ class LLMRerankerConfig:
     grades: int = 0  # pointwise: 0 -> yes/no logits; k -> expected grade over "0".."k"
     lm_weight: float = 0.0  # listwise training: FIRST's language-modelling loss on the target order, this weight
     decode: str = "first"  # listwise inference: first (FIRST's identifier logits) | permutation (generate the order)
+    reference: bool = False  # listwise training: scores = log p(first) - the frozen starting model's (DPO's reward)
 
     def __post_init__(self) -> None:
         if self.mode not in ("listwise", "pointwise", "groupwise"):
             raise ConfigError(f"mode={self.mode}: expected listwise, pointwise or groupwise", param="mode")
         if self.decode not in ("first", "permutation"):
             raise ConfigError(f"decode={self.decode}: expected first or permutation", param="decode")
+        if self.reference and self.mode != "listwise":
+            raise ConfigError("reference: a frozen reference scores listwise windows only", param="reference")
         if self.lm_weight < 0 or (self.lm_weight and self.mode != "listwise"):
             raise ConfigError(f"lm_weight={self.lm_weight}: a weight >= 0, for listwise rerankers", param="lm_weight")
         if not 2 <= self.window <= len(LABELS) or not 1 <= self.stride <= self.window:

@@ -33,6 +33,7 @@ _EXPORTS = {
     "CrossEncoder": "rankwise.models.cross_encoder",
     "SparseEncoder": "rankwise.models.sparse_encoder",
     "MultiVectorEncoder": "rankwise.models.multi_vector",
+    "LLMReranker": "rankwise.models.llm_reranker",
     # model families
     "register_family": "rankwise.families",
     # training
@@ -81,6 +82,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from rankwise.metrics.ranking import evaluate as evaluate
     from rankwise.models.bi_encoder import BiEncoder as BiEncoder
     from rankwise.models.cross_encoder import CrossEncoder as CrossEncoder
+    from rankwise.models.llm_reranker import LLMReranker as LLMReranker
     from rankwise.models.multi_vector import MultiVectorEncoder as MultiVectorEncoder
     from rankwise.models.sparse_encoder import SparseEncoder as SparseEncoder
     from rankwise.negatives.mining import mine_negatives as mine  # noqa: F401

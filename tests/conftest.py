@@ -71,6 +71,28 @@ def make_tiny_bert(path: Path, **config) -> Path:
     return path
 
 
+def make_tiny_causal_lm(path: Path | None = None, **config):
+    """A 1-layer, 32-wide Llama with the default model's tokenizer: ``(lm, tokenizer)``, also saved
+    as a transformers folder when ``path`` is given."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from rankwise.models import default_model_path
+
+    tok = AutoTokenizer.from_pretrained(str(default_model_path()))
+    torch.manual_seed(0)
+    settings = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2) | config
+    cfg = LlamaConfig(
+        vocab_size=tok.vocab_size, num_key_value_heads=settings["num_attention_heads"], max_position_embeddings=512,
+        pad_token_id=tok.pad_token_id, **settings,
+    )  # fmt: skip
+    lm = LlamaForCausalLM(cfg).eval()
+    if path is not None:
+        lm.save_pretrained(path)
+        tok.save_pretrained(path)
+    return lm, tok
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     return make_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))

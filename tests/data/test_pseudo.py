@@ -9,7 +9,7 @@ import pytest
 from rankwise.data.beir import Document
 from rankwise.data.pseudo import consistent, crop_queries
 from rankwise.errors import ConfigError
-from tests.conftest import run_cli
+from tests.conftest import make_tiny_causal_lm, run_cli
 
 CORPUS = {
     "a": Document("The river runs to the ocean. Salmon swim up the river in autumn. Bears wait by the falls."),
@@ -104,19 +104,7 @@ def test_adapt_mines_hard_negatives_for_the_pseudo_queries(monkeypatch, capsys, 
 
 
 def _tiny_causal_lm(folder):
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    from rankwise.models import default_model_path
-
-    tok = AutoTokenizer.from_pretrained(str(default_model_path()))
-    torch.manual_seed(0)
-    cfg = LlamaConfig(
-        vocab_size=tok.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
-        num_key_value_heads=2, max_position_embeddings=256, pad_token_id=tok.pad_token_id,
-    )  # fmt: skip
-    LlamaForCausalLM(cfg).save_pretrained(folder)
-    tok.save_pretrained(folder)
+    make_tiny_causal_lm(folder)
     return folder
 
 

@@ -17,7 +17,7 @@ import torch
 import torch.multiprocessing as mp
 
 from rankwise.data.examples import TrainExample
-from tests.conftest import REPO, assert_grads_close, make_tiny_bert
+from tests.conftest import REPO, assert_grads_close, make_tiny_bert, make_tiny_causal_lm
 
 LOSSES = ["infonce:temperature=0.05", "mw:global", "lambdaloss"]
 
@@ -183,19 +183,11 @@ def _llm_worker(rank: int, lm_dir: str, init: str, out_dir: str) -> None:
 
 
 def test_two_processes_train_an_llm_reranker_as_one(tmp_path):
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    from rankwise.models import default_model_path
     from rankwise.models.llm_reranker import LLMReranker, LLMRerankerConfig
 
-    tok = AutoTokenizer.from_pretrained(str(default_model_path()))
-    torch.manual_seed(0)
-    cfg = LlamaConfig(
-        vocab_size=tok.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
-        num_key_value_heads=2, max_position_embeddings=512, pad_token_id=tok.pad_token_id,
-    )  # fmt: skip
+    lm, tok = make_tiny_causal_lm()
     config = LLMRerankerConfig(window=4, stride=4, doc_tokens=8, lm_weight=0.5)
-    lm_dir = str(LLMReranker(LlamaForCausalLM(cfg).eval(), tok, config).save(tmp_path / "llm"))
+    lm_dir = str(LLMReranker(lm, tok, config).save(tmp_path / "llm"))
     mp.start_processes(
         _llm_worker, args=(lm_dir, f"file://{tmp_path / 'pg'}", str(tmp_path)), nprocs=2, start_method="spawn"
     )

@@ -5,9 +5,11 @@ Memory Limited Setup", RepL4NLP 2021; the authors' ``GradCache``): the batch is 
 without a graph, the loss and its gradient with respect to every embedding are computed over the
 whole batch, then each chunk is encoded again with a graph and back-propagated with its cached
 embedding gradients. Activation memory is that of one chunk, whatever the batch size; the
-gradients equal the plain computation's (each chunk replays its random state, so dropout draws
-the same masks in both passes). It works for every loss of the library, since the loss only
-ever sees the score matrix.
+gradients are those of the cached pass's embeddings (each chunk replays its random state, so
+dropout draws the same masks in both passes), equal to the plain computation's for a model without
+dropout: with dropout, the masks depend on how the batch is chunked, so a cached and a plain step
+draw different ones (as with GradCache). It works for every loss of the library, since the loss
+only ever sees the score matrix.
 """
 
 from __future__ import annotations

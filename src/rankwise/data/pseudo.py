@@ -14,7 +14,7 @@ document's position, so the same settings give the same examples. :func:`consist
 pseudo-queries whose own document the current retriever ranks within its top ``k`` (the
 round-trip filter of synthetic-query work, e.g. GPL and Promptagator).
 
->>> from rankwise.data.beir import Dataset, Document
+>>> from rankwise.data.beir import Document
 >>> ex = crop_queries({"d": Document("one two three four five six seven eight")}, min_words=3, max_words=3)
 >>> len(ex[0].query.split()), ex[0].positives[0][0]
 (3, 'd')

@@ -4,13 +4,17 @@ against the same model zero-shot, on the test split (whose qrels are read to mea
 For each dataset (SciFact, stdlib-code) and seed 0-2: Contriever's independent cropping (one
 query of 4-16 words a document, ``rankwise.data.pseudo.crop_queries``), kept when the starting
 model ranks its document in its top 10 (the consistency filter), then ``STEPS`` steps of 32
-pseudo-queries with InfoNCE (tau 0.05) over in-batch negatives at lr 2e-5, queries 32 and documents
-256 tokens (128 on stdlib-code). Nothing is tuned: the settings are fixed before any run (GPL's
-and Contriever's usual small learning rate, the loss comparison's InfoNCE). Test nDCG@10 per query
-of every run is stored; ``p_seed_aware`` is the two-level bootstrap over queries and seeds
-(``rankwise.metrics.significance.two_level_bootstrap``) of adapted minus zero-shot.
+pseudo-queries, queries 32 and documents 128 tokens while training (documents are searched at
+256 tokens on SciFact, 128 on stdlib-code).
 
-    python benchmarks/adapt.py [--datasets scifact,stdlib-code] [--steps 300]
+The recipe is one of ``CANDIDATES``, fixed before any run, chosen by SciFact's *train* queries
+(their qrels read to choose only, seed 0): in-batch InfoNCE at lr 2e-5 and at 1e-4, and GPL's
+Margin-MSE over BM25 negatives labelled by the starting model and BM25 fused (a label-free
+teacher). The chosen recipe runs on both datasets; their test queries are read to measure only.
+Test nDCG@10 per query of every run is stored; ``p_seed_aware`` is the two-level bootstrap over
+queries and seeds (``rankwise.metrics.significance.two_level_bootstrap``) of adapted minus zero-shot.
+
+    python benchmarks/adapt.py [--datasets scifact,stdlib-code] [--steps 150]
     python benchmarks/adapt.py --smoke   # 2 steps on 300 documents of stdlib-code; writes nothing
 """
 
@@ -28,7 +32,7 @@ from benchmarks._cache import RunCache  # noqa: E402
 from benchmarks._machine import machine, write_result  # noqa: E402
 from benchmarks.settings import RESULTS, RUNS, SCIFACT  # noqa: E402
 from rankwise.data import load_beir  # noqa: E402
-from rankwise.data.pseudo import consistent, crop_queries  # noqa: E402
+from rankwise.data.pseudo import consistent, crop_queries, pseudo_dataset  # noqa: E402
 from rankwise.data.stdlib_code import ensure_built  # noqa: E402
 from rankwise.index.retrieve import dense_run  # noqa: E402
 from rankwise.metrics.ranking import evaluate_arrays  # noqa: E402
@@ -39,14 +43,25 @@ from rankwise.training import TrainConfig, train  # noqa: E402
 OUT = RESULTS / "adapt.json"
 PEERS = ()
 SEEDS = [0, 1, 2]
-STEPS = 300
-RECIPE = {"loss": "infonce:temperature=0.05", "negatives": "inbatch", "batch_size": 32, "lr": 2e-5}
+STEPS = 150
+COMMON = {"batch_size": 32, "query_max_length": 32, "doc_max_length": 128}
+CANDIDATES = {
+    "infonce-2e-5": {"loss": "infonce:temperature=0.05", "negatives": "inbatch", "lr": 2e-5},
+    "infonce-1e-4": {"loss": "infonce:temperature=0.05", "negatives": "inbatch", "lr": 1e-4},
+    "gpl-bm25+dense": {
+        "loss": "margin_mse",
+        "negatives": "bm25:k=1,window=1-30,teacher=default+bm25",
+        "lr": 2e-5,
+    },
+}
+CHOOSE_ON = ("scifact", "train")  # queries whose qrels choose the recipe (never the test queries)
 FILTER_K = 10
-DOC_LENGTH = {"scifact": 256, "stdlib-code": 128}
+DOC_LENGTH = {"scifact": 256, "stdlib-code": 128}  # searched at this length; trained at COMMON's
 
 
-def test_split(name: str, docs: int | None):
-    ds = load_beir(ensure_built(), "test").own_split() if name == "stdlib-code" else load_beir(SCIFACT, "test")
+def split(name: str, which: str, docs: int | None):
+    path = ensure_built() if name == "stdlib-code" else SCIFACT
+    ds = load_beir(path, which).own_split()
     if docs:  # --smoke: the first documents and the queries judging them
         return ds.restrict_corpus(set(list(ds.corpus)[:docs]))
     return ds
@@ -61,14 +76,15 @@ def start_model(name: str) -> BiEncoder:
     return BiEncoder.load(None, query_max_length=32, doc_max_length=DOC_LENGTH[name])
 
 
-def adapt_once(name: str, ds, seed: int, steps: int, folder: Path) -> dict:
-    """One seed: pseudo-queries from the corpus alone, filtered, trained; test nDCG@10 per query."""
+def adapt_once(name: str, ds, recipe: dict, seed: int, steps: int, folder: Path) -> dict:
+    """One seed: pseudo-queries from the corpus alone, filtered, trained; nDCG@10 per query of ``ds``."""
     model = start_model(name)
     made = crop_queries(ds.corpus, method="crop", seed=seed)
     kept = consistent(made, model, ds.corpus, FILTER_K)
     t0 = time.perf_counter()
-    cfg = TrainConfig(**RECIPE, steps=steps, seed=seed, query_max_length=32, doc_max_length=DOC_LENGTH[name])
-    train(model, kept, cfg, folder / "run", resume=True, log=lambda m: print(m, flush=True))
+    cfg = TrainConfig(**COMMON, **recipe, steps=steps, seed=seed)
+    corpus = pseudo_dataset(ds.corpus, kept)  # what a mining strategy searches for each pseudo-query
+    train(model, kept, cfg, folder / "run", corpus=corpus, resume=True, log=lambda m: print(m, flush=True))
     return {
         "pseudo_queries": len(made),
         "kept": len(kept),
@@ -78,21 +94,42 @@ def adapt_once(name: str, ds, seed: int, steps: int, folder: Path) -> dict:
     }
 
 
-def entry(name: str, cache: RunCache, steps: int, seeds: list[int], docs: int | None) -> dict:
-    ds = test_split(name, docs)
-    base = {"dataset": name, "steps": steps, "docs": docs, "recipe": RECIPE, "filter_k": FILTER_K}
-    zero = cache.get(base | {"zero_shot": True})
-    if zero is None:
-        zero = {"per_query": ndcg_per_query(start_model(name), ds)}
-        cache.put(base | {"zero_shot": True}, zero)
+def cached(cache: RunCache, key: dict, make) -> dict:
+    found = cache.get(key)
+    if found is None:
+        found = make(cache.workdir(key))
+        cache.put(key, found)
+    return found
+
+
+def zero_shot(cache: RunCache, name: str, ds, key: dict) -> dict:
+    return cached(cache, key | {"zero_shot": True}, lambda _: {"per_query": ndcg_per_query(start_model(name), ds)})
+
+
+def choose(cache: RunCache, steps: int, docs: int | None) -> tuple[str, dict]:
+    """Each candidate once (seed 0) on the choosing split; the best mean nDCG@10 wins."""
+    name, which = CHOOSE_ON
+    ds = split(name, which, docs)
+    base = {"dataset": name, "split": which, "steps": steps, "docs": docs, "filter_k": FILTER_K} | COMMON
+    scores = {"zero-shot": float(np.mean(list(zero_shot(cache, name, ds, base)["per_query"].values())))}
+    for label, recipe in CANDIDATES.items():
+        print(f"choose: {label} on {name} {which}", flush=True)
+        run = cached(cache, base | recipe | {"seed": 0}, lambda d, r=recipe: adapt_once(name, ds, r, 0, steps, d))
+        scores[label] = float(np.mean(list(run["per_query"].values())))
+        print(f"choose: {label} {scores[label]:.4f} (zero-shot {scores['zero-shot']:.4f})", flush=True)
+    best = max(CANDIDATES, key=scores.get)
+    return best, {"on": f"{name} {which} queries, seed 0", "ndcg@10": scores, "chosen": best}
+
+
+def entry(name: str, recipe: dict, cache: RunCache, steps: int, seeds: list[int], docs: int | None) -> dict:
+    ds = split(name, "test", docs)
+    base = {"dataset": name, "steps": steps, "docs": docs, "filter_k": FILTER_K} | COMMON
+    zero = zero_shot(cache, name, ds, base)
     runs = []
     for seed in seeds:
-        found = cache.get(base | {"seed": seed})
-        if found is None:
-            print(f"adapt {name} seed {seed}", flush=True)
-            found = adapt_once(name, ds, seed, steps, cache.workdir(base | {"seed": seed}))
-            cache.put(base | {"seed": seed}, found)
-        runs.append(found)
+        print(f"adapt {name} seed {seed}", flush=True)
+        key = base | recipe | {"seed": seed}
+        runs.append(cached(cache, key, lambda d, s=seed: adapt_once(name, ds, recipe, s, steps, d)))
     qids = sorted(zero["per_query"])
     adapted = np.array([[r["per_query"][q] for q in qids] for r in runs])
     start = np.array([[zero["per_query"][q] for q in qids]])
@@ -104,11 +141,13 @@ def entry(name: str, cache: RunCache, steps: int, seeds: list[int], docs: int | 
             "seeds": adapted.mean(axis=1).tolist(),
             "kept": [r["kept"] for r in runs],
             "pseudo_queries": runs[0]["pseudo_queries"],
+            "train_seconds": [round(r["train_seconds"], 1) for r in runs],
         },
         "diff": diff,
         "diff_ci": list(ci),
         "p_seed_aware": p,
         "queries": len(qids),
+        "per_query": {"qids": qids, "zero_shot": start[0].tolist(), "adapted": adapted.tolist()},
     }
 
 
@@ -121,11 +160,15 @@ def main() -> None:
     steps, seeds, docs = (2, SEEDS[:2], 300) if args.smoke else (args.steps, SEEDS, None)
     names = ["stdlib-code"] if args.smoke else args.datasets.split(",")
     cache = RunCache("adapt-smoke" if args.smoke else "adapt", keep=None if args.smoke else RUNS / "adapt")
-    datasets = {name: entry(name, cache, steps, seeds, docs) for name in names}
+    chosen, selection = choose(cache, steps, docs)
+    datasets = {name: entry(name, CANDIDATES[chosen], cache, steps, seeds, docs) for name in names}
     if args.smoke:
-        print(datasets, flush=True)
+        print(
+            selection, {k: {kk: v[kk] for kk in ("zero_shot", "adapted", "p_seed_aware")} for k, v in datasets.items()}
+        )
         return
-    settings = {"recipe": RECIPE, "steps": steps, "filter_k": FILTER_K, "doc_length": DOC_LENGTH, "method": "crop"}
+    settings = {"candidates": CANDIDATES, "common": COMMON, "steps": steps, "filter_k": FILTER_K}
+    settings |= {"doc_length": DOC_LENGTH, "method": "crop", "selection": selection, "recipe": CANDIDATES[chosen]}
     write_result(OUT, {"machine": machine(), "settings": settings, "seeds": seeds, "datasets": datasets}, PEERS)
 
 

@@ -76,20 +76,22 @@ def start_model(name: str) -> BiEncoder:
     return BiEncoder.load(None, query_max_length=32, doc_max_length=DOC_LENGTH[name])
 
 
-def adapt_once(name: str, ds, recipe: dict, seed: int, steps: int, folder: Path) -> dict:
-    """One seed: pseudo-queries from the corpus alone, filtered, trained; nDCG@10 per query of ``ds``."""
+def adapt_once(name: str, evals: dict, recipe: dict, seed: int, steps: int, folder: Path) -> dict:
+    """One seed: pseudo-queries from the corpus alone, filtered, trained; nDCG@10 per query of each
+    split in ``evals`` (they share one corpus: SciFact's train queries choose, its test queries report)."""
+    corpus = next(iter(evals.values())).corpus
     model = start_model(name)
-    made = crop_queries(ds.corpus, method="crop", seed=seed)
-    kept = consistent(made, model, ds.corpus, FILTER_K)
+    made = crop_queries(corpus, method="crop", seed=seed)
+    kept = consistent(made, model, corpus, FILTER_K)
     t0 = time.perf_counter()
     cfg = TrainConfig(**COMMON, **recipe, steps=steps, seed=seed)
-    corpus = pseudo_dataset(ds.corpus, kept)  # what a mining strategy searches for each pseudo-query
-    train(model, kept, cfg, folder / "run", corpus=corpus, resume=True, log=lambda m: print(m, flush=True))
+    mined = pseudo_dataset(corpus, kept)  # what a mining strategy searches for each pseudo-query
+    train(model, kept, cfg, folder / "run", corpus=mined, resume=True, log=lambda m: print(m, flush=True))
     return {
         "pseudo_queries": len(made),
         "kept": len(kept),
         "train_seconds": time.perf_counter() - t0,
-        "per_query": ndcg_per_query(model, ds),
+        "per_query": {which: ndcg_per_query(model, ds) for which, ds in evals.items()},
         "machine": machine(),
     }
 
@@ -102,37 +104,53 @@ def cached(cache: RunCache, key: dict, make) -> dict:
     return found
 
 
-def zero_shot(cache: RunCache, name: str, ds, key: dict) -> dict:
-    return cached(cache, key | {"zero_shot": True}, lambda _: {"per_query": ndcg_per_query(start_model(name), ds)})
+class Study:
+    """The runs of one dataset, each trained once and measured on every split it has."""
+
+    def __init__(self, cache: RunCache, name: str, steps: int, docs: int | None) -> None:
+        which = ["train", "test"] if name == CHOOSE_ON[0] else ["test"]
+        self.cache, self.name, self.steps = cache, name, steps
+        self.evals = {w: split(name, w, docs) for w in which}
+        self.base = {"dataset": name, "splits": which, "steps": steps, "docs": docs, "filter_k": FILTER_K} | COMMON
+
+    def zero_shot(self) -> dict:
+        def measure(_) -> dict:
+            model = start_model(self.name)
+            return {"per_query": {w: ndcg_per_query(model, ds) for w, ds in self.evals.items()}}
+
+        return self.cached_run({"zero_shot": True}, measure)
+
+    def adapted(self, recipe: dict, seed: int) -> dict:
+        print(f"adapt {self.name} seed {seed}: {recipe}", flush=True)
+        return self.cached_run(
+            recipe | {"seed": seed}, lambda d: adapt_once(self.name, self.evals, recipe, seed, self.steps, d)
+        )
+
+    def cached_run(self, key: dict, make) -> dict:
+        return cached(self.cache, self.base | key, make)
 
 
-def choose(cache: RunCache, steps: int, docs: int | None) -> tuple[str, dict]:
-    """Each candidate once (seed 0) on the choosing split; the best mean nDCG@10 wins."""
-    name, which = CHOOSE_ON
-    ds = split(name, which, docs)
-    base = {"dataset": name, "split": which, "steps": steps, "docs": docs, "filter_k": FILTER_K} | COMMON
-    scores = {"zero-shot": float(np.mean(list(zero_shot(cache, name, ds, base)["per_query"].values())))}
+def mean(run: dict, which: str) -> float:
+    return float(np.mean(list(run["per_query"][which].values())))
+
+
+def choose(study: Study) -> tuple[str, dict]:
+    """Each candidate once (seed 0), judged on the choosing split's queries; the best mean nDCG@10 wins."""
+    which = CHOOSE_ON[1]
+    scores = {"zero-shot": mean(study.zero_shot(), which)}
     for label, recipe in CANDIDATES.items():
-        print(f"choose: {label} on {name} {which}", flush=True)
-        run = cached(cache, base | recipe | {"seed": 0}, lambda d, r=recipe: adapt_once(name, ds, r, 0, steps, d))
-        scores[label] = float(np.mean(list(run["per_query"].values())))
+        scores[label] = mean(study.adapted(recipe, 0), which)
         print(f"choose: {label} {scores[label]:.4f} (zero-shot {scores['zero-shot']:.4f})", flush=True)
     best = max(CANDIDATES, key=scores.get)
-    return best, {"on": f"{name} {which} queries, seed 0", "ndcg@10": scores, "chosen": best}
+    return best, {"on": f"{study.name} {which} queries, seed 0", "ndcg@10": scores, "chosen": best}
 
 
-def entry(name: str, recipe: dict, cache: RunCache, steps: int, seeds: list[int], docs: int | None) -> dict:
-    ds = split(name, "test", docs)
-    base = {"dataset": name, "steps": steps, "docs": docs, "filter_k": FILTER_K} | COMMON
-    zero = zero_shot(cache, name, ds, base)
-    runs = []
-    for seed in seeds:
-        print(f"adapt {name} seed {seed}", flush=True)
-        key = base | recipe | {"seed": seed}
-        runs.append(cached(cache, key, lambda d, s=seed: adapt_once(name, ds, recipe, s, steps, d)))
-    qids = sorted(zero["per_query"])
-    adapted = np.array([[r["per_query"][q] for q in qids] for r in runs])
-    start = np.array([[zero["per_query"][q] for q in qids]])
+def entry(study: Study, recipe: dict, seeds: list[int]) -> dict:
+    zero = study.zero_shot()["per_query"]["test"]
+    runs = [study.adapted(recipe, seed) for seed in seeds]
+    qids = sorted(zero)
+    adapted = np.array([[r["per_query"]["test"][q] for q in qids] for r in runs])
+    start = np.array([[zero[q] for q in qids]])
     diff, ci, p = two_level_bootstrap(adapted, start)
     return {
         "zero_shot": {"ndcg@10": float(start.mean())},
@@ -160,8 +178,8 @@ def main() -> None:
     steps, seeds, docs = (2, SEEDS[:2], 300) if args.smoke else (args.steps, SEEDS, None)
     names = ["stdlib-code"] if args.smoke else args.datasets.split(",")
     cache = RunCache("adapt-smoke" if args.smoke else "adapt", keep=None if args.smoke else RUNS / "adapt")
-    chosen, selection = choose(cache, steps, docs)
-    datasets = {name: entry(name, CANDIDATES[chosen], cache, steps, seeds, docs) for name in names}
+    chosen, selection = choose(Study(cache, CHOOSE_ON[0], steps, docs))
+    datasets = {name: entry(Study(cache, name, steps, docs), CANDIDATES[chosen], seeds) for name in names}
     if args.smoke:
         print(
             selection, {k: {kk: v[kk] for kk in ("zero_shot", "adapted", "p_seed_aware")} for k, v in datasets.items()}

@@ -6,8 +6,8 @@ Data (../shared/data/letor, see its README):
   normalised, min-max per query again here.
 - ``lightgbm-rank``: train on ``rank.train`` (80% / 20% validation, seeded), test on ``rank.test``;
   z-scored features (global statistics of the training part).
-- ``mq2008-cv5``: five-fold cross-validation over all 313 MQ2008 queries (``vali.txt`` and
-  ``test.txt``), LETOR's rotation (``LetorData.folds``): fold i tests on part i, validates on part
+- ``mq2008-cv5``: five-fold cross-validation over the 313 queries of MQ2008 fold 1's ``vali.txt``
+  and ``test.txt`` (MQ2008 has 784; fold 1's ``train.txt`` is not in ../shared/data), LETOR's rotation (``LetorData.folds``): fold i tests on part i, validates on part
   i + 1 and trains on the other three, so every query is tested once; a system's per-query test
   values come from the fold that tested the query. The "validation choice" is made in each fold on
   that fold's validation part alone.
@@ -15,23 +15,25 @@ Data (../shared/data/letor, see its README):
 rankwise: the MLP (128-64) and the self-attention scorer (d 32, 1 layer, 2 heads) with ListNet,
 ListMLE, LambdaLoss (NDCG-Loss2++), NeuralNDCG and MW (per query), AdamW, batch 16 queries,
 evaluated on validation every 25 steps, the best step kept; dropout and learning rate chosen on
-validation from ``TUNE`` (2 x 2) for every seed, as LambdaMART's grid is (``--tune first-seed``: at
-seed 0 only, the choice kept for the other seeds, the protocol of the first lightgbm-rank run). LambdaMART:
-``lightgbm.LGBMRanker(objective="lambdarank")`` with early stopping on validation nDCG@10, its
-num_leaves / learning_rate / min_child_samples chosen on validation in this run (2 x 2 x 2, for
-every seed). Five seeds each. Test nDCG@5, nDCG@10 and MAP with trec_eval's conventions (linear gains) over the queries
-with a relevant row, for every system alike; 95% bootstrap intervals over queries of the
-seed-averaged per-query values, and the paired randomization test against LambdaMART.
+validation for every seed. LambdaMART: ``lightgbm.LGBMRanker(objective="lambdarank")`` with early
+stopping on validation nDCG@10, its num_leaves / learning_rate / min_child_samples chosen on
+validation for every seed. Both sides' choices widen a starting grid (``RW_START``, ``LM_START``)
+along their ladders until no tried neighbour of the chosen point is better
+(``benchmarks._tuning.widen``), so no choice sits on the edge of what was tried (only at a ladder's
+end, which the results count). LambdaMART's gains are linear (``label_gain`` 0, 1, 2, ...) in its
+objective and early stopping alike, as trec_eval's nDCG that scores every system. Five seeds each.
+Test nDCG@5, nDCG@10 and MAP with trec_eval's conventions over the queries with a relevant row;
+95% bootstrap intervals over queries of the seed-averaged per-query values; p against LambdaMART
+from the two-level bootstrap over queries and seeds together, Holm-adjusted within each dataset's
+table (``..._p_holm``).
 
-    python benchmarks/ltr.py [--datasets mq2008-fold1,lightgbm-rank,mq2008-cv5] [--seeds 5]
-                             [--tune every-seed] [--workers 2]
+    python benchmarks/ltr.py [--datasets mq2008-fold1,lightgbm-rank,mq2008-cv5] [--seeds 5] [--workers 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
-import itertools
 import json
 import multiprocessing
 import sys
@@ -45,11 +47,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: benchmarks is a package
 from benchmarks._cache import RunCache  # noqa: E402
 from benchmarks._machine import machine, write_result  # noqa: E402
+from benchmarks._tuning import Tuned, widen  # noqa: E402
 from benchmarks.settings import LETOR, REPO  # noqa: E402
 from rankwise.data.letor import LetorData, Normalizer, read_letor  # noqa: E402
 from rankwise.metrics.model import evaluate_lists  # noqa: E402
 from rankwise.metrics.ranking import evaluate_per_query  # noqa: E402
-from rankwise.metrics.significance import bootstrap_ci, randomization_test  # noqa: E402
+from rankwise.metrics.significance import bootstrap_ci, holm, two_level_bootstrap  # noqa: E402
 from rankwise.models.feature_scorer import make_scorer  # noqa: E402
 from rankwise.training import TrainConfig, train  # noqa: E402
 
@@ -70,9 +73,15 @@ LOSSES = {
 }
 SCORERS = {"mlp": {}, "attention": {"d_model": 32, "layers": 1, "heads": 2}}
 STEPS = {"mlp": 400, "attention": 200}
-GRID = {"num_leaves": [15, 31], "learning_rate": [0.05, 0.1], "min_child_samples": [10, 30]}
-TUNE = [{"dropout": d, "lr": lr} for d in (0.1, 0.3) for lr in (1e-3, 3e-3)]
-DEFAULT_TUNE = TUNE[0]  # the settings the first runs used: their cache keys carry no tuning
+LM_LADDERS = {
+    "num_leaves": [3, 7, 15, 31, 63, 127],
+    "learning_rate": [0.01, 0.02, 0.05, 0.1, 0.2],
+    "min_child_samples": [3, 10, 30, 100],
+}
+LM_START = {"num_leaves": [15, 31], "learning_rate": [0.05, 0.1], "min_child_samples": [10, 30]}
+RW_LADDERS = {"dropout": [0.0, 0.1, 0.3, 0.5], "lr": [3e-4, 1e-3, 3e-3, 1e-2, 3e-2]}
+RW_START = {"dropout": [0.1, 0.3], "lr": [1e-3, 3e-3]}
+LINEAR_GAINS = [float(g) for g in range(32)]  # LightGBM's label_gain (its default: 2^g - 1)
 
 
 def log(msg: str) -> None:
@@ -149,6 +158,7 @@ def run_lambdamart(train_d, valid, test, seed: int) -> dict:
             subsample_freq=1,
             colsample_bytree=0.8,
             n_jobs=1,
+            label_gain=LINEAR_GAINS,  # objective and early stopping with trec_eval's gains
             **params,
         )
         model.fit(
@@ -165,40 +175,40 @@ def run_lambdamart(train_d, valid, test, seed: int) -> dict:
     # lightgbm 4.7 (installed here) deprecates eval_set for eval_X / eval_y, which older versions lack
     warnings.filterwarnings("ignore", message="The argument 'eval_set' is deprecated")
     t0 = time.perf_counter()
-    scored = []
-    for values in itertools.product(*GRID.values()):
-        params = dict(zip(GRID, values))
-        model = fit(params)
-        v = np.mean(list(per_query(valid, model.predict(valid.features))["ndcg@10"].values()))
-        scored.append((v, params, model))
-    v, params, model = max(scored, key=lambda x: x[0])
-    pq = per_query(test, model.predict(test.features))
+    models = {}
+
+    def score(params: dict) -> float:
+        models[json.dumps(params, sort_keys=True)] = model = fit(params)
+        return float(np.mean(list(per_query(valid, model.predict(valid.features))["ndcg@10"].values())))
+
+    tuned = widen(LM_LADDERS, LM_START, score)
+    model = models[json.dumps(tuned.params, sort_keys=True)]
     return {
-        "params": params,
+        "params": tuned.params,
+        "tried": len(tuned.tried),
+        "at_ladder_end": tuned.at_ladder_end,
         "best_iteration": int(model.best_iteration_ or 0),
-        "valid_ndcg@10": float(v),
+        "valid_ndcg@10": tuned.score,
         "seconds": time.perf_counter() - t0,
-        "per_query": pq,
+        "per_query": per_query(test, model.predict(test.features)),
     }
 
 
 def lambdamart_settings(name: str, fold: int | None, seed: int) -> dict:
-    return {"dataset": name, "system": "lambdamart", "seed": seed, "grid": GRID} | _fold(fold)
+    search = {"ladders": LM_LADDERS, "start": LM_START, "gains": "linear"}
+    return {"dataset": name, "system": "lambdamart", "seed": seed, "search": search} | _fold(fold)
 
 
 def rankwise_settings(name: str, fold: int | None, scorer: str, loss: str, seed: int, tune: dict) -> dict:
-    return (
-        {
-            "dataset": name,
-            "system": scorer,
-            "loss": LOSSES[loss],
-            "seed": seed,
-            "options": SCORERS[scorer],
-            "steps": STEPS[scorer],
-        }
-        | ({} if tune == DEFAULT_TUNE else {"tune": tune})
-        | _fold(fold)
-    )
+    return {
+        "dataset": name,
+        "system": scorer,
+        "loss": LOSSES[loss],
+        "seed": seed,
+        "options": SCORERS[scorer],
+        "steps": STEPS[scorer],
+        "tune": tune,
+    } | _fold(fold)
 
 
 def _fold(fold: int | None) -> dict:
@@ -223,21 +233,16 @@ def compute(item: tuple) -> dict:
     return found
 
 
-def tuned_runs(name: str, fold: int | None, scorer: str, loss: str, seeds: list[int], every_seed: bool):
-    """``(runs over seeds, chosen tuning per seed, [(seed-0 run, tuning) ...])``: every ``TUNE`` point
-    at the first seed (``every_seed``: at every seed, as LambdaMART's grid), the best on validation
-    kept (for the other seeds too, unless ``every_seed``); each run cached."""
+def tuned_run(name: str, fold: int | None, scorer: str, loss: str, seed: int) -> tuple[dict, Tuned]:
+    """The run of the tuning ``widen`` chooses on validation for this seed (each point cached)."""
+    runs = {}
 
-    def best(seed: int) -> tuple[dict, dict, list]:
-        tried = [(compute(("rankwise", name, fold, scorer, loss, seed, t)), t) for t in TUNE]
-        return *max(tried, key=lambda x: x[0]["valid_ndcg@10"]), tried
+    def score(tune: dict) -> float:
+        runs[json.dumps(tune, sort_keys=True)] = run = compute(("rankwise", name, fold, scorer, loss, seed, tune))
+        return run["valid_ndcg@10"]
 
-    first, tune, tried = best(seeds[0])
-    if not every_seed:
-        rest = [compute(("rankwise", name, fold, scorer, loss, seed, tune)) for seed in seeds[1:]]
-        return [first] + rest, [tune] * len(seeds), tried
-    rest = [best(seed)[:2] for seed in seeds[1:]]
-    return [first] + [r for r, _ in rest], [tune] + [t for _, t in rest], tried
+    tuned = widen(RW_LADDERS, RW_START, score)
+    return runs[json.dumps(tuned.params, sort_keys=True)], tuned
 
 
 def merge_folds(per_fold: list[list[dict]]) -> list[dict]:
@@ -257,7 +262,8 @@ def merge_folds(per_fold: list[list[dict]]) -> list[dict]:
 
 
 def summarise(runs: list[dict], base: list[dict] | None) -> dict:
-    """Seed-averaged per-query values: mean, 95% bootstrap CI over queries, spread over seeds, p vs LambdaMART."""
+    """Seed-averaged per-query values: mean, 95% bootstrap CI over queries, spread over seeds; p vs
+    LambdaMART from the two-level bootstrap over queries and seeds."""
     out: dict = {}
     for m in METRICS:
         qids = sorted(runs[0]["per_query"][m])
@@ -267,29 +273,91 @@ def summarise(runs: list[dict], base: list[dict] | None) -> dict:
         out[f"{m}_ci"] = list(bootstrap_ci(avg))
         out[f"{m}_seed_std"] = float(np.std(seeds))
         if base is not None:
-            b = np.mean([[r["per_query"][m][q] for q in qids] for r in base], axis=0)
-            out[f"{m}_p_vs_lambdamart"] = randomization_test(avg, b)
+            a = np.array([[r["per_query"][m][q] for q in qids] for r in runs])
+            b = np.array([[r["per_query"][m][q] for q in qids] for r in base])
+            out[f"{m}_p_vs_lambdamart"] = two_level_bootstrap(a, b)[2]
     out["valid_ndcg@10"] = float(np.mean([r["valid_ndcg@10"] for r in runs]))
     out["seconds_per_run"] = float(np.mean([r["seconds"] for r in runs]))
     return out
 
 
-def precompute(names: list[str], scorers: list[str], seeds: list[int], every_seed: bool, workers: int) -> None:
-    """Run every missing run of the grid in a pool of ``workers`` single-threaded processes, the
-    default tuning first (so an interrupted run leaves whole no-grid results), then the grid."""
-    items = [("lambdamart", n, f, seed) for n in names for f, _ in splits(n) for seed in seeds]
-    for tune in [DEFAULT_TUNE] + [t for t in TUNE if t != DEFAULT_TUNE]:
-        for n in names:
-            for fold, _ in splits(n):
-                for seed in seeds if every_seed else seeds[:1]:
-                    items += [("rankwise", n, fold, sc, lo, seed, tune) for sc in scorers for lo in LOSSES]
-    cache = RunCache("ltr")
-    todo = [it for it in items if cache.get(settings_of(it)) is None]
-    log(f"{len(items) - len(todo)} of {len(items)} runs cached; {len(todo)} to run on {workers} processes")
+def run_item(item: tuple) -> None:
+    """A pool task: one LambdaMART search or one rankwise system's search for one seed."""
+    if item[0] == "lambdamart":
+        compute(item)
+    else:
+        tuned_run(*item[1:])
+
+
+def precompute(names: list[str], scorers: list[str], seeds: list[int], workers: int) -> None:
+    """Every search of the study in a pool of ``workers`` single-threaded processes (each point is
+    cached, so an interrupted run continues where it stopped)."""
+    folds = [(n, f) for n in names for f, _ in splits(n)]
+    items = [("lambdamart", n, f, seed) for n, f in folds for seed in seeds]
+    items += [("rankwise", n, f, sc, lo, seed) for seed in seeds for n, f in folds for sc in scorers for lo in LOSSES]
+    log(f"{len(items)} searches on {workers} processes")
     with multiprocessing.get_context("spawn").Pool(workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
-        for done, _ in enumerate(pool.imap_unordered(compute, todo, chunksize=1), 1):
-            if done % 25 == 0 or done == len(todo):
-                log(f"  {done}/{len(todo)} runs done")
+        for done, _ in enumerate(pool.imap_unordered(run_item, items, chunksize=1), 1):
+            if done % 25 == 0 or done == len(items):
+                log(f"  {done}/{len(items)} searches done")
+
+
+def with_holm(entry: dict) -> None:
+    """Each metric's p-values against LambdaMART, Holm-adjusted over the table's systems."""
+    rows = list(entry["rankwise"].values()) + [entry[k] for k in ("valid_choice_per_fold",) if k in entry]
+    for m in METRICS:
+        for row, p in zip(rows, holm([r[f"{m}_p_vs_lambdamart"] for r in rows])):
+            row[f"{m}_p_holm"] = p
+
+
+def rankwise_row(name: str, scorer: str, loss: str, seeds: list[int], lm_runs: list[dict]) -> tuple[dict, list]:
+    """One rankwise system's table row and its chosen runs per fold (over seeds)."""
+    chosen = [[tuned_run(name, f, scorer, loss, seed) for seed in seeds] for f, _ in splits(name)]
+    runs = [[run for run, _ in fold] for fold in chosen]
+    row = summarise(merge_folds(runs), lm_runs)
+    row["tune"] = [t.params for fold in chosen for _, t in fold]
+    row["tune_tried"] = [len(t.tried) for fold in chosen for _, t in fold]
+    row["tune_at_ladder_end"] = sum(bool(t.at_ladder_end) for fold in chosen for _, t in fold)
+    row["tune_valid_ndcg@10"] = [
+        [{"tune": p, "valid_ndcg@10": v} for p, v in t.tried] for fold in chosen for _, t in fold
+    ]
+    return row, runs
+
+
+def table(name: str, scorers: list[str], seeds: list[int], machine_entry: dict) -> dict:
+    """One dataset's entry: LambdaMART, every rankwise system, the validation choices, Holm."""
+    folds = splits(name)
+    tr, va, te = folds[0][1]
+    log(f"{name}: {len(folds)} fold(s), {tr.n_queries} train / {va.n_queries} valid / {te.n_queries} test queries")
+    lm_folds = [[compute(("lambdamart", name, f, seed)) for seed in seeds] for f, _ in folds]
+    lm_runs = merge_folds(lm_folds)
+    lm = summarise(lm_runs, None) | {"params": [r["params"] for runs in lm_folds for r in runs]}
+    lm |= {"at_ladder_end": sum(bool(r["at_ladder_end"]) for runs in lm_folds for r in runs)}
+    entry = {"machine": machine_entry, "folds": len(folds) if name in CV else None, "lambdamart": lm, "rankwise": {}}
+    log(f"  lambdamart: nDCG@10 {lm['ndcg@10']:.4f}")
+    per_fold: dict[str, list[list[dict]]] = {}  # system -> fold -> runs over seeds
+    for scorer in scorers:
+        for loss in LOSSES:
+            system = f"{scorer}+{loss}"
+            entry["rankwise"][system], per_fold[system] = rankwise_row(name, scorer, loss, seeds, lm_runs)
+            log(f"  {system}: nDCG@10 {entry['rankwise'][system]['ndcg@10']:.4f}")
+    best = max(entry["rankwise"], key=lambda k: entry["rankwise"][k]["valid_ndcg@10"])
+    entry["best_on_valid"] = best
+    entry["best_on_valid_minus_lambdamart"] = entry["rankwise"][best]["ndcg@10"] - lm["ndcg@10"]
+    if len(folds) > 1:
+        # each fold's own validation part picks that fold's system: no query's score picks the
+        # model that is tested on it
+        picks = [
+            max(per_fold, key=lambda k: np.mean([r["valid_ndcg@10"] for r in per_fold[k][i]]))
+            for i in range(len(folds))
+        ]
+        runs = merge_folds([per_fold[k][i] for i, k in enumerate(picks)])
+        entry["valid_choice_per_fold"] = summarise(runs, lm_runs) | {"systems": picks}
+        diff = entry["valid_choice_per_fold"]["ndcg@10"] - lm["ndcg@10"]
+        entry["valid_choice_per_fold_minus_lambdamart"] = diff
+        log(f"  validation choice per fold {picks}: {diff:+.4f} vs LambdaMART")
+    with_holm(entry)
+    return entry
 
 
 def main() -> None:
@@ -297,69 +365,24 @@ def main() -> None:
     ap.add_argument("--datasets", default=",".join([*DATASETS, *CV]))
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--scorers", default=",".join(SCORERS))
-    ap.add_argument(
-        "--tune", choices=["first-seed", "every-seed"], default="every-seed", help="where rankwise's grid runs"
-    )
-    ap.add_argument("--workers", type=int, default=1, help="processes running the grid (one thread each)")
+    ap.add_argument("--workers", type=int, default=1, help="processes running the searches (one thread each)")
     args = ap.parse_args()
-    every_seed = args.tune == "every-seed"
     names, scorers = args.datasets.split(","), args.scorers.split(",")
     torch.set_num_threads(1)
     seeds = list(range(args.seeds))
     if args.workers > 1:
-        precompute(names, scorers, seeds, every_seed, args.workers)
-    # datasets not run now keep their last results (each entry names the machine and code it ran on)
-    old = json.loads(OUT.read_text()) if OUT.is_file() else {}
-    kept = {k: {"machine": old.get("machine")} | v for k, v in old.get("datasets", {}).items()}
+        precompute(names, scorers, seeds, args.workers)
+    search = {
+        "lambdamart": {"ladders": LM_LADDERS, "start": LM_START},
+        "rankwise": {"ladders": RW_LADDERS, "start": RW_START},
+    }
     result: dict = {
         "machine": machine(),
-        "settings": {"losses": LOSSES, "scorers": SCORERS, "steps": STEPS, "grid": GRID, "tune": TUNE, "cv": CV},
+        "settings": {"losses": LOSSES, "scorers": SCORERS, "steps": STEPS, "search": search, "cv": CV},
+        "datasets": {},
     }
-    result["datasets"] = {k: v for k, v in kept.items() if k not in names}
-    for name in names:
-        folds = splits(name)
-        tr, va, te = folds[0][1]
-        log(f"{name}: {len(folds)} fold(s), {tr.n_queries} train / {va.n_queries} valid / {te.n_queries} test queries")
-        lm_folds = [[compute(("lambdamart", name, f, seed)) for seed in seeds] for f, _ in folds]
-        lm_runs = merge_folds(lm_folds)
-        entry = {
-            "machine": result["machine"],
-            "folds": len(folds) if name in CV else None,
-            "lambdamart": summarise(lm_runs, None) | {"params": [r["params"] for runs in lm_folds for r in runs]},
-            "rankwise": {},
-        }
-        log(f"  lambdamart: nDCG@10 {entry['lambdamart']['ndcg@10']:.4f}")
-        per_fold: dict[str, list[list[dict]]] = {}  # system -> fold -> runs over seeds
-        for scorer in scorers:
-            for loss in LOSSES:
-                system = f"{scorer}+{loss}"
-                chosen = [tuned_runs(name, f, scorer, loss, seeds, every_seed) for f, _ in folds]
-                per_fold[system] = [runs for runs, _, _ in chosen]
-                row = summarise(merge_folds(per_fold[system]), lm_runs) | {"tuned_at": args.tune}
-                row["tune"] = [t for _, tune, _ in chosen for t in tune]
-                row["tune_valid_ndcg@10"] = [
-                    {"tune": t, "valid_ndcg@10": r["valid_ndcg@10"]} for _, _, tried in chosen for r, t in tried
-                ]
-                entry["rankwise"][system] = row
-                log(f"  {system}: nDCG@10 {row['ndcg@10']:.4f}")
-                result["datasets"][name] = entry
-                write_result(OUT, result, PEERS)
-        best = max(entry["rankwise"], key=lambda k: entry["rankwise"][k]["valid_ndcg@10"])
-        entry["best_on_valid"] = best
-        entry["best_on_valid_minus_lambdamart"] = entry["rankwise"][best]["ndcg@10"] - entry["lambdamart"]["ndcg@10"]
-        if len(folds) > 1:
-            # each fold's own validation part picks that fold's system: no query's score picks the
-            # model that is tested on it
-            picks = [
-                max(per_fold, key=lambda k: np.mean([r["valid_ndcg@10"] for r in per_fold[k][i]]))
-                for i in range(len(folds))
-            ]
-            runs = merge_folds([per_fold[k][i] for i, k in enumerate(picks)])
-            entry["valid_choice_per_fold"] = summarise(runs, lm_runs) | {"systems": picks}
-            diff = entry["valid_choice_per_fold"]["ndcg@10"] - entry["lambdamart"]["ndcg@10"]
-            entry["valid_choice_per_fold_minus_lambdamart"] = diff
-            log(f"  validation choice per fold {picks}: {diff:+.4f} vs LambdaMART")
-        result["datasets"][name] = entry
+    for name in names:  # every dataset of the file from this run's code: none kept from an earlier run
+        result["datasets"][name] = table(name, scorers, seeds, result["machine"])
         write_result(OUT, result, PEERS)
 
 

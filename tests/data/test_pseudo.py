@@ -53,6 +53,24 @@ def test_consistency_keeps_what_the_model_finds(tiny_model_dir):
         assert list(CORPUS)[int(rows[0][0])] == e.positives[0][0]
 
 
+def test_consistency_with_the_cache_encodes_the_corpus_once_and_keeps_the_same(tiny_model_dir, monkeypatch, tmp_path):
+    import rankwise as rw
+    from rankwise.data.beir import Dataset
+    from rankwise.index.retrieve import dense_run
+
+    monkeypatch.setenv("RANKWISE_CACHE", str(tmp_path))
+    model = rw.BiEncoder.load(tiny_model_dir)
+    ex = crop_queries(CORPUS, per_doc=2, min_words=2, max_words=4)
+    plain = consistent(ex, model, CORPUS, k=1)
+    assert consistent(ex, model, CORPUS, k=1, cache=True) == plain
+    calls = []
+    encode = model.encode
+    monkeypatch.setattr(model, "encode", lambda texts, side, **kw: calls.append(side) or encode(texts, side, **kw))
+    assert consistent(ex, model, CORPUS, k=1, cache=True) == plain
+    dense_run(model, Dataset(dict(CORPUS), {"q": "sorting"}, {"q": {"a": 1}}), 2, show_progress=False, cache=True)
+    assert "doc" not in calls  # the filter's and the evaluation's corpus come from the cache
+
+
 def test_adapt_trains_without_reading_qrels(monkeypatch, capsys, toy_beir, tiny_model_dir, tmp_path):
     shutil.rmtree(toy_beir / "qrels")  # the corpus alone
     out = tmp_path / "adapted"

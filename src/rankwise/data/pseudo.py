@@ -78,13 +78,17 @@ def _ict(did: str, doc: Document, rng, j: int) -> TrainExample | None:
     return TrainExample(sentences[k], [(f"ict:{did}:{k}", rest)], query_id=f"ict:{did}:{j}")
 
 
-def consistent(examples: list[TrainExample], model, corpus: Mapping[str, Document], k: int = 10) -> list[TrainExample]:
+def consistent(
+    examples: list[TrainExample], model, corpus: Mapping[str, Document], k: int = 10, *, cache: bool = False
+) -> list[TrainExample]:
     """The examples whose positive document the dual encoder ``model`` retrieves in its top ``k``
-    (for ``ict``, the source document, whose id follows ``ict:``)."""
-    from rankwise.index.retrieve import DenseRetriever
+    (for ``ict``, the source document, whose id follows ``ict:``). ``cache``: the corpus embeddings
+    from (and into) the embeddings cache, which evaluating the starting model then reuses."""
+    from rankwise.index.retrieve import DenseRetriever, cached_embeddings
 
     ids = list(corpus)
-    retriever = DenseRetriever(model, ids, [corpus[d].full_text for d in ids])
+    texts = [corpus[d].full_text for d in ids]
+    retriever = DenseRetriever(model, ids, texts, embeddings=cached_embeddings(model, texts) if cache else None)
     rows, _, _ = retriever.search([ex.query for ex in examples], k, states=False)
     return [ex for ex, row in zip(examples, rows) if source_id(ex) in {ids[int(r)] for r in row if r >= 0}]
 

@@ -47,7 +47,7 @@ def adapt(
             made = generate_queries(corpus, generator, per_doc=per_doc, seed=cfg.seed, device=cfg.device)
         else:
             made = crop_queries(corpus, method=method, per_doc=per_doc, seed=cfg.seed)
-        examples = consistent(made, model, corpus, filter_k) if filter_k else made
+        examples = consistent(made, model, corpus, filter_k, cache=True) if filter_k else made
         write_text(
             folder / "pseudo_queries.jsonl",
             "".join(json.dumps({"query": e.query, "positive_ids": [e.positives[0][0]]}) + "\n" for e in examples),

@@ -481,14 +481,9 @@ def main() -> None:
     deadline = time.monotonic() + 60 * args.minutes
     cache = RunCache("recipes_vs_peer", keep=KEEP, shrink=shrink_any)
     trec = load_beir(SHARED / "trec-dl-5k", "test")
-    # A run over some datasets keeps the finished entries of the others (and stdlib-code's transfer).
-    earlier = json.loads(OUT.read_text()) if OUT.is_file() else {}
-    result: dict = {
-        "machine": machine(),
-        "seeds": SEEDS,
-        "datasets": earlier.get("datasets", {}),
-        "trec-dl-5k": earlier.get("trec-dl-5k", {}),
-    }
+    # every entry from this run's code (its runs cached, so a dataset run before costs nothing): a
+    # file never merges entries that other code made
+    result: dict = {"machine": machine(), "seeds": SEEDS, "datasets": {}, "trec-dl-5k": {}}
     result["settings"] = {"datasets": DATASETS, "peer_grid": PEER_GRID, "recipes": RECIPES, "batch": BATCH, "lr": LR}
     for name in args.datasets.split(","):
         result["datasets"][name], transfer = compare_on(name, cache, trec, deadline)

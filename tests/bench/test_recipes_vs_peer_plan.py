@@ -137,10 +137,11 @@ def test_kept_pool_scores_keep_every_auc_exact():
     assert pooled_auc(kept, qids) == pooled_auc(pools, qids)
 
 
-def test_a_run_over_one_dataset_keeps_the_others_finished_entries(monkeypatch, tmp_path):
+def test_a_run_over_one_dataset_writes_only_what_this_code_made(monkeypatch, tmp_path):
+    """An earlier file's entries (other code, perhaps) are never merged into a new one."""
     out = tmp_path / "recipes_vs_peer.json"
-    kept = {"stdlib-code": {"steps": 600, "p_value": 0.0556}}
-    out.write_text(rvp.json.dumps({"datasets": kept, "trec-dl-5k": {"peer": {"ndcg@10": 0.7894}}}))
+    earlier = {"stdlib-code": {"steps": 600, "p_value": 0.0556}}
+    out.write_text(rvp.json.dumps({"datasets": earlier, "trec-dl-5k": {"peer": {"ndcg@10": 0.7894}}}))
     monkeypatch.setattr(rvp, "OUT", out)
     monkeypatch.setattr(rvp, "load_beir", lambda *a: None)
     monkeypatch.setattr(rvp, "machine", lambda: {"cores": 2})
@@ -148,5 +149,5 @@ def test_a_run_over_one_dataset_keeps_the_others_finished_entries(monkeypatch, t
     monkeypatch.setattr(sys, "argv", ["recipes_vs_peer.py", "--datasets", "scifact"])
     rvp.main()
     result = rvp.json.loads(out.read_text())
-    assert result["datasets"] == {"stdlib-code": kept["stdlib-code"], "scifact": {"steps": 150, "status": "running"}}
-    assert result["trec-dl-5k"] == {"peer": {"ndcg@10": 0.7894}}  # stdlib-code's transfer, not re-run
+    assert result["datasets"] == {"scifact": {"steps": 150, "status": "running"}}
+    assert result["trec-dl-5k"] == {}

@@ -16,6 +16,12 @@ Scores are distinct within a query and exact in float32: ranx breaks ties in its
 float32 while ranx uses float64, so ties or near-ties would make the peers disagree with each
 other rather than test anyone's arithmetic.
 
+Realistic runs beside it (``real``): BM25's top 1,000 (bm25s, float32 scores) on trec-dl-5k
+(graded judgements, 50 queries) and on SciFact's test and train queries, with the ties a lexical
+scorer makes. rankwise is compared with pytrec_eval on them (both break ties by document id, as
+trec_eval does) and with ranx (which orders tied documents its own way), with the share of
+queries whose top 100 holds a tie; timings are medians of the same interleaved repeats.
+
     python benchmarks/metrics.py [--quick] [--repeats 3]
 
 Writes benchmarks/results/metrics.json (metrics-quick.json with --quick).
@@ -24,6 +30,7 @@ Writes benchmarks/results/metrics.json (metrics-quick.json with --quick).
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import sys
@@ -77,6 +84,75 @@ def run_pytrec(qrels, run):
     import pytrec_eval
 
     return pytrec_eval.RelevanceEvaluator(qrels, set(TREC.values())).evaluate(run)
+
+
+def real_runs() -> dict[str, tuple[dict, dict]]:
+    """``{name: (qrels, run)}``: BM25's top 1,000 on each realistic split found in ../shared/data."""
+    from benchmarks.settings import SCIFACT, TREC_DL
+    from rankwise.data import load_beir
+    from rankwise.index.retrieve import bm25_run
+
+    out = {}
+    for name, path, split in (
+        ("trec-dl-5k", TREC_DL, "test"),
+        ("scifact-test", SCIFACT, "test"),
+        ("scifact-train", SCIFACT, "train"),
+    ):
+        if path.is_dir():
+            ds = load_beir(path, split)
+            out[name] = ({q: dict(d) for q, d in ds.qrels.items()}, bm25_run(ds, 1000, show_progress=False))
+    return out
+
+
+def tied_share(run: dict, depth: int = 100) -> float:
+    """The share of queries whose top ``depth`` documents hold two equal scores."""
+    tops = [sorted(d.values(), reverse=True)[:depth] for d in run.values()]
+    return float(np.mean([len(set(t)) < len(t) for t in tops])) if tops else 0.0
+
+
+def agreement(qrels: dict, outputs: dict) -> dict[str, float]:
+    """Largest per-query difference of rankwise's values from pytrec_eval's and from ranx's."""
+    ours, rx, te = outputs["rankwise"], outputs["ranx"], outputs["pytrec_eval"]
+    qids = [q for q in qrels if q in ours["ndcg@10"]]
+    diffs = {f"{m} vs pytrec_eval": max(abs(ours[m][q] - te[q][t]) for q in qids) for m, t in TREC.items()}
+    ranx_qids = sorted(qids)  # ranx sorts query ids; its arrays follow that order
+    for m, r in RANX.items():
+        diffs[f"{m} vs ranx"] = float(np.max(np.abs(np.array([ours[m][q] for q in ranx_qids]) - np.asarray(rx[r]))))
+    return diffs
+
+
+def timed(sides: dict, repeats: int) -> tuple[dict[str, float], dict]:
+    """Median seconds of each side over interleaved repeats (load drift hits every side alike), and the outputs."""
+    times: dict[str, list[float]] = {k: [] for k in sides}
+    outputs = {}
+    for _ in range(repeats):
+        for name, fn in sides.items():
+            t0 = time.perf_counter()
+            outputs[name] = fn()
+            times[name].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}, outputs
+
+
+def measure_real(repeats: int) -> dict:
+    out = {}
+    for name, (qrels, run) in real_runs().items():
+        sides = {side: functools.partial(fn, qrels, run) for side, fn in SIDES.items()}
+        med, outputs = timed(sides, repeats)
+        ours = outputs["rankwise"]
+        out[name] = {
+            "queries": len(ours["ndcg@10"]),
+            "documents_per_query": float(np.mean([len(d) for d in run.values()])),
+            "tied_top100_share": tied_share(run),
+            "ndcg@10_zero_share": float(np.mean([v == 0 for v in ours["ndcg@10"].values()])),
+            "seconds": med,
+            "max_abs_diff_by_metric": agreement(qrels, outputs),
+            "means": {m: float(np.mean(list(ours[m].values()))) for m in METRICS},
+        }
+        print(f"{name}: {out[name]['queries']} queries, ties in {out[name]['tied_top100_share']:.0%}; {med}")
+    return out
+
+
+SIDES = {"rankwise": run_rankwise, "ranx": run_ranx, "pytrec_eval": run_pytrec}
 
 
 def first_call(fn, small) -> float:
@@ -139,14 +215,7 @@ def main() -> None:
         "ranx_prebuilt": lambda: ranx.evaluate(ranx_qrels, ranx_run, list(RANX.values()), return_mean=False),
         "pytrec_eval": lambda: run_pytrec(qrels, run),
     }
-    times: dict[str, list[float]] = {k: [] for k in sides}
-    outputs = {}
-    for _ in range(repeats):
-        for name, fn in sides.items():  # interleaved, so load drift hits every side alike
-            t0 = time.perf_counter()
-            outputs[name] = fn()
-            times[name].append(time.perf_counter() - t0)
-    med = {k: statistics.median(v) for k, v in times.items()}
+    med, outputs = timed(sides, repeats)
 
     ours, rx, te = outputs["rankwise"], outputs["ranx"], outputs["pytrec_eval"]
     qids = list(qrels)
@@ -176,6 +245,7 @@ def main() -> None:
         "max_abs_diff": max(diffs.values()),
         "max_abs_diff_by_metric": diffs,
         "means": {m: float(np.mean(list(ours[m].values()))) for m in METRICS},
+        "real": measure_real(repeats),
     }
     out = RESULTS / ("metrics-quick.json" if args.quick else "metrics.json")
     write_result(out, result, PEERS)

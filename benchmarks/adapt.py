@@ -16,11 +16,13 @@ queries and seeds (``rankwise.metrics.significance.two_level_bootstrap``) of ada
 
     python benchmarks/adapt.py [--datasets scifact,stdlib-code] [--steps 150]
     python benchmarks/adapt.py --smoke   # 2 steps on 300 documents of stdlib-code; writes nothing
+    python benchmarks/adapt.py --table   # the README table from benchmarks/results/adapt.json
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -169,12 +171,35 @@ def entry(study: Study, recipe: dict, seeds: list[int]) -> dict:
     }
 
 
+def markdown(result: dict) -> str:
+    """The README's table and choice line, from a results file."""
+    sel = result["settings"]["selection"]
+    choice = ", ".join(f"{k} {v:.4f}" for k, v in sel["ndcg@10"].items())
+    rows = [
+        "| test split | zero-shot nDCG@10 | adapted nDCG@10 (seeds) | diff [95% CI] | p (queries x seeds) | pseudo-queries kept |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, d in result["datasets"].items():
+        seeds = ", ".join(f"{v:.4f}" for v in d["adapted"]["seeds"])
+        lo, hi = (100 * x for x in d["diff_ci"])
+        kept = "/".join(str(k) for k in d["adapted"]["kept"])
+        rows.append(
+            f"| {name} ({d['queries']} queries) | {d['zero_shot']['ndcg@10']:.4f} | {d['adapted']['ndcg@10']:.4f} ({seeds}) "
+            f"| {100 * d['diff']:+.2f} [{lo:+.2f}, {hi:+.2f}] | {d['p_seed_aware']:.3g} | {kept} of {d['adapted']['pseudo_queries']} |"
+        )
+    return f"Choice ({sel['on']}): {choice}; chosen: {sel['chosen']}.\n\n" + "\n".join(rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--datasets", default="scifact,stdlib-code")
     ap.add_argument("--steps", type=int, default=STEPS)
     ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--table", action="store_true", help="print the README table from the results file and stop")
     args = ap.parse_args()
+    if args.table:
+        print(markdown(json.loads(OUT.read_text())))
+        return
     steps, seeds, docs = (2, SEEDS[:2], 300) if args.smoke else (args.steps, SEEDS, None)
     names = ["stdlib-code"] if args.smoke else args.datasets.split(",")
     cache = RunCache("adapt-smoke" if args.smoke else "adapt", keep=None if args.smoke else RUNS / "adapt")

@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: benchmarks is a package
 from benchmarks._cache import RunCache  # noqa: E402
 from benchmarks._machine import machine, write_result  # noqa: E402
-from benchmarks.settings import REPO, SEED, STDLIB_TRAIN  # noqa: E402
+from benchmarks.settings import REPO, RUNS, SEED, STDLIB_TRAIN  # noqa: E402
 from rankwise.data.stdlib_code import ensure_built  # noqa: E402
 from rankwise.jobs.sweep import recipe_trainer, run_sweep  # noqa: E402
 from rankwise.training import TrainConfig  # noqa: E402
@@ -41,7 +41,7 @@ def main() -> None:
     args = ap.parse_args()
     data = ensure_built()
     base = TrainConfig(**BASE)
-    cache = RunCache("sweep")
+    cache = RunCache("sweep", keep=RUNS / "sweep")  # finished runs committed: a later session continues
     train_one, _ = recipe_trainer(data, base, log=log)
     grid = {}
     for name, options in DEFAULT_RECIPES.items():

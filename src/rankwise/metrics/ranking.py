@@ -41,6 +41,7 @@ Everything after that is a handful of ``bincount`` calls over the judged documen
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import re
 from collections.abc import Iterable, Mapping
@@ -166,15 +167,32 @@ def _prepare(
     above, equal = _count_above(flat, offsets, pair_offsets, rscore)
     ranks = above
     ret_idx = np.flatnonzero(retrieved)
-    for p in np.flatnonzero(equal > 1):  # ties: trec_eval puts larger docids first
-        i, s = int(rq[p]), rscore[p]
-        doc = jdoc[int(ret_idx[p])]
-        cast = np.float32 if float32 else float
-        ranks[p] += sum(1 for d, v in rankings[i].items() if cast(v) == s and d > doc)
+    tied = np.flatnonzero(equal > 1)
+    ranks[tied] += _larger_docids_tied(rankings, rq[tied], rscore[tied], [jdoc[int(ret_idx[p])] for p in tied], float32)
     rank_all = np.full(len(q), -1, dtype=np.int64)
     rank_all[retrieved] = ranks
     n_rel = np.bincount(q[grade >= 1], minlength=len(qids))
     return _Judged(qids, q, grade, rank_all, n_rel)
+
+
+def _larger_docids_tied(
+    rankings: list, qs: np.ndarray, scores: np.ndarray, docs: list[str], float32: bool
+) -> np.ndarray:
+    """For each tied judged document, how many documents of its ranking share its score and have a
+    larger docid (trec_eval puts those first): each query's docids grouped by score and sorted once,
+    then a binary search a document."""
+    cast = np.float32 if float32 else float
+    groups: dict[int, dict[float, list[str]]] = {}
+    out = np.zeros(len(docs), dtype=np.int64)
+    for n, (i, s, doc) in enumerate(zip(qs.tolist(), scores.tolist(), docs)):
+        if i not in groups:
+            by_score: dict[float, list[str]] = {}
+            for d, v in rankings[i].items():
+                by_score.setdefault(float(cast(v)), []).append(d)
+            groups[i] = {k: sorted(v) for k, v in by_score.items()}
+        same = groups[i][s]
+        out[n] = len(same) - bisect.bisect_right(same, doc)
+    return out
 
 
 def _ideal_dcg(j: _Judged, k: int | None, gain: np.ndarray) -> np.ndarray:

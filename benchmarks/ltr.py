@@ -7,8 +7,9 @@ Data (../shared/data/letor, see its README):
 - ``lightgbm-rank``: train on ``rank.train`` (80% / 20% validation, seeded), test on ``rank.test``;
   z-scored features (global statistics of the training part).
 - ``mq2008-cv5``: five-fold cross-validation over the 313 queries of MQ2008 fold 1's ``vali.txt``
-  and ``test.txt`` (MQ2008 has 784; fold 1's ``train.txt`` is not in ../shared/data), LETOR's rotation (``LetorData.folds``): fold i tests on part i, validates on part
-  i + 1 and trains on the other three, so every query is tested once; a system's per-query test
+  and ``test.txt`` (MQ2008 has 784; fold 1's ``train.txt`` is not in ../shared/data), LETOR's
+  rotation (``LetorData.folds``): fold i tests on part i, validates on part i + 1 and trains on
+  the other three, so every query is tested once; a system's per-query test
   values come from the fold that tested the query. The "validation choice" is made in each fold on
   that fold's validation part alone.
 

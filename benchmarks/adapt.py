@@ -204,6 +204,9 @@ def main() -> None:
     names = ["stdlib-code"] if args.smoke else args.datasets.split(",")
     cache = RunCache("adapt-smoke" if args.smoke else "adapt", keep=None if args.smoke else RUNS / "adapt")
     chosen, selection = choose(Study(cache, CHOOSE_ON[0], steps, docs))
+    if selection["ndcg@10"][chosen] <= selection["ndcg@10"]["zero-shot"] and not args.smoke:
+        print(f"no candidate beats the zero-shot model on {selection['on']}: no test runs, nothing written")
+        return
     datasets = {name: entry(Study(cache, name, steps, docs), CANDIDATES[chosen], seeds) for name in names}
     if args.smoke:
         print(

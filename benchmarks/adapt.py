@@ -36,7 +36,7 @@ from benchmarks.settings import RESULTS, RUNS, SCIFACT  # noqa: E402
 from rankwise.data import load_beir  # noqa: E402
 from rankwise.data.pseudo import consistent, crop_queries, pseudo_dataset  # noqa: E402
 from rankwise.data.stdlib_code import ensure_built  # noqa: E402
-from rankwise.index.retrieve import dense_run  # noqa: E402
+from rankwise.index.retrieve import cached_embeddings, corpus_texts, dense_run  # noqa: E402
 from rankwise.metrics.ranking import evaluate_arrays  # noqa: E402
 from rankwise.metrics.significance import two_level_bootstrap  # noqa: E402
 from rankwise.models import BiEncoder  # noqa: E402
@@ -68,10 +68,18 @@ def split(name: str, which: str, docs: int | None):
     return ds
 
 
-def ndcg_per_query(model: BiEncoder, ds) -> dict[str, float]:
-    run = dense_run(model, ds, 100, show_progress=False, cache=True)  # the splits share one corpus
-    qids, values = evaluate_arrays(ds.qrels, run, ["ndcg@10"])
-    return {q: float(v) for q, v in zip(qids, values["ndcg@10"])}
+def ndcg_per_split(model: BiEncoder, evals: dict, *, cache: bool = False) -> dict[str, dict[str, float]]:
+    """nDCG@10 per query of each split, the shared corpus encoded once (``cache``: through the
+    embeddings cache, for the starting model, whose embeddings the consistency filter reuses)."""
+    _, texts = corpus_texts(next(iter(evals.values())))
+    emb = cached_embeddings(model, texts) if cache else model.encode(texts, "doc", batch_size=128)
+    out = {}
+    for which, ds in evals.items():
+        qids, values = evaluate_arrays(
+            ds.qrels, dense_run(model, ds, 100, show_progress=False, embeddings=emb), ["ndcg@10"]
+        )
+        out[which] = {q: float(v) for q, v in zip(qids, values["ndcg@10"])}
+    return out
 
 
 def start_model(name: str) -> BiEncoder:
@@ -93,7 +101,7 @@ def adapt_once(name: str, evals: dict, recipe: dict, seed: int, steps: int, fold
         "pseudo_queries": len(made),
         "kept": len(kept),
         "train_seconds": time.perf_counter() - t0,
-        "per_query": {which: ndcg_per_query(model, ds) for which, ds in evals.items()},
+        "per_query": ndcg_per_split(model, evals),
         "machine": machine(),
     }
 
@@ -118,7 +126,7 @@ class Study:
     def zero_shot(self) -> dict:
         def measure(_) -> dict:
             model = start_model(self.name)
-            return {"per_query": {w: ndcg_per_query(model, ds) for w, ds in self.evals.items()}}
+            return {"per_query": ndcg_per_split(model, self.evals, cache=True)}
 
         return self.cached_run({"zero_shot": True}, measure)
 

@@ -209,24 +209,17 @@ def main() -> None:
     import ranx
 
     ranx_qrels, ranx_run = ranx.Qrels(qrels), ranx.Run(run)
-    sides = {
-        "rankwise": lambda: run_rankwise(qrels, run),
-        "ranx": lambda: run_ranx(qrels, run),
+    sides = {side: functools.partial(fn, qrels, run) for side, fn in SIDES.items()}
+    sides = {  # ranx's evaluate alone, between the sides, so load drift hits every side alike
+        "rankwise": sides["rankwise"],
+        "ranx": sides["ranx"],
         "ranx_prebuilt": lambda: ranx.evaluate(ranx_qrels, ranx_run, list(RANX.values()), return_mean=False),
-        "pytrec_eval": lambda: run_pytrec(qrels, run),
+        "pytrec_eval": sides["pytrec_eval"],
     }
     med, outputs = timed(sides, repeats)
 
-    ours, rx, te = outputs["rankwise"], outputs["ranx"], outputs["pytrec_eval"]
-    qids = list(qrels)
-    diffs = {}
-    for m, trec_name in TREC.items():
-        diffs[f"{m} vs pytrec_eval"] = max(abs(ours[m][q] - te[q][trec_name]) for q in qids)
-    ranx_qids = ranx_qrels.get_query_ids()  # ranx sorts query ids; its arrays follow that order
-    for m, ranx_name in RANX.items():
-        diffs[f"{m} vs ranx"] = float(
-            np.max(np.abs(np.array([ours[m][q] for q in ranx_qids]) - np.asarray(rx[ranx_name])))
-        )
+    ours = outputs["rankwise"]
+    diffs = agreement(qrels, outputs)
     result = {
         "machine": machine() | {"numba_threads": int(os.environ.get("NUMBA_NUM_THREADS", os.cpu_count() or 1))},
         "queries": n_queries,

@@ -127,3 +127,18 @@ def test_a_reranker_started_from_the_fine_tuned_dual_encoder_joins_the_ensemble(
     docs = [d.full_text for d in list(ds.corpus.values())[:5]]
     scores = teacher.score(next(iter(ds.queries.values())), docs)
     assert scores.shape == (5,) and np.isfinite(scores).all() and 0 <= scores.min() <= scores.max() <= 1
+
+
+def test_teacher_scale_multiplies_the_stored_scores_after_the_guard(topics_beir, tmp_path, tiny_model_dir):
+    ds = load_beir(topics_beir, "train")
+    base = dict(method="bm25", k=3, window=(1, 20), teacher=f"{tiny_model_dir}+bm25", teacher_margin=0.1, max_length=32)
+    mine(ds, MineOptions(**base), tmp_path / "a.jsonl", show_progress=False, log_fn=lambda _: None)
+    mine(ds, MineOptions(**base, teacher_scale=0.25), tmp_path / "b.jsonl", show_progress=False, log_fn=lambda _: None)
+    a, b = ([json.loads(line) for line in (tmp_path / f).read_text().splitlines()] for f in ("a.jsonl", "b.jsonl"))
+    assert [r["negative_ids"] for r in a] == [r["negative_ids"] for r in b]  # the guard read unscaled scores
+    for ra, rb in zip(a, b):
+        for side in ("positives", "negatives"):
+            np.testing.assert_allclose(rb["scores"][side], 0.25 * np.array(ra["scores"][side]), rtol=1e-6)
+    assert any(r["scores"]["negatives"] for r in a)
+    with pytest.raises(ValueError, match="teacher_scale"):
+        MineOptions(teacher_scale=0.0)

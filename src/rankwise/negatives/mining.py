@@ -13,7 +13,9 @@ negatives and stay candidates):
    absolute ``s(n) <= s(p_min) - margin``; relative ``s(n) <= s(p_min) * (1 - margin)``
    (sentence-transformers' ``absolute_margin``/``relative_margin`` semantics);
 3. with a teacher: the same guard on teacher scores (``teacher_margin``), after which the
-   teacher's scores of the positives and of the kept negatives go into ``scores``;
+   teacher's scores of the positives and of the kept negatives, times ``teacher_scale``, go into
+   ``scores`` (a min-max fused ensemble's margins of up to 1 are several times a cosine student's:
+   Margin-MSE toward them stretches the student's geometry instead of reordering it);
 4. with ``fill_depth=D`` (D > b): a query that the guard leaves with fewer than ``k`` candidates
    takes the next guarded ones below the window, ranks b+1..D in rank order. Without it, a query
    whose only positive the retriever ranks below the window has every candidate above that
@@ -383,7 +385,8 @@ def _finish_rows(dataset: Dataset, pending: list, opts: MineOptions, ids: list[s
                 else:
                     dropped += 1
             row["mined"]["dropped_teacher"] = dropped
-            row["scores"] = {"positives": [float(x) for x in tpos], "negatives": [float(t) for _, t in chosen]}
+            c = opts.teacher_scale
+            row["scores"] = {"positives": [c * float(x) for x in tpos], "negatives": [c * float(t) for _, t in chosen]}
             pool = [p for p, _ in chosen]
         row["negative_ids"] = [ids[j] for _, j, _ in pool]
         row["mined"]["negative_ranks"] = [r for r, _, _ in pool]

@@ -42,6 +42,13 @@ class MineOptions:
     teacher_margin: float = field(
         default=0.0, metadata={"help": "drop candidates the teacher scores above its lowest positive minus this"}
     )
+    teacher_scale: float = field(
+        default=1.0,
+        metadata={
+            "help": "multiply the stored teacher scores (after the teacher_margin guard, which reads the teacher's own "
+            "units): puts a teacher's margins on the student's scale for Margin-MSE"
+        },
+    )
     model: str | None = field(default=None, metadata={"help": "dense retriever [default: packaged all-MiniLM-L6-v2]"})
     seed: int = field(default=42, metadata={"help": "seed of uniform sampling"})
     max_length: int = field(default=256, metadata={"help": "dense: token limit for queries and documents"})
@@ -79,5 +86,7 @@ class MineOptions:
             raise ValueError(f"margin_mode {self.margin_mode!r}: expected absolute or relative")
         if self.margin is not None and self.margin < 0:
             raise ValueError("margin must be >= 0")
+        if not self.teacher_scale > 0:
+            raise ValueError(f"teacher_scale {self.teacher_scale}: expected a positive number")
         if self.fill_depth and self.fill_depth <= b:
             raise ValueError(f"fill_depth {self.fill_depth}: expected 0 (off) or a rank below the window {a}-{b}")

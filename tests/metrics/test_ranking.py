@@ -156,3 +156,23 @@ def test_large_run_matches_trec_eval_on_the_sorting_path():
         assert ours["ndcg@10"][qid] == pytest.approx(m["ndcg_cut_10"], abs=1e-9)
         assert ours["map"][qid] == pytest.approx(m["map"], abs=1e-9)
         assert ours["p@100"][qid] == pytest.approx(m["P_100"], abs=1e-9)
+
+
+def test_metrics_leave_torchs_thread_count_as_they_found_it():
+    """numba's OpenMP pool resets the process's OpenMP thread count on its first run after torch's;
+    a fresh process shows it (in this one the pool may be running already)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import torch\n"
+        "torch.set_num_threads(1)\n"
+        "torch.ones(1000, 1000) @ torch.ones(1000, 1000)\n"
+        "from rankwise.metrics import evaluate_per_query\n"
+        "run = {f'q{i}': {f'd{j}': float(j % 7) for j in range(50)} for i in range(40)}\n"
+        "qrels = {q: {f'd{j}': 1 for j in range(12)} for q in run}\n"
+        "evaluate_per_query(qrels, run, ['ndcg@10'])\n"
+        "print(torch.get_num_threads())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "1"

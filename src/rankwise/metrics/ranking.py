@@ -44,6 +44,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -117,6 +118,23 @@ def _count_above(flat: np.ndarray, offsets: np.ndarray, pair_offsets: np.ndarray
     return above, equal
 
 
+def _count_above_within_torch_threads(*arrays: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``_count_above`` on at most torch's thread count, which it leaves as it found it. numba's
+    OpenMP pool resets the process's OpenMP thread count on its first run after torch's: a worker
+    set to ``torch.set_num_threads(1)`` ran on 2 threads from its first evaluation on (a LETOR
+    training that evaluates every 25 steps, two such workers on 2 cores: 6x slower)."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return _count_above(*arrays)
+    n = torch.get_num_threads()
+    numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        return _count_above(*arrays)
+    finally:
+        if torch.get_num_threads() != n:
+            torch.set_num_threads(n)
+
+
 @dataclass
 class _Judged:
     """Every judged document of every qrels query: its query index, grade and rank (-1 when not retrieved)."""
@@ -164,7 +182,7 @@ def _prepare(
     rq, rscore = q[retrieved], score[retrieved]
     pair_offsets = np.zeros(len(qids) + 1, dtype=np.int64)
     np.cumsum(np.bincount(rq, minlength=len(qids)), out=pair_offsets[1:])
-    above, equal = _count_above(flat, offsets, pair_offsets, rscore)
+    above, equal = _count_above_within_torch_threads(flat, offsets, pair_offsets, rscore)
     ranks = above
     ret_idx = np.flatnonzero(retrieved)
     tied = np.flatnonzero(equal > 1)

@@ -29,6 +29,7 @@ from the two-level bootstrap over queries and seeds together, Holm-adjusted with
 table (``..._p_holm``).
 
     python benchmarks/ltr.py [--datasets mq2008-fold1,lightgbm-rank,mq2008-cv5] [--seeds 5] [--workers 2]
+    python benchmarks/ltr.py --table   # the README tables from benchmarks/results/ltr.json
 """
 
 from __future__ import annotations
@@ -361,13 +362,55 @@ def table(name: str, scorers: list[str], seeds: list[int], machine_entry: dict) 
     return entry
 
 
+def _choices(tunes: list[dict]) -> str:
+    """The distinct dropout/lr points chosen over seeds (and folds), as "0.1/0.003, ..."."""
+    return ", ".join(f"{d:g}/{lr:g}" for d, lr in sorted({(t["dropout"], t["lr"]) for t in tunes}))
+
+
+def _row(label: str, r: dict, chosen: str, p: bool = True) -> str:
+    lo, hi = r["ndcg@10_ci"]
+    p_cell = f"{r['ndcg@10_p_vs_lambdamart']:.3g} / {r['ndcg@10_p_holm']:.3g}" if p else ""
+    return (
+        f"| {label} | {r['ndcg@5']:.4f} | {r['ndcg@10']:.4f} [{lo:.3f}, {hi:.3f}] | {r['map']:.4f} "
+        f"| {r['valid_ndcg@10']:.4f} | {chosen} | {p_cell} |"
+    )
+
+
+def markdown(result: dict) -> str:
+    """benchmarks/README's tables, one a dataset, from a results file."""
+    out = []
+    for name, e in result["datasets"].items():
+        lm = e["lambdamart"]
+        ends = f"{lm['at_ladder_end']} of {len(lm['params'])} choices at a ladder's end"
+        out += [
+            f"**{name}** (LambdaMART's choices over seeds{' and folds' if e['folds'] else ''}: {ends})",
+            "",
+            "| system | test nDCG@5 | test nDCG@10 [95% CI] | test MAP | valid nDCG@10 "
+            "| dropout/lr chosen | p vs LambdaMART (nDCG@10; raw / Holm) |",
+            "|---|---:|---:|---:|---:|---|---:|",
+            _row("LambdaMART (lightgbm)", lm, "", p=False),
+        ]
+        if "valid_choice_per_fold" in e:
+            choice = e["valid_choice_per_fold"]
+            out.append(_row("**validation choice per fold**", choice, ", ".join(choice["systems"])))
+        for system, r in e["rankwise"].items():
+            label = system + (" (best on valid)" if system == e["best_on_valid"] else "")
+            out.append(_row(label, r, _choices(r["tune"])))
+        out.append("")
+    return "\n".join(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--table", action="store_true", help="print the README tables from the results file and stop")
     ap.add_argument("--datasets", default=",".join([*DATASETS, *CV]))
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--scorers", default=",".join(SCORERS))
     ap.add_argument("--workers", type=int, default=1, help="processes running the searches (one thread each)")
     args = ap.parse_args()
+    if args.table:
+        print(markdown(json.loads(OUT.read_text())))
+        return
     names, scorers = args.datasets.split(","), args.scorers.split(",")
     torch.set_num_threads(1)
     seeds = list(range(args.seeds))

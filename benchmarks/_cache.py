@@ -51,7 +51,8 @@ def code_in_use() -> dict[str, str]:
 
 class RunCache:
     """``get(settings)``: the stored result of a finished run, or None; ``put(settings, result)``;
-    ``folder(settings)``: where the run keeps files (e.g. its trained model). ``keep``: a committed
+    ``run(settings, make)``: ``get``, or ``make(workdir)`` then ``put``; ``folder(settings)``: where the
+    run keeps files (e.g. its trained model). ``keep``: a committed
     folder that holds every finished run's record too; ``shrink(result)``: what of a result it holds."""
 
     def __init__(
@@ -110,6 +111,14 @@ class RunCache:
         if kept is not None and not kept.is_file():  # finished before ``keep`` was given
             self._keep(saved)
         return saved["result"]
+
+    def run(self, settings: dict[str, Any], make: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
+        """The stored result of ``settings``, or ``make(workdir(settings))``'s, stored first."""
+        found = self.get(settings)
+        if found is None:
+            found = make(self.workdir(settings))
+            self.put(settings, found)
+        return found
 
     def put(self, settings: dict[str, Any], result: dict[str, Any]) -> None:
         record = {"settings": settings, "code": code_in_use(), "result": result}

@@ -112,14 +112,6 @@ def adapt_once(name: str, evals: dict, recipe: dict, seed: int, steps: int, fold
     }
 
 
-def cached(cache: RunCache, key: dict, make) -> dict:
-    found = cache.get(key)
-    if found is None:
-        found = make(cache.workdir(key))
-        cache.put(key, found)
-    return found
-
-
 class Study:
     """The runs of one dataset, each trained once and measured on every split it has."""
 
@@ -143,7 +135,7 @@ class Study:
         )
 
     def cached_run(self, key: dict, make) -> dict:
-        return cached(self.cache, self.base | key, make)
+        return self.cache.run(self.base | key, make)
 
 
 def mean(run: dict, which: str) -> float:

@@ -273,11 +273,12 @@ class Study:
 def zero_shot(studies: list[Study], trec, cache: RunCache) -> dict:
     """trec-dl-5k nDCG@10 of the untrained model and of every finished model, and the worst drop."""
     key = {"zero_shot": "all-MiniLM-L6-v2", "depth": DEPTH}
-    start = cache.get(key)
-    if start is None:
+
+    def measure(_) -> dict:
         model = BiEncoder.load(None, query_max_length=study.TREC_LENGTH, doc_max_length=study.TREC_LENGTH)
-        start = per_query(trec.qrels, dense_run(model, trec, DEPTH, show_progress=False))[0]
-        cache.put(key, start)
+        return per_query(trec.qrels, dense_run(model, trec, DEPTH, show_progress=False))[0]
+
+    start = cache.run(key, measure)
     out: dict = {"start": start["ndcg@10"]}
     drops = []
     for st in studies:

@@ -250,11 +250,12 @@ def study(args) -> dict:
             for n, seed in enumerate(int(s) for s in args.seeds.split(",")):
                 for side in ("rankwise", "peer")[:: 1 if n % 2 == 0 else -1]:  # alternated between seeds
                     settings = {"side": side, "family": family, "data": data, "seed": seed, "steps": args.steps}
-                    result = cache.get(settings)
-                    if result is None:
-                        start = start_model(family, seed, data, cache.folder(settings) / "start")
-                        result = run_side(side, family, data, seed, args.steps, start)
-                        cache.put(settings, result)
+                    result = cache.run(
+                        settings,
+                        lambda folder, side=side, family=family, data=data, seed=seed: run_side(
+                            side, family, data, seed, args.steps, start_model(family, seed, data, folder / "start")
+                        ),
+                    )
                     print(
                         f"{data} {family} {side} seed {seed}: nDCG@10 {result['metrics']['ndcg@10']:.4f}, "
                         f"{result['examples_per_s']:.2f} examples/s",

@@ -57,7 +57,7 @@ def settings(data: str, system: str, steps: int) -> dict:
     }
 
 
-def run_one(s: dict, cache: RunCache) -> dict:
+def run_one(s: dict, folder: Path) -> dict:
     """Train one system on one dataset, then measure every cell of its frontier on test."""
     from rankwise.data import examples_from_qrels
     from rankwise.metrics.frontier import frontier
@@ -67,7 +67,7 @@ def run_one(s: dict, cache: RunCache) -> dict:
     model = BiEncoder.load(query_max_length=s["query_max_length"], doc_max_length=s["doc_max_length"])
     keys = ("loss", "batch_size", "lr", "query_max_length", "doc_max_length", "seed", "embedding_terms", "steps")
     cfg = TrainConfig(**{k: s[k] for k in keys}, checkpoint_every=10_000)
-    result = train(model, examples_from_qrels(dataset(s["data"], "train")), cfg, cache.workdir(s) / "train")
+    result = train(model, examples_from_qrels(dataset(s["data"], "train")), cfg, folder / "train")
     res = frontier(model, dataset(s["data"], "test"), DIMS, PRECISIONS)
     return {"cells": {str(d): row for d, row in res.cells.items()}, "train_seconds": round(result.seconds, 1)}
 
@@ -83,10 +83,7 @@ def main() -> None:
     for data in args.datasets.split(","):
         for system in SYSTEMS:
             s = settings(data, system, args.steps)
-            got = cache.get(s)
-            if got is None:
-                got = run_one(s, cache)
-                cache.put(s, got)
+            got = cache.run(s, lambda folder, s=s: run_one(s, folder))
             datasets.setdefault(data, {})[system] = got["cells"]
             seconds.setdefault(data, {})[system] = got["train_seconds"]
             print(data, system, {d: c["fp32"]["ndcg@10"] for d, c in got["cells"].items()}, flush=True)

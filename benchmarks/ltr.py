@@ -225,14 +225,13 @@ def settings_of(item: tuple) -> dict:
 
 def compute(item: tuple) -> dict:
     """The cached result of one run (see ``settings_of``), running it first when it is not cached."""
-    cache, settings = RunCache("ltr"), settings_of(item)
-    found = cache.get(settings)
-    if found is None:
-        kind, name, fold, *rest = item
+    kind, name, fold, *rest = item
+
+    def make(_) -> dict:
         data = dict(splits(name))[fold]
-        found = run_lambdamart(*data, *rest) if kind == "lambdamart" else run_rankwise(*data, *rest)
-        cache.put(settings, found)
-    return found
+        return run_lambdamart(*data, *rest) if kind == "lambdamart" else run_rankwise(*data, *rest)
+
+    return RunCache("ltr").run(settings_of(item), make)
 
 
 def tuned_run(name: str, fold: int | None, scorer: str, loss: str, seed: int) -> tuple[dict, Tuned]:

@@ -35,6 +35,12 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
+def timed(make) -> dict:
+    """``make()``'s result with the seconds it took."""
+    t0 = time.perf_counter()
+    return {**make(), "seconds": time.perf_counter() - t0}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=60, help="steps of each grid run; the sweep gets six times as many")
@@ -46,22 +52,16 @@ def main() -> None:
     grid = {}
     for name, options in DEFAULT_RECIPES.items():
         settings = {"grid": name, "options": options, "steps": args.steps, "base": BASE}
-        found = cache.get(settings)
-        if found is None:
-            t0 = time.perf_counter()
-            found = train_one(name, options, args.steps, cache.workdir(settings) / "run")
-            found["seconds"] = time.perf_counter() - t0
-            cache.put(settings, found)
+        found = cache.run(
+            settings, lambda folder, n=name, o=options: timed(lambda: train_one(n, o, args.steps, folder / "run"))
+        )
         grid[name] = {"dev_ndcg@10": found["dev"]["ndcg@10"], "seconds": found["seconds"]}
         log(f"grid {name}: dev nDCG@10 {grid[name]['dev_ndcg@10']:.4f}")
     budget = len(DEFAULT_RECIPES) * args.steps
     settings = {"sweep": list(DEFAULT_RECIPES.items()), "budget": budget, "base": BASE}
-    found = cache.get(settings)
-    if found is None:
-        t0 = time.perf_counter()
-        res = run_sweep(data, cache.workdir(settings) / "sweep", budget, base=base, log=log)
-        found = {**res.__dict__, "seconds": time.perf_counter() - t0}
-        cache.put(settings, found)
+    found = cache.run(
+        settings, lambda folder: timed(lambda: run_sweep(data, folder / "sweep", budget, base=base, log=log).__dict__)
+    )
     best_dev = found["rounds"][-1][0]["ndcg@10"]
     grid_best = max(grid, key=lambda k: grid[k]["dev_ndcg@10"])
     write_result(

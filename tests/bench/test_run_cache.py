@@ -34,6 +34,22 @@ def test_a_finished_run_is_reused_only_on_its_code(cache):
     assert cache.get(settings) is None
 
 
+def test_run_makes_a_result_once_in_its_work_folder(cache):
+    calls = []
+
+    def make(folder: Path) -> dict:
+        calls.append(folder)
+        (folder / "model.bin").write_text("weights")
+        return {"ndcg@10": 0.7}
+
+    settings = {"recipe": "ngame"}
+    assert cache.run(settings, make) == {"ndcg@10": 0.7}
+    assert cache.run(settings, make) == {"ndcg@10": 0.7} and len(calls) == 1  # the stored result
+    assert calls[0] == cache.folder(settings) and (calls[0] / "started.json").is_file()
+    _edit_recorded_code(cache.folder(settings) / "result.json")
+    assert cache.run(settings, make) == {"ndcg@10": 0.7} and len(calls) == 2  # stale: made again
+
+
 def test_a_killed_run_resumes_only_on_the_code_it_started_on(cache):
     settings = {"system": "dual"}
     assert not cache.started(settings)

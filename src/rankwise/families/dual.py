@@ -27,9 +27,12 @@ class DualFamily(Family):
 
     @property
     def module(self):
-        """The trained parameters: the shared tower, or both untied towers."""
+        """The trained parameters: the shared tower, or both untied towers, and a projection after
+        pooling when the model has one."""
         if self.model.untied:
             return torch.nn.ModuleDict({"query": self.model.query_backbone, "doc": self.model.backbone})
+        if self.model.projection is not None:
+            return torch.nn.ModuleDict({"doc": self.model.backbone, "projection": self.model.projection})
         return self.model.backbone
 
     def prepare_training(self, examples, config) -> None:

@@ -83,7 +83,7 @@ def ray_store(
     from rankwise.models import BiEncoder
 
     probe = loaded or BiEncoder.load(model, query_max_length=max_length, doc_max_length=max_length, device="cpu")
-    dim, key = probe.backbone.config.hidden_size, model_key or _model_key(probe, side)
+    dim, key = probe.dim, model_key or _model_key(probe, side)
     del probe
     store = EmbeddingStore.create(folder, texts, dim=dim, model_key=key, shard_size=shard_size, log=log)
     todo = store.missing()

@@ -38,6 +38,10 @@ def embeddings_key(model, texts: Sequence[str]) -> str:
     for name, tensor in sorted(model.backbone.state_dict().items()):
         h.update(name.encode())
         h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    projection = getattr(model, "projection", None)  # changes every embedding (none: keys as before)
+    for name, tensor in sorted(projection.state_dict().items()) if projection is not None else []:
+        h.update(f"projection.{name}".encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     h.update(f"{model.config.pooling}|{model.config.normalize}|{model.config.doc_max_length}".encode())
     if getattr(model.config, "doc_prompt", ""):  # a prompt changes every embedding (no prompt: keys as before)
         h.update(f"|prompt:{model.config.doc_prompt}".encode())

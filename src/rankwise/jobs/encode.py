@@ -62,7 +62,7 @@ def encode(
             out,
             lambda batch: m.encode(batch, "doc", batch_size=128),
             texts,
-            dim=m.backbone.config.hidden_size,
+            dim=m.dim,
             model_key=embeddings_key(m, ["doc"]),
             shard_size=shard_size,
             log=console.print,

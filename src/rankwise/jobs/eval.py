@@ -157,7 +157,7 @@ def _evaluate_frontier(data, split, out, model_name, dims, precision, k, allow_m
     with RunFolder.open(out, overwrite=overwrite) as folder:
         dataset = load_beir(data, split, allow_missing=allow_missing).own_split()
         model = _load_retriever(model_name, None, device, dataset)
-        size = model.backbone.config.hidden_size
+        size = model.dim
         res = frontier(model, dataset, dims or [size], precision or ["fp32"], k=k)
         cells = {str(d): row for d, row in res.cells.items()}
         folder.write_json("frontier.json", {"baseline": res.full, "cells": cells, "caption": res.caption})

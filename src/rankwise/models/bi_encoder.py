@@ -95,14 +95,15 @@ def _query_tower(path: Path) -> Path | None:
     return None if router is None else path / router["structure"]["query"][0]
 
 
-def _read_st_config(path: Path) -> tuple[Path, EncoderConfig]:
-    """Backbone folder and pooling settings from a sentence-transformers folder (``modules.json``)."""
+def _read_st_config(path: Path) -> tuple[Path, EncoderConfig, Path | None]:
+    """Backbone folder, pooling settings and the ``Dense`` folder (None without one) of a
+    sentence-transformers folder (``modules.json``)."""
     modules = json.loads((path / "modules.json").read_text())
     router = _router(path, modules)
     if router is not None:  # untied towers: the document route gives pooling and lengths
         modules = [{"type": router["types"][p], "path": p} for p in router["structure"]["document"]]
     cfg = EncoderConfig(normalize=False)
-    backbone = path
+    backbone, dense = path, None
     for m in modules:
         kind = m["type"].rsplit(".", 1)[-1]
         if kind == "Transformer":
@@ -119,6 +120,10 @@ def _read_st_config(path: Path) -> tuple[Path, EncoderConfig]:
                 raise RankwiseError(f"{path}: only mean or CLS pooling is supported, got {pool}")
         elif kind == "Normalize":
             cfg.normalize = True
+        elif (
+            kind == "Dense" and router is None and dense is None and not cfg.normalize
+        ):  # after pooling, before normalising
+            dense = path / m["path"]
         else:
             raise RankwiseError(f"{path}: module {m['type']} is not supported by BiEncoder")
     sbert = backbone / "sentence_bert_config.json"
@@ -134,7 +139,7 @@ def _read_st_config(path: Path) -> tuple[Path, EncoderConfig]:
         extra = json.loads(own.read_text())
         cfg.query_max_length = int(extra.get("query_max_length", cfg.query_max_length))
         cfg.doc_max_length = int(extra.get("doc_max_length", cfg.doc_max_length))
-    return backbone, cfg
+    return backbone, cfg, dense
 
 
 def _from_hub(name: str) -> Path:
@@ -170,6 +175,7 @@ _ST_TYPES = {
     "Transformer": "sentence_transformers.models.Transformer",
     "Pooling": "sentence_transformers.models.Pooling",
     "Normalize": "sentence_transformers.models.Normalize",
+    "Dense": "sentence_transformers.models.Dense",
     "Router": "sentence_transformers.base.modules.router.Router",
 }
 
@@ -193,10 +199,12 @@ class BiEncoder(nn.Module):
         config: EncoderConfig,
         name: str = "",
         query_backbone: nn.Module | None = None,
+        projection: nn.Linear | None = None,
     ) -> None:
         super().__init__()
         self.backbone = backbone  # the document tower (and the query tower unless untied)
         self.query_backbone = query_backbone  # an untied query tower, or None
+        self.projection = projection  # a linear map after pooling (sentence-transformers' Dense), or None
         self.tokenizer = tokenizer
         self.config = config
         self.name = name
@@ -205,11 +213,31 @@ class BiEncoder(nn.Module):
     def untied(self) -> bool:
         return self.query_backbone is not None
 
+    @property
+    def dim(self) -> int:
+        """The embedding's size."""
+        return self.projection.out_features if self.projection is not None else self.backbone.config.hidden_size
+
+    def rotate_to_principal_axes(self, texts: Sequence[str], side: Side = "doc", *, batch_size: int = 64) -> BiEncoder:
+        """Rotate the embedding onto the principal axes of ``texts``' embeddings, in order of variance
+        (:mod:`rankwise.models.projection`): cosines at full size are unchanged, and a prefix of the
+        dimensions keeps as much as a prefix can, the start a Matryoshka model wants. Saved as
+        sentence-transformers' ``Dense`` module."""
+        from rankwise.models.projection import principal_rotation
+
+        if self.untied:
+            raise RankwiseError("a rotation applies to one shared tower; this model's query tower is untied")
+        layer = principal_rotation(self.encode(list(texts), side, batch_size=batch_size), self.projection)
+        self.projection = layer.to(self.device)
+        return self
+
     def untie(self) -> BiEncoder:
         """Give queries their own tower, a copy of the shared one (two-tower training; saved under
         sentence-transformers' ``Router``, which routes queries and documents to their towers)."""
         import copy
 
+        if self.projection is not None:
+            raise RankwiseError("untied towers with a projection (Dense) are not supported: untie before rotating")
         if self.query_backbone is None:
             self.query_backbone = copy.deepcopy(self.backbone)
         return self
@@ -251,17 +279,17 @@ class BiEncoder(nn.Module):
                 "pairs and cannot embed a corpus: load it with rankwise.CrossEncoder.load, or rerank with it"
             )
         if path.is_dir() and (path / "modules.json").is_file():
-            backbone_path, cfg = _read_st_config(path)
+            backbone_path, cfg, dense = _read_st_config(path)
         elif path.is_dir():
-            backbone_path, cfg = path, EncoderConfig(normalize=False)
+            backbone_path, cfg, dense = path, EncoderConfig(normalize=False), None
         elif path.exists() or str(source).startswith((".", "/", "~")):
             raise RankwiseError(f"model {source}: not a folder")
         else:
             path = _from_hub(str(source))
             if (path / "modules.json").is_file():
-                backbone_path, cfg = _read_st_config(path)
+                backbone_path, cfg, dense = _read_st_config(path)
             else:
-                backbone_path, cfg = path, EncoderConfig(normalize=False)
+                backbone_path, cfg, dense = path, EncoderConfig(normalize=False), None
         if normalize is not None:
             cfg.normalize = normalize
         if pooling is not None:
@@ -295,7 +323,12 @@ class BiEncoder(nn.Module):
             query_backbone = AutoModel.from_pretrained(str(tower), attn_implementation="sdpa").eval()
             query_backbone = query_backbone.to(resolve_device(device))
         backbone.eval()
-        return cls(backbone.to(resolve_device(device)), tokenizer, cfg, label, query_backbone)
+        projection = None
+        if dense is not None:
+            from rankwise.models.projection import read_dense
+
+            projection = read_dense(dense).to(resolve_device(device))
+        return cls(backbone.to(resolve_device(device)), tokenizer, cfg, label, query_backbone, projection)
 
     @property
     def device(self) -> torch.device:
@@ -325,6 +358,8 @@ class BiEncoder(nn.Module):
         else:
             m = attention_mask.unsqueeze(-1).to(hidden.dtype)
             emb = (hidden * m).sum(1) / m.sum(1).clamp_min(1e-9)
+        if self.projection is not None:
+            emb = self.projection(emb.to(self.projection.weight.dtype))
         return nn.functional.normalize(emb, dim=-1) if self.config.normalize else emb
 
     def forward(self, batch: dict[str, torch.Tensor], side: Side = "doc") -> torch.Tensor:
@@ -395,8 +430,7 @@ class BiEncoder(nn.Module):
         if isinstance(texts, str):  # one text, as sentence-transformers takes it: its vector
             return self.encode([texts], side, batch_size=batch_size, progress=progress)[0]
         n = len(texts)
-        dim = self.backbone.config.hidden_size
-        out = np.empty((n, dim), dtype=np.float32)
+        out = np.empty((n, self.dim), dtype=np.float32)
         device = self.device
         if n:
             ids = self.tokenizer(
@@ -416,7 +450,7 @@ class BiEncoder(nn.Module):
         """A summary, not the torch module tree (``model.backbone`` prints that)."""
         c = self.config
         return (
-            f"BiEncoder({self.name!r}, dim={self.backbone.config.hidden_size}, pooling={c.pooling!r}, "
+            f"BiEncoder({self.name!r}, dim={self.dim}, pooling={c.pooling!r}, "
             f"normalize={c.normalize}, query_max_length={c.query_max_length}, doc_max_length={c.doc_max_length})"
         )
 
@@ -456,10 +490,11 @@ class BiEncoder(nn.Module):
     def _save_tower(
         self, tmp: Path, backbone: nn.Module, max_length: int, prefix: str, sep: str
     ) -> list[tuple[str, str]]:
-        """Transformer, Pooling (and Normalize) of one tower under ``tmp``; returns (path, kind) of each.
+        """Transformer, Pooling (and Dense, Normalize) of one tower under ``tmp``; returns (path, kind) of each.
         A shared tower sits at the root (sentence-transformers has one max length there: the document
         one, which governs stored embeddings); a Router's towers in ``{prefix}_{i}_{Kind}`` folders."""
-        kinds = ["Transformer", "Pooling"] + (["Normalize"] if self.config.normalize else [])
+        kinds = ["Transformer", "Pooling"] + (["Dense"] if self.projection is not None else [])
+        kinds += ["Normalize"] if self.config.normalize else []
         paths = [
             f"{prefix}{sep}{i}_{k}" if prefix else ("" if k == "Transformer" else f"{i}_{k}")
             for i, k in enumerate(kinds)
@@ -476,8 +511,12 @@ class BiEncoder(nn.Module):
             "pooling_mode_mean_sqrt_len_tokens": False,
         }
         _write_json(tmp / paths[1] / "config.json", pooling)
+        if self.projection is not None:
+            from rankwise.models.projection import write_dense
+
+            write_dense(self.projection, tmp / paths[2])
         if self.config.normalize:
-            (tmp / paths[2]).mkdir()
+            (tmp / paths[-1]).mkdir()
         return list(zip(paths, kinds))
 
     def _save_router(self, tmp: Path) -> None:

@@ -117,7 +117,7 @@ def _encode_in_shards(model, texts: list[str], cache: Path, show_progress: bool)
             with atomic_path(path) as tmp, open(tmp, "wb") as fh:
                 np.save(fh, emb)
             parts.append(emb)
-    return np.concatenate(parts) if parts else np.zeros((0, model.backbone.config.hidden_size), dtype=np.float32)
+    return np.concatenate(parts) if parts else np.zeros((0, model.dim), dtype=np.float32)
 
 
 def _family_retriever(folder: str, dataset: Dataset, show_progress: bool) -> tuple[Retriever, float] | None:

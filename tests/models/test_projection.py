@@ -69,3 +69,28 @@ def test_a_rotated_model_trains_saves_and_loads_in_sentence_transformers(tiny_mo
     np.testing.assert_allclose(again.encode(CORPUS, "doc"), model.encode(CORPUS, "doc"), atol=1e-6)
     with pytest.raises(RankwiseError, match="untied towers with a projection"):
         again.untie()
+
+
+def test_principal_axes_in_the_config_rotates_on_the_training_documents_first(tiny_model_dir, tmp_path):
+    from rankwise.errors import ConfigError
+
+    docs = CORPUS[:9]
+    examples = [TrainExample(f"q {d}", [(f"d{i}", d)]) for i, d in enumerate(docs)]
+    model = BiEncoder.load(tiny_model_dir, normalize=True, doc_max_length=32)
+    reference = BiEncoder.load(tiny_model_dir, normalize=True, doc_max_length=32).rotate_to_principal_axes(docs)
+    cfg = rw.TrainConfig(steps=1, batch_size=3, lr=1e-2, warmup_ratio=1.0, principal_axes=True)  # step 1 at lr 0
+    rw.train(model, examples, cfg)
+    torch.testing.assert_close(model.projection.weight, reference.projection.weight)  # the rotation as made
+    # killed after step 2 of 3 and resumed: the run rebuilds the same module and ends as an uninterrupted one
+    longer = cfg.model_copy(update={"steps": 3, "warmup_ratio": 0.0, "checkpoint_every": 1})
+    full = BiEncoder.load(tiny_model_dir, normalize=True, doc_max_length=32)
+    rw.train(full, examples, longer, tmp_path / "full")
+    part = BiEncoder.load(tiny_model_dir, normalize=True, doc_max_length=32)
+    rw.train(part, examples, longer, tmp_path / "part", stop_after=2)
+    resumed = BiEncoder.load(tiny_model_dir, normalize=True, doc_max_length=32)
+    assert rw.train(resumed, examples, longer, tmp_path / "part", resume=True).resumed_from == 2
+    torch.testing.assert_close(resumed.projection.weight, full.projection.weight)
+    torch.testing.assert_close(resumed.encode(docs, "doc"), full.encode(docs, "doc"))
+    cross = rw.CrossEncoder(str(tiny_model_dir))
+    with pytest.raises(ConfigError, match="principal_axes apply to a family with embeddings"):
+        rw.train(cross, examples, cfg)

@@ -16,6 +16,8 @@ from rankwise.models.bi_encoder import BiEncoder
 from rankwise.training.batching import build_inbatch
 from rankwise.training.grad_cache import forward_backward
 
+PRINCIPAL_AXES_DOCS = 20_000  # documents whose embeddings fix the rotation (of 384 axes: plenty)
+
 
 @register_family(BiEncoder)
 class DualFamily(Family):
@@ -36,13 +38,17 @@ class DualFamily(Family):
         return self.model.backbone
 
     def prepare_training(self, examples, config) -> None:
-        """Prompts given in the config become the model's: used in training and kept when it is saved."""
+        """Prompts given in the config become the model's (used in training, kept when it is saved);
+        ``untie`` and ``principal_axes`` change the model before its first step."""
         if config.query_prompt is not None:
             self.model.config.query_prompt = config.query_prompt
         if config.doc_prompt is not None:
             self.model.config.doc_prompt = config.doc_prompt
         if config.untie:
             self.model.untie()
+        if config.principal_axes:  # the training documents' axes, by variance (a sample bounds the cost)
+            docs = list(dict.fromkeys(t for ex in examples for _, t in ex.positives))
+            self.model.rotate_to_principal_axes(docs[:PRINCIPAL_AXES_DOCS])
 
     @contextmanager
     def training_lengths(self, config) -> Iterator[None]:

@@ -103,6 +103,11 @@ class TrainConfig(BaseModel):
     untie: bool = Field(
         False, description="dual encoder: a query tower of its own (a copy of the shared one), saved as a Router"
     )
+    principal_axes: bool = Field(
+        False,
+        description="dual encoder: before training, rotate the embedding onto the principal axes of the training "
+        "documents' embeddings (full-size cosines unchanged; prefixes keep the most: Matryoshka's start), saved as a Dense",
+    )
     query_prompt: Optional[str] = Field(
         None,
         description="prompt prepended to queries, e.g. 'query: ' (E5); kept in the saved model [default: the model's]",

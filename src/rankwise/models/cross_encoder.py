@@ -63,7 +63,7 @@ class CrossEncoder(nn.Module):
         path, self.name = resolve_source(model)
         backbone_path, length = path, None
         if (path / "modules.json").is_file() and not is_cross_encoder_folder(path):  # a sentence-transformers encoder
-            backbone_path, enc = _read_st_config(path)
+            backbone_path, enc, _ = _read_st_config(path)  # a Dense projection has no place in a reranker
             length = enc.doc_max_length
         if not (backbone_path / "config.json").is_file() and not is_cross_encoder_adapter(backbone_path):
             raise RankwiseError(f"cannot load model {str(model)!r}: {backbone_path} has no config.json")

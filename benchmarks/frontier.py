@@ -17,6 +17,7 @@ the same model at 384 dimensions and fp32 (``p``; ``p_holm`` Holm-corrected over
 Nothing is tuned: the recipe is the one the loss comparison uses.
 
     python benchmarks/frontier.py [--steps 90] [--datasets stdlib-code,scifact]
+    python benchmarks/frontier.py --table   # the README tables from benchmarks/results/frontier.json
 
 Trained models are kept in the run cache keyed by settings and code (``benchmarks/runs/frontier/``
 holds the finished cells, so a later session reuses them). Writes benchmarks/results/frontier.json.
@@ -25,6 +26,7 @@ holds the finished cells, so a later session reuses them). Writes benchmarks/res
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -85,11 +87,39 @@ def run_one(s: dict, folder: Path) -> dict:
     return {"cells": {str(d): row for d, row in res.cells.items()}, "train_seconds": round(result.seconds, 1)}
 
 
+def markdown(result: dict) -> str:
+    """benchmarks/README's tables, one a dataset, from a results file: fp32 / int8 / binary nDCG@10
+    with p against the same model at full size and fp32 in brackets, index MB (10^6 bytes)."""
+    out = []
+    for data, systems in result["datasets"].items():
+        out += [
+            f"{data}:",
+            "",
+            "| model | dims | fp32 nDCG@10 (p) | int8 nDCG@10 (p) | binary nDCG@10 (p) | index MB fp32 / int8 / binary |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        full = str(max(int(d) for d in next(iter(systems.values()))))
+        for system, cells in systems.items():
+            for dims, row in cells.items():
+                shown = [
+                    f"{row[p]['ndcg@10']:.4f}" + ("" if (dims, p) == (full, "fp32") else f" ({row[p]['p']:.2g})")
+                    for p in PRECISIONS
+                ]
+                size = " / ".join(f"{row[p]['index_bytes'] / 1e6:.2f}" for p in PRECISIONS)
+                out.append(f"| {system} | {dims} | {' | '.join(shown)} | {size} |")
+        out.append("")
+    return "\n".join(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=90)
     ap.add_argument("--datasets", default="stdlib-code,scifact")
+    ap.add_argument("--table", action="store_true", help="print the README tables from the results file and stop")
     args = ap.parse_args()
+    if args.table:
+        print(markdown(json.loads(OUT.read_text())))
+        return
     cache = RunCache("frontier", keep=RUNS / "frontier")
     datasets: dict = {}
     seconds: dict = {}

@@ -76,12 +76,13 @@ LOSSES = {
 SCORERS = {"mlp": {}, "attention": {"d_model": 32, "layers": 1, "heads": 2}}
 STEPS = {"mlp": 400, "attention": 200}
 LM_LADDERS = {
-    "num_leaves": [3, 7, 15, 31, 63, 127],
-    "learning_rate": [0.01, 0.02, 0.05, 0.1, 0.2],
-    "min_child_samples": [3, 10, 30, 100],
+    "num_leaves": [3, 7, 15, 31, 63, 127, 255],
+    "learning_rate": [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5],
+    "min_child_samples": [1, 3, 10, 30, 100, 300],
 }
 LM_START = {"num_leaves": [15, 31], "learning_rate": [0.05, 0.1], "min_child_samples": [10, 30]}
-RW_LADDERS = {"dropout": [0.0, 0.1, 0.3, 0.5], "lr": [3e-4, 1e-3, 3e-3, 1e-2, 3e-2]}
+# the 2026-12-06 run: 58 of its 210 choices at dropout 0.5 or lr 3e-4 / 3e-2, its ladders' ends
+RW_LADDERS = {"dropout": [0.0, 0.1, 0.3, 0.5, 0.7, 0.85], "lr": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]}
 RW_START = {"dropout": [0.1, 0.3], "lr": [1e-3, 3e-3]}
 LINEAR_GAINS = [float(g) for g in range(32)]  # LightGBM's label_gain (its default: 2^g - 1)
 

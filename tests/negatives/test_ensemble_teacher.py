@@ -26,9 +26,9 @@ def test_ensemble_normalises_each_teacher_then_averages():
     b = _Fixed("b", {"x": -1.0, "y": 3.0, "z": 1.0})  # min-max: 0, 1, 0.5
     got = EnsembleTeacher([a, b], weights=[3, 1]).score("q", ["x", "y", "z"])
     np.testing.assert_allclose(got, [0.75 * 1 + 0.25 * 0, 0.75 * 0 + 0.25 * 1, 0.5], rtol=1e-6)
-    z = EnsembleTeacher([a, b], norm="z-score", scale=2.0).score("q", ["x", "y", "z"])
+    z = EnsembleTeacher([a, b], weights=[3, 1], norm="z-score").score("q", ["x", "y", "z"])
     za, zb = np.array([1.2247449, -1.2247449, 0.0]), np.array([-1.2247449, 1.2247449, 0.0])
-    np.testing.assert_allclose(z, 2.0 * (za + zb) / 2, atol=1e-5)
+    np.testing.assert_allclose(z, 0.75 * za + 0.25 * zb, atol=1e-5)
     assert EnsembleTeacher([a, b]).name == "ensemble(a+b)"
     with pytest.raises(RankwiseError, match="at least two"):
         EnsembleTeacher([a])

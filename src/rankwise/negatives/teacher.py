@@ -112,8 +112,8 @@ class EnsembleTeacher(Teacher):
     """Several teachers as one (heterogeneous ensemble distillation): each teacher's scores for a
     query's documents are fused per query (:class:`~rankwise.index.fusion.Fusion`: ``method``
     combsum (default) over ``norm`` (min-max, z-score, ...), combmnz, or rrf over ranks with ``k``),
-    with ``weights`` (default equal, summing to 1), times ``scale`` (the target's range for a
-    student's scores: e.g. 1 for min-max into Margin-MSE)."""
+    with ``weights`` (default equal, summing to 1). Mining's ``teacher_scale`` puts the fused scores
+    on a student's scale, as for any teacher."""
 
     family = "ensemble"
 
@@ -123,7 +123,6 @@ class EnsembleTeacher(Teacher):
         *,
         weights: Sequence[float] | None = None,
         norm: str = "min-max",
-        scale: float = 1.0,
         method: str = "combsum",
         k: float = 60.0,
     ) -> None:
@@ -140,7 +139,7 @@ class EnsembleTeacher(Teacher):
             self.fusion = Fusion(method=method, norm=norm, weights=tuple(w / w.sum()), k=k)
         except ConfigError as exc:
             raise RankwiseError(f"ensemble teacher: {exc}") from None
-        self.weights, self.norm, self.scale = w / w.sum(), norm, scale
+        self.weights, self.norm = w / w.sum(), norm
         kind = "ensemble" if method == "combsum" else f"ensemble[{method}]"
         self.name = f"{kind}(" + "+".join(t.name for t in self.teachers) + ")"
 
@@ -155,7 +154,7 @@ class EnsembleTeacher(Teacher):
     def score_many(self, queries: Sequence[str], docs: Sequence[Sequence[str]]) -> list[np.ndarray]:
         each = [t.score_many(queries, docs) for t in self.teachers]  # each teacher batches its own way
         fused = [self.fusion.fuse_aligned([scores[i] for scores in each]) for i in range(len(docs))]
-        return [(self.scale * f).astype(np.float32) for f in fused]
+        return [f.astype(np.float32) for f in fused]
 
 
 def _ensemble(parts: list, fusion: str | None) -> EnsembleTeacher:

@@ -44,6 +44,7 @@ def test_eval_frontier(monkeypatch, capsys, toy_beir, tiny_model_dir, tmp_path):
     assert set(res["cells"]) == {"8", "32", str(size)} and set(res["cells"]["8"]) == {"fp32", "int8", "binary"}
     base = res["cells"][str(size)]["fp32"]
     assert base["p"] == 1.0 and res["baseline"] == f"{size}/fp32"
+    assert np.mean(list(res["per_query"]["8/int8"].values())) == pytest.approx(res["cells"]["8"]["int8"]["ndcg@10"])
     plain = rw.evaluate_model(rw.BiEncoder.load(tiny_model_dir), load_beir(toy_beir, "test").own_split(), 8)
     assert base["ndcg@10"] == pytest.approx(plain.metrics["ndcg@10"], abs=1e-6)
     assert res["cells"]["8"]["binary"]["index_bytes"] == 8 * 1  # 8 documents x 8 bits

@@ -160,7 +160,8 @@ def _evaluate_frontier(data, split, out, model_name, dims, precision, k, allow_m
         size = model.dim
         res = frontier(model, dataset, dims or [size], precision or ["fp32"], k=k)
         cells = {str(d): row for d, row in res.cells.items()}
-        folder.write_json("frontier.json", {"baseline": res.full, "cells": cells, "caption": res.caption})
+        kept = {"baseline": res.full, "cells": cells, "caption": res.caption, "per_query": res.per_query}
+        folder.write_json("frontier.json", kept)
         write_text(folder / "frontier.md", res.markdown() + "\n")
         plot_frontier(res.cells, folder / "frontier.png")
         run = {"command": "eval", "data": str(Path(data).resolve()), "split": split, "model": portable(model_name)}

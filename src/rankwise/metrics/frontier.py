@@ -1,12 +1,13 @@
 """The cost-quality frontier of a dual encoder: exact metrics of every (dimensions x precision)
-cell, each with a paired test against the full-size fp32 embeddings, the index bytes and the
-per-query search latency (one query at a time, exact search; see :mod:`rankwise.index.quantized`)."""
+cell, each with a paired test against the full-size fp32 embeddings, the index bytes, nDCG@10 per
+query (for tests over several seeds) and the per-query search latency (one query at a time, exact
+search; see :mod:`rankwise.index.quantized`)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -22,6 +23,7 @@ class Frontier:
         int, dict[str, dict[str, float]]
     ]  # dims -> precision -> ndcg@10, recall@100, index_bytes, query_ms, p, p_holm
     caption: str
+    per_query: dict[str, dict[str, float]] = field(default_factory=dict)  # "<dims>/<precision>" -> qid -> nDCG@10
 
     def markdown(self) -> str:
         lines = ["| dims | precision | nDCG@10 | Recall@100 | index bytes | ms / query | p vs " + self.full + " |"]
@@ -42,6 +44,7 @@ def frontier(model, dataset, dims: Sequence[int], precisions: Sequence[str], *, 
     from rankwise.index.quantized import PRECISIONS, QuantizedIndex, prefix
     from rankwise.index.retrieve import cached_embeddings, corpus_texts
     from rankwise.metrics.compare import compare_runs
+    from rankwise.metrics.ranking import evaluate_per_query
 
     ids, texts = corpus_texts(dataset)
     docs = cached_embeddings(model, texts)
@@ -69,6 +72,7 @@ def frontier(model, dataset, dims: Sequence[int], precisions: Sequence[str], *, 
         sizes[name], latency[name] = index.nbytes, float(np.mean(times))
     full = f"{size}/fp32"
     cmp = compare_runs(dataset.qrels, runs, baseline=full, metrics=list(METRICS), test="t")
+    per_query = {name: evaluate_per_query(dataset.qrels, run, ["ndcg@10"])["ndcg@10"] for name, run in runs.items()}
     cells: dict[int, dict[str, dict[str, float]]] = {}
     for name in runs:
         d, p = name.split("/")
@@ -84,4 +88,4 @@ def frontier(model, dataset, dims: Sequence[int], precisions: Sequence[str], *, 
         f"{cmp.n_queries} queries, {len(ids)} documents, exact search over the stored codes. p: paired t-test of "
         f"nDCG@10 against {full}, Holm-corrected over the table's {(len(runs) - 1) * len(METRICS)} p-values."
     )
-    return Frontier(full, cells, caption)
+    return Frontier(full, cells, caption, per_query)

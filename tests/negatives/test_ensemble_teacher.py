@@ -5,12 +5,14 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from rankwise.data import load_beir
 from rankwise.errors import RankwiseError
 from rankwise.index.retrieve import BM25Retriever, corpus_texts
+from rankwise.models import BiEncoder
 from rankwise.negatives.mining import MineOptions, mine
-from rankwise.negatives.teacher import BM25Teacher, EnsembleTeacher, Teacher, load_teacher
+from rankwise.negatives.teacher import BiEncoderTeacher, BM25Teacher, EnsembleTeacher, Teacher, load_teacher
 
 
 class _Fixed(Teacher):
@@ -142,3 +144,30 @@ def test_teacher_scale_multiplies_the_stored_scores_after_the_guard(topics_beir,
     assert any(r["scores"]["negatives"] for r in a)
     with pytest.raises(ValueError, match="teacher_scale"):
         MineOptions(teacher_scale=0.0)
+
+
+def test_a_prepared_bi_encoder_teacher_encodes_each_document_once(tiny_model_dir, topics_beir, monkeypatch):
+    ds = load_beir(topics_beir, "train")
+    texts = [d.full_text for d in ds.corpus.values()]
+    model = BiEncoder.load(tiny_model_dir)
+    plain = BiEncoderTeacher(model).score_many(["apple fruit", "ocean"], [texts[:10], texts[5:15]])
+    teacher = BiEncoderTeacher(model)
+    teacher.prepare(ds)
+    encoded = []
+    original = model.encode
+    monkeypatch.setattr(
+        model, "encode", lambda t, side, **kw: encoded.append((side, len(t))) or original(t, side, **kw)
+    )
+    first = teacher.score_many(["apple fruit", "ocean"], [texts[:10], texts[5:15]])
+    again = teacher.score_many(["violin"], [texts[8:12]])  # all seen: only the query is encoded
+    for got, want in zip(first, plain):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert encoded == [("query", 2), ("doc", 15), ("query", 1)]
+    want = BiEncoderTeacher(model).score_many(["violin"], [texts[8:12]])[0]
+    np.testing.assert_allclose(again[0], want, rtol=1e-5, atol=1e-6)
+    with torch.no_grad():  # the model changes (as a training step changes it): every document again
+        next(model.backbone.parameters()).add_(0.01)
+    encoded.clear()
+    after = teacher.score_many(["violin"], [texts[8:12]])[0]
+    assert encoded == [("query", 1), ("doc", 4)]
+    np.testing.assert_allclose(after, BiEncoderTeacher(model).score_many(["violin"], [texts[8:12]])[0], rtol=1e-5)

@@ -61,21 +61,46 @@ class CrossEncoderTeacher(Teacher):
 
 
 class BiEncoderTeacher(Teacher):
-    """A dual encoder's dot products; all of a mining chunk's documents encoded in one pass."""
+    """A dual encoder's dot products; all of a mining chunk's documents encoded in one pass. After
+    :meth:`prepare` (mining calls it) each document is encoded once for all chunks: on a corpus that
+    every chunk's candidates cover, that is one corpus pass instead of one a chunk."""
 
     family = "bi-encoder"
+    MEMO_DOCS = 1_000_000  # embeddings kept at most (float32: 1.5 GB at 384 dimensions)
 
     def __init__(self, model) -> None:
         self.model, self.name = model, model.name
+        self._memo: dict[str, np.ndarray] | None = None  # text -> embedding, once prepared
+        self._memo_key = ""
+
+    def prepare(self, dataset) -> None:
+        """Keep documents' embeddings across calls from now on (``dataset`` is not read)."""
+        self._memo, self._memo_key = {}, ""
 
     def score(self, query: str, docs: Sequence[str]) -> np.ndarray:
         return self.score_many([query], [docs])[0].astype(np.float32)
+
+    def _doc_embeddings(self, distinct: list[str], dim: int) -> np.ndarray:
+        if not distinct:
+            return np.zeros((0, dim), dtype=np.float32)
+        if self._memo is None:
+            return self.model.encode(distinct, "doc")
+        from rankwise.index.retrieve import embeddings_key
+
+        key = embeddings_key(self.model, [])  # weights and settings: a trained or reconfigured model starts over
+        if key != self._memo_key:
+            self._memo, self._memo_key = {}, key
+        new = [d for d in distinct if d not in self._memo]
+        fresh = dict(zip(new, self.model.encode(new, "doc"))) if new else {}
+        if len(self._memo) + len(fresh) <= self.MEMO_DOCS:
+            self._memo.update(fresh)
+        return np.stack([self._memo[d] if d in self._memo else fresh[d] for d in distinct])
 
     def score_many(self, queries: Sequence[str], docs: Sequence[Sequence[str]]) -> list[np.ndarray]:
         # one encoding pass over all distinct documents, not one per query
         q = self.model.encode(list(queries), "query")
         distinct = list(dict.fromkeys(d for ds in docs for d in ds))
-        emb = self.model.encode(distinct, "doc") if distinct else np.zeros((0, q.shape[1]), dtype=np.float32)
+        emb = self._doc_embeddings(distinct, q.shape[1])
         pos = {t: i for i, t in enumerate(distinct)}
         return [
             emb[[pos[d] for d in ds]] @ q[i] if len(ds) else np.zeros(0, dtype=np.float32) for i, ds in enumerate(docs)

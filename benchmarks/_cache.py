@@ -4,9 +4,11 @@ A run records the sha256 of every ``rankwise`` source file it had imported when 
 later session reuses it only while each of those files is unchanged, so an edit to the code a
 run used re-runs it, and an edit elsewhere (a new module) does not.
 
-A run that keeps files (checkpoints of a killed training) resumes from them only on the code it
-started on: ``workdir(settings)`` records the code in use when a run starts and empties the folder
-when that code has changed since, or when the folder holds a finished run that is stale.
+A run that keeps files (checkpoints of a killed training, mined negatives) resumes from them only
+on the code it started on: ``workdir(settings)`` records every rankwise and benchmark source file
+when a run starts (not only those imported by then: a module the run imports later, say the miner,
+may have written some of its files) and empties the folder when any of them has changed since, or
+when the folder holds a finished run that is stale.
 
 The cache lives on one machine, and a session may start on a fresh one. A study whose runs take
 longer than a session gives ``keep``, a folder in the repository: each finished run's record is
@@ -49,6 +51,23 @@ def code_in_use() -> dict[str, str]:
     return out
 
 
+def _source_files() -> dict[str, Path]:
+    """``file:<package>/<path>`` -> path, for every source file of rankwise and of the benchmarks."""
+    import rankwise
+
+    roots = {"rankwise": Path(rankwise.__file__).resolve().parent, "benchmarks": Path(__file__).resolve().parent}
+    return {f"file:{pkg}/{f.relative_to(root)}": f for pkg, root in roots.items() for f in sorted(root.rglob("*.py"))}
+
+
+def code_tree() -> dict[str, str]:
+    """sha256 of every rankwise and benchmark source file, imported or not, and the libraries'
+    versions: what the files of a run cut off may have come from."""
+    from benchmarks._machine import versions
+
+    files = {name: _sha(str(path)) for name, path in _source_files().items()}
+    return files | {f"version:{k}": str(v) for k, v in versions().items()}
+
+
 class RunCache:
     """``get(settings)``: the stored result of a finished run, or None; ``put(settings, result)``;
     ``run(settings, make)``: ``get``, or ``make(workdir)`` then ``put``; ``folder(settings)``: where the
@@ -81,7 +100,7 @@ class RunCache:
             shutil.rmtree(folder)
             folder.mkdir(parents=True)
         if not started.is_file():
-            write_json(started, {"settings": settings, "code": code_in_use()})
+            write_json(started, {"settings": settings, "code": code_tree()})
         return folder
 
     def started(self, settings: dict[str, Any]) -> bool:
@@ -137,10 +156,16 @@ def same_code(code: dict[str, str]) -> bool:
     """Whether every module, script and library version in ``code`` is unchanged in this checkout."""
     from benchmarks._machine import versions
 
-    now = versions()
+    now, sources = versions(), None
     for name, sha in code.items():
         if name.startswith("version:"):
             if str(now.get(name[len("version:") :])) != sha:
+                return False
+            continue
+        if name.startswith("file:"):
+            sources = sources if sources is not None else _source_files()
+            file = sources.get(name)
+            if file is None or _sha(str(file)) != sha:
                 return False
             continue
         if name.startswith("script:"):

@@ -131,3 +131,22 @@ def test_commit_ignores_benchmark_outputs(tmp_path, monkeypatch):
     assert not m.commit().endswith("+dirty")
     (repo / "src" / "a.py").write_text("x = 2\n")
     assert m.commit().endswith("+dirty")
+
+
+def test_a_killed_run_starts_over_when_a_module_it_had_not_imported_yet_changed(cache):
+    """A run cut off after mining resumes from its negatives only if the miner is the same code, even
+    though the miner was imported after the run started."""
+    from benchmarks._cache import code_tree, same_code
+
+    tree = code_tree()
+    assert "file:rankwise/negatives/mining.py" in tree and "file:benchmarks/_cache.py" in tree
+    assert same_code(tree) and not same_code(tree | {"file:rankwise/no_such_module.py": "0" * 64})
+    settings = {"system": "adapt"}
+    folder = cache.workdir(settings)
+    (folder / "negatives.jsonl").write_text("mined")
+    started = folder / "started.json"
+    saved = json.loads(started.read_text())
+    assert saved["code"] == tree
+    saved["code"]["file:rankwise/negatives/teacher.py"] = "0" * 64  # the teacher changed since
+    started.write_text(json.dumps(saved))
+    assert not cache.started(settings) and not (cache.workdir(settings) / "negatives.jsonl").exists()

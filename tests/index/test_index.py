@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from rankwise.data.trec import ranked_run
 from rankwise.index import BM25Index, FlatIndex
@@ -26,6 +27,18 @@ def test_bm25_ranks_the_matching_document_first():
     assert next(iter(run["q1"])) == "c" and list(run["q1"]) == ["c"]  # only matching docs are kept
     assert next(iter(run["q2"])) == "d"
     assert split_identifiers("readFile_fast") == "read File fast"
+
+
+def test_bm25_scores_any_text_under_the_corpus_statistics():
+    texts = ["the cat sat on the mat", "dogs chase cats and the cat", "stock markets fell today", "cat cat mat", ""]
+    index = BM25Index(texts, ["a", "b", "c", "d", "e"])
+    for query in ["cat mat", "cats today markets", "the unknown words"]:
+        np.testing.assert_allclose(index.score_texts(query, texts), index.score_all(query), rtol=1e-5, atol=1e-6)
+    # a text outside the corpus, by hand: N 5, df(cat) 3, df(mat) 2, avgdl (3+4+4+3+0)/5 = 2.8
+    got = index.score_texts("cat mat", ["a cat on a mat with a cat"])[0]  # tokens: cat mat cat (stopwords out)
+    norm = 1.5 * (1 - 0.75 + 0.75 * 3 / 2.8)
+    idf = {t: np.log(1 + (5 - df + 0.5) / (df + 0.5)) for t, df in (("cat", 3), ("mat", 2))}
+    assert got == pytest.approx(idf["cat"] * 2 / (2 + norm) + idf["mat"] * 1 / (1 + norm), rel=1e-6)
 
 
 def test_corpus_embeddings_are_cached_by_model_weights_and_texts(tiny_model_dir, toy_beir, tmp_path, monkeypatch):

@@ -49,8 +49,11 @@ def test_bm25_teacher_scores_as_bm25_retrieval(topics_beir):
     query = next(iter(ds.queries.values()))
     idx, scores, _ = BM25Retriever(ids, texts).search([query], 5, states=False)
     np.testing.assert_allclose(teacher.score(query, [texts[i] for i in idx[0]]), scores[0], rtol=1e-5)
-    with pytest.raises(RankwiseError, match="not in the corpus"):
-        teacher.score(query, ["a text nobody wrote"])
+    # a text outside the corpus (an inverse-cloze positive) under the corpus's statistics
+    rest = texts[idx[0][0]] + " and more"
+    mixed = teacher.score(query, [rest, texts[idx[0][1]]])
+    np.testing.assert_allclose(mixed, teacher.index.bm25.score_texts(query, [rest, texts[idx[0][1]]]), rtol=1e-6)
+    assert mixed[1] == pytest.approx(scores[0][1], rel=1e-5) and 0 < mixed[0] <= scores[0][0] + 1e-6
 
 
 def test_mining_stores_the_ensembles_scores(topics_beir, tmp_path, tiny_model_dir):

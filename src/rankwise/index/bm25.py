@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
 from collections.abc import Sequence
 
 import bm25s
@@ -32,10 +33,16 @@ class BM25Index:
         show_progress: bool = False,
     ) -> None:
         self.ids = list(ids)
-        self.code = code
+        self.code, self.k1, self.b = code, k1, b
         self.show_progress = show_progress
-        self.retriever = bm25s.BM25(k1=k1, b=b)
-        self.retriever.index(self._tokenize(texts), show_progress=show_progress)
+        self.retriever = bm25s.BM25(k1=k1, b=b)  # Lucene's BM25 (bm25s' default method)
+        tokens = self._tokenize(texts)
+        self.retriever.index(tokens, show_progress=show_progress)
+        # the corpus statistics, for texts outside it (score_texts)
+        self._vocab = tokens.vocab
+        self._avgdl = float(np.mean([len(t) for t in tokens.ids])) if tokens.ids else 0.0
+        seen = [np.unique(np.asarray(t, dtype=np.int64)) for t in tokens.ids]
+        self._df = np.bincount(np.concatenate(seen) if seen else np.zeros(0, np.int64), minlength=len(self._vocab))
 
     def _tokenize(self, texts: Sequence[str]):
         texts = [split_identifiers(t) for t in texts] if self.code else list(texts)
@@ -51,10 +58,29 @@ class BM25Index:
         docs[scores <= 0] = -1  # bm25s pads with score-0 documents that share no term
         return docs, scores
 
+    def _words(self, text: str) -> list[str]:
+        text = split_identifiers(text) if self.code else text
+        return bm25s.tokenize([text], stopwords="en", return_ids=False, show_progress=False)[0]
+
     def score_all(self, query: str) -> np.ndarray:
         """BM25 score of every document for ``query`` (e.g. the positives' exact scores)."""
-        text = split_identifiers(query) if self.code else query
-        tokens = bm25s.tokenize([text], stopwords="en", return_ids=False, show_progress=False)[0]
         vocab = self.retriever.vocab_dict
-        known = [t for t in tokens if t in vocab]
+        known = [t for t in self._words(query) if t in vocab]
         return self.retriever.get_scores(known) if known else np.zeros(len(self.ids), dtype=np.float32)
+
+    def score_texts(self, query: str, texts: Sequence[str]) -> np.ndarray:
+        """BM25 of ``query`` for any ``texts`` under this corpus's statistics (N, document
+        frequencies, mean length): a corpus document scores as in :meth:`score_all`, any other text
+        as one more document that leaves the statistics unchanged (e.g. an inverse-cloze positive,
+        its document less the query sentence). Lucene's formula, as bm25s indexes:
+        sum over query terms t of log(1 + (N - df_t + 0.5) / (df_t + 0.5)) * tf / (tf + k1 (1 - b + b |d| / avgdl))."""
+        n = len(self.ids)
+        terms = [self._vocab[t] for t in self._words(query) if t in self._vocab]
+        idf = {t: np.log1p((n - self._df[t] + 0.5) / (self._df[t] + 0.5)) for t in set(terms)}
+        out = np.zeros(len(texts), dtype=np.float32)
+        for i, text in enumerate(texts):
+            words = self._words(text)
+            tf = Counter(self._vocab[w] for w in words if w in self._vocab)
+            norm = self.k1 * (1 - self.b + self.b * len(words) / max(self._avgdl, 1e-9))
+            out[i] = sum(idf[t] * tf[t] / (tf[t] + norm) for t in terms if tf[t])
+        return out

@@ -109,8 +109,9 @@ class BiEncoderTeacher(Teacher):
 
 class BM25Teacher(Teacher):
     """BM25 scores as a teacher (a lexical member of an ensemble). It needs the corpus for its
-    statistics: :meth:`prepare` (mining calls it with the split) indexes the corpus once, and a
-    document is scored by its text (a text outside the corpus is an error naming it)."""
+    statistics: :meth:`prepare` (mining calls it with the split) indexes the corpus once; a corpus
+    document is scored from the index, any other text (an inverse-cloze positive) under the same
+    statistics (:meth:`~rankwise.index.bm25.BM25Index.score_texts`)."""
 
     family, name = "bm25", "bm25"
 
@@ -126,11 +127,10 @@ class BM25Teacher(Teacher):
     def score(self, query: str, docs: Sequence[str]) -> np.ndarray:
         if self.index is None:
             raise RankwiseError("the bm25 teacher scores against a corpus: call prepare(dataset) first")
-        missing = [d for d in docs if d not in self.rows]
-        if missing:
-            raise RankwiseError(f"the bm25 teacher scores corpus documents; {missing[0][:60]!r} is not in the corpus")
-        state = self.index.bm25.score_all(query)
-        return self.index.score(state, [self.rows[d] for d in docs]).astype(np.float32)
+        bm25 = self.index.bm25
+        if all(d in self.rows for d in docs):
+            return bm25.score_all(query)[[self.rows[d] for d in docs]].astype(np.float32)
+        return bm25.score_texts(query, docs)
 
 
 class EnsembleTeacher(Teacher):

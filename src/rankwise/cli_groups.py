@@ -145,7 +145,8 @@ def adapt_cmd(
     out: Path = typer.Option(..., help="run folder (model/, pseudo_queries.jsonl, metrics.json)"),
     method: str = typer.Option(
         "crop",
-        help="crop (Contriever's independent cropping) | ict (inverse cloze) | generate (doc2query, --generator)",
+        help="crop (a span of the document) | crop-out (the span, the document less it as positive) | ict "
+        "(inverse cloze) | generate (doc2query, --generator)",
     ),
     generator: Optional[str] = typer.Option(None, help="generate: a causal or seq2seq LM folder or hub name"),
     per_doc: int = typer.Option(1, min=1, help="pseudo-queries a document"),

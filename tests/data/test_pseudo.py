@@ -37,6 +37,21 @@ def test_inverse_cloze_removes_the_query_sentence():
         assert e.query not in e.positives[0][1] and e.query in CORPUS[e.positives[0][0].split(":")[1]].full_text
 
 
+def test_crop_out_removes_the_span_from_its_positive():
+    from rankwise.data.pseudo import pseudo_dataset, source_id
+
+    corpus = CORPUS | {"doc:7": Document("one two three four five six seven eight nine ten")}
+    ex = crop_queries(corpus, method="crop-out", min_words=2, max_words=4, seed=3)
+    plain = crop_queries(corpus, method="crop", min_words=2, max_words=4, seed=3)
+    assert [e.query for e in ex] == [e.query for e in plain]  # the same spans as crop
+    for e, p in zip(ex, plain):
+        (pid, rest), words = e.positives[0], corpus[source_id(e)].full_text.split()
+        start, n = int(pid.rsplit(":", 1)[1]), len(e.query.split())
+        assert rest.split() == words[:start] + words[start + n :] and source_id(e) == p.positives[0][0]
+    assert {source_id(e) for e in ex} == {"a", "b", "doc:7"}
+    assert pseudo_dataset(corpus, ex).qrels == {e.query_id: {source_id(e): 1} for e in ex}
+
+
 def test_consistency_keeps_what_the_model_finds(tiny_model_dir):
     import rankwise as rw
 

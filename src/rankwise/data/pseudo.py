@@ -3,6 +3,10 @@
 * ``crop`` — independent cropping (Izacard et al., "Unsupervised Dense Information Retrieval with
   Contrastive Learning" (Contriever), TMLR 2022): a random span of ``min_words`` to ``max_words``
   words of a document is a query for that document.
+* ``crop-out`` — the same span, and the document without it as the positive (``crop:<id>:<start>``),
+  so the query's words are not copied into its positive; Contriever's two crops of a document
+  share no span either. With plain ``crop`` a lexical teacher finds every source first by a wide
+  margin, and distilling it taught all-MiniLM-L6-v2 span matching (``benchmarks/README.md``).
 * ``ict`` — the inverse cloze task (Lee, Chang and Toutanova, ACL 2019): one sentence of a
   document is the query, and the document without that sentence is its positive.
 * ``generate`` (:func:`generate_queries`) — doc2query (Nogueira et al., 2019; docTTTTTquery): a
@@ -32,7 +36,8 @@ from rankwise.data.beir import Dataset, Document
 from rankwise.data.examples import TrainExample
 from rankwise.errors import ConfigError
 
-METHODS = ("crop", "ict", "generate")
+METHODS = ("crop", "crop-out", "ict", "generate")
+_DERIVED = ("crop:", "ict:")  # positives that are a corpus document less the query: "<kind>:<source>:<n>"
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -46,27 +51,35 @@ def crop_queries(
     seed: int = 42,
 ) -> list[TrainExample]:
     """Pseudo (query, positive) examples for every document long enough to give one."""
-    if method not in METHODS[:2]:
-        raise ConfigError(f"method={method}: choose one of crop, ict (generate: generate_queries)", param="method")
+    if method not in METHODS[:3]:
+        raise ConfigError(
+            f"method={method}: choose one of crop, crop-out, ict (generate: generate_queries)", param="method"
+        )
     if not 1 <= min_words <= max_words:
         raise ConfigError(f"min_words={min_words}, max_words={max_words}: need 1 <= min <= max", param="min_words")
     out: list[TrainExample] = []
     for i, (did, doc) in enumerate(corpus.items()):
         rng = np.random.default_rng([seed, i])
         for j in range(per_doc):
-            ex = _crop(did, doc, rng, min_words, max_words) if method == "crop" else _ict(did, doc, rng, j)
+            if method == "ict":
+                ex = _ict(did, doc, rng, j)
+            else:
+                ex = _crop(did, doc, rng, min_words, max_words, out=method == "crop-out")
             if ex is not None:
                 out.append(ex)
     return out
 
 
-def _crop(did: str, doc: Document, rng, min_words: int, max_words: int) -> TrainExample | None:
+def _crop(did: str, doc: Document, rng, min_words: int, max_words: int, *, out: bool = False) -> TrainExample | None:
     words = doc.full_text.split()
     if len(words) < min_words + 1:
         return None
     n = int(rng.integers(min_words, min(max_words, len(words) - 1) + 1))
     start = int(rng.integers(0, len(words) - n + 1))
-    return TrainExample(" ".join(words[start : start + n]), [(did, doc.full_text)], query_id=f"crop:{did}:{start}")
+    query, qid = " ".join(words[start : start + n]), f"crop:{did}:{start}"
+    if out:  # the positive: the document less the span
+        return TrainExample(query, [(qid, " ".join(words[:start] + words[start + n :]))], query_id=qid)
+    return TrainExample(query, [(did, doc.full_text)], query_id=qid)
 
 
 def _ict(did: str, doc: Document, rng, j: int) -> TrainExample | None:
@@ -82,7 +95,7 @@ def consistent(
     examples: list[TrainExample], model, corpus: Mapping[str, Document], k: int = 10, *, cache: bool = False
 ) -> list[TrainExample]:
     """The examples whose positive document the dual encoder ``model`` retrieves in its top ``k``
-    (for ``ict``, the source document, whose id follows ``ict:``). ``cache``: the corpus embeddings
+    (for ``ict`` and ``crop-out``, the source document, :func:`source_id`). ``cache``: the corpus embeddings
     from (and into) the embeddings cache, which evaluating the starting model then reuses."""
     from rankwise.index.retrieve import DenseRetriever, cached_embeddings
 
@@ -94,9 +107,11 @@ def consistent(
 
 
 def source_id(ex: TrainExample) -> str:
-    """The corpus document a pseudo-query came from (for ``ict``, the id after ``ict:``)."""
+    """The corpus document a pseudo-query came from (for ``ict`` and ``crop-out``, whose positive
+    is that document less the query, the id inside ``<kind>:<id>:<n>``)."""
     did = ex.positives[0][0]
-    return did.split(":")[1] if did.startswith("ict:") else did
+    kind = next((k for k in _DERIVED if did.startswith(k)), None)
+    return did[len(kind) :].rsplit(":", 1)[0] if kind else did  # a source id may hold ':' itself
 
 
 def pseudo_dataset(corpus: Mapping[str, Document], examples: list[TrainExample], path=None) -> Dataset:

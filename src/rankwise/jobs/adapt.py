@@ -31,7 +31,7 @@ def adapt(
     overwrite: bool = False,
     show_progress: bool = True,
 ) -> TrainJob:
-    """Pseudo-queries from ``data``'s corpus (``method``: crop, ict, or generate with the LM in
+    """Pseudo-queries from ``data``'s corpus (``method``: crop, crop-out, ict, or generate with the LM in
     ``generator``; ``per_doc`` a document), those whose document the starting model ranks in its top
     ``filter_k`` (0: all), trained as ``cfg`` says."""
     from rankwise.data.pseudo import consistent, crop_queries, generate_queries, pseudo_dataset

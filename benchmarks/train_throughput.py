@@ -21,6 +21,11 @@ the same way (rankwise's evaluator, at the run's length) on stdlib-code dev, a c
 sides did the same work. ``--bf16`` adds a bf16-autocast run of rankwise per setting.
 
     python benchmarks/train_throughput.py [--steps 20] [--repeats 3] [--lengths 128,256] [--bf16]
+    python benchmarks/train_throughput.py --device cuda   # the GPU figure: benchmarks/results/gpu.json
+
+``--device cuda`` runs both sides on the GPU, each in fp32 and in bf16 (rankwise's autocast, the
+peer's ``bf16=True``), and reports the GPU's peak allocated memory (``peak_device_mb``) beside the
+process's resident peak; its defaults (100 steps, 256 tokens, 3 repeats) fit a 10-minute lease.
 
 Each finished run is kept in results/train_throughput.partial.json (git-ignored); a rerun with the
 same settings, on the same CPU and the same code (every rankwise and benchmarks source file, the
@@ -47,12 +52,23 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "train_throughput.json"
 PEERS = ()  # libraries besides torch/transformers/sentence-transformers whose figures it reports
 PARTIAL = RESULTS.with_suffix(".partial.json")
+GPU_RESULTS = RESULTS.with_name("gpu.json")
 BATCH, LR, SEED = 32, 1e-4, 42
 MODES = ("in-batch", "hard-negatives")
 
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def peaks(device: str) -> dict:
+    """The process's resident peak, and on a GPU its peak allocated memory."""
+    import torch
+
+    out = {"peak_rss_mb": peak_rss_mb()}
+    if device.startswith("cuda"):
+        out["peak_device_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return out
 
 
 def write_data(path: Path) -> None:
@@ -94,7 +110,7 @@ def dev_ndcg(model_dir: str, length: int) -> float:
     return evaluate_model(model, load_beir(ensure_built(), "dev").own_split(), show_progress=False).metrics["ndcg@10"]
 
 
-def rankwise_config(steps: int, length: int, mode: str, bf16: bool = False):
+def rankwise_config(steps: int, length: int, mode: str, bf16: bool = False, device: str = "cpu"):
     """rankwise's side: its defaults, but for what both sides are told to do alike."""
     from rankwise.training import TrainConfig
 
@@ -111,6 +127,7 @@ def rankwise_config(steps: int, length: int, mode: str, bf16: bool = False):
         negatives="file" if mode == "hard-negatives" else None,
         negatives_per_query=int(mode == "hard-negatives"),
         bf16=bf16,
+        device=device,
         batching="nodup",
         checkpoint_every=10**9,
         loss="infonce:temperature=0.05",
@@ -134,18 +151,18 @@ def side_rankwise(args, out: Path) -> dict:
 
     torch.manual_seed(SEED)
     examples = load_examples(args.data)
-    model = BiEncoder.load(None)
-    cfg = rankwise_config(args.steps, args.length, args.mode, args.bf16)
+    model = BiEncoder.load(None, device=args.device)
+    cfg = rankwise_config(args.steps, args.length, args.mode, args.bf16, args.device)
     t0 = time.perf_counter()
     res = train(model, examples, cfg, out / "run")
     seconds = time.perf_counter() - t0
-    peak = peak_rss_mb()
+    peak = peaks(args.device)
     model.save(out / "model")
     hist = res.history
     return {
         "seconds": seconds,
         "examples_per_s": args.steps * BATCH / seconds,
-        "peak_rss_mb": peak,
+        **peak,
         "padding": sum(h.padding for h in hist) / len(hist),
         "final_loss": hist[-1].loss,
         "model": str(out / "model"),
@@ -168,7 +185,7 @@ def side_peer(args, out: Path) -> dict:
     columns = {"anchor": [r["query"] for r in rows], "positive": [r["positives"][0] for r in rows]}
     if args.mode == "hard-negatives":
         columns["negative"] = [r["negatives"][0] for r in rows]
-    model = SentenceTransformer(str(default_model_path()), device="cpu")
+    model = SentenceTransformer(str(default_model_path()), device=args.device)
     model.max_seq_length = args.length
     targs = SentenceTransformerTrainingArguments(
         output_dir=str(out / "st"),
@@ -184,7 +201,7 @@ def side_peer(args, out: Path) -> dict:
         save_strategy="no",
         report_to=[],
         logging_steps=max(1, args.steps // 10),
-        use_cpu=True,
+        use_cpu=args.device == "cpu",
         bf16=args.bf16,
         batch_sampler=ReplayBatches(json.loads(Path(args.batches).read_text())),
     )
@@ -193,12 +210,12 @@ def side_peer(args, out: Path) -> dict:
     t0 = time.perf_counter()
     out_metrics = trainer.train()
     seconds = time.perf_counter() - t0
-    peak = peak_rss_mb()
+    peak = peaks(args.device)
     model.save(str(out / "model"))
     return {
         "seconds": seconds,
         "examples_per_s": args.steps * BATCH / seconds,
-        "peak_rss_mb": peak,
+        **peak,
         "mean_loss": out_metrics.training_loss,
         "model": str(out / "model"),
     }
@@ -222,6 +239,7 @@ def run_child(side: str, args, work: Path, setting: tuple[int, str], evaluate: b
         batches.write_text(json.dumps(batch_indices(data, args.steps, mode)))
     cmd = [sys.executable, __file__, "--side", side, "--data", str(data), "--steps", str(args.steps)]
     cmd += ["--workdir", str(work), "--length", str(length), "--mode", mode, "--batches", str(batches)]
+    cmd += ["--device", args.device]
     cmd += ["--bf16"] * bf16 + ["--evaluate"] * evaluate
     proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, TOKENIZERS_PARALLELISM="false"))
     line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
@@ -248,13 +266,18 @@ def summary(runs: list[dict]) -> dict:
         "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
         "runs": runs,
     }
+    if "peak_device_mb" in runs[0]:
+        out["peak_device_mb"] = max(r["peak_device_mb"] for r in runs)
     return out | {"dev_ndcg@10": runs[0]["dev_ndcg@10"]} if "dev_ndcg@10" in runs[0] else out
 
 
 def verdict(rankwise: dict, peer: dict) -> dict:
     """Speed-up as the ratio of means and its range over the repeats paired in order."""
     pairs = [a["examples_per_s"] / b["examples_per_s"] for a, b in zip(rankwise["runs"], peer["runs"])]
-    return {
+    device = (
+        {"device_memory_ratio": rankwise["peak_device_mb"] / peer["peak_device_mb"]} if "peak_device_mb" in peer else {}
+    )
+    return device | {
         "speedup": rankwise["examples_per_s"] / peer["examples_per_s"],
         "speedup_range": [min(pairs), max(pairs)],
         "memory_ratio": rankwise["peak_rss_mb"] / peer["peak_rss_mb"],
@@ -276,10 +299,11 @@ def code_key() -> str:
 
 def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--steps", type=int, default=None, help="default 20 (100 on a GPU)")
     ap.add_argument("--repeats", type=int, default=3, help="rounds of every setting on both sides")
-    ap.add_argument("--lengths", default="128,256", help="comma-separated token limits")
+    ap.add_argument("--lengths", default=None, help="comma-separated token limits (default 128,256; 256 on a GPU)")
     ap.add_argument("--bf16", action="store_true", help="also run rankwise with bf16 autocast, once per setting")
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda for the GPU figure (gpu.json)")
     ap.add_argument("--side", choices=["rankwise", "peer"], help=argparse.SUPPRESS)
     ap.add_argument("--mode", choices=MODES, help=argparse.SUPPRESS)
     ap.add_argument("--length", type=int, help=argparse.SUPPRESS)
@@ -297,8 +321,13 @@ def main() -> None:
     from benchmarks._machine import machine, write_result
     from rankwise.io import write_json
 
+    gpu = args.device.startswith("cuda")
+    out_path, partial = (GPU_RESULTS, GPU_RESULTS.with_suffix(".partial.json")) if gpu else (RESULTS, PARTIAL)
+    steps_default, lengths_default = (100, "256") if gpu else (20, "128,256")
+    args.steps, args.lengths = args.steps or steps_default, args.lengths or lengths_default
     lengths = [int(x) for x in args.lengths.split(",")]
     settings = [(n, mode) for n in lengths for mode in MODES]
+    precisions = (False, True) if gpu else (False,)  # bf16 for both sides on a GPU
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         write_data(work / "triplets.jsonl")
@@ -316,37 +345,38 @@ def main() -> None:
             "rankwise_settings": "rankwise's defaults (chunks of 4,096 padded tokens on the CPU), infonce:temperature=0.05",
             "peer_settings": "SentenceTransformerTrainer + MultipleNegativesRankingLoss(scale=20)",
         }
-        key = json.dumps({"steps": args.steps, "triplets": n, "cpu": result["machine"]["cpu"], "code": code_key()})
-        done = json.loads(PARTIAL.read_text()) if PARTIAL.is_file() else {}
+        where = {"cpu": result["machine"]["cpu"], "gpu": result["machine"]["gpu"], "device": args.device}
+        key = json.dumps({"steps": args.steps, "triplets": n, **where, "code": code_key()})
+        done = json.loads(partial.read_text()) if partial.is_file() else {}
         done = done if done.get("key") == key else {"key": key, "runs": {}}
 
         def run(side: str, setting: tuple[int, str], repeat: int, bf16: bool = False) -> dict:
             name = f"{side}-{setting[1]}-{setting[0]}-{repeat}{'-bf16' if bf16 else ''}"
             if name not in done["runs"]:
                 done["runs"][name] = run_child(side, args, work, setting, evaluate=repeat == 0, bf16=bf16)
-                write_json(PARTIAL, done)
+                write_json(partial, done)
             return done["runs"][name]
 
-        runs = {s: {"rankwise": [], "peer": []} for s in settings}
+        runs = {(s, b): {"rankwise": [], "peer": []} for s in settings for b in precisions}
         for repeat in range(args.repeats):
-            for setting in settings:
+            for setting, bf16 in runs:
                 for side in ("rankwise", "peer")[:: 1 if repeat % 2 == 0 else -1]:
-                    runs[setting][side].append(run(side, setting, repeat))
+                    runs[setting, bf16][side].append(run(side, setting, repeat, bf16))
         result["settings"] = {}
-        for (length, mode), by_side in runs.items():
+        for ((length, mode), bf16), by_side in runs.items():
             entry = {side: summary(r) for side, r in by_side.items()}
             entry |= verdict(entry["rankwise"], entry["peer"])
-            if args.bf16:
+            if args.bf16 and not gpu:
                 entry["rankwise_bf16"] = run("rankwise", (length, mode), 0, bf16=True)
-            result["settings"][f"{mode}@{length}"] = entry
+            result["settings"][f"{mode}@{length}" + ("/bf16" if bf16 else "")] = entry
             print(
                 f"{mode} @ {length} tokens: speed-up {entry['speedup']:.2f}x "
                 f"({entry['speedup_range'][0]:.2f}-{entry['speedup_range'][1]:.2f}), "
                 f"memory {entry['memory_ratio']:.2f}x",
                 flush=True,
             )
-        write_result(RESULTS, result, PEERS)
-        print(f"wrote {RESULTS}")
+        write_result(out_path, result | {"device": args.device, "card": result["machine"]["gpu"]}, PEERS)
+        print(f"wrote {out_path}")
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ mkdir -p ~/.cache/rankwise/bench
 [ -f .gpu/bench-cache.tar ] && tar xf .gpu/bench-cache.tar -C ~/.cache/rankwise/bench
 nvidia-smi --query-gpu=name,memory.total,clocks.sm --format=csv | tee "$OUTDIR/gpu.txt"
 python3 -c "import rankwise, faiss, bm25s, pydantic, torch; print('imports ok', torch.__version__, torch.cuda.get_device_name(0))" || exit 5
-timeout 90 python3 -m pytest -q -p no:cacheprovider tests/train/test_device.py 2>&1 | tail -5 | tee "$OUTDIR/cuda_tests.txt"
+timeout 90 python3 -m pytest -q -p no:cacheprovider tests/training/test_device.py 2>&1 | tail -5 | tee "$OUTDIR/cuda_tests.txt"
 BENCH=${BENCH:-"benchmarks/rerank.py --cross-steps 500,1000 --ar2-queries all --out $OUTDIR/rerank.json"}
 timeout "${BENCH_S:-470}" python3 $BENCH 2>&1 | tee "$OUTDIR/bench.log" | grep -v "^\[.*\]   \(prf\|interp\)"
 echo "exit ${PIPESTATUS[0]}"

@@ -149,7 +149,8 @@ def test_teacher_scale_multiplies_the_stored_scores_after_the_guard(topics_beir,
         MineOptions(teacher_scale=0.0)
 
 
-def test_a_prepared_bi_encoder_teacher_encodes_each_document_once(tiny_model_dir, topics_beir, monkeypatch):
+def test_a_prepared_bi_encoder_teacher_encodes_each_document_once(tiny_model_dir, topics_beir, monkeypatch, tmp_path):
+    monkeypatch.setenv("RANKWISE_CACHE", str(tmp_path / "cache"))  # an empty embeddings cache
     ds = load_beir(topics_beir, "train")
     texts = [d.full_text for d in ds.corpus.values()]
     model = BiEncoder.load(tiny_model_dir)
@@ -174,3 +175,37 @@ def test_a_prepared_bi_encoder_teacher_encodes_each_document_once(tiny_model_dir
     after = teacher.score_many(["violin"], [texts[8:12]])[0]
     assert encoded == [("query", 1), ("doc", 4)]
     np.testing.assert_allclose(after, BiEncoderTeacher(model).score_many(["violin"], [texts[8:12]])[0], rtol=1e-5)
+
+
+def test_the_teacher_and_the_miner_start_from_the_cached_corpus_embeddings(
+    tiny_model_dir, topics_beir, monkeypatch, tmp_path
+):
+    """A consistency filter or an evaluation that kept the corpus's embeddings spares mining and its
+    teacher from encoding the corpus again."""
+    from rankwise.index.retrieve import cached_embeddings
+    from rankwise.negatives import mining
+
+    monkeypatch.setenv("RANKWISE_CACHE", str(tmp_path / "cache"))
+    ds = load_beir(topics_beir, "train")
+    model = BiEncoder.load(tiny_model_dir)
+    _, texts = corpus_texts(ds)
+    kept = cached_embeddings(model, texts)
+    teacher = BiEncoderTeacher(model)
+    teacher.prepare(ds)
+    sides = []
+    original = model.encode
+    monkeypatch.setattr(model, "encode", lambda t, side, **kw: sides.append(side) or original(t, side, **kw))
+    got = teacher.score_many(["apple fruit"], [texts[:7]])[0]
+    assert sides == ["query"]
+    np.testing.assert_allclose(got, kept[:7] @ original(["apple fruit"], "query")[0], rtol=1e-5)
+    monkeypatch.setattr(mining, "_encode_in_shards", lambda *a, **k: pytest.fail("the corpus was encoded again"))
+    out = tmp_path / "neg.jsonl"
+    mine(
+        ds,
+        MineOptions(method="dense", k=2, window=(1, 10)),
+        out,
+        show_progress=False,
+        model=model,
+        log_fn=lambda m: None,
+    )
+    assert out.is_file() and sides.count("doc") == 0

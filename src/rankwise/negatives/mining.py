@@ -44,7 +44,7 @@ import numpy as np
 
 from rankwise.data.beir import Dataset
 from rankwise.errors import ConfigError, DataError
-from rankwise.index.retrieve import BM25Retriever, DenseRetriever, Retriever, corpus_texts
+from rankwise.index.retrieve import BM25Retriever, DenseRetriever, Retriever, corpus_texts, embeddings_in_cache
 from rankwise.io import atomic_path, write_text
 from rankwise.negatives.options import MineOptions
 from rankwise.progress import console, task
@@ -164,6 +164,8 @@ def _retriever(
 
     model = model or BiEncoder.load(opts.model, query_max_length=opts.max_length, doc_max_length=opts.max_length)
     t0 = time.perf_counter()
+    if embeddings is None:  # kept by an earlier step (a consistency filter, an evaluation), else encoded
+        embeddings = embeddings_in_cache(model, texts)
     if embeddings is None:
         embeddings = _encode_in_shards(model, texts, cache, show_progress)
     retriever = DenseRetriever(model, ids, texts, embeddings=embeddings)

@@ -74,8 +74,15 @@ class BiEncoderTeacher(Teacher):
         self._memo_key = ""
 
     def prepare(self, dataset) -> None:
-        """Keep documents' embeddings across calls from now on (``dataset`` is not read)."""
+        """Keep documents' embeddings across calls from now on, starting from ``dataset``'s corpus
+        embeddings where the embeddings cache holds them for this model (nothing is encoded here)."""
+        from rankwise.index.retrieve import corpus_texts, embeddings_in_cache, embeddings_key
+
         self._memo, self._memo_key = {}, ""
+        _, texts = corpus_texts(dataset)
+        found = embeddings_in_cache(self.model, texts) if len(texts) <= self.MEMO_DOCS else None
+        if found is not None:
+            self._memo, self._memo_key = dict(zip(texts, found)), embeddings_key(self.model, [])
 
     def score(self, query: str, docs: Sequence[str]) -> np.ndarray:
         return self.score_many([query], [docs])[0].astype(np.float32)

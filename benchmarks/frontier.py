@@ -110,18 +110,10 @@ def trained(s: dict, train_split, folder: Path):
     return model, examples, result.seconds
 
 
-def rerotate(model, examples) -> None:
-    """A second rotation, onto the fine-tuned model's principal axes (as ``principal_axes`` does
-    before training: the training documents' embeddings)."""
-    from rankwise.families.dual import PRINCIPAL_AXES_DOCS
-
-    docs = list(dict.fromkeys(t for ex in examples for _, t in ex.positives))
-    model.rotate_to_principal_axes(docs[:PRINCIPAL_AXES_DOCS])
-
-
 def run_one(s: dict, folder: Path) -> dict:
     """Train one system on one dataset and seed; measure its frontier on the scored split (for the
     choice: nDCG@10 at 128 dimensions before and after a second rotation)."""
+    from rankwise.families.dual import rotate_onto_training_documents
     from rankwise.metrics.frontier import frontier
 
     train_split, scored = splits(s["data"], s["stage"])
@@ -129,13 +121,13 @@ def run_one(s: dict, folder: Path) -> dict:
     if s["stage"] == "dev":
         out = {}
         for label in ("as-trained", "rerotated"):
-            if label == "rerotated":
-                rerotate(model, examples)
+            if label == "rerotated":  # a second rotation, onto the fine-tuned model's axes
+                rotate_onto_training_documents(model, examples)
             res = frontier(model, scored, [CHOICE_DIMS], ["fp32"])
             out[label] = res.cells[CHOICE_DIMS]["fp32"]["ndcg@10"]
         return {"ndcg@10_128": out, "train_seconds": round(seconds, 1)}
     if s["rerotate"]:
-        rerotate(model, examples)
+        rotate_onto_training_documents(model, examples)
     res = frontier(model, scored, DIMS, PRECISIONS)
     cells = {
         str(d): {p: {"ndcg@10": c["ndcg@10"], "index_bytes": c["index_bytes"]} for p, c in row.items()}

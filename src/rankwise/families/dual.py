@@ -19,6 +19,13 @@ from rankwise.training.grad_cache import forward_backward
 PRINCIPAL_AXES_DOCS = 20_000  # documents whose embeddings fix the rotation (of 384 axes: plenty)
 
 
+def rotate_onto_training_documents(model: BiEncoder, examples) -> None:
+    """``model`` rotated onto the principal axes of its training documents' embeddings (the
+    positives, a sample bounding the cost): what ``principal_axes`` does before the first step."""
+    docs = list(dict.fromkeys(t for ex in examples for _, t in ex.positives))
+    model.rotate_to_principal_axes(docs[:PRINCIPAL_AXES_DOCS])
+
+
 @register_family(BiEncoder)
 class DualFamily(Family):
     name = "bi-encoder"
@@ -46,9 +53,8 @@ class DualFamily(Family):
             self.model.config.doc_prompt = config.doc_prompt
         if config.untie:
             self.model.untie()
-        if config.principal_axes:  # the training documents' axes, by variance (a sample bounds the cost)
-            docs = list(dict.fromkeys(t for ex in examples for _, t in ex.positives))
-            self.model.rotate_to_principal_axes(docs[:PRINCIPAL_AXES_DOCS])
+        if config.principal_axes:
+            rotate_onto_training_documents(self.model, examples)
 
     @contextmanager
     def training_lengths(self, config) -> Iterator[None]:

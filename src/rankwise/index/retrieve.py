@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -50,20 +51,23 @@ def embeddings_key(model, texts: Sequence[str]) -> str:
     return h.hexdigest()[:32]
 
 
+def _cache_path(model, texts: Sequence[str]) -> Path:
+    return cache_dir() / "embeddings" / f"{embeddings_key(model, texts)}.npy"
+
+
 def embeddings_in_cache(model, texts: Sequence[str]) -> np.ndarray | None:
     """The corpus embeddings :func:`cached_embeddings` kept for this model, its settings and these
     texts, or None (nothing is encoded)."""
-    path = cache_dir() / "embeddings" / f"{embeddings_key(model, texts)}.npy"
+    path = _cache_path(model, texts)
     return np.load(path) if path.is_file() else None
 
 
 def cached_embeddings(model, texts: Sequence[str], *, batch_size: int = 128, show_progress: bool = False) -> np.ndarray:
     """Corpus embeddings from the cache (``cache_dir()/embeddings``) when this model, its settings and
     these texts were encoded before, e.g. the starting model of a training run; else encoded and kept."""
-    found = embeddings_in_cache(model, texts)
-    if found is not None:
-        return found
-    path = cache_dir() / "embeddings" / f"{embeddings_key(model, texts)}.npy"
+    path = _cache_path(model, texts)  # the key hashes every weight and text: once
+    if path.is_file():
+        return np.load(path)
     with task("encode corpus", len(texts), enabled=show_progress) as advance:
         emb = model.encode(list(texts), "doc", batch_size=batch_size, progress=advance)
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:

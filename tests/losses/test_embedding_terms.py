@@ -43,8 +43,35 @@ def test_matryoshka_and_binary_loss_by_hand(still):
     assert info["loss_full_size"] == pytest.approx(float(_infonce(q @ d.T)[0]), rel=1e-5)
 
 
+def test_prefix_distillation_by_hand(still):
+    terms = parse_embedding_terms("matryoshka:dims=8,weights=0,distill=2,tau=0.1")
+    still.zero_grad()
+    loss, _, _ = forward_backward(still, QUERIES, DOCS, _infonce, terms=terms)
+    with torch.no_grad():
+        q, d = still.embed(QUERIES, "query"), still.embed(DOCS, "doc")
+        n = torch.nn.functional.normalize
+        p = torch.softmax(q @ d.T / 0.1, dim=-1)
+        p8 = torch.softmax(n(q[:, :8], dim=-1) @ n(d[:, :8], dim=-1).T / 0.1, dim=-1)
+        kl = (p * (p.log() - p8.log())).sum(-1).mean()  # KL(full || prefix) per query, averaged
+        want = _infonce(q @ d.T)[0] + 2 * kl
+    assert float(kl) > 1e-4  # the prefix ranks differently, so the term is not trivially zero
+    assert float(loss) == pytest.approx(float(want), rel=1e-5)
+
+
+def test_prefix_distillation_leaves_the_full_size_untaught(still):
+    """The full size is the teacher: the distillation term's gradient reaches only the prefix's
+    dimensions."""
+    q = torch.nn.functional.normalize(torch.randn(3, 6), dim=-1).requires_grad_()
+    d = torch.nn.functional.normalize(torch.randn(3, 6), dim=-1)
+    terms = parse_embedding_terms("matryoshka:dims=2,distill=1")
+    from rankwise.losses.embedding_terms import prefix_distillation, score_stack
+
+    prefix_distillation(score_stack(q, d, terms, normalize=True), terms).backward()
+    assert q.grad[:, 2:].abs().max() == 0 and q.grad[:, :2].abs().max() > 0
+
+
 def test_gradient_caching_equals_the_plain_step_with_terms(still):
-    terms = parse_embedding_terms("matryoshka:dims=8/16+quantize:precision=int8")
+    terms = parse_embedding_terms("matryoshka:dims=8/16,distill=0.5+quantize:precision=int8")
     still.zero_grad()
     forward_backward(still, QUERIES, DOCS, _infonce, terms=terms)
     plain = _grads(still)
@@ -70,6 +97,8 @@ def test_bad_specs_and_families(tiny_model_dir):
         ("quantize:precision=fp4", "precision 'fp4'"),
         ("pca:dims=8", "unknown term 'pca'"),
         ("matryoshka:dims=8,size=2", "no parameter 'size'"),
+        ("matryoshka:dims=8,distill=1/2", "expected one number"),
+        ("matryoshka:dims=8,distill=1,tau=0", "tau > 0"),
     ]:
         with pytest.raises(ConfigError, match=part):
             parse_embedding_terms(bad)

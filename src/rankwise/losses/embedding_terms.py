@@ -5,7 +5,11 @@ learning and quantisation-aware training. Each wraps whatever loss the run uses 
   m dimensions of the embeddings for each m in ``dims``, L = sum_m w_m L(s_m), so any prefix of
   the embedding is a usable smaller one. With a normalising model the prefixes are normalised
   again (a prefix of a unit vector is not one), as sentence-transformers' MatryoshkaLoss scores
-  them by cosine.
+  them by cosine. ``distill=W`` adds self-distillation of the full size into each prefix (the
+  score-level KL of Starbucks, Zhuang et al. 2024; sentence-transformers' ``Matryoshka2dLoss``
+  has an embedding-level one): W * sum_m KL(softmax(s / tau) || softmax(s_m / tau)) per query over
+  the batch's documents, the full-size scores s held fixed as the teacher (``tau``, default 0.05),
+  so a prefix learns the full size's ranking of every candidate, not only where the positive is.
 * **Quantisation-aware** terms: the loss is also applied to the scores of quantised embeddings,
   int8 (x -> round(x / s) * s with s = max|x| / 127 over the batch) or binary (sign(x)), with the
   straight-through estimator (Bengio et al., 2013): the forward pass sees the quantised values,
@@ -22,6 +26,10 @@ or both joined by ``+``. The full-size, full-precision loss is always the first 
 >>> binary = parse_embedding_terms("quantize:precision=binary")
 >>> [s.tolist() for s in score_stack(q, d, binary, normalize=False)]
 [[[25.0, 0.0]], [[2.0, 0.0]]]
+>>> full, prefix = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 0.0]])
+>>> kl = prefix_distillation([full, prefix], parse_embedding_terms("matryoshka:dims=1,distill=1,tau=1"))
+>>> round(float(kl), 4)  # sum_i p_i log(2 p_i), p = softmax([1, 0]) = (0.731, 0.269)
+0.1109
 """
 
 from __future__ import annotations
@@ -41,6 +49,8 @@ class EmbeddingTerms:
     dim_weights: tuple[float, ...] = ()
     precision: str | None = None  # a quantisation-aware term
     precision_weight: float = 1.0
+    distill: float = 0.0  # weight of the full size's KL into each prefix (0: none)
+    distill_tau: float = 0.05
 
 
 def _numbers(text: str, kind: type, what: str) -> tuple:
@@ -51,17 +61,22 @@ def _numbers(text: str, kind: type, what: str) -> tuple:
 
 
 def parse_embedding_terms(text: str) -> EmbeddingTerms:
-    """``"matryoshka:dims=64/128,weights=1/1+quantize:precision=binary,weight=0.5"``."""
+    """``"matryoshka:dims=64/128,weights=1/1,distill=1,tau=0.05+quantize:precision=binary,weight=0.5"``."""
     from rankwise.spec import parse_sum
 
     dims: tuple[int, ...] = ()
     dim_weights: tuple[float, ...] = ()
     precision, precision_weight = None, 1.0
+    distill, distill_tau = 0.0, 0.05
     for term in parse_sum(text, "embedding_terms"):
         params = dict(term.params)
         if term.name == "matryoshka":
             dims = _numbers(params.pop("dims", ""), int, "dims")
             dim_weights = _numbers(params.pop("weights", ""), float, "weights") or (1.0,) * len(dims)
+            distill = _number(params.pop("distill", "0"), "distill")
+            distill_tau = _number(params.pop("tau", "0.05"), "tau")
+            if distill < 0 or distill_tau <= 0:
+                raise ConfigError("embedding_terms: matryoshka needs distill >= 0 and tau > 0")
             if not dims or len(dim_weights) != len(dims) or min(dims) < 1:
                 raise ConfigError("embedding_terms: matryoshka needs dims=a/b/... (and one weight per dim)")
         elif term.name == "quantize":
@@ -73,7 +88,14 @@ def parse_embedding_terms(text: str) -> EmbeddingTerms:
             raise ConfigError(f"embedding_terms: unknown term {term.name!r}; choose matryoshka or quantize")
         if params:
             raise ConfigError(f"embedding_terms: {term.name} has no parameter {next(iter(params))!r}")
-    return EmbeddingTerms(dims, dim_weights, precision, precision_weight)
+    return EmbeddingTerms(dims, dim_weights, precision, precision_weight, distill, distill_tau)
+
+
+def _number(text: str, what: str) -> float:
+    values = _numbers(text, float, what)
+    if len(values) != 1:
+        raise ConfigError(f"embedding_terms: {what} {text!r}: expected one number")
+    return values[0]
 
 
 def quantize(x: torch.Tensor, precision: str) -> torch.Tensor:
@@ -103,3 +125,15 @@ def score_stack(q: torch.Tensor, d: torch.Tensor, terms: EmbeddingTerms, *, norm
 def weights(terms: EmbeddingTerms) -> list[float]:
     """One weight per matrix of :func:`score_stack`."""
     return [1.0, *terms.dim_weights, *([terms.precision_weight] if terms.precision else [])]
+
+
+def prefix_distillation(stack: list[torch.Tensor], terms: EmbeddingTerms) -> torch.Tensor:
+    """The ``distill`` term over :func:`score_stack`'s matrices: the full size's softmax over each
+    query's documents (no gradient) as the target of every Matryoshka prefix's, KL summed over
+    prefixes, averaged over queries, times the weight."""
+    teacher = torch.log_softmax(stack[0].detach() / terms.distill_tau, dim=-1)
+    total = stack[0].new_zeros(())
+    for prefix in stack[1 : 1 + len(terms.dims)]:
+        student = torch.log_softmax(prefix / terms.distill_tau, dim=-1)
+        total = total + torch.nn.functional.kl_div(student, teacher, log_target=True, reduction="batchmean")
+    return terms.distill * total

@@ -93,8 +93,9 @@ class TrainConfig(BaseModel):
     )
     embedding_terms: Optional[str] = Field(
         None,
-        description="dual encoder: 'matryoshka:dims=64/128/256' and/or 'quantize:precision=int8|binary' (straight-through), "
-        "each applying the loss to those embeddings' scores too",
+        description="dual encoder: 'matryoshka:dims=64/128/256[,weights=..,distill=W,tau=T]' and/or "
+        "'quantize:precision=int8|binary' (straight-through), each applying the loss to those embeddings' scores too "
+        "(distill: KL from the full size's scores into each prefix's)",
     )
     lora: Optional[str] = Field(
         None,

@@ -139,7 +139,7 @@ def forward_backward(
     kw = {"token_cache": token_cache, "chunk_tokens": chunk_tokens}
     combine, loss = (lambda q, d: q @ d.T), loss_of_scores
     if terms is not None:  # Matryoshka / quantisation-aware: the loss over a stack of score matrices
-        from rankwise.losses.embedding_terms import score_stack, weights
+        from rankwise.losses.embedding_terms import prefix_distillation, score_stack, weights
 
         w = weights(terms)
 
@@ -149,6 +149,8 @@ def forward_backward(
         def loss(stack):
             full, info = loss_of_scores(stack[0])
             extra = [wi * loss_of_scores(s)[0] for wi, s in zip(w[1:], stack[1:])]
+            if terms.distill:
+                extra.append(prefix_distillation(list(stack), terms))
             return full + sum(extra), info | {"loss_full_size": float(full.detach())}
 
     return cached_forward_backward(

@@ -241,7 +241,9 @@ def eval_cmd(
     dims: Optional[str] = typer.Option(
         None, help="the cost-quality frontier: embedding prefixes to evaluate, e.g. 64,128,384 (Matryoshka)"
     ),
-    precision: Optional[str] = typer.Option(None, help="with the frontier: fp32,int8,binary (exact search over codes)"),
+    precision: Optional[str] = typer.Option(
+        None, help="with the frontier: fp32,int8,binary,binary-itq (exact search over codes)"
+    ),
     overwrite: bool = typer.Option(False, help="clear a non-empty --out first (a run folder never mixes two runs)"),
     run: Optional[Path] = typer.Option(
         None, help="score an existing run instead (a TREC file or a run folder: eval, train, rerank)"

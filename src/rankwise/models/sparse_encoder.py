@@ -20,7 +20,8 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from rankwise.io import atomic_path
 from rankwise.models.bi_encoder import Side, TokenCount, resolve_source
 from rankwise.models.chunks import length_chunks, restore_order
 from rankwise.models.modes import evaluating
+from rankwise.models.sparse_pooling import splade_pool
 
 _ST_TRANSFORMER = {
     "transformer_task": "fill-mask",
@@ -165,6 +167,7 @@ class SparseEncoder(nn.Module):
         if inference_free is not None:
             self.config.inference_free = inference_free
         self.query_weights = None
+        self._pooled_head_ok: bool | None = None
         if self.config.inference_free:
             table = idf if idf is not None else table if table is not None else torch.ones(self.mlm.config.vocab_size)
             self.query_weights = nn.Parameter(table.float(), requires_grad=self.config.train_query_weights)
@@ -221,9 +224,29 @@ class SparseEncoder(nn.Module):
                 rows[i, x] = 1.0  # presence, not counts, as SparseStaticEmbedding does
             return rows * self.query_weights
         batch = {k: v.to(self.device) for k, v in self.tokenizer.pad({"input_ids": ids}, return_tensors="pt").items()}
-        logits = self.mlm(**batch).logits
-        weights = torch.log1p(torch.relu(logits * batch["attention_mask"].unsqueeze(-1).to(logits.dtype)))
-        return weights.max(dim=1).values
+        if self._pooled_head():
+            head = self.mlm.get_output_embeddings()
+            with _head_input(head):
+                states = self.mlm(**batch).logits  # the output layer's input: its logits are never built
+            return splade_pool(states, head.weight, head.bias, batch["attention_mask"])
+        return _dense_pool(self.mlm(**batch).logits, batch["attention_mask"])
+
+    def _pooled_head(self) -> bool:
+        """Whether :func:`splade_pool` may stand in for the masked LM's output layer: it is a plain
+        ``Linear`` whose logits the model returns as they are (checked once on a short text, as
+        some architectures transform logits after that layer)."""
+        if self._pooled_head_ok is None:
+            head = self.mlm.get_output_embeddings()
+            self._pooled_head_ok = False
+            if type(head) is nn.Linear:
+                ids = self.tokenizer(["a check of the output layer"], return_tensors="pt").to(self.device)
+                with evaluating(self):
+                    dense = _dense_pool(self.mlm(**ids).logits, ids["attention_mask"])
+                    with _head_input(head):
+                        states = self.mlm(**ids).logits
+                    pooled = splade_pool(states, head.weight, head.bias, ids["attention_mask"])
+                self._pooled_head_ok = bool(torch.allclose(pooled, dense, rtol=1e-4, atol=1e-5))
+        return self._pooled_head_ok
 
     def embed_counted(
         self, texts: Sequence[str], side: Side, *, token_cache: dict | None = None, chunk_tokens: int | None = None
@@ -326,6 +349,22 @@ class SparseEncoder(nn.Module):
         params = {"default_route": "document", "allow_empty_key": True, "route_mappings": {}}
         _write(tmp / "router_config.json", {"types": types, "structure": structure, "parameters": params})
         _write(tmp / "modules.json", [_module(0, "", "Router")])
+
+
+def _dense_pool(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """SPLADE's pooling over full ``[texts, tokens, vocab]`` logits (any output layer)."""
+    return torch.log1p(torch.relu(logits * mask.unsqueeze(-1).to(logits.dtype))).max(dim=1).values
+
+
+@contextmanager
+def _head_input(head: nn.Module) -> Iterator[None]:
+    """The output layer returns its input for the block, so the model's "logits" are the states
+    :func:`splade_pool` needs."""
+    head.forward = lambda x: x
+    try:
+        yield
+    finally:
+        del head.forward
 
 
 def _module(idx: int, path: str, kind: str) -> dict:

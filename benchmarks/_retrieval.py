@@ -78,3 +78,12 @@ def pooled_auc_ci(a_runs: list[dict], b_runs: list[dict] | None = None, *, resam
         values.append(np.mean(np.subtract(a, b)))
     lo, hi = np.quantile(values, [0.025, 0.975])
     return [float(lo), float(hi)]
+
+
+def shrink_pools(result: dict) -> dict:
+    """A run's record as kept in the repository: pool scores at float32's 9 significant digits
+    (the model's scores are float32, so no two compare differently and AUC is unchanged)."""
+    pools = {
+        q: [[float(f"{x:.9g}") for x in side] for side in pair] for q, pair in result["per_query"]["pools"].items()
+    }
+    return result | {"per_query": result["per_query"] | {"pools": pools}}

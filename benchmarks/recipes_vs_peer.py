@@ -42,7 +42,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: benchmarks is a package
 from benchmarks._cache import RunCache  # noqa: E402
 from benchmarks._machine import machine, write_result  # noqa: E402
-from benchmarks._retrieval import METRICS, common_queries, measure, pooled_auc_ci, seed_averaged  # noqa: E402
+from benchmarks._retrieval import METRICS, common_queries, measure, pooled_auc_ci, seed_averaged, shrink_pools  # noqa: E402
 from benchmarks.settings import REPO, SHARED, STDLIB_TRAIN  # noqa: E402
 from rankwise.data import examples_from_qrels, load_beir  # noqa: E402
 from rankwise.data.stdlib_code import ensure_built  # noqa: E402
@@ -227,17 +227,8 @@ def load(path: Path, opts: dict) -> BiEncoder:
     return BiEncoder.load(str(path), query_max_length=opts["query_max_length"], doc_max_length=opts["doc_max_length"])
 
 
-def shrink(result: dict) -> dict:
-    """A run's record as kept in the repository: pool scores at float32's 9 significant digits
-    (the model's scores are float32, so no two compare differently and AUC is unchanged)."""
-    pools = {
-        q: [[float(f"{x:.9g}") for x in side] for side in pair] for q, pair in result["per_query"]["pools"].items()
-    }
-    return result | {"per_query": result["per_query"] | {"pools": pools}}
-
-
 def shrink_any(result: dict) -> dict:
-    return shrink(result) if "per_query" in result else result  # base_dev's and dev-only records as they are
+    return shrink_pools(result) if "per_query" in result else result  # base_dev's and dev-only records as they are
 
 
 def complete(found: dict | None) -> bool:

@@ -1,12 +1,13 @@
-"""benchmarks/_retrieval.py: pooled AUC by hand; a memo of corpus embeddings changes no figure and
+"""benchmarks/_retrieval.py: pooled AUC by hand; kept pool scores keep every AUC exact; a memo of corpus embeddings changes no figure and
 encodes a corpus once per model weights."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
-from benchmarks._retrieval import measure, pooled_auc
+from benchmarks._retrieval import measure, pooled_auc, shrink_pools
 from rankwise.data import load_beir  # noqa: E402
 from rankwise.models import BiEncoder  # noqa: E402
 
@@ -45,3 +46,21 @@ def test_memo_reuses_embeddings_only_for_the_same_weights(toy_beir, tiny_model_d
     calls.clear()
     measure(model, test, 5, memo=memo)
     assert calls.count("doc") == 1 and len(memo) == 1
+
+
+def test_kept_pool_scores_keep_every_auc_exact():
+    rng = np.random.default_rng(0)
+    # float32 scores as the index returns them, with near-ties a shorter rounding would merge
+    base = rng.random(200).astype(np.float32)
+    pools = {
+        f"q{i}": [base[i : i + 2].tolist(), np.nextafter(base[i : i + 40], 2, dtype=np.float32).tolist()]
+        for i in range(50)
+    }
+    result = {"per_query": {"ndcg@10": {"q0": 1.0}, "pools": pools}}
+    kept = shrink_pools(result)["per_query"]["pools"]
+    assert len(str(kept)) < len(str(pools))
+    for q in pools:
+        for ours, theirs in zip(kept[q], pools[q]):
+            assert np.array_equal(np.float32(ours), np.float32(theirs))
+    qids = list(pools)
+    assert pooled_auc(kept, qids) == pooled_auc(pools, qids)

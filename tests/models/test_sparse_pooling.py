@@ -30,6 +30,22 @@ def test_equals_the_dense_pooling_and_passes_a_gradient_check(monkeypatch):
     assert torch.autograd.gradcheck(lambda s, w, b: sparse_pooling.splade_pool(s, w, b, mask), (states, weight, bias))
 
 
+def test_bf16_autocast_gives_float32_gradients_close_to_the_dense_ones():
+    states, weight, bias, mask = (x.float() if x.is_floating_point() else x for x in _inputs())
+    states, weight, bias = (x.detach().requires_grad_() for x in (states, weight, bias))
+    upstream = torch.linspace(-1, 1, weight.shape[0])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        pooled = sparse_pooling.splade_pool(states, weight, bias, mask)
+    (pooled.float() * upstream).sum().backward()
+    got = [x.grad.clone() for x in (states, weight, bias)]
+    assert all(g.dtype == torch.float32 for g in got)
+    for x in (states, weight, bias):
+        x.grad = None
+    (_dense_pool(states @ weight.T + bias, mask) * upstream).sum().backward()
+    for g, x in zip(got, (states, weight, bias)):
+        torch.testing.assert_close(g, x.grad, rtol=0.05, atol=0.05)  # bf16 logits: about 3 significant digits
+
+
 def test_padding_never_wins_the_maximum():
     states, weight, bias, mask = _inputs()
     with torch.no_grad():

@@ -41,13 +41,15 @@ class _SpladeHead(torch.autograd.Function):
     def forward(ctx, states, weight, bias, mask):
         values, index = max_pooled_logits(states, weight, bias, mask)
         ctx.save_for_backward(states, weight, values, index)
-        ctx.has_bias = bias is not None
+        ctx.bias_dtype = None if bias is None else bias.dtype
         return torch.log1p(torch.relu(values))
 
     @staticmethod
     def backward(ctx, grad_out):
         states, weight, values, index = ctx.saved_tensors
         n, length, hidden = states.shape
+        # float32 products whatever autocast ran the forward in; each gradient in its input's dtype
+        values, grad_out = values.float(), grad_out.float()
         g = torch.where(values > 0, grad_out / (1 + values.clamp_min(0)), torch.zeros_like(grad_out))
         text, term = g.nonzero(as_tuple=True)
         rows = text * length + index[text, term]  # the flat token each non-zero came from
@@ -56,11 +58,11 @@ class _SpladeHead(torch.autograd.Function):
         sparse = sparse.coalesce()
         grad_states = grad_weight = grad_bias = None
         if ctx.needs_input_grad[0]:
-            grad_states = torch.sparse.mm(sparse, weight).view(n, length, hidden)
+            grad_states = torch.sparse.mm(sparse, weight.float()).view(n, length, hidden).to(states.dtype)
         if ctx.needs_input_grad[1]:
-            grad_weight = torch.sparse.mm(sparse.t(), states.reshape(n * length, hidden))
-        if ctx.has_bias and ctx.needs_input_grad[2]:
-            grad_bias = g.sum(dim=0)
+            grad_weight = torch.sparse.mm(sparse.t(), states.reshape(n * length, hidden).float()).to(weight.dtype)
+        if ctx.bias_dtype is not None and ctx.needs_input_grad[2]:
+            grad_bias = g.sum(dim=0).to(ctx.bias_dtype)
         return grad_states, grad_weight, grad_bias, None
 
 

@@ -28,34 +28,35 @@ def _grads(model):
     return {n: p.grad.clone() for n, p in model.backbone.named_parameters() if p.grad is not None}
 
 
-def test_matryoshka_and_binary_loss_by_hand(still):
-    terms = parse_embedding_terms("matryoshka:dims=8/16,weights=1/0.5+quantize:precision=binary,weight=0.25")
-    still.zero_grad()
-    loss, info, _ = forward_backward(still, QUERIES, DOCS, _infonce, terms=terms)
+def _step(model, spec: str):
+    """The loss of one step with ``spec``'s terms, and the embeddings it saw (no grad)."""
+    model.zero_grad()
+    loss, info, _ = forward_backward(model, QUERIES, DOCS, _infonce, terms=parse_embedding_terms(spec))
     with torch.no_grad():
-        q, d = still.embed(QUERIES, "query"), still.embed(DOCS, "doc")
-        n = torch.nn.functional.normalize
-        want = _infonce(q @ d.T)[0]
-        want += _infonce(n(q[:, :8], dim=-1) @ n(d[:, :8], dim=-1).T)[0]
-        want += 0.5 * _infonce(n(q[:, :16], dim=-1) @ n(d[:, :16], dim=-1).T)[0]
-        want += 0.25 * _infonce(torch.sign(q) @ torch.sign(d).T)[0]
+        return loss, info, model.embed(QUERIES, "query"), model.embed(DOCS, "doc")
+
+
+def _prefix_scores(q, d, m):
+    n = torch.nn.functional.normalize
+    return n(q[:, :m], dim=-1) @ n(d[:, :m], dim=-1).T
+
+
+def test_matryoshka_and_binary_loss_by_hand(still):
+    spec = "matryoshka:dims=8/16,weights=1/0.5+quantize:precision=binary,weight=0.25"
+    loss, info, q, d = _step(still, spec)
+    want = _infonce(q @ d.T)[0] + _infonce(_prefix_scores(q, d, 8))[0] + 0.5 * _infonce(_prefix_scores(q, d, 16))[0]
+    want += 0.25 * _infonce(torch.sign(q) @ torch.sign(d).T)[0]
     assert float(loss) == pytest.approx(float(want), rel=1e-5)
     assert info["loss_full_size"] == pytest.approx(float(_infonce(q @ d.T)[0]), rel=1e-5)
 
 
 def test_prefix_distillation_by_hand(still):
-    terms = parse_embedding_terms("matryoshka:dims=8,weights=0,distill=2,tau=0.1")
-    still.zero_grad()
-    loss, _, _ = forward_backward(still, QUERIES, DOCS, _infonce, terms=terms)
-    with torch.no_grad():
-        q, d = still.embed(QUERIES, "query"), still.embed(DOCS, "doc")
-        n = torch.nn.functional.normalize
-        p = torch.softmax(q @ d.T / 0.1, dim=-1)
-        p8 = torch.softmax(n(q[:, :8], dim=-1) @ n(d[:, :8], dim=-1).T / 0.1, dim=-1)
-        kl = (p * (p.log() - p8.log())).sum(-1).mean()  # KL(full || prefix) per query, averaged
-        want = _infonce(q @ d.T)[0] + 2 * kl
+    loss, _, q, d = _step(still, "matryoshka:dims=8,weights=0,distill=2,tau=0.1")
+    p = torch.softmax(q @ d.T / 0.1, dim=-1)
+    p8 = torch.softmax(_prefix_scores(q, d, 8) / 0.1, dim=-1)
+    kl = (p * (p.log() - p8.log())).sum(-1).mean()  # KL(full || prefix) per query, averaged
     assert float(kl) > 1e-4  # the prefix ranks differently, so the term is not trivially zero
-    assert float(loss) == pytest.approx(float(want), rel=1e-5)
+    assert float(loss) == pytest.approx(float(_infonce(q @ d.T)[0] + 2 * kl), rel=1e-5)
 
 
 def test_prefix_distillation_leaves_the_full_size_untaught(still):

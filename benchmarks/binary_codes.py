@@ -1,8 +1,8 @@
 """Binary codes with and without iterative quantisation (``binary`` against ``binary-itq``).
 
-The packaged all-MiniLM-L6-v2, zero-shot, as loaded and rotated onto the principal axes of its
-training documents' embeddings (``BiEncoder.rotate_to_principal_axes``, the frontier study's
-Matryoshka start): nDCG@10 of exact search over fp32, sign-bit and ITQ sign-bit codes at 128 and
+The packaged all-MiniLM-L6-v2, zero-shot, as loaded and rotated onto the principal axes of the
+embeddings of its train split's corpus (``BiEncoder.rotate_to_principal_axes``; the frontier study
+rotates onto the train positives, a subset of it, with ``rotate_onto_training_documents``): nDCG@10 of exact search over fp32, sign-bit and ITQ sign-bit codes at 128 and
 384 dimensions (``rankwise.metrics.frontier``), on queries no test table reports: stdlib-code's dev
 split and SciFact's train queries. No training, no seeds: it asks only whether ITQ gives back what
 the rotation takes from sign bits (benchmarks/README.md, "The cost-quality frontier").

@@ -67,7 +67,7 @@ class QuantizedIndex:
 
     @property
     def nbytes(self) -> int:
-        """Bytes the stored corpus takes (codes and scales)."""
+        """Bytes the stored corpus takes (codes, scales, and ITQ's rotation and mean)."""
         extra = self.scale.nbytes if self.scale is not None else 0
         if self.itq is not None:
             extra += 4 * (self.dims * self.dims + self.dims)  # the rotation and the mean, float32

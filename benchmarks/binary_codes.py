@@ -12,6 +12,7 @@ the rotation takes from sign bits (benchmarks/README.md, "The cost-quality front
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -37,6 +38,20 @@ def cells(rotated: bool, root: Path, split: str) -> dict:
     return {f"{d}/{p}": c["ndcg@10"] for d, row in f.cells.items() for p, c in row.items()}
 
 
+def markdown(result: dict) -> str:
+    """benchmarks/README's table: binary / binary-itq nDCG@10 per arm and size."""
+    sets = result["datasets"]
+    lines = [
+        "| | stdlib-code dev, binary / binary-itq | SciFact train queries, binary / binary-itq |",
+        "|---|---:|---:|",
+    ]
+    for arm in ("as-loaded", "rotated"):
+        for d in sorted(result["dims"], reverse=True):
+            pair = [f"{s[arm][f'{d}/binary']:.4f} / {s[arm][f'{d}/binary-itq']:.4f}" for s in sets.values()]
+            lines.append(f"| {arm.replace('-', ' ')}, {d} dimensions | {pair[0]} | {pair[1]} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     from rankwise.data.stdlib_code import ensure_built
 
@@ -48,6 +63,7 @@ def main() -> None:
             out[name]["rotated" if rotated else "as-loaded"] = cells(rotated, root, split)
             print(name, rotated, out[name], flush=True)
     write_result(OUT, {"machine": machine(), "dims": DIMS, "precisions": PRECISIONS, "datasets": out}, PEERS)
+    print(markdown(json.loads(OUT.read_text())))
     print(f"wrote {OUT}")
 
 

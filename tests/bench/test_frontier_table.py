@@ -53,3 +53,14 @@ def test_cells_over_seeds_and_the_bar_by_hand():
     b = bar({"plain": plain, "matryoshka": matryoshka})
     m128 = np.mean([np.mean(list(r["per_query"]["128/fp32"].values())) for r in matryoshka])
     assert b["points"] == pytest.approx(100 * (m128 - want)) and b["ci_points"][0] <= b["points"] <= b["ci_points"][1]
+
+
+def test_the_readme_binary_codes_rows_are_rendered_from_binary_codes_json():
+    from benchmarks.binary_codes import OUT as CODES
+    from benchmarks.binary_codes import markdown as codes_markdown
+
+    result = json.loads(CODES.read_text())
+    readme = set((REPO / "benchmarks" / "README.md").read_text(encoding="utf-8").splitlines())
+    rows = codes_markdown(result).splitlines()
+    assert len(rows) == 6 and all(r in readme for r in rows), [r for r in rows if r not in readme]
+    assert result["commit"] and result["versions"]["faiss-cpu"]

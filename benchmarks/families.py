@@ -1,8 +1,9 @@
 """Learned sparse and multi-vector models: rankwise against sentence-transformers 6's own trainers.
 
 For each family (``sparse``: SPLADE; ``inference-free``; ``multi-vector``: ColBERT), dataset
-(stdlib-code, SciFact) and seed, both sides start from the same weights (rankwise's fresh model
-for that seed, saved once: all-MiniLM-L6-v2 with its masked-LM head drawn from the seed, or a fresh
+(stdlib-code, SciFact) and seed, both sides start from the same weights (rankwise's start for that
+seed, saved once: all-MiniLM-L6-v2 with its masked-LM head drawn from the seed and fit on the
+training positives as ``rw.train`` fits it, ``rankwise.models.sparse_head``; or a fresh
 128-dimension projection; the inference-free query table at the training documents' IDF), train on
 the same batches of (query, positive) pairs from the train qrels (rankwise's no-duplicates sampler;
 the peer replays them) for ``--steps`` steps of 32 at the same learning rate, queries at 32 and
@@ -59,6 +60,7 @@ def start_model(family: str, seed: int, data: str, folder: Path) -> Path:
     from rankwise.data import examples_from_qrels
     from rankwise.models.multi_vector import MultiVectorEncoder
     from rankwise.models.sparse_encoder import SparseEncoder
+    from rankwise.models.sparse_head import fit_fresh_head
 
     if family == "multi-vector":
         model = MultiVectorEncoder(seed=seed, doc_max_length=DOC_LEN)
@@ -66,9 +68,12 @@ def start_model(family: str, seed: int, data: str, folder: Path) -> Path:
         model = SparseEncoder(
             seed=seed, inference_free=family == "inference-free", query_max_length=QUERY_LEN, doc_max_length=DOC_LEN
         )
+        documents = list(
+            dict.fromkeys(t for ex in examples_from_qrels(dataset(data, "train")) for _, t in ex.positives)
+        )
+        fit_fresh_head(model, documents, seed=seed)  # rankwise's sparse start, given to both sides
         if family == "inference-free":
-            examples = examples_from_qrels(dataset(data, "train"))
-            model.set_idf(list(dict.fromkeys(t for ex in examples for _, t in ex.positives)))
+            model.set_idf(documents)
     return model.save(folder)
 
 

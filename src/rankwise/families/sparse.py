@@ -5,6 +5,7 @@ retrieves exactly from an inverted index (or Seismic's approximate one), reranks
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import torch
@@ -14,6 +15,8 @@ from rankwise.families.base import register_family
 from rankwise.losses.sparsity import SPARSITY
 from rankwise.models.sparse_encoder import SparseEncoder, is_sparse_folder
 from rankwise.registry import FAMILIES
+
+log = logging.getLogger(__name__)
 
 
 @register_family(SparseEncoder)
@@ -32,10 +35,24 @@ class SparseFamily(EncodedApartFamily):
         return [(["query_weights"], -1.0)] if self.model.query_weights is not None else []
 
     def prepare_training(self, examples, config) -> None:
-        """An inference-free model whose query table is untouched starts it at the training documents' IDF."""
+        """A masked-LM head the checkpoint lacked is fit on the training documents
+        (:mod:`rankwise.models.sparse_head`); an inference-free model whose query table is untouched
+        starts it at their IDF."""
+        documents = list(dict.fromkeys(t for ex in examples for _, t in ex.positives + ex.negatives))
+        if self.model.fresh_parameters and config.head_fit_steps:
+            from rankwise.models.sparse_head import fit_fresh_head
+
+            fit = fit_fresh_head(
+                self.model,
+                documents,
+                steps=config.head_fit_steps,
+                expansion=config.head_fit_expansion,
+                seed=config.seed,
+            )
+            log.info("fresh masked-LM head fit: %s", fit)
         table = self.model.query_weights
         if table is not None and bool((table == 1).all()):
-            self.model.set_idf(list(dict.fromkeys(t for ex in examples for _, t in ex.positives + ex.negatives)))
+            self.model.set_idf(documents)
 
     def begin_step(self, step: int, config) -> None:
         self.step = step

@@ -110,8 +110,9 @@ def _read_lengths(path: Path, backbone: Path, cfg: SparseConfig) -> SparseConfig
 
 
 def _read(model, query_max_length: int | None, doc_max_length: int | None, seed: int = 0):
-    """Masked LM, tokenizer, config, query table (or None) and label of what ``model`` names; a
-    masked-LM head the checkpoint lacks is initialised from ``seed`` (not the global random state)."""
+    """Masked LM, tokenizer, config, query table (or None), label of what ``model`` names and the
+    names of the parameters its checkpoint lacks (a masked-LM head, initialised from ``seed``, not
+    the global random state)."""
     from transformers import AutoModelForMaskedLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -134,12 +135,15 @@ def _read(model, query_max_length: int | None, doc_max_length: int | None, seed:
         hf_logging.set_verbosity_error()  # a dense checkpoint has no masked-LM transform: initialised, as intended
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            mlm = AutoModelForMaskedLM.from_pretrained(str(backbone), attn_implementation="sdpa")
+            mlm, info = AutoModelForMaskedLM.from_pretrained(
+                str(backbone), attn_implementation="sdpa", output_loading_info=True
+            )
     except (OSError, ValueError) as exc:
         raise RankwiseError(f"cannot load model {model!r} as a masked LM: {exc}") from None
     finally:
         hf_logging.set_verbosity_warning()
-    return mlm, tokenizer, cfg, table, label
+    fresh = tuple(n for n, _ in mlm.named_parameters() if n in set(info["missing_keys"]))
+    return mlm, tokenizer, cfg, table, label, fresh
 
 
 class SparseEncoder(nn.Module):
@@ -163,7 +167,10 @@ class SparseEncoder(nn.Module):
         from rankwise.device import resolve_device
 
         super().__init__()
-        self.mlm, self.tokenizer, self.config, table, self.name = _read(model, query_max_length, doc_max_length, seed)
+        self.mlm, self.tokenizer, self.config, table, self.name, fresh = _read(
+            model, query_max_length, doc_max_length, seed
+        )
+        self.fresh_parameters: tuple[str, ...] = fresh  # drawn, not loaded: fit by sparse_head.fit_fresh_head
         if inference_free is not None:
             self.config.inference_free = inference_free
         self.query_weights = None

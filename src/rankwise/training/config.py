@@ -153,6 +153,15 @@ class TrainConfig(BaseModel):
         description="sparse encoders: flops:query=Q,doc=D,warmup=W | idf-flops:doc=D,warmup=W "
         "(default: flops for SPLADE, idf-flops for inference-free)",
     )
+    head_fit_steps: int = Field(
+        60,
+        ge=0,
+        description="sparse encoders from a checkpoint without a masked-LM head: fit the drawn head to name each "
+        "token for this many steps, then shift its biases to a sparse start (0: train from the drawn head)",
+    )
+    head_fit_expansion: float = Field(
+        1.0, gt=0, description="that start's mean active terms per document, as a multiple of its distinct tokens"
+    )
     same_text_same_doc: bool = Field(
         False, description="documents with identical text count as one in a batch (never each other's negative)"
     )

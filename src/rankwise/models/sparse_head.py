@@ -1,0 +1,132 @@
+"""A masked-LM head for SPLADE when the checkpoint has none (a sentence-transformers model).
+
+A dense checkpoint such as all-MiniLM-L6-v2 has no masked-LM transform, so transformers draws one:
+its logits are noise around zero, about 29,000 of 30,522 terms are active in every text, a query-
+document score is ~26,000 and InfoNCE is saturated from the first step (benchmarks/README.md, "The
+families study"). rankwise's answer, before contrastive training:
+
+1. **Fit the drawn parameters to name each token** (backbone frozen, dropout off): cross-entropy of
+   the head's logits at every non-special position against the token there, the decoder tied to the
+   word embeddings and frozen, so the transform learns to map a contextual state back onto the
+   vocabulary as a masked-LM head does (without masking: the start should be lexical).
+2. **Shift every vocabulary bias by one constant** so a text has, on average over a sample,
+   ``expansion`` x its distinct non-special tokens active terms (``log(1 + relu(.))`` is zero below
+   the shift): SPLADE starts sparse and near a lexical match instead of saturated.
+
+Only the parameters the checkpoint lacked change (``SparseEncoder.fresh_parameters``); they are
+then saved with the model, so a folder written afterwards loads with no fresh parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from rankwise.errors import RankwiseError
+from rankwise.models.modes import evaluating
+
+
+@dataclass(frozen=True)
+class HeadFit:
+    """What :func:`fit_fresh_head` did."""
+
+    steps: int
+    loss: float  # the last step's cross-entropy
+    accuracy: float  # the last step's top-1 accuracy at naming the token
+    shift: float  # added to every vocabulary bias
+    nonzeros: float  # the mean active terms per text it aimed at
+
+
+def fit_fresh_head(
+    model,
+    texts: Sequence[str],
+    *,
+    steps: int = 60,
+    texts_per_step: int = 32,
+    lr: float = 1e-3,
+    expansion: float = 1.0,
+    seed: int = 0,
+) -> HeadFit:
+    """Fit ``model``'s fresh masked-LM parameters on ``texts`` (documents) and shift its biases.
+
+    ``model``: a :class:`~rankwise.models.SparseEncoder` whose output layer is a plain ``Linear``
+    with a bias (every masked-LM head in transformers). Draws from its own generator (``seed``), so
+    the global random state a training run resumes from is untouched.
+    """
+    names = set(model.fresh_parameters)
+    head = model.mlm.get_output_embeddings()
+    if not names or not texts:
+        raise RankwiseError("fit_fresh_head: the model has no fresh masked-LM parameters, or no texts were given")
+    if head.bias is None:
+        raise RankwiseError("fit_fresh_head: the masked LM's output layer has no bias to shift")
+    ids = model.token_ids(list(dict.fromkeys(texts)), "doc")
+    special = torch.tensor(sorted(model.tokenizer.all_special_ids), device=model.device)
+    gen = torch.Generator().manual_seed(seed)
+    trainable = {n: p.requires_grad for n, p in model.mlm.named_parameters()}
+    params = [p for n, p in model.mlm.named_parameters() if n in names]
+    for n, p in model.mlm.named_parameters():
+        p.requires_grad_(n in names)
+    try:
+        loss, accuracy = _fit(model, ids, special, params, steps, texts_per_step, lr, gen)
+        shift, target = _sparsity_shift(model, ids, special, expansion, gen)
+    finally:
+        for n, p in model.mlm.named_parameters():
+            p.requires_grad_(trainable[n])
+            p.grad = None  # the fit's last gradients must not reach the training run's first step
+    model.fresh_parameters = ()
+    return HeadFit(steps, loss, accuracy, shift, target)
+
+
+def _batch(model, ids: list[list[int]], pick: list[int]) -> dict[str, torch.Tensor]:
+    enc = model.tokenizer.pad({"input_ids": [ids[i] for i in pick]}, return_tensors="pt")
+    return {k: v.to(model.device) for k, v in enc.items()}
+
+
+def _head_states(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """``[texts, tokens, hidden]``: the output layer's input."""
+    from rankwise.models.sparse_encoder import _head_input
+
+    with _head_input(model.mlm.get_output_embeddings()):
+        return model.mlm(**batch).logits
+
+
+def _fit(model, ids, special, params, steps, texts_per_step, lr, gen) -> tuple[float, float]:
+    head = model.mlm.get_output_embeddings()
+    opt = torch.optim.Adam(params, lr=lr)
+    loss, accuracy = float("nan"), float("nan")
+    with evaluating(model, grad=True):
+        for _ in range(steps):
+            batch = _batch(model, ids, torch.randint(len(ids), (texts_per_step,), generator=gen).tolist())
+            keep = batch["attention_mask"].bool() & ~torch.isin(batch["input_ids"], special)
+            logits = head(_head_states(model, batch)[keep])
+            target = batch["input_ids"][keep]
+            value = F.cross_entropy(logits, target)
+            opt.zero_grad(set_to_none=True)
+            value.backward()
+            opt.step()
+            loss, accuracy = float(value.detach()), float((logits.argmax(1) == target).float().mean())
+    return loss, accuracy
+
+
+def _sparsity_shift(model, ids, special, expansion, gen, sample: int = 256, chunk: int = 32) -> tuple[float, float]:
+    """Add to every bias the constant that leaves ``expansion`` x the mean distinct tokens active
+    per text over a sample (the k-th largest of the sample's max-pooled logits, k = texts x target)."""
+    head = model.mlm.get_output_embeddings()
+    pick = torch.randperm(len(ids), generator=gen)[:sample].tolist()
+    special_ids = set(special.tolist())
+    target = expansion * sum(len(set(ids[i]) - special_ids) for i in pick) / len(pick)
+    maxima = []
+    with evaluating(model):
+        for start in range(0, len(pick), chunk):
+            batch = _batch(model, ids, pick[start : start + chunk])
+            logits = head(_head_states(model, batch))
+            maxima.append(logits.masked_fill(~batch["attention_mask"].bool().unsqueeze(-1), -torch.inf).amax(1))
+    pooled = torch.cat(maxima).flatten()
+    k = min(pooled.numel(), max(1, round(target * len(pick))))
+    shift = -float(torch.topk(pooled, k).values[-1])
+    with torch.no_grad():
+        head.bias += shift
+    return shift, target

@@ -77,6 +77,11 @@ def start_model(family: str, seed: int, data: str, folder: Path) -> Path:
     return model.save(folder)
 
 
+def start_once(family: str, seed: int, data: str, root: Path) -> Path:
+    folder = root / f"{family}-{data}-{seed}"
+    return folder if folder.is_dir() else start_model(family, seed, data, folder)
+
+
 def config(family: str, steps: int, seed: int):
     from rankwise.training import TrainConfig
 
@@ -246,6 +251,7 @@ def study(args) -> dict:
     from rankwise.metrics.model import evaluate_model
 
     cache = RunCache("families", keep=RUNS / "families", shrink=lambda r: r)
+    starts = Path(tempfile.mkdtemp(prefix="families-starts-"))  # a start is built once for both sides
     out: dict = {}
     for data in args.datasets.split(","):
         bm25 = evaluate_model("bm25", dataset(data, "test"), 100).metrics
@@ -258,7 +264,7 @@ def study(args) -> dict:
                     result = cache.run(
                         settings,
                         lambda folder, side=side, family=family, data=data, seed=seed: run_side(
-                            side, family, data, seed, args.steps, start_model(family, seed, data, folder / "start")
+                            side, family, data, seed, args.steps, start_once(family, seed, data, starts)
                         ),
                     )
                     print(

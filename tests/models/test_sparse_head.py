@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from rankwise.errors import RankwiseError
 from rankwise.models.sparse_encoder import SparseEncoder, mean_nonzeros
 from rankwise.models.sparse_head import _head_states, fit_fresh_head
+from tests.models.test_sparse_pooling import _Doubled
 
 DOCS = [
     "apples are red fruit that grow on trees",
@@ -87,3 +88,10 @@ def test_a_model_with_nothing_fresh_is_refused(tiny_model_dir, tmp_path):
     saved = SparseEncoder(str(SparseEncoder(str(tiny_model_dir)).save(tmp_path / "m")))
     with pytest.raises(RankwiseError, match="no fresh masked-LM parameters"):
         fit_fresh_head(saved, DOCS)
+
+
+def test_an_output_layer_whose_logits_are_transformed_is_refused(tiny_model_dir):
+    model = SparseEncoder(str(tiny_model_dir))
+    model.mlm.get_output_embeddings().__class__ = _Doubled  # the fit would fit another function
+    with pytest.raises(RankwiseError, match="head_fit_steps=0"):
+        fit_fresh_head(model, DOCS)

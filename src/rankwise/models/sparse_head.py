@@ -2,8 +2,8 @@
 
 A dense checkpoint such as all-MiniLM-L6-v2 has no masked-LM transform, so transformers draws one:
 its logits are noise around zero, about 29,000 of 30,522 terms are active in every text, a query-
-document score is ~26,000 and InfoNCE is saturated from the first step (benchmarks/README.md, "The
-families study"). rankwise's answer, before contrastive training:
+document score is ~26,000 and InfoNCE is saturated from the first step (benchmarks/README.md,
+"Sparse and multi-vector against the peer"). rankwise's answer, before contrastive training:
 
 1. **Fit the drawn parameters to name each token** (backbone frozen, dropout off): cross-entropy of
    the head's logits at every non-special position against the token there, the decoder tied to the
@@ -54,14 +54,18 @@ def fit_fresh_head(
 
     ``model``: a :class:`~rankwise.models.SparseEncoder` whose output layer is a plain ``Linear``
     with a bias (every masked-LM head in transformers). Draws from its own generator (``seed``), so
-    the global random state a training run resumes from is untouched.
+    the global random state a training run resumes from is untouched; leaves every parameter's
+    ``requires_grad`` as it was and its gradient at None.
     """
     names = set(model.fresh_parameters)
     head = model.mlm.get_output_embeddings()
     if not names or not texts:
         raise RankwiseError("fit_fresh_head: the model has no fresh masked-LM parameters, or no texts were given")
-    if head.bias is None:
-        raise RankwiseError("fit_fresh_head: the masked LM's output layer has no bias to shift")
+    if head.bias is None or not model._pooled_head():
+        raise RankwiseError(
+            "fit_fresh_head: the masked LM's output layer is not a plain Linear with a bias whose logits the "
+            "model returns as they are; train from the drawn head (head_fit_steps=0)"
+        )
     ids = model.token_ids(list(dict.fromkeys(texts)), "doc")
     special = torch.tensor(sorted(model.tokenizer.all_special_ids), device=model.device)
     gen = torch.Generator().manual_seed(seed)

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from rankwise.errors import RankwiseError
 from rankwise.models.sparse_encoder import SparseEncoder, mean_nonzeros
-from rankwise.models.sparse_head import _head_states, fit_fresh_head
+from rankwise.models.sparse_head import fit_fresh_head
 from tests.models.test_sparse_pooling import _Doubled
 
 DOCS = [
@@ -29,7 +29,7 @@ def _naming_accuracy(model: SparseEncoder) -> float:
     special = torch.tensor(model.tokenizer.all_special_ids)
     keep = batch["attention_mask"].bool() & ~torch.isin(batch["input_ids"], special)
     with torch.no_grad():
-        logits = model.mlm.get_output_embeddings()(_head_states(model.eval(), dict(batch))[keep])
+        logits = model.mlm.get_output_embeddings()(model.eval().head_states(dict(batch))[keep])
     return float((logits.argmax(1) == batch["input_ids"][keep]).float().mean())
 
 

@@ -232,11 +232,14 @@ class SparseEncoder(nn.Module):
             return rows * self.query_weights
         batch = {k: v.to(self.device) for k, v in self.tokenizer.pad({"input_ids": ids}, return_tensors="pt").items()}
         if self._pooled_head():
-            head = self.mlm.get_output_embeddings()
-            with _head_input(head):
-                states = self.mlm(**batch).logits  # the output layer's input: its logits are never built
-            return splade_pool(states, head.weight, head.bias, batch["attention_mask"])
+            head = self.mlm.get_output_embeddings()  # its logits are never built
+            return splade_pool(self.head_states(batch), head.weight, head.bias, batch["attention_mask"])
         return _dense_pool(self.mlm(**batch).logits, batch["attention_mask"])
+
+    def head_states(self, batch) -> torch.Tensor:
+        """``[texts, tokens, hidden]``: the masked LM's output layer's input for a tokenised batch."""
+        with _head_input(self.mlm.get_output_embeddings()):
+            return self.mlm(**batch).logits
 
     def _pooled_head(self) -> bool:
         """Whether :func:`splade_pool` may stand in for the masked LM's output layer: it is a plain
@@ -249,9 +252,7 @@ class SparseEncoder(nn.Module):
                 ids = self.tokenizer(["a check of the output layer"], return_tensors="pt").to(self.device)
                 with evaluating(self):
                     dense = _dense_pool(self.mlm(**ids).logits, ids["attention_mask"])
-                    with _head_input(head):
-                        states = self.mlm(**ids).logits
-                    pooled = splade_pool(states, head.weight, head.bias, ids["attention_mask"])
+                    pooled = splade_pool(self.head_states(ids), head.weight, head.bias, ids["attention_mask"])
                 self._pooled_head_ok = bool(torch.allclose(pooled, dense, rtol=1e-4, atol=1e-5))
         return self._pooled_head_ok
 

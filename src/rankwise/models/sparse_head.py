@@ -89,14 +89,6 @@ def _batch(model, ids: list[list[int]], pick: list[int]) -> dict[str, torch.Tens
     return {k: v.to(model.device) for k, v in enc.items()}
 
 
-def _head_states(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """``[texts, tokens, hidden]``: the output layer's input."""
-    from rankwise.models.sparse_encoder import _head_input
-
-    with _head_input(model.mlm.get_output_embeddings()):
-        return model.mlm(**batch).logits
-
-
 def _fit(model, ids, special, params, steps, texts_per_step, lr, gen) -> tuple[float, float]:
     head = model.mlm.get_output_embeddings()
     opt = torch.optim.Adam(params, lr=lr)
@@ -105,7 +97,7 @@ def _fit(model, ids, special, params, steps, texts_per_step, lr, gen) -> tuple[f
         for _ in range(steps):
             batch = _batch(model, ids, torch.randint(len(ids), (texts_per_step,), generator=gen).tolist())
             keep = batch["attention_mask"].bool() & ~torch.isin(batch["input_ids"], special)
-            logits = head(_head_states(model, batch)[keep])
+            logits = head(model.head_states(batch)[keep])
             target = batch["input_ids"][keep]
             value = F.cross_entropy(logits, target)
             opt.zero_grad(set_to_none=True)
@@ -126,7 +118,7 @@ def _sparsity_shift(model, ids, special, expansion, gen, sample: int = 256, chun
     with evaluating(model):
         for start in range(0, len(pick), chunk):
             batch = _batch(model, ids, pick[start : start + chunk])
-            logits = head(_head_states(model, batch))
+            logits = head(model.head_states(batch))
             maxima.append(logits.masked_fill(~batch["attention_mask"].bool().unsqueeze(-1), -torch.inf).amax(1))
     pooled = torch.cat(maxima).flatten()
     k = min(pooled.numel(), max(1, round(target * len(pick))))

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -39,6 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: benchmarks is a package
 from benchmarks._cache import RunCache  # noqa: E402
 from benchmarks._machine import machine, write_result  # noqa: E402
+from benchmarks._memory import peak_rss_mb  # noqa: E402
 from benchmarks.settings import RESULTS, RUNS, SCIFACT  # noqa: E402
 
 OUT = RESULTS / "families.json"
@@ -210,8 +210,7 @@ def evaluate(model_dir: Path, data: str) -> dict:
 def child(args) -> None:
     out = Path(args.workdir)
     seconds = (train_rankwise if args.side == "rankwise" else train_peer)(args, Path(args.start), out)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    result = {"examples_per_s": args.steps * BATCH / seconds, "seconds": seconds, "peak_rss_mb": peak}
+    result = {"examples_per_s": args.steps * BATCH / seconds, "seconds": seconds, "peak_rss_mb": peak_rss_mb()}
     print("RESULT " + json.dumps(result | evaluate(out / "model", args.data)), flush=True)
 
 

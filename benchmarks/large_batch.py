@@ -25,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: benchmarks is a package
 from benchmarks._machine import machine, write_result  # noqa: E402
+from benchmarks._memory import peak_rss_mb  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "large_batch.json"
 PEERS = ()  # libraries besides torch/transformers/sentence-transformers whose figures it reports
@@ -118,10 +119,10 @@ def side(name: str, args, out: Path) -> None:
         else:
             batch = PLAIN_FITS if name == "plain-fits" else BATCH
             result |= train_rankwise(batch, args.cache_chunk if name == "cached" else None, args.steps)
-        result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        result["peak_rss_mb"] = round(peak_rss_mb(), 1)
     except (MemoryError, RuntimeError) as exc:  # torch reports allocation failures as RuntimeError
         result["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
-        result["peak_rss_mb_at_failure"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        result["peak_rss_mb_at_failure"] = round(peak_rss_mb(), 1)
     out.write_text(json.dumps(result))
 
 

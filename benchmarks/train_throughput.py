@@ -13,9 +13,9 @@ batches: rankwise draws them with its no-duplicates sampler and the peer replays
 batch sampler. tests/training/test_peer_equivalence.py checks that, without dropout, the two
 then compute the same loss at every step.
 
-Each run is its own process, so peak resident memory (ru_maxrss, read right after training) is
-its own; examples/s is 32 x steps over the training loop's wall time. ``--repeats`` rounds (at
-least 3), each running every setting on both sides, the side that goes first alternating between
+Each run is its own process, so peak resident memory (read right after training,
+``benchmarks._memory``) is its own; examples/s is 32 x steps over the training loop's wall time.
+``--repeats`` rounds (at least 3), each running every setting on both sides, the side that goes first alternating between
 rounds, so a slow phase of the machine hits both. The first round's models are also evaluated
 the same way (rankwise's evaluator, at the run's length) on stdlib-code dev, a check that both
 sides did the same work. ``--bf16`` adds a bf16-autocast run of rankwise per setting.
@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -47,6 +46,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: benchmarks is a package
+from benchmarks._memory import peak_rss_mb  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "train_throughput.json"
@@ -55,10 +55,6 @@ PARTIAL = RESULTS.with_suffix(".partial.json")
 GPU_RESULTS = RESULTS.with_name("gpu.json")
 BATCH, LR, SEED = 32, 1e-4, 42
 MODES = ("in-batch", "hard-negatives")
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def peaks(device: str) -> dict:

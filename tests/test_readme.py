@@ -175,6 +175,30 @@ def test_the_recipe_figures_on_the_front_page_are_the_results_file():
     assert f"beats the base model's nDCG@10 of {demo['demo']['base']['ndcg@10']:.3f}" in text
 
 
+def _family_speedups() -> dict[str, float]:
+    result = json.loads((REPO / "benchmarks" / "results" / "families.json").read_text(encoding="utf-8"))
+    cells = result["datasets"]["scifact"]
+    return {
+        f: cells[f]["rankwise"]["examples_per_s"] / cells[f]["peer"]["examples_per_s"] for f in cells if f != "bm25"
+    }
+
+
+def test_the_sparse_and_multi_vector_figures_on_the_front_page_are_the_results_file():
+    from benchmarks.families_table import differences
+
+    result = json.loads((REPO / "benchmarks" / "results" / "families.json").read_text(encoding="utf-8"))
+    cells, speed = result["datasets"]["scifact"], _family_speedups()
+    text = _front_page()
+    assert f"measured {result['machine']['date'][:10]} on a 2-core {result['machine']['cpu']}" in text
+    assert f"3 seeds a side, commit `{result['commit'][:7]}`" in text and len(cells["sparse"]["rankwise"]["seeds"]) == 3
+    assert f"at {speed['sparse']:.2f}x and {speed['inference-free']:.2f}x the examples per second" in text
+    assert f"level in quality and speed ({speed['multi-vector']:.2f}x)" in text
+    diffs = differences(cells)
+    assert all(abs(d) < 1 and p > 0.05 for d, _, p, _ in diffs.values())  # "no difference of a point or more"
+    assert all(cells[f]["rankwise"]["ndcg@10"] < cells["bm25"]["ndcg@10"] for f in ("sparse", "inference-free"))
+    assert "stdlib-code is not measured yet" in text and "stdlib-code" not in result["datasets"]
+
+
 def _verified_figures() -> set[str]:
     """Every measured figure the front page may quote, formatted as it quotes them, from the results files."""
     res = REPO / "benchmarks" / "results"
@@ -185,6 +209,7 @@ def _verified_figures() -> set[str]:
     out |= {f"{demo['gain_points']:.1f}", f"+{demo['gain_points']:.1f}", f"{demo['demo']['seconds'] / 60:.1f}"}
     out |= {f"{100 * d['rankwise_minus_peer_ndcg@10']:+.1f}" for d in recipes.values()}
     out |= {f"{s[k]:.2f}x" for s in speed.values() for k in ("speedup", "memory_ratio")}
+    out |= {f"{x:.2f}x" for x in _family_speedups().values()}
     return out
 
 

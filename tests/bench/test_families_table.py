@@ -39,3 +39,17 @@ def test_differences_are_the_two_level_bootstrap_in_points_with_holm_over_the_fa
     assert got["multi-vector"][0] == 0 and got["multi-vector"][2] == 1.0  # a system against itself
     assert got["sparse"][3] == pytest.approx(min(1.0, 2 * p))  # Holm: the smaller p doubled
     assert per_query(cells["sparse"]["rankwise"]).tolist() == a.tolist()
+
+
+def test_the_readme_wordpiece_bm25_figures_are_the_results_file():
+    from benchmarks.wordpiece_bm25 import OUT as WORDPIECE
+
+    result = json.loads(WORDPIECE.read_text())
+    bm25, binary = (result["ndcg@10"]["wordpieces"][w] for w in ("bm25", "binary"))
+    readme = " ".join((REPO / "benchmarks" / "README.md").read_text(encoding="utf-8").split())
+    assert (
+        f"scores {bm25['128']:.3f} on SciFact test with documents cut at 128 tokens, {bm25['256']:.3f} at 256 "
+        f"and {bm25['512']:.3f} at 512" in readme
+    )
+    assert f"{binary['128']:.3f} at 128 and {binary['512']:.3f} at 512" in readme
+    assert bm25["128"] < result["ndcg@10"]["words"] < bm25["512"]  # cut documents cost more than word pieces do

@@ -15,8 +15,8 @@ then compute the same loss at every step.
 
 Each run is its own process, so peak resident memory (read right after training,
 ``benchmarks._memory``) is its own; examples/s is 32 x steps over the training loop's wall time.
-``--repeats`` rounds (at least 3), each running every setting on both sides, the side that goes first alternating between
-rounds, so a slow phase of the machine hits both. The first round's models are also evaluated
+``--repeats`` rounds (at least 3), each running every setting on both sides, the side that goes
+first alternating between rounds, so a slow phase of the machine hits both. The first round's models are also evaluated
 the same way (rankwise's evaluator, at the run's length) on stdlib-code dev, a check that both
 sides did the same work. ``--bf16`` adds a bf16-autocast run of rankwise per setting.
 

@@ -194,7 +194,7 @@ def test_the_sparse_and_multi_vector_figures_on_the_front_page_are_the_results_f
     assert f"at {speed['sparse']:.2f}x and {speed['inference-free']:.2f}x the examples per second" in text
     assert f"level in quality and speed ({speed['multi-vector']:.2f}x)" in text
     diffs = differences(cells)
-    assert all(abs(d) < 1 and p > 0.05 for d, _, p, _ in diffs.values())  # "no difference of a point or more"
+    assert all(abs(d) < 1 and p > 0.05 for d, _, p, _ in diffs.values())  # "under a point, none significant"
     assert all(cells[f]["rankwise"]["ndcg@10"] < cells["bm25"]["ndcg@10"] for f in ("sparse", "inference-free"))
     assert "stdlib-code is not measured yet" in text and "stdlib-code" not in result["datasets"]
 

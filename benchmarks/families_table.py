@@ -40,11 +40,12 @@ def _seeds(side: dict) -> str:
 
 def markdown(result: dict, dataset: str) -> str:
     """The table of one dataset: nDCG@10 per side (per seed), the difference, examples/s, peak RSS
-    (a floor in runs before ``benchmarks._memory``: the child inherited the spawning process's mark)."""
+    (in runs before ``benchmarks._memory``, the larger of the training's peak and the spawning
+    process's RSS, which the child inherited: an upper bound on the training's peak)."""
     cells = result["datasets"][dataset]
     lines = [
         "| family | rankwise (seeds) | sentence-transformers (seeds) | difference, points (95% interval; p, Holm) "
-        "| examples/s | peak RSS MB (at least) |",
+        "| examples/s | peak RSS MB (at most) |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for family, (diff, (lo, hi), p, p_holm) in differences(cells).items():

@@ -132,3 +132,20 @@ def test_mining_retrieves_and_teaches_with_the_family(kind, tiny_model_dir, toy_
     assert all(ex.scores is not None for ex in mined)  # the teacher scored the candidates
     positives = {d for ex in mined for d, _ in ex.positives}
     assert not any(d in positives and d == ex.positives[0][0] for ex in mined for d, _ in ex.negatives)
+
+
+def test_the_config_s_bm25_shaping_reaches_the_head_fit(tiny_model_dir, toy_beir):
+    from rankwise.models.sparse_head import fit_fresh_head
+
+    examples = examples_from_qrels(load_beir(toy_beir, "train"))
+    cfg = _cfg(tiny_model_dir, head_fit_steps=5, head_fit_bm25_steps=4, seed=7)
+    via_config, by_hand = (SparseEncoder(str(tiny_model_dir), seed=7) for _ in range(2))
+    family_of(via_config).prepare_training(examples, cfg)
+    documents = list(dict.fromkeys(t for ex in examples for _, t in ex.positives + ex.negatives))
+    fit = fit_fresh_head(by_hand, documents, steps=5, seed=7, bm25_steps=4)
+    assert fit.bm25_loss is not None
+    plain = SparseEncoder(str(tiny_model_dir), seed=7)
+    family_of(plain).prepare_training(examples, cfg.model_copy(update={"head_fit_bm25_steps": 0}))
+    head = "cls.predictions.transform.dense.weight"
+    weights = {n: dict(m.mlm.named_parameters())[head] for n, m in (("c", via_config), ("h", by_hand), ("p", plain))}
+    assert torch.equal(weights["c"], weights["h"]) and not torch.equal(weights["c"], weights["p"])

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from rankwise.errors import RankwiseError
 from rankwise.models.sparse_encoder import SparseEncoder, mean_nonzeros
-from rankwise.models.sparse_head import fit_fresh_head
+from rankwise.models.sparse_head import bm25_term_weights, fit_fresh_head
 from tests.models.test_sparse_pooling import _Doubled
 
 DOCS = [
@@ -95,3 +95,25 @@ def test_an_output_layer_whose_logits_are_transformed_is_refused(tiny_model_dir)
     model.mlm.get_output_embeddings().__class__ = _Doubled  # the fit would fit another function
     with pytest.raises(RankwiseError, match="head_fit_steps=0"):
         fit_fresh_head(model, DOCS)
+
+
+def _bm25_error(model: SparseEncoder) -> float:
+    ids = model.token_ids(DOCS, "doc")
+    goal = torch.zeros(len(DOCS), model.vocab_size)
+    for row, terms in enumerate(bm25_term_weights(ids, set(model.tokenizer.all_special_ids))):
+        goal[row, list(terms)] = torch.tensor(list(terms.values()))
+    with torch.no_grad():
+        return float(((model.eval()._vectors(ids, "doc") - goal) ** 2).sum(1).mean())
+
+
+def test_bm25_shaping_moves_the_pooled_document_weights_toward_bm25_and_only_the_fresh_parameters(tiny_model_dir):
+    plain, shaped = (SparseEncoder(str(tiny_model_dir), seed=3, inference_free=True) for _ in range(2))
+    fresh = set(shaped.fresh_parameters)
+    fit_fresh_head(plain, DOCS, steps=40, texts_per_step=6, lr=1e-2, seed=5)
+    before = {n: p.detach().clone() for n, p in shaped.mlm.named_parameters()}
+    fit = fit_fresh_head(shaped, DOCS, steps=40, texts_per_step=6, lr=1e-2, seed=5, bm25_steps=60, bm25_lr=1e-2)
+    assert fit.bm25_loss is not None and math.isfinite(fit.bm25_loss)
+    assert _bm25_error(shaped) < 0.5 * _bm25_error(plain)
+    for n, p in shaped.mlm.named_parameters():
+        assert torch.equal(p, before[n]) != (n in fresh), n
+        assert p.requires_grad and p.grad is None

@@ -48,6 +48,7 @@ class SparseFamily(EncodedApartFamily):
                 steps=config.head_fit_steps,
                 expansion=config.head_fit_expansion,
                 seed=config.seed,
+                bm25_steps=config.head_fit_bm25_steps,
             )
             log.info("fresh masked-LM head fit: %s", fit)
         table = self.model.query_weights

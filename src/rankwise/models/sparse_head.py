@@ -12,6 +12,12 @@ document score is ~26,000 and InfoNCE is saturated from the first step (benchmar
 2. **Shift every vocabulary bias by one constant** so a text has, on average over a sample,
    ``expansion`` x its distinct non-special tokens active terms (``log(1 + relu(.))`` is zero below
    the shift): SPLADE starts sparse and near a lexical match instead of saturated.
+3. **Optionally, shape the pooled document weights toward BM25** (``bm25_steps``): squared error
+   between each document's max-pooled weights and BM25's term-frequency part of its word pieces,
+   ``tf (k1 + 1) / (tf + k1 (1 - b + b |d| / avgdl))`` where the piece occurs and zero elsewhere
+   (no labels: only the texts, as BM25 reads them). With an inference-free query table at the IDF,
+   the start then scores close to BM25 over word pieces (docs/sparse-and-multi-vector.md gives a
+   pilot; benchmarks/inference_free_bm25.py measures it).
 
 Only the parameters the checkpoint lacked change (``SparseEncoder.fresh_parameters``); they are
 then saved with the model, so a folder written afterwards loads with no fresh parameters.
@@ -19,6 +25,7 @@ then saved with the model, so a folder written afterwards loads with no fresh pa
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -38,6 +45,7 @@ class HeadFit:
     accuracy: float  # the last step's top-1 accuracy at naming the token
     shift: float  # added to every vocabulary bias
     nonzeros: float  # the mean active terms per text it aimed at
+    bm25_loss: float | None = None  # the last BM25-shaping step's squared error (None: not shaped)
 
 
 def fit_fresh_head(
@@ -49,13 +57,17 @@ def fit_fresh_head(
     lr: float = 1e-3,
     expansion: float = 1.0,
     seed: int = 0,
+    bm25_steps: int = 0,
+    bm25_texts_per_step: int = 16,
+    bm25_lr: float = 3e-4,
 ) -> HeadFit:
     """Fit ``model``'s fresh masked-LM parameters on ``texts`` (documents) and shift its biases.
 
     ``model``: a :class:`~rankwise.models.SparseEncoder` whose output layer is a plain ``Linear``
     with a bias (every masked-LM head in transformers). Draws from its own generator (``seed``), so
     the global random state a training run resumes from is untouched; leaves every parameter's
-    ``requires_grad`` as it was and its gradient at None.
+    ``requires_grad`` as it was and its gradient at None. ``bm25_steps`` > 0 adds step 3 (the
+    module's docstring) on the same texts, at the model's document length.
     """
     names = set(model.fresh_parameters)
     head = model.mlm.get_output_embeddings()
@@ -76,12 +88,13 @@ def fit_fresh_head(
     try:
         loss, accuracy = _fit(model, ids, special, params, steps, texts_per_step, lr, gen)
         shift, target = _sparsity_shift(model, ids, special, expansion, gen)
+        bm25 = _shape_to_bm25(model, ids, params, bm25_steps, bm25_texts_per_step, bm25_lr, gen) if bm25_steps else None
     finally:
         for n, p in model.mlm.named_parameters():
             p.requires_grad_(trainable[n])
             p.grad = None  # the fit's last gradients must not reach the training run's first step
     model.fresh_parameters = ()
-    return HeadFit(steps, loss, accuracy, shift, target)
+    return HeadFit(steps, loss, accuracy, shift, target, bm25)
 
 
 def _batch(model, ids: list[list[int]], pick: list[int]) -> dict[str, torch.Tensor]:
@@ -126,3 +139,45 @@ def _sparsity_shift(model, ids, special, expansion, gen, sample: int = 256, chun
     with torch.no_grad():
         head.bias += shift
     return shift, target
+
+
+def bm25_term_weights(
+    ids: list[list[int]], special: set[int], k1: float = 1.5, b: float = 0.75
+) -> list[dict[int, float]]:
+    """BM25's term-frequency part of each text's non-special pieces, ``{piece: weight}`` (the
+    Robertson form, with its ``k1 + 1``), length-normalised by the texts' mean length.
+
+    Lengths 3 and 1 (id 0 is special), avgdl 2: the first text's norm is 1.5 (0.25 + 0.75 x 1.5) =
+    2.0625, so piece 5 (tf 2) weighs 2 x 2.5 / 4.0625 and piece 7 2.5 / 3.0625; the second's norm
+    is 0.9375:
+
+    >>> [{t: round(w, 4) for t, w in x.items()} for x in bm25_term_weights([[7, 5, 5, 0], [5]], {0})]
+    [{5: 1.2308, 7: 0.8163}, {5: 1.2903}]
+    """
+    pieces = [[t for t in x if t not in special] for x in ids]
+    avgdl = sum(map(len, pieces)) / max(len(pieces), 1)
+    out = []
+    for x in pieces:
+        norm = k1 * (1 - b + b * len(x) / max(avgdl, 1e-9))
+        out.append({t: tf * (k1 + 1) / (tf + norm) for t, tf in sorted(Counter(x).items())})
+    return out
+
+
+def _shape_to_bm25(model, ids, params, steps: int, texts_per_step: int, lr: float, gen) -> float:
+    """Step 3: the pooled document weights toward :func:`bm25_term_weights`; the last step's loss."""
+    targets = bm25_term_weights(ids, set(model.tokenizer.all_special_ids))
+    opt = torch.optim.Adam(params, lr=lr)
+    value = torch.tensor(float("nan"))
+    with evaluating(model, grad=True):
+        for _ in range(steps):
+            pick = torch.randint(len(ids), (texts_per_step,), generator=gen).tolist()
+            pooled = model._vectors([ids[i] for i in pick], "doc")
+            goal = torch.zeros_like(pooled)
+            for row, i in enumerate(pick):
+                terms = targets[i]
+                goal[row, list(terms)] = torch.tensor(list(terms.values()), device=goal.device)
+            value = ((pooled - goal) ** 2).sum(1).mean()
+            opt.zero_grad(set_to_none=True)
+            value.backward()
+            opt.step()
+    return float(value.detach())

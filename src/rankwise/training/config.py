@@ -162,6 +162,12 @@ class TrainConfig(BaseModel):
     head_fit_expansion: float = Field(
         1.0, gt=0, description="that start's mean active terms per document, as a multiple of its distinct tokens"
     )
+    head_fit_bm25_steps: int = Field(
+        0,
+        ge=0,
+        description="after that fit, shape the pooled document weights toward BM25's term-frequency part for this "
+        "many steps (rankwise.models.sparse_head; 0: not)",
+    )
     same_text_same_doc: bool = Field(
         False, description="documents with identical text count as one in a batch (never each other's negative)"
     )

@@ -89,7 +89,8 @@ def one_run(seed: int, bm25_steps: int, steps: int, folder: Path) -> dict:
     train, dev, test = splits()
     model, fit = start(seed, bm25_steps, corpus_texts(test)[1])
     model.config.doc_max_length = TRAIN_LEN
-    rw.train(model, examples_from_qrels(train), config("inference-free", steps, seed))  # no folder: a cut-off run restarts
+    # no run folder: a run cut off by a session's end starts again from its start
+    rw.train(model, examples_from_qrels(train), config("inference-free", steps, seed))
     return {"head_fit": {"loss": fit.loss, "bm25_loss": fit.bm25_loss, "shift": fit.shift}} | scored(model, dev, test)
 
 

@@ -149,3 +149,36 @@ def test_the_config_s_bm25_shaping_reaches_the_head_fit(tiny_model_dir, toy_beir
     head = "cls.predictions.transform.dense.weight"
     weights = {n: dict(m.mlm.named_parameters())[head] for n, m in (("c", via_config), ("h", by_hand), ("p", plain))}
     assert torch.equal(weights["c"], weights["h"]) and not torch.equal(weights["c"], weights["p"])
+
+
+def _taught(kind: str, tiny_model_dir, examples, prefer_first: bool, tmp_path) -> list[float]:
+    """A student trained on KL toward hand-set teacher scores alone: the margin of each query's
+    first negative over its second."""
+    from dataclasses import replace
+
+    from rankwise.data.examples import TeacherScores
+
+    high, low = (2.0, 0.0) if prefer_first else (0.0, 2.0)
+    taught = [replace(ex, scores=TeacherScores([3.0], [high, low])) for ex in examples]
+    model = _no_dropout(MAKERS[kind](tiny_model_dir))
+    # the student's temperature at each tiny model's spread of scores, so its softmax is not saturated
+    tau = {"sparse": 30.0, "inference-free": 0.05, "multi-vector": 0.2}[kind]
+    cfg = _cfg(tiny_model_dir, loss=f"kl:temperature={tau}", negatives="file", negatives_per_query=2, steps=40)
+    cfg.head_fit_steps = 0  # the drawn head: a fitted one leaves these short texts no shared terms
+    train(model, taught, cfg, tmp_path / f"{kind}-{prefer_first}")
+    scores = [model.score([ex.query], [t for _, t in ex.negatives])[0] for ex in examples]
+    return [float(s[0] - s[1]) for s in scores]
+
+
+@pytest.mark.parametrize("kind", MAKERS)
+def test_each_family_learns_a_teacher_s_order_as_a_student(kind, tiny_model_dir, toy_beir, tmp_path):
+    """Two runs from one start differ only in which of two negatives the teacher puts above the
+    other (the labels cannot tell them apart): each student orders every pair as its teacher did."""
+    corpus = load_beir(toy_beir, "train").corpus
+    examples = examples_from_qrels(load_beir(toy_beir, "train"))
+    for i, ex in enumerate(examples):
+        a, b = f"d{(i + 4) % 8}", f"d{(i + 5) % 8}"
+        ex.negatives = [(a, corpus[a].full_text), (b, corpus[b].full_text)]
+    first = _taught(kind, tiny_model_dir, examples, True, tmp_path)
+    second = _taught(kind, tiny_model_dir, examples, False, tmp_path)
+    assert all(f > 0 for f in first) and all(s < 0 for s in second), (first, second)

@@ -163,8 +163,9 @@ def main() -> None:
 
     def run(seed: int, bm25_steps: int, steps: int, teacher: str | None) -> dict:
         settings = {"seed": seed, "bm25_steps": bm25_steps, "steps": steps, "teacher": teacher}
-        negatives = mined(cache, data[0]) if teacher and cache.get(settings) is None else None
-        result = cache.run(settings, lambda _: one_run(data, seed, bm25_steps, steps, negatives))
+        result = cache.run(
+            settings, lambda _: one_run(data, seed, bm25_steps, steps, mined(cache, data[0]) if teacher else None)
+        )
         print(f"seed {seed} {settings}: dev {result['dev']['metrics']['ndcg@10']:.4f}", flush=True)
         return result
 

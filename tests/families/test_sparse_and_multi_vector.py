@@ -163,7 +163,10 @@ def _taught(kind: str, tiny_model_dir, examples, prefer_first: bool, tmp_path) -
     model = _no_dropout(MAKERS[kind](tiny_model_dir))
     # the student's temperature at each tiny model's spread of scores, so its softmax is not saturated
     tau = {"sparse": 30.0, "inference-free": 0.05, "multi-vector": 0.2}[kind]
-    cfg = _cfg(tiny_model_dir, loss=f"kl:temperature={tau}", negatives="file", negatives_per_query=2, steps=40)
+    cfg = _cfg(
+        tiny_model_dir, loss=f"kl:temperature={tau}", negatives="file", negatives_per_query=2, steps=40,
+        checkpoint_every=40,
+    )  # fmt: skip
     cfg.head_fit_steps = 0  # the drawn head: a fitted one leaves these short texts no shared terms
     train(model, taught, cfg, tmp_path / f"{kind}-{prefer_first}")
     scores = [model.score([ex.query], [t for _, t in ex.negatives])[0] for ex in examples]
@@ -174,8 +177,8 @@ def _taught(kind: str, tiny_model_dir, examples, prefer_first: bool, tmp_path) -
 def test_each_family_learns_a_teacher_s_order_as_a_student(kind, tiny_model_dir, toy_beir, tmp_path):
     """Two runs from one start differ only in which of two negatives the teacher puts above the
     other (the labels cannot tell them apart): each student orders every pair as its teacher did."""
-    corpus = load_beir(toy_beir, "train").corpus
-    examples = examples_from_qrels(load_beir(toy_beir, "train"))
+    split = load_beir(toy_beir, "train")
+    corpus, examples = split.corpus, examples_from_qrels(split)
     for i, ex in enumerate(examples):
         a, b = f"d{(i + 4) % 8}", f"d{(i + 5) % 8}"
         ex.negatives = [(a, corpus[a].full_text), (b, corpus[b].full_text)]

@@ -39,13 +39,12 @@ def _seeds(side: dict) -> str:
 
 
 def markdown(result: dict, dataset: str) -> str:
-    """The table of one dataset: nDCG@10 per side (per seed), the difference, examples/s, peak RSS
-    (in runs before ``benchmarks._memory``, the larger of the training's peak and the spawning
-    process's RSS, which the child inherited: an upper bound on the training's peak)."""
+    """The table of one dataset: nDCG@10 per side (per seed), the difference, examples/s and the
+    training process's peak memory (``benchmarks._memory``: its own ``VmHWM``)."""
     cells = result["datasets"][dataset]
     lines = [
         "| family | rankwise (seeds) | sentence-transformers (seeds) | difference, points (95% interval; p, Holm) "
-        "| examples/s | peak RSS MB (at most) |",
+        "| examples/s | peak memory MB |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for family, (diff, (lo, hi), p, p_holm) in differences(cells).items():

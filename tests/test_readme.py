@@ -218,7 +218,12 @@ def _verified_figures() -> set[str]:
     out |= {f"{demo['gain_points']:.1f}", f"+{demo['gain_points']:.1f}", f"{demo['demo']['seconds'] / 60:.1f}"}
     out |= {f"{100 * d['rankwise_minus_peer_ndcg@10']:+.1f}" for d in recipes.values()}
     out |= {f"{s[k]:.2f}x" for s in speed.values() for k in ("speedup", "memory_ratio")}
-    out |= {f"{x:.2f}x" for key in ("examples_per_s", "peak_rss_mb") for d in _family_ratios(key).values() for x in d.values()}
+    out |= {
+        f"{x:.2f}x"
+        for key in ("examples_per_s", "peak_rss_mb")
+        for d in _family_ratios(key).values()
+        for x in d.values()
+    }
     return out
 
 

@@ -160,3 +160,30 @@ def test_cli_resume_after_sigkill_matches_uninterrupted(tiny_model_dir, toy_beir
         load_file(tmp_path / "clean" / "model" / "model.safetensors"),
     )
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_the_optimizer_is_fused_adamw_on_the_cpu_and_updates_as_the_per_tensor_loop(tiny_model_dir):
+    """The fused kernel (sentence-transformers' trainer's default) in place of PyTorch's CPU default,
+    the per-tensor loop: the same step, group by group (decay, no decay), to float rounding."""
+    import copy
+
+    from rankwise.families import family_of
+    from rankwise.training.loop import _optimizer
+
+    model = BiEncoder.load(str(tiny_model_dir))
+    fused, _ = _optimizer(family_of(model), _cfg(tiny_model_dir, weight_decay=0.1, warmup_ratio=0.0))
+    assert fused.defaults["fused"] and len(fused.param_groups) == 2
+    names, twin = {id(p): n for n, p in model.named_parameters()}, copy.deepcopy(model)
+    twins = dict(twin.named_parameters())
+    held = [(p, twins[names[id(p)]]) for g in fused.param_groups for p in g["params"]]
+    loop = torch.optim.AdamW([{**g, "params": [twins[names[id(p)]] for p in g["params"]]} for g in fused.param_groups])
+    start = [p.detach().clone() for p, _ in held]
+    torch.manual_seed(0)
+    for _ in range(3):
+        for p, q in held:
+            p.grad = torch.randn_like(p)
+            q.grad = p.grad.clone()
+        fused.step()
+        loop.step()
+    assert all(torch.allclose(p, q, atol=1e-6) for p, q in held)
+    assert all(not torch.equal(p, s) for (p, _), s in zip(held, start))  # every held tensor moved

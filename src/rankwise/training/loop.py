@@ -289,7 +289,10 @@ def _optimizer(family: Family, config: TrainConfig):
         for lr_scale in sorted({1.0, *scale.values()})
         for nd in (False, True)
     ]
-    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=config.lr)
+    # the fused kernel (as sentence-transformers' trainer uses by default): one pass over all the
+    # tensors, about 10x faster than the per-tensor loop on the CPU; same update up to rounding
+    fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for _, p in params)
+    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=config.lr, fused=fused or None)
     scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(config.warmup_ratio * config.steps), config.steps)
     return optimizer, scheduler
 

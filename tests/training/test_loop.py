@@ -176,7 +176,13 @@ def test_the_optimizer_is_fused_adamw_on_the_cpu_and_updates_as_the_per_tensor_l
     names, twin = {id(p): n for n, p in model.named_parameters()}, copy.deepcopy(model)
     twins = dict(twin.named_parameters())
     held = [(p, twins[names[id(p)]]) for g in fused.param_groups for p in g["params"]]
-    loop = torch.optim.AdamW([{**g, "params": [twins[names[id(p)]] for p in g["params"]]} for g in fused.param_groups])
+    loop = torch.optim.AdamW(  # the groups' settings, less the kernel choice each group carries
+        [
+            {**g, "params": [twins[names[id(p)]] for p in g["params"]], "fused": None, "foreach": False}
+            for g in fused.param_groups
+        ]
+    )
+    assert not any(g["fused"] or g["foreach"] for g in loop.param_groups)
     start = [p.detach().clone() for p, _ in held]
     torch.manual_seed(0)
     for _ in range(3):

@@ -165,9 +165,8 @@ def _taught(kind: str, tiny_model_dir, examples, prefer_first: bool, tmp_path) -
     tau = {"sparse": 30.0, "inference-free": 0.05, "multi-vector": 0.2}[kind]
     cfg = _cfg(
         tiny_model_dir, loss=f"kl:temperature={tau}", negatives="file", negatives_per_query=2, steps=40,
-        checkpoint_every=40,
+        checkpoint_every=40, head_fit_steps=0,  # the drawn head: a fitted one leaves these short texts no shared terms
     )  # fmt: skip
-    cfg.head_fit_steps = 0  # the drawn head: a fitted one leaves these short texts no shared terms
     train(model, taught, cfg, tmp_path / f"{kind}-{prefer_first}")
     scores = [model.score([ex.query], [t for _, t in ex.negatives])[0] for ex in examples]
     return [float(s[0] - s[1]) for s in scores]

@@ -138,17 +138,20 @@ def test_the_config_s_bm25_shaping_reaches_the_head_fit(tiny_model_dir, toy_beir
     from rankwise.models.sparse_head import fit_fresh_head
 
     examples = examples_from_qrels(load_beir(toy_beir, "train"))
-    cfg = _cfg(tiny_model_dir, head_fit_steps=5, head_fit_bm25_steps=4, seed=7)
-    via_config, by_hand = (SparseEncoder(str(tiny_model_dir), seed=7) for _ in range(2))
+    cfg = _cfg(tiny_model_dir, head_fit_steps=5, head_fit_bm25_steps=4, head_fit_bm25_lr=1e-3, seed=7)
+    via_config, by_hand, default_lr = (SparseEncoder(str(tiny_model_dir), seed=7) for _ in range(3))
     family_of(via_config).prepare_training(examples, cfg)
     documents = list(dict.fromkeys(t for ex in examples for _, t in ex.positives + ex.negatives))
-    fit = fit_fresh_head(by_hand, documents, steps=5, seed=7, bm25_steps=4)
+    fit = fit_fresh_head(by_hand, documents, steps=5, seed=7, bm25_steps=4, bm25_lr=1e-3)
     assert fit.bm25_loss is not None
+    fit_fresh_head(default_lr, documents, steps=5, seed=7, bm25_steps=4)  # bm25_lr 3e-4
     plain = SparseEncoder(str(tiny_model_dir), seed=7)
     family_of(plain).prepare_training(examples, cfg.model_copy(update={"head_fit_bm25_steps": 0}))
     head = "cls.predictions.transform.dense.weight"
-    weights = {n: dict(m.mlm.named_parameters())[head] for n, m in (("c", via_config), ("h", by_hand), ("p", plain))}
-    assert torch.equal(weights["c"], weights["h"]) and not torch.equal(weights["c"], weights["p"])
+    models = {"c": via_config, "h": by_hand, "p": plain, "d": default_lr}
+    weights = {n: dict(m.mlm.named_parameters())[head] for n, m in models.items()}
+    assert torch.equal(weights["c"], weights["h"])
+    assert not torch.equal(weights["c"], weights["p"]) and not torch.equal(weights["c"], weights["d"])
 
 
 def _taught(kind: str, tiny_model_dir, examples, prefer_first: bool, tmp_path) -> list[float]:

@@ -49,6 +49,7 @@ class SparseFamily(EncodedApartFamily):
                 expansion=config.head_fit_expansion,
                 seed=config.seed,
                 bm25_steps=config.head_fit_bm25_steps,
+                bm25_lr=config.head_fit_bm25_lr,
             )
             log.info("fresh masked-LM head fit: %s", fit)
         table = self.model.query_weights

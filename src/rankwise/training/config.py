@@ -168,6 +168,7 @@ class TrainConfig(BaseModel):
         description="after that fit, shape the pooled document weights toward BM25's term-frequency part for this "
         "many steps (rankwise.models.sparse_head; 0: not)",
     )
+    head_fit_bm25_lr: float = Field(3e-4, gt=0, description="the learning rate of that BM25 shaping (Adam)")
     same_text_same_doc: bool = Field(
         False, description="documents with identical text count as one in a batch (never each other's negative)"
     )

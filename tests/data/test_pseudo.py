@@ -203,3 +203,27 @@ def test_adapted_model_folder_has_a_model_card_matching_metrics_json(
         means = [float(m) for m in re.findall(r"\| (\d\.\d{4}) \[", rows[row])]
         assert means == pytest.approx([summary[side][m] for m in ("ndcg@10", "mrr@10", "recall@100", "map")], abs=6e-5)
     assert "rankwise adapt --out NEW_RUN --data" in card and "--filter-k 0" in card and "pseudo_queries" in card
+
+
+def test_a_teacher_mining_crop_out_queries_scores_the_positive_they_train_on(tmp_path):
+    """The source holds the query word for word; the teacher must score the source less the
+    query, as the student sees it, and still never offer the source as a negative."""
+    from rankwise.data.pseudo import pseudo_dataset, source_id
+    from rankwise.negatives.mining import MineOptions, mine
+    from rankwise.negatives.teacher import load_teacher
+
+    corpus = CORPUS | {f"n{i}": Document(f"river salmon note {i} about autumn and bears") for i in range(6)}
+    ex = crop_queries(corpus, method="crop-out", min_words=3, max_words=4, seed=0)
+    ds = pseudo_dataset(corpus, ex)
+    assert ds.positive_texts == {e.query_id: {source_id(e): e.positives[0][1]} for e in ex}
+    assert pseudo_dataset(corpus, crop_queries(corpus, method="crop")).positive_texts == {}
+    mine(ds, MineOptions(method="bm25", k=2, window=(1, 8), teacher="bm25"), tmp_path / "n.jsonl", show_progress=False)
+    bm25 = load_teacher("bm25")
+    bm25.prepare(ds)
+    rows = [json.loads(line) for line in (tmp_path / "n.jsonl").read_text().splitlines()]
+    by_id = {e.query_id: e for e in ex}
+    for row in rows:
+        e = by_id[row["query_id"]]
+        rest, source = bm25.score(e.query, [e.positives[0][1], corpus[source_id(e)].full_text])
+        assert row["scores"]["positives"] == pytest.approx([rest], rel=1e-6) and rest < source
+        assert source_id(e) not in row["negative_ids"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,9 @@ class Dataset:
     split: str | None = None
     warnings: list[str] = field(default_factory=list)
     split_field: str | None = None  # a corpus field naming each document's split, where the dataset declares one
+    # query id -> {judged document id: the text a teacher reads for it}, where that is not the corpus
+    # document: a pseudo-query judging its source, whose training positive is the source less the query
+    positive_texts: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def split_queries(self) -> dict[str, str]:
@@ -81,7 +84,7 @@ class Dataset:
 
         def part(keep: bool, name: str | None) -> Dataset:
             qrels = {q: j for q, j in self.qrels.items() if (q in pick) == keep}
-            return Dataset(self.corpus, self.queries, qrels, self.path, name, list(self.warnings), self.split_field)
+            return replace(self, qrels=qrels, split=name, warnings=list(self.warnings))
 
         return part(False, self.split), part(True, split)
 
@@ -90,7 +93,7 @@ class Dataset:
         corpus = {did: doc for did, doc in self.corpus.items() if did in keep}
         qrels = {q: {d: r for d, r in j.items() if d in keep} for q, j in self.qrels.items()}
         kept = {q: j for q, j in qrels.items() if j}
-        return Dataset(corpus, self.queries, kept, self.path, self.split, list(self.warnings), self.split_field)
+        return replace(self, corpus=corpus, qrels=kept, warnings=list(self.warnings))
 
 
 def _records(path: Path) -> Iterator[tuple[int, str, dict[str, Any]]]:

@@ -120,7 +120,12 @@ def pseudo_dataset(corpus: Mapping[str, Document], examples: list[TrainExample],
     as they do for real judgements."""
     queries = {ex.query_id: ex.query for ex in examples}
     qrels = {ex.query_id: {source_id(ex): 1} for ex in examples}
-    return Dataset(dict(corpus), queries, qrels, path=path, split="pseudo")
+    # a teacher scores what the student trains on: for ict and crop-out the source less the query,
+    # not the source, which holds the query word for word and would take nearly all of the target
+    derived = {
+        ex.query_id: {source_id(ex): ex.positives[0][1]} for ex in examples if source_id(ex) != ex.positives[0][0]
+    }
+    return Dataset(dict(corpus), queries, qrels, path=path, split="pseudo", positive_texts=derived)
 
 
 PROMPT = "passage: {doc}\nquery:"

@@ -364,13 +364,21 @@ def _mine_chunk(
     return rows
 
 
+def _positive_text(dataset: Dataset, qid: str, did: str) -> str:
+    """What the teacher reads for a query's positive: the corpus document, or the text the dataset
+    names for it (a pseudo-query's source less the query, the positive its student trains on)."""
+    named = dataset.positive_texts.get(qid, {})
+    return named[did] if did in named else dataset.corpus[did].full_text
+
+
 def _finish_rows(dataset: Dataset, pending: list, opts: MineOptions, ids: list[str], teacher) -> None:
     """Each row's negatives from its pool: with a teacher, the first ``k`` in sampling order that it
     scores below its lowest positive minus ``teacher_margin`` (all pools scored in one call)."""
     if teacher is not None:
         docs = [
-            [dataset.corpus[d].full_text for d in pos] + [dataset.corpus[ids[j]].full_text for _, j, _ in pool]
-            for _, pool, pos in pending
+            [_positive_text(dataset, row["query_id"], d) for d in pos]
+            + [dataset.corpus[ids[j]].full_text for _, j, _ in pool]
+            for row, pool, pos in pending
         ]
         teacher_scores = teacher.score_many([dataset.queries[r["query_id"]] for r, _, _ in pending], docs)
     for n, (row, pool, positives) in enumerate(pending):

@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -180,7 +180,7 @@ def mine_shared(
     part = path.with_name(f"{path.stem}.part{shard.rank}{path.suffix}")
     try:
         stats = mine(
-            Dataset(dataset.corpus, dataset.queries, mine_qrels, dataset.path, dataset.split, []),
+            replace(dataset, qrels=mine_qrels, warnings=[]),
             options,
             part,
             lenient=True,

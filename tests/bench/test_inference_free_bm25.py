@@ -39,6 +39,7 @@ def test_the_table_marks_the_dev_choice_and_states_the_difference_in_points():
             {"bm25_steps": 300, "steps": 60, "teacher": "ensemble", "dev": _metrics(0.65), "test": _metrics(0.6)},
         ],
         "chosen": {"bm25_steps": 300, "steps": 60, "teacher": "ensemble"},
+        "settings": {"seeds": [42, 43, 44]},
         "runs": [{"dev": {"metrics": _metrics(d)}} for d in (0.65, 0.63, 0.64)],
         "test": {
             "ndcg@10": 0.61, "recall@100": 0.8, "seeds": [0.6, 0.62, 0.61],

@@ -183,6 +183,27 @@ def test_dense_mining_and_bi_encoder_teacher(topics_beir, tmp_path, tiny_model_d
         np.testing.assert_allclose(t["negatives"], r["mined"]["negative_scores"], atol=1e-4)
 
 
+def test_unguarded_teacher_keeps_every_candidate_with_its_score(topics_beir, tmp_path, tiny_model_dir):
+    """``teacher_margin=none`` (GPL): the negatives are the teacher-less mining's first k, and the
+    teacher's scores of those above the positive are kept, not dropped."""
+    ds = load_beir(topics_beir, "train")
+    base = dict(method="dense", k=4, window=(1, 12), model=str(tiny_model_dir), max_length=32)
+    mine(ds, MineOptions(**base), tmp_path / "plain.jsonl", show_progress=False, log_fn=lambda _: None)
+    spec = f"dense:k=4,window=1-12,model={tiny_model_dir},max_length=32,teacher={tiny_model_dir},teacher_margin=none"
+    opts = NEGATIVES.create(spec)  # as --negatives parses it: "none" is no guard, not a number
+    assert opts.teacher_margin is None
+    stats = mine(ds, opts, tmp_path / "gpl.jsonl", show_progress=False, log_fn=lambda _: None)
+    plain, gpl = rows(tmp_path / "plain.jsonl"), rows(tmp_path / "gpl.jsonl")
+    assert stats.dropped_teacher == 0 and plain.keys() == gpl.keys()
+    above = 0
+    for q, r in gpl.items():
+        assert r["negative_ids"] == plain[q]["negative_ids"]
+        # the teacher is the retriever: its stored scores are the retriever's cosines
+        np.testing.assert_allclose(r["scores"]["negatives"], r["mined"]["negative_scores"], atol=1e-4)
+        above += sum(s > min(r["scores"]["positives"]) for s in r["scores"]["negatives"])
+    assert above > 0  # the guard would have dropped these
+
+
 def test_fill_depth_with_a_teacher(topics_beir, tmp_path, tiny_model_dir):
     ds = load_beir(topics_beir, "train")
 

@@ -12,7 +12,8 @@ negatives and stay candidates):
    (a candidate that the retriever puts near or above any positive is suspect):
    absolute ``s(n) <= s(p_min) - margin``; relative ``s(n) <= s(p_min) * (1 - margin)``
    (sentence-transformers' ``absolute_margin``/``relative_margin`` semantics);
-3. with a teacher: the same guard on teacher scores (``teacher_margin``), after which the
+3. with a teacher: the same guard on teacher scores (``teacher_margin``; ``none`` keeps every
+   candidate, GPL's way: its soft labels, not a filter, answer false negatives), after which the
    teacher's scores of the positives and of the kept negatives, times ``teacher_scale``, go into
    ``scores`` (a min-max fused ensemble's margins of up to 1 are several times a cosine student's:
    Margin-MSE toward them stretches the student's geometry instead of reordering it);
@@ -385,7 +386,8 @@ def _finish_rows(dataset: Dataset, pending: list, opts: MineOptions, ids: list[s
         if teacher is not None:
             ts = np.asarray(teacher_scores[n], dtype=np.float64)
             tpos, tneg = ts[: len(positives)], ts[len(positives) :]
-            ok = tneg <= tpos.min() - opts.teacher_margin
+            unguarded = opts.teacher_margin is None  # GPL: every candidate, labelled by the teacher
+            ok = np.ones(len(tneg), dtype=bool) if unguarded else tneg <= tpos.min() - opts.teacher_margin
             chosen, dropped = [], 0
             for p, t, o in zip(pool, tneg, ok):  # in sampling order, until k are accepted
                 if len(chosen) == opts.k:

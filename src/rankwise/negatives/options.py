@@ -39,8 +39,12 @@ class MineOptions:
             "help": "an ensemble teacher (dirA+dirB+bm25): how its scores combine ('rrf', 'combsum:z-score', ...)"
         },
     )
-    teacher_margin: float = field(
-        default=0.0, metadata={"help": "drop candidates the teacher scores above its lowest positive minus this"}
+    teacher_margin: float | None = field(
+        default=0.0,
+        metadata={
+            "help": "drop candidates the teacher scores above its lowest positive minus this; none keeps them all "
+            "with their scores (GPL: soft labels, not a filter, handle false negatives)"
+        },
     )
     teacher_scale: float = field(
         default=1.0,

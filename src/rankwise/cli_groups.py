@@ -153,18 +153,21 @@ def adapt_cmd(
     filter_k: int = typer.Option(
         10, min=0, help="keep a pseudo-query if the starting model ranks its document in its top k (0: keep all)"
     ),
+    filter_by: str = typer.Option(
+        "model", help="the filter's retriever: model (the starting model) | hybrid (it and BM25, CombSUM over min-max)"
+    ),
     eval_split: Optional[str] = typer.Option(None, help="a qrels split to measure before and after (never trained on)"),
     overwrite: bool = typer.Option(False, help="clear a non-empty --out first"),
     **options: Any,
 ) -> None:
     """Adapt a dual encoder to a corpus without judgements: pseudo-queries from the corpus, filtered by
-    the starting model, trained with any loss and negatives strategy (every TrainConfig flag)."""
+    a round trip through the starting model (or it and BM25), trained with any loss and negatives strategy (every TrainConfig flag)."""
     from rankwise.jobs.adapt import adapt
     from rankwise.training.config import load_config
 
     cfg = load_config(**{k: v for k, v in options.items() if v is not None})
     job = adapt(_data_folder(data), out, cfg, method=method, generator=generator, per_doc=per_doc, filter_k=filter_k,
-                eval_split=eval_split, overwrite=overwrite)  # fmt: skip
+                filter_by=filter_by, eval_split=eval_split, overwrite=overwrite)  # fmt: skip
     results.print(f"{job.examples} pseudo-queries kept, {job.steps} steps in {job.seconds:.0f} s")
     if job.after is not None:
         results.print(_table(f"{data} ({eval_split})", {"before": job.before, "after": job.after}))

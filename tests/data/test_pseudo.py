@@ -68,6 +68,43 @@ def test_consistency_keeps_what_the_model_finds(tiny_model_dir):
         assert list(CORPUS)[int(rows[0][0])] == e.positives[0][0]
 
 
+def test_the_hybrid_filter_keeps_what_bm25_finds_first(tiny_model_dir):
+    """``by="hybrid"`` fuses BM25 and the model (CombSUM over each one's min-max top k). At k = 2 a
+    source BM25 ranks first of two hits scores at least 1, which only the model's first document can
+    tie, so it is kept whatever the model does; a source in neither top 2 is in no list, never kept."""
+    import rankwise as rw
+    from rankwise.index.retrieve import BM25Retriever, DenseRetriever
+
+    corpus = {
+        f"d{i}": Document(text)
+        for i, text in enumerate([
+            "Glaciers carve valleys as the ice moves slowly downhill over centuries.",
+            "Compilers translate source programs into machine instructions before running.",
+            "Bees gather nectar and pollen, and the hive turns nectar into honey.",
+            "Volcanoes erupt when magma pressure breaks through the crust of the earth.",
+            "Chess openings fight for the centre while pieces develop toward safe squares.",
+            "Bread dough rises because yeast ferments sugar and releases carbon dioxide gas.",
+        ])
+    }  # fmt: skip
+    model = rw.BiEncoder.load(tiny_model_dir)
+    ex = crop_queries(corpus, per_doc=4, min_words=1, max_words=2, seed=4)
+    ids, texts = list(corpus), [d.full_text for d in corpus.values()]
+    queries = [e.query for e in ex]
+    bm25, _, _ = BM25Retriever(ids, texts).search(queries, 2, states=False)
+    dense, _, _ = DenseRetriever(model, ids, texts).search(queries, 2, states=False)
+    hybrid = consistent(ex, model, corpus, k=2, by="hybrid")
+    for e, b, d in zip(ex, bm25, dense):
+        src = e.positives[0][0]
+        if ids[b[0]] == src and b[1] >= 0:  # (one hit alone min-max-normalises to 0, as in ranx)
+            assert e in hybrid
+        if src not in {ids[j] for j in (*b, *d)}:
+            assert e not in hybrid
+    by_model = consistent(ex, model, corpus, k=2)
+    assert [e for e in hybrid if e not in by_model]  # queries the model misses and BM25 finds
+    with pytest.raises(ConfigError, match="consistency filter 'teacher'"):
+        consistent(ex, model, corpus, by="teacher")
+
+
 def test_consistency_with_the_cache_encodes_the_corpus_once_and_keeps_the_same(tiny_model_dir, monkeypatch, tmp_path):
     import rankwise as rw
     from rankwise.data.beir import Dataset
@@ -193,7 +230,8 @@ def test_adapted_model_folder_has_a_model_card_matching_metrics_json(
     out = tmp_path / "adapted"
     code, text = run_cli(
         monkeypatch, capsys, "adapt", "--data", toy_beir, "--out", out, "--model", tiny_model_dir, "--steps", 2,
-        "--batch-size", 2, "--filter-k", 0, "--query-max-length", 16, "--doc-max-length", 16, "--eval-split", "test",
+        "--batch-size", 2, "--filter-k", 3, "--filter-by", "hybrid", "--query-max-length", 16, "--doc-max-length", 16,
+        "--eval-split", "test",
     )  # fmt: skip
     assert code == 0, text
     card = (out / "model" / "README.md").read_text()
@@ -202,7 +240,12 @@ def test_adapted_model_folder_has_a_model_card_matching_metrics_json(
     for row, side in (("starting model (baseline)", "before"), ("fine-tuned", "after")):
         means = [float(m) for m in re.findall(r"\| (\d\.\d{4}) \[", rows[row])]
         assert means == pytest.approx([summary[side][m] for m in ("ndcg@10", "mrr@10", "recall@100", "map")], abs=6e-5)
-    assert "rankwise adapt --out NEW_RUN --data" in card and "--filter-k 0" in card and "pseudo_queries" in card
+    assert "rankwise adapt --out NEW_RUN --data" in card and "--filter-k 3 --filter-by hybrid" in card
+    assert 0 < summary["kept"] <= summary["pseudo_queries"] and "pseudo_queries" in card
+    code, text = run_cli(
+        monkeypatch, capsys, "adapt", "--data", toy_beir, "--out", tmp_path / "x", "--filter-by", "bm25"
+    )
+    assert code != 0 and "--filter-by 'bm25': expected one of model, hybrid" in text
 
 
 def test_a_teacher_mining_crop_out_queries_scores_the_positive_they_train_on(tmp_path):

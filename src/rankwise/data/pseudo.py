@@ -91,17 +91,35 @@ def _ict(did: str, doc: Document, rng, j: int) -> TrainExample | None:
     return TrainExample(sentences[k], [(f"ict:{did}:{k}", rest)], query_id=f"ict:{did}:{j}")
 
 
-def consistent(
-    examples: list[TrainExample], model, corpus: Mapping[str, Document], k: int = 10, *, cache: bool = False
-) -> list[TrainExample]:
-    """The examples whose positive document the dual encoder ``model`` retrieves in its top ``k``
-    (for ``ict`` and ``crop-out``, the source document, :func:`source_id`). ``cache``: the corpus embeddings
-    from (and into) the embeddings cache, which evaluating the starting model then reuses."""
-    from rankwise.index.retrieve import DenseRetriever, cached_embeddings
+FILTERS = ("model", "hybrid")
 
+
+def consistent(
+    examples: list[TrainExample],
+    model,
+    corpus: Mapping[str, Document],
+    k: int = 10,
+    *,
+    cache: bool = False,
+    by: str = "model",
+) -> list[TrainExample]:
+    """The examples whose positive document is retrieved in the top ``k`` (for ``ict`` and
+    ``crop-out``, the source document, :func:`source_id`) by the dual encoder ``model`` (``by="model"``)
+    or by it and BM25 fused, CombSUM over each one's min-max scores (``"hybrid"``: the label-free
+    teacher's retriever, which also keeps the queries the model misses and a lexical match finds,
+    those a hybrid teacher has the most to teach on). ``cache``: the corpus embeddings from (and into)
+    the embeddings cache, which evaluating the starting model then reuses."""
+    from rankwise.index.retrieve import BM25Retriever, DenseRetriever, cached_embeddings
+
+    if by not in FILTERS:
+        raise ConfigError(f"consistency filter {by!r}: expected one of {', '.join(FILTERS)}", param="by")
     ids = list(corpus)
     texts = [corpus[d].full_text for d in ids]
     retriever = DenseRetriever(model, ids, texts, embeddings=cached_embeddings(model, texts) if cache else None)
+    if by == "hybrid":
+        from rankwise.index.fusion import FusedRetriever, parse_fusion
+
+        retriever = FusedRetriever([BM25Retriever(ids, texts), retriever], parse_fusion("combsum:min-max"))
     rows, _, _ = retriever.search([ex.query for ex in examples], k, states=False)
     return [ex for ex, row in zip(examples, rows) if source_id(ex) in {ids[int(r)] for r in row if r >= 0}]
 

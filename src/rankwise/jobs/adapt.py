@@ -27,15 +27,18 @@ def adapt(
     generator: str | None = None,
     per_doc: int = 1,
     filter_k: int = 10,
+    filter_by: str = "model",
     eval_split: str | None = None,
     overwrite: bool = False,
     show_progress: bool = True,
 ) -> TrainJob:
     """Pseudo-queries from ``data``'s corpus (``method``: crop, crop-out, ict, or generate with the LM in
-    ``generator``; ``per_doc`` a document), those whose document the starting model ranks in its top
-    ``filter_k`` (0: all), trained as ``cfg`` says."""
-    from rankwise.data.pseudo import consistent, crop_queries, generate_queries, pseudo_dataset
+    ``generator``; ``per_doc`` a document), those whose document the starting model (``filter_by="model"``)
+    or it and BM25 fused (``"hybrid"``) rank in the top ``filter_k`` (0: all), trained as ``cfg`` says."""
+    from rankwise.data.pseudo import FILTERS, consistent, crop_queries, generate_queries, pseudo_dataset
 
+    if filter_by not in FILTERS:
+        raise ConfigError(f"adapt: --filter-by {filter_by!r}: expected one of {', '.join(FILTERS)}")
     if (method == "generate") != bool(generator):
         raise ConfigError("adapt: --method generate takes --generator (a causal or seq2seq LM), and only it does")
 
@@ -47,7 +50,7 @@ def adapt(
             made = generate_queries(corpus, generator, per_doc=per_doc, seed=cfg.seed, device=cfg.device)
         else:
             made = crop_queries(corpus, method=method, per_doc=per_doc, seed=cfg.seed)
-        examples = consistent(made, model, corpus, filter_k, cache=True) if filter_k else made
+        examples = consistent(made, model, corpus, filter_k, cache=True, by=filter_by) if filter_k else made
         write_text(
             folder / "pseudo_queries.jsonl",
             "".join(json.dumps({"query": e.query, "positive_ids": [e.positives[0][0]]}) + "\n" for e in examples),
@@ -65,9 +68,10 @@ def adapt(
         folder.write_json("metrics.json", summary)
         run = {"command": "adapt", "data": portable(data), "method": method, "per_doc": per_doc}
         run |= {"generator": portable(generator)} if generator else {}
-        folder.write_config(run | {"filter_k": filter_k, "eval_split": eval_split}, cfg)
+        run |= {"filter_k": filter_k} | ({"filter_by": filter_by} if filter_by != "model" else {})
+        folder.write_config(run | {"eval_split": eval_split}, cfg)
         evals = (before, after, eval_ds) if eval_ds is not None else None
-        _model_card(folder, model, cfg, Path(data), summary, evals, _command(run | {"filter_k": filter_k}, cfg))
+        _model_card(folder, model, cfg, Path(data), summary, evals, _command(run, cfg))
         return job
 
 

@@ -161,7 +161,8 @@ def adapt_cmd(
     **options: Any,
 ) -> None:
     """Adapt a dual encoder to a corpus without judgements: pseudo-queries from the corpus, filtered by
-    a round trip through the starting model (or it and BM25), trained with any loss and negatives strategy (every TrainConfig flag)."""
+    a round trip through the starting model (or it and BM25), trained with any loss and negatives
+    strategy (every TrainConfig flag)."""
     from rankwise.jobs.adapt import adapt
     from rankwise.training.config import load_config
 

@@ -382,11 +382,11 @@ def _finish_rows(dataset: Dataset, pending: list, opts: MineOptions, ids: list[s
             for row, pool, pos in pending
         ]
         teacher_scores = teacher.score_many([dataset.queries[r["query_id"]] for r, _, _ in pending], docs)
+    unguarded = opts.teacher_margin is None  # GPL: every candidate, labelled by the teacher
     for n, (row, pool, positives) in enumerate(pending):
         if teacher is not None:
             ts = np.asarray(teacher_scores[n], dtype=np.float64)
             tpos, tneg = ts[: len(positives)], ts[len(positives) :]
-            unguarded = opts.teacher_margin is None  # GPL: every candidate, labelled by the teacher
             ok = np.ones(len(tneg), dtype=bool) if unguarded else tneg <= tpos.min() - opts.teacher_margin
             chosen, dropped = [], 0
             for p, t, o in zip(pool, tneg, ok):  # in sampling order, until k are accepted

@@ -171,6 +171,26 @@ def resolve_source(name_or_path: str | Path | None) -> tuple[Path, str]:
     return _from_hub(str(name_or_path)), str(name_or_path)
 
 
+def _load_backbone(path: Path, label: str):
+    """The tokenizer and transformers model of a backbone folder, with PyTorch SDPA attention where
+    the architecture has it (no materialised attention matrix on CPU); one clear line otherwise."""
+    from transformers import AutoModel, AutoTokenizer
+
+    if not any((path / f).is_file() for f in ("config.json", "adapter_config.json")):
+        raise RankwiseError(
+            f"cannot load model {label!r}: {path} has no config.json (not a transformers or sentence-transformers folder)"
+        )
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(path))
+        try:
+            backbone = AutoModel.from_pretrained(str(path), attn_implementation="sdpa")
+        except ValueError:  # an architecture without SDPA support
+            backbone = AutoModel.from_pretrained(str(path))
+    except (OSError, ValueError) as exc:
+        raise RankwiseError(f"cannot load model {label!r}: {exc}") from None
+    return tokenizer, backbone
+
+
 _ST_TYPES = {
     "Transformer": "sentence_transformers.models.Transformer",
     "Pooling": "sentence_transformers.models.Pooling",
@@ -262,73 +282,40 @@ class BiEncoder(nn.Module):
         """``None`` or ``"all-MiniLM-L6-v2"``: the packaged default. A folder: sentence-transformers or
         transformers layout. Anything else: a Hugging Face hub name (needs a network or the HF cache).
         ``query_prompt`` / ``doc_prompt`` replace the prompts the folder saved (``""``: none)."""
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoModel
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
 
-        if name_or_path is None or str(name_or_path) in {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}:
-            source: str | Path = default_model_path()
-            label = DEFAULT_MODEL
-        else:
-            source, label = name_or_path, str(name_or_path)
-        path = Path(source)
-        if path.is_dir() and is_cross_encoder_folder(path):
+        path, label = resolve_source(name_or_path)
+        if is_cross_encoder_folder(path):
             raise RankwiseError(
-                f"model {source}: a cross-encoder (reranker) folder, not a bi-encoder; it scores (query, document) "
+                f"model {label}: a cross-encoder (reranker) folder, not a bi-encoder; it scores (query, document) "
                 "pairs and cannot embed a corpus: load it with rankwise.CrossEncoder.load, or rerank with it"
             )
-        if path.is_dir() and (path / "modules.json").is_file():
+        if (path / "modules.json").is_file():
             backbone_path, cfg, dense = _read_st_config(path)
-        elif path.is_dir():
-            backbone_path, cfg, dense = path, EncoderConfig(normalize=False), None
-        elif path.exists() or str(source).startswith((".", "/", "~")):
-            raise RankwiseError(f"model {source}: not a folder")
         else:
-            path = _from_hub(str(source))
-            if (path / "modules.json").is_file():
-                backbone_path, cfg, dense = _read_st_config(path)
-            else:
-                backbone_path, cfg, dense = path, EncoderConfig(normalize=False), None
-        if normalize is not None:
-            cfg.normalize = normalize
-        if pooling is not None:
-            cfg.pooling = pooling
-        if query_max_length:
-            cfg.query_max_length = query_max_length
-        if doc_max_length:
-            cfg.doc_max_length = doc_max_length
-        cfg.query_prompt = cfg.query_prompt if query_prompt is None else query_prompt
-        cfg.doc_prompt = cfg.doc_prompt if doc_prompt is None else doc_prompt
-        if backbone_path.is_dir() and not any(
-            (backbone_path / f).is_file() for f in ("config.json", "adapter_config.json")
-        ):
-            raise RankwiseError(
-                f"cannot load model {source!r}: {backbone_path} has no config.json "
-                "(not a transformers or sentence-transformers folder)"
-            )
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(str(backbone_path))
-            try:  # PyTorch SDPA: no materialised attention matrix on CPU (flash kernel), the leanest transformers offers
-                backbone = AutoModel.from_pretrained(str(backbone_path), attn_implementation="sdpa")
-            except ValueError:  # an architecture without SDPA support
-                backbone = AutoModel.from_pretrained(str(backbone_path))
-        except (OSError, ValueError) as exc:
-            raise RankwiseError(f"cannot load model {source!r}: {exc}") from None
+            backbone_path, cfg, dense = path, EncoderConfig(normalize=False), None
+        overrides = {"normalize": normalize, "pooling": pooling, "query_prompt": query_prompt, "doc_prompt": doc_prompt}
+        overrides |= {"query_max_length": query_max_length or None, "doc_max_length": doc_max_length or None}
+        for field, value in overrides.items():  # None (and a length of 0): keep what the folder saved
+            if value is not None:
+                setattr(cfg, field, value)
+        tokenizer, backbone = _load_backbone(backbone_path, label)
         from rankwise.device import resolve_device
 
+        where = resolve_device(device)
+        tower = _query_tower(path)
         query_backbone = None
-        tower = _query_tower(path) if path.is_dir() else None
         if tower is not None:
-            query_backbone = AutoModel.from_pretrained(str(tower), attn_implementation="sdpa").eval()
-            query_backbone = query_backbone.to(resolve_device(device))
-        backbone.eval()
+            query_backbone = AutoModel.from_pretrained(str(tower), attn_implementation="sdpa").eval().to(where)
         projection = None
         if dense is not None:
             from rankwise.models.projection import read_dense
 
-            projection = read_dense(dense).to(resolve_device(device))
-        return cls(backbone.to(resolve_device(device)), tokenizer, cfg, label, query_backbone, projection)
+            projection = read_dense(dense).to(where)
+        return cls(backbone.eval().to(where), tokenizer, cfg, label, query_backbone, projection)
 
     @property
     def device(self) -> torch.device:

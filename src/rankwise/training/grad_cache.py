@@ -60,63 +60,84 @@ def cached_forward_backward(
     if shard is not None and any(p.stop == p.start for p in parts):
         raise RankwiseError(f"a batch side has fewer items than the {shard.world} processes: use a larger batch")
     local = [list(side.items[p]) for side, p in zip(sides, parts)]
+    run = _Passes(sides, local, parts, device_type, bf16, shard)
+    if not cache_chunk:
+        return run.plain(combine, loss_of_scores, check)
+    return run.cached(combine, loss_of_scores, check, cache_chunk)
 
-    def whole(out: torch.Tensor, side: Side) -> torch.Tensor:
+
+class _Passes:
+    """The forward and backward passes of one batch: this process's items of every side (``local``,
+    at ``parts`` of the whole), its token counts, and the gathering of outputs across processes."""
+
+    def __init__(self, sides, local, parts, device_type: str, bf16: bool, shard: Shard | None) -> None:
+        self.sides, self.local, self.parts, self.shard = sides, local, parts, shard
+        self.device_type, self.bf16 = device_type, bf16
+        self.real = self.padded = 0
+
+    def encode(self, side: Side, items: list) -> torch.Tensor:
+        with torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.bf16):
+            out, tok = side.encode(items)
+        self.real, self.padded = self.real + tok.real, self.padded + tok.padded
+        return out
+
+    def whole(self, out: torch.Tensor, side: Side) -> torch.Tensor:
         """Every process's rows (this one's alone without a shard), as a leaf that collects the loss's gradient."""
-        full = shard.gather(out.float(), len(side.items)) if shard else out.detach().float()
+        full = self.shard.gather(out.float(), len(side.items)) if self.shard else out.detach().float()
         return full.requires_grad_(True)
 
-    real = padded = 0
-    if not cache_chunk:
-        outs = []
-        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16):
-            for side, items in zip(sides, local):
-                out, tok = side.encode(items)
-                outs.append(out)
-                real, padded = real + tok.real, padded + tok.padded
-        if shard is None:  # one graph from the encoder to the loss
+    def tokens(self) -> TokenCount:
+        return TokenCount(self.real, self.padded)
+
+    def plain(self, combine, loss_of_scores: LossOfScores, check) -> tuple[torch.Tensor, dict[str, float], TokenCount]:
+        """One pass with activations kept; across processes, the loss's gradient flows back through
+        the gathered outputs into this process's share."""
+        outs = [self.encode(side, items) for side, items in zip(self.sides, self.local)]
+        if self.shard is None:  # one graph from the encoder to the loss
             loss, info = loss_of_scores(combine(*(o.float() for o in outs)))
             if check:
                 check(loss)
             loss.backward()
-            return loss.detach(), info, TokenCount(real, padded)
-        fulls = [whole(o, side) for o, side in zip(outs, sides)]
+            return loss.detach(), info, self.tokens()
+        fulls = [self.whole(o, side) for o, side in zip(outs, self.sides)]
         loss, info = loss_of_scores(combine(*fulls))
         if check:
             check(loss)
         loss.backward()  # the gradient with respect to every process's outputs, the same on each
-        pairs = [(o.float(), f.grad[p]) for o, f, p in zip(outs, fulls, parts) if f.grad is not None]
+        pairs = [(o.float(), f.grad[p]) for o, f, p in zip(outs, fulls, self.parts) if f.grad is not None]
         torch.autograd.backward([o for o, _ in pairs], [g for _, g in pairs])  # this process's share
-        return loss.detach(), info, TokenCount(real, padded)
+        return loss.detach(), info, self.tokens()
 
-    cached, states = [], []
-    with torch.no_grad():  # pass 1: every output, no activations kept
-        for side, items in zip(sides, local):
-            chunks, side_states = [], []
-            for start in range(0, len(items), cache_chunk):
-                side_states.append(rng_state())
-                with torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16):
-                    out, tok = side.encode(items[start : start + cache_chunk])
-                chunks.append(out.float())
-                real, padded = real + tok.real, padded + tok.padded
-            cached.append(whole(torch.cat(chunks), side))
-            states.append(side_states)
-    after = rng_state()
-    loss, info = loss_of_scores(combine(*cached))
-    if check:
-        check(loss)
-    loss.backward()  # gradients of the loss with respect to every output
-    for side, items, full, p, side_states in zip(sides, local, cached, parts, states):  # pass 2: chunk by chunk
-        if full.grad is None:  # a side the loss does not depend on
-            continue
-        grad = full.grad[p] if shard else full.grad
-        for n, start in enumerate(range(0, len(items), cache_chunk)):
-            set_rng_state(side_states[n])
-            with torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16):
-                again, _ = side.encode(items[start : start + cache_chunk])
-            again.float().backward(grad[start : start + cache_chunk])
-    set_rng_state(after)  # later draws as if pass 2 had not happened
-    return loss.detach(), info, TokenCount(real, padded)
+    def cached(
+        self, combine, loss_of_scores: LossOfScores, check, chunk: int
+    ) -> tuple[torch.Tensor, dict[str, float], TokenCount]:
+        """Gradient caching: every output without activations, the loss's gradient with respect to
+        them, then each chunk encoded again under its saved random state and back-propagated."""
+        cached, states = [], []
+        with torch.no_grad():  # pass 1: every output, no activations kept
+            for side, items in zip(self.sides, self.local):
+                chunks, side_states = [], []
+                for start in range(0, len(items), chunk):
+                    side_states.append(rng_state())
+                    chunks.append(self.encode(side, items[start : start + chunk]).float())
+                cached.append(self.whole(torch.cat(chunks), side))
+                states.append(side_states)
+        after = rng_state()
+        loss, info = loss_of_scores(combine(*cached))
+        if check:
+            check(loss)
+        loss.backward()  # gradients of the loss with respect to every output
+        for side, items, full, p, side_states in zip(self.sides, self.local, cached, self.parts, states):
+            if full.grad is None:  # a side the loss does not depend on
+                continue
+            grad = full.grad[p] if self.shard else full.grad
+            for n, start in enumerate(range(0, len(items), chunk)):  # pass 2: chunk by chunk
+                set_rng_state(side_states[n])
+                with torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.bf16):
+                    again, _ = side.encode(items[start : start + chunk])
+                again.float().backward(grad[start : start + chunk])
+        set_rng_state(after)  # later draws as if pass 2 had not happened
+        return loss.detach(), info, self.tokens()
 
 
 def forward_backward(

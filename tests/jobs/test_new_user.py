@@ -206,6 +206,8 @@ def test_ids_with_whitespace_are_refused_at_load_naming_file_line_and_field(tmp_
         (["eval", "--max-length", 100000], "--max-length 100000: expected"),
         (["eval", "--max-length", 0], "--max-length 0: expected"),
         (["eval", "--retriever", "bm25", "--model", "x"], "takes no model"),
+        (["eval", "--retriever", "bm25", "--fusion", "rrf"], "--fusion rrf: fuses several retrievers"),
+        (["eval", "--retriever", "splade"], "--retriever splade: expected dense, bm25"),
         (["eval", "--metrics", "map"], "--metrics goes with --run"),
     ],
 )

@@ -104,14 +104,7 @@ def evaluate_split(
         return _evaluate_fused(
             data, split, out, retriever, model_name, fusion, k, allow_missing, device, overwrite, show_progress
         )
-    if fusion is not None:
-        raise ConfigError(
-            f"fusion={fusion}: fuses several retrievers; join them with +, e.g. bm25+dense", param="fusion"
-        )
-    if retriever not in ("dense", "bm25"):
-        raise ConfigError(f"retriever={retriever}: expected dense, bm25, or several joined by +", param="retriever")
-    if retriever == "bm25" and model_name is not None:
-        raise ConfigError("retriever='bm25' takes no model: give model= with the dense retriever only")
+    _check_single(retriever, fusion, model_name)
     check_limits(k=k, max_length=max_length)
     with RunFolder.open(out, overwrite=overwrite) as folder:
         dataset = load_beir(data, split, allow_missing=allow_missing).own_split()
@@ -146,6 +139,18 @@ def evaluate_split(
             seed=0,
         )
         return EvalJob(res.metrics, label, folder.path)
+
+
+def _check_single(retriever: str, fusion: str | None, model_name: str | None) -> None:
+    """One first stage: dense (with ``model_name``) or BM25 (without), and nothing to fuse."""
+    if fusion is not None:
+        raise ConfigError(
+            f"fusion={fusion}: fuses several retrievers; join them with +, e.g. bm25+dense", param="fusion"
+        )
+    if retriever not in ("dense", "bm25"):
+        raise ConfigError(f"retriever={retriever}: expected dense, bm25, or several joined by +", param="retriever")
+    if retriever == "bm25" and model_name is not None:
+        raise ConfigError("retriever='bm25' takes no model: give model= with the dense retriever only")
 
 
 def _evaluate_frontier(data, split, out, model_name, dims, precision, k, allow_missing, device, overwrite):

@@ -5,7 +5,7 @@ For each dataset (SciFact, stdlib-code) and seed 0-2: one pseudo-query a documen
 corpus alone (``rankwise.data.pseudo.crop_queries``: ``crop-out``, a span of 4-16 words whose
 positive is the document less the span, or ``ict``, a sentence whose positive is the document less
 the sentence), kept when the starting model ranks its source document in its top 10 (the
-consistency filter), then ``STEPS`` steps of 32 pseudo-queries, queries 32 and documents 128 tokens
+consistency filter; ``filter: hybrid``, by the starting model and BM25 fused), then ``STEPS`` steps of 32 pseudo-queries, queries 32 and documents 128 tokens
 while training (documents are searched at 256 tokens on SciFact, 128 on stdlib-code).
 
 The recipe is one of ``CANDIDATES``, fixed before any run, chosen by SciFact's *train* queries
@@ -23,7 +23,13 @@ teacher puts the source first at a median 0.97 of its target, and the student le
 copied spans (benchmarks/README.md). The third (aaac70c) cut ``crop-out`` and ``ict`` queries and
 dropped the candidates the teacher scored above the positive (its guard at margin 0: 5,734 of
 crop-out's): crop-out with KL 0.6158 (halfway 0.6483), with Margin-MSE 0.6262 (0.6527), ict with KL 0.6368
-(0.6570).
+(0.6570). The fourth (a3a6e19) kept every candidate (``teacher_margin=none``): ict with Margin-MSE
+0.6398 (0.6533), ict with KL 0.6407 (0.6575), crop-out with Margin-MSE 0.6528 (**0.6619**), chosen;
+its test runs are ``benchmarks/results/adapt.json``: SciFact +0.95 nDCG@10 (p 0.149), stdlib-code
+-0.71 (p 0.176), 3 seeds (the records, and the third round's, in ``benchmarks/runs/adapt-rounds-3-4/``).
+The fifth round's candidates keep that recipe and change one thing each: the consistency filter by
+the hybrid (it keeps the pseudo-queries a lexical match finds and the model misses, those the hybrid
+teacher has most to teach on), or 7 negatives a query instead of 3 (more of the teacher's margins).
 Every run is also measured interpolated halfway back to the starting weights (WiSE-FT, alpha 0.5,
 ``rankwise.training.wise_ft``), and the choice is among candidates x {as trained, halfway}. The
 chosen recipe runs on both datasets; their test queries are read to measure only.
@@ -70,11 +76,13 @@ HYBRID = "fused:k=3,window=1-30,fusion=combsum:min-max,teacher=default+bm25"  # 
 KL = "kl:temperature=0.05,teacher_temperature=0.25"
 GPL = f"{HYBRID},teacher_margin=none"  # GPL's pseudo-labels: no candidate dropped for outscoring the positive
 MMSE = {"loss": "margin_mse", "negatives": f"{GPL},teacher_scale=0.25", "lr": 2e-5}
-CANDIDATES = {  # method: how pseudo-queries are cut; the rest is the TrainConfig
-    "ict-mmse-gpl": {"method": "ict"} | MMSE,
-    "crop-out-mmse-gpl": {"method": "crop-out"} | MMSE,
-    "ict-kl-gpl": {"method": "ict", "loss": KL, "negatives": GPL, "lr": 2e-5},
+CROP_OUT = {"method": "crop-out"} | MMSE  # the fourth round's choice (a3a6e19)
+CANDIDATES = {  # method: how pseudo-queries are cut; filter: the consistency filter; the rest is the TrainConfig
+    "crop-out-mmse-gpl": CROP_OUT,
+    "crop-out-mmse-gpl-hybrid-filter": CROP_OUT | {"filter": "hybrid"},
+    "crop-out-mmse-gpl-k7": CROP_OUT | {"negatives": MMSE["negatives"].replace("k=3", "k=7")},
 }
+NOT_TRAIN = ("method", "filter")  # recipe keys that are not TrainConfig fields
 WISE_ALPHA, WISE = 0.5, "+wise0.5"  # every run is also measured interpolated halfway to the start
 CHOOSE_ON = ("scifact", "train")  # queries whose qrels choose the recipe (never the test queries)
 FILTER_K = 10
@@ -113,9 +121,10 @@ def adapt_once(name: str, evals: dict, recipe: dict, seed: int, steps: int, fold
     corpus = next(iter(evals.values())).corpus
     model = start_model(name)
     made = crop_queries(corpus, method=recipe["method"], seed=seed)
-    kept = consistent(made, model, corpus, FILTER_K, cache=True)  # the start's embeddings, cached once
+    by = recipe.get("filter", "model")
+    kept = consistent(made, model, corpus, FILTER_K, cache=True, by=by)  # the start's embeddings, cached once
     t0 = time.perf_counter()
-    cfg = TrainConfig(**COMMON, **{k: v for k, v in recipe.items() if k != "method"}, steps=steps, seed=seed)
+    cfg = TrainConfig(**COMMON, **{k: v for k, v in recipe.items() if k not in NOT_TRAIN}, steps=steps, seed=seed)
     mined = pseudo_dataset(corpus, kept)  # what a mining strategy searches for each pseudo-query
     train(model, kept, cfg, folder / "run", corpus=mined, resume=True, log=lambda m: print(m, flush=True))
     seconds = time.perf_counter() - t0

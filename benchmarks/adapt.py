@@ -78,9 +78,9 @@ GPL = f"{HYBRID},teacher_margin=none"  # GPL's pseudo-labels: no candidate dropp
 MMSE = {"loss": "margin_mse", "negatives": f"{GPL},teacher_scale=0.25", "lr": 2e-5}
 CROP_OUT = {"method": "crop-out"} | MMSE  # the fourth round's choice (a3a6e19)
 CANDIDATES = {  # method: how pseudo-queries are cut; filter: the consistency filter; the rest is the TrainConfig
-    "crop-out-mmse-gpl": CROP_OUT,
     "crop-out-mmse-gpl-hybrid-filter": CROP_OUT | {"filter": "hybrid"},
     "crop-out-mmse-gpl-k7": CROP_OUT | {"negatives": MMSE["negatives"].replace("k=3", "k=7")},
+    "crop-out-mmse-gpl": CROP_OUT,  # last: a re-run of the fourth round's choice on this commit's code
 }
 NOT_TRAIN = ("method", "filter")  # recipe keys that are not TrainConfig fields
 WISE_ALPHA, WISE = 0.5, "+wise0.5"  # every run is also measured interpolated halfway to the start

@@ -16,6 +16,11 @@ import rankwise as rw
 from tests.conftest import REPO
 
 
+def _result(name: str) -> dict:
+    """``benchmarks/results/<name>.json``."""
+    return json.loads((REPO / "benchmarks" / "results" / f"{name}.json").read_text(encoding="utf-8"))
+
+
 def _first_python_block() -> str:
     text = (REPO / "README.md").read_text(encoding="utf-8")
     return re.search(r"```python\n(.*?)```", text, re.S).group(1)
@@ -108,7 +113,7 @@ def test_training_leaves_the_callers_examples_as_they_were(tiny_model_dir, toy_b
 def test_the_demo_figures_on_the_front_page_are_the_results_files():
     from rankwise.jobs.demo import BASELINE, DemoConfig
 
-    result = json.loads((REPO / "benchmarks" / "results" / "demo.json").read_text(encoding="utf-8"))
+    result = _result("demo")
     text = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
     demo, base = result["demo"], result["baseline"]
     m = re.search(
@@ -135,7 +140,7 @@ def _front_page() -> str:
 
 
 def test_the_speed_figures_on_the_front_page_are_the_results_file():
-    result = json.loads((REPO / "benchmarks" / "results" / "train_throughput.json").read_text(encoding="utf-8"))
+    result = _result("train_throughput")
     assert result["machine"]["date"][:10] >= "2026-12-05" and result["repeats"] >= 3
     assert result["token_lengths"] == [128, 256]
     by = result["settings"]
@@ -163,7 +168,7 @@ def test_the_speed_figures_on_the_front_page_are_the_results_file():
 
 
 def test_the_recipe_figures_on_the_front_page_are_the_results_file():
-    result = json.loads((REPO / "benchmarks" / "results" / "recipes_vs_peer.json").read_text(encoding="utf-8"))
+    result = _result("recipes_vs_peer")
     gap = {name: 100 * d["rankwise_minus_peer_ndcg@10"] for name, d in result["datasets"].items()}
     text = _front_page()
     assert (
@@ -171,13 +176,13 @@ def test_the_recipe_figures_on_the_front_page_are_the_results_file():
         in text
     )
     assert all(d["p_value"] > 0.05 for d in result["datasets"].values())
-    demo = json.loads((REPO / "benchmarks" / "results" / "demo.json").read_text(encoding="utf-8"))
+    demo = _result("demo")
     assert f"beats the base model's nDCG@10 of {demo['demo']['base']['ndcg@10']:.3f}" in text
 
 
 def _family_ratios(key: str) -> dict[str, dict[str, float]]:
     """rankwise's ``key`` over the peer's, per dataset and family, from ``families.json``."""
-    result = json.loads((REPO / "benchmarks" / "results" / "families.json").read_text(encoding="utf-8"))
+    result = _result("families")
     return {
         data: {f: c[f]["rankwise"][key] / c[f]["peer"][key] for f in c if f != "bm25"}
         for data, c in result["datasets"].items()
@@ -187,7 +192,7 @@ def _family_ratios(key: str) -> dict[str, dict[str, float]]:
 def test_the_sparse_and_multi_vector_figures_on_the_front_page_are_the_results_file():
     from benchmarks.families_table import differences
 
-    result = json.loads((REPO / "benchmarks" / "results" / "families.json").read_text(encoding="utf-8"))
+    result = _result("families")
     speed, memory = _family_ratios("examples_per_s"), _family_ratios("peak_rss_mb")
     code, scifact = speed["stdlib-code"], speed["scifact"]
     text = _front_page()
@@ -210,7 +215,7 @@ def test_the_sparse_and_multi_vector_figures_on_the_front_page_are_the_results_f
 
 def _inference_free_figures() -> dict[str, str]:
     """The inference-free study's test figures as the front page quotes them."""
-    result = json.loads((REPO / "benchmarks" / "results" / "inference_free_bm25.json").read_text(encoding="utf-8"))
+    result = _result("inference_free_bm25")
     test, bm25 = result["test"], result["bm25"]["test"]["metrics"]["ndcg@10"]
     return {
         "date": result["machine"]["date"][:10],
@@ -224,7 +229,7 @@ def _inference_free_figures() -> dict[str, str]:
 
 
 def test_the_inference_free_against_bm25_sentence_is_the_results_file():
-    result = json.loads((REPO / "benchmarks" / "results" / "inference_free_bm25.json").read_text(encoding="utf-8"))
+    result = _result("inference_free_bm25")
     test, bm25 = result["test"], result["bm25"]["test"]["metrics"]["ndcg@10"]
     assert all(s > bm25 for s in test["seeds"]) and test["minus_bm25"]["p"] >= 0.05  # "each above ... not significant"
     f = _inference_free_figures()
@@ -237,7 +242,7 @@ def test_the_inference_free_against_bm25_sentence_is_the_results_file():
 
 def _adapt_figures() -> dict[str, str]:
     """The label-free adaptation's test figures as the front page quotes them."""
-    result = json.loads((REPO / "benchmarks" / "results" / "adapt.json").read_text(encoding="utf-8"))
+    result = _result("adapt")
     sci, code = result["datasets"]["scifact"], result["datasets"]["stdlib-code"]
     return {
         "date": result["machine"]["date"][:10],
@@ -251,7 +256,7 @@ def _adapt_figures() -> dict[str, str]:
 
 
 def test_the_adaptation_sentence_is_the_results_file():
-    result = json.loads((REPO / "benchmarks" / "results" / "adapt.json").read_text(encoding="utf-8"))
+    result = _result("adapt")
     sci, code = result["datasets"]["scifact"], result["datasets"]["stdlib-code"]
     assert sci["p_seed_aware"] >= 0.05 and code["diff"] < 0  # "not significant", "loses"
     assert "Xeon" in result["machine"]["cpu"] and result["machine"]["cores"] == 2
@@ -265,10 +270,9 @@ def test_the_adaptation_sentence_is_the_results_file():
 
 def _verified_figures() -> set[str]:
     """Every measured figure the front page may quote, formatted as it quotes them, from the results files."""
-    res = REPO / "benchmarks" / "results"
-    demo = json.loads((res / "demo.json").read_text(encoding="utf-8"))
-    speed = json.loads((res / "train_throughput.json").read_text(encoding="utf-8"))["settings"]
-    recipes = json.loads((res / "recipes_vs_peer.json").read_text(encoding="utf-8"))["datasets"]
+    demo = _result("demo")
+    speed = _result("train_throughput")["settings"]
+    recipes = _result("recipes_vs_peer")["datasets"]
     out = {f"{demo['demo'][k]['ndcg@10']:.3f}" for k in ("base", "recipe")} | {f"{demo['baseline']['ndcg@10']:.3f}"}
     out |= {f"{demo['gain_points']:.1f}", f"+{demo['gain_points']:.1f}", f"{demo['demo']['seconds'] / 60:.1f}"}
     out |= {f"{100 * d['rankwise_minus_peer_ndcg@10']:+.1f}" for d in recipes.values()}

@@ -137,3 +137,24 @@ def test_untied_towers_train_apart_and_load_in_sentence_transformers_router(tiny
     assert again.untied and (again.config.query_max_length, again.config.doc_max_length) == (8, 48)
     np.testing.assert_allclose(again.encode(TEXTS, "query"), model.encode(TEXTS, "query"), atol=1e-6)
     np.testing.assert_allclose(again.encode(TEXTS, "doc"), model.encode(TEXTS, "doc"), atol=1e-6)
+
+
+def test_an_architecture_without_sdpa_loads_with_its_own_attention(tiny_model_dir, monkeypatch):
+    """transformers raises ValueError when SDPA is asked of an architecture without it: every
+    family's loader then takes the default attention, and the encoder's outputs do not change."""
+    from transformers import AutoModel
+
+    expected = BiEncoder.load(tiny_model_dir).encode(TEXTS, "doc")
+    real = AutoModel.from_pretrained.__func__
+    asked = []
+
+    def without_sdpa(cls, path, *args, **kwargs):
+        asked.append(kwargs.get("attn_implementation"))
+        if kwargs.get("attn_implementation") == "sdpa":
+            raise ValueError("this architecture does not support SDPA")
+        return real(cls, path, *args, **kwargs)
+
+    monkeypatch.setattr(AutoModel, "from_pretrained", classmethod(without_sdpa))
+    got = BiEncoder.load(tiny_model_dir).encode(TEXTS, "doc")
+    assert asked == ["sdpa", None]
+    np.testing.assert_allclose(got, expected, atol=1e-6)

@@ -171,9 +171,18 @@ def resolve_source(name_or_path: str | Path | None) -> tuple[Path, str]:
     return _from_hub(str(name_or_path)), str(name_or_path)
 
 
+def pretrained(auto_class, path: Path | str, **options):
+    """``auto_class.from_pretrained`` with PyTorch SDPA attention where the architecture has it (no
+    materialised attention matrix on CPU), its default attention where it has not."""
+    try:
+        return auto_class.from_pretrained(str(path), attn_implementation="sdpa", **options)
+    except ValueError:  # transformers refuses SDPA for an architecture without it
+        return auto_class.from_pretrained(str(path), **options)
+
+
 def _load_backbone(path: Path, label: str):
-    """The tokenizer and transformers model of a backbone folder, with PyTorch SDPA attention where
-    the architecture has it (no materialised attention matrix on CPU); one clear line otherwise."""
+    """The tokenizer and transformers model of a backbone folder (SDPA attention where the
+    architecture has it, see :func:`pretrained`); one clear line otherwise."""
     from transformers import AutoModel, AutoTokenizer
 
     if not any((path / f).is_file() for f in ("config.json", "adapter_config.json")):
@@ -182,10 +191,7 @@ def _load_backbone(path: Path, label: str):
         )
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(path))
-        try:
-            backbone = AutoModel.from_pretrained(str(path), attn_implementation="sdpa")
-        except ValueError:  # an architecture without SDPA support
-            backbone = AutoModel.from_pretrained(str(path))
+        backbone = pretrained(AutoModel, path)
     except (OSError, ValueError) as exc:
         raise RankwiseError(f"cannot load model {label!r}: {exc}") from None
     return tokenizer, backbone
@@ -309,7 +315,7 @@ class BiEncoder(nn.Module):
         tower = _query_tower(path)
         query_backbone = None
         if tower is not None:
-            query_backbone = AutoModel.from_pretrained(str(tower), attn_implementation="sdpa").eval().to(where)
+            query_backbone = pretrained(AutoModel, tower).eval().to(where)
         projection = None
         if dense is not None:
             from rankwise.models.projection import read_dense

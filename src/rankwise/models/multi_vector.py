@@ -30,7 +30,7 @@ from torch import nn
 
 from rankwise.errors import RankwiseError
 from rankwise.io import atomic_path
-from rankwise.models.bi_encoder import Side, TokenCount, resolve_source
+from rankwise.models.bi_encoder import Side, TokenCount, pretrained, resolve_source
 from rankwise.models.chunks import length_chunks
 from rankwise.models.modes import evaluating
 
@@ -125,7 +125,7 @@ def _read(model, seed: int):
     path, label = resolve_source(model)
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(path))
-        encoder = AutoModel.from_pretrained(str(path), attn_implementation="sdpa")
+        encoder = pretrained(AutoModel, path)
     except (OSError, ValueError) as exc:
         raise RankwiseError(f"cannot load model {model!r}: {exc}") from None
     cfg = MultiVectorConfig()

@@ -32,7 +32,7 @@ from torch import nn
 
 from rankwise.errors import RankwiseError
 from rankwise.io import atomic_path
-from rankwise.models.bi_encoder import Side, TokenCount, resolve_source
+from rankwise.models.bi_encoder import Side, TokenCount, pretrained, resolve_source
 from rankwise.models.chunks import length_chunks, restore_order
 from rankwise.models.modes import evaluating
 from rankwise.models.sparse_pooling import splade_pool
@@ -135,9 +135,7 @@ def _read(model, query_max_length: int | None, doc_max_length: int | None, seed:
         hf_logging.set_verbosity_error()  # a dense checkpoint has no masked-LM transform: initialised, as intended
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            mlm, info = AutoModelForMaskedLM.from_pretrained(
-                str(backbone), attn_implementation="sdpa", output_loading_info=True
-            )
+            mlm, info = pretrained(AutoModelForMaskedLM, backbone, output_loading_info=True)
     except (OSError, ValueError) as exc:
         raise RankwiseError(f"cannot load model {model!r} as a masked LM: {exc}") from None
     finally:

@@ -301,47 +301,23 @@ def _mine_chunk(
     retriever: Retriever,
     teacher,
 ) -> list[dict]:
-    a, b = window
-    texts = [dataset.queries[q] for q in qids]
-    idx, scores, extra = retriever.search(texts, depth)
+    idx, scores, extra = retriever.search([dataset.queries[q] for q in qids], depth)
     ids = retriever.ids
     row_of = {d: j for j, d in enumerate(ids)}
-    rows = []
     pending = []
     for i, qid in enumerate(qids):
         positives = sorted(_positives(dataset, qid))
-        pos_rows = [row_of[d] for d in positives if d in row_of]
-        if len(pos_rows) < len(positives):
-            missing = next(d for d in positives if d not in row_of)
+        missing = [d for d in positives if d not in row_of]
+        if missing:
             raise DataError(
-                f"query {qid!r}: positive document {missing!r} is not in the corpus",
+                f"query {qid!r}: positive document {missing[0]!r} is not in the corpus",
                 path=dataset.path,
                 field="corpus-id",
             )
-        pos_scores = retriever.score(extra[i], pos_rows)
+        pos_scores = retriever.score(extra[i], [row_of[d] for d in positives])
         ranked = [(r + 1, int(j), float(s)) for r, (j, s) in enumerate(zip(idx[i], scores[i])) if j >= 0]
-        pset = set(positives)
-        twins = {dataset.corpus[d].full_text for d in positives} if opts.same_text_same_doc else set()
-        candidates = [
-            (r, j, s)
-            for r, j, s in ranked
-            if a <= r and ids[j] not in pset and not (twins and dataset.corpus[ids[j]].full_text in twins)
-        ]
-        cand_scores = np.array([s for _, _, s in candidates], dtype=np.float64)
-        keep = _guard(cand_scores, float(pos_scores.min()), opts.margin, opts.margin_mode)
-        guarded = [c for c, k_ in zip(candidates, keep) if k_]
-        window = [c for c in guarded if c[0] <= b]
-        dropped_margin = sum(r <= b for r, _, _ in candidates) - len(window)  # counted in the window only
-        rng = np.random.default_rng([opts.seed, int(hashlib.md5(qid.encode()).hexdigest()[:8], 16)])
-        if opts.sampling == "uniform":
-            order = rng.permutation(len(window))
-            window = [window[o] for o in order]
-        need = 4 * opts.k if teacher is not None else opts.k
-        filled = 0
-        if len(window) < opts.k and depth > b:  # below the window, guarded, in rank order
-            below = [c for c in guarded if c[0] > b][: need - len(window)]
-            window += below
-            filled = len(below)
+        pool, dropped_margin, filled = _pool(dataset, qid, positives, ranked, float(pos_scores.min()), ids, opts,
+                                             window, depth, teacher is not None)  # fmt: skip
         pos_rank = {ids[j]: r for r, j, _ in ranked}
         row = {
             "query_id": qid,
@@ -350,19 +326,56 @@ def _mine_chunk(
             "mined": {
                 "method": opts.method,
                 "dropped_margin": dropped_margin,
-                **({"filled": filled} if depth > b else {}),
+                **({"filled": filled} if depth > window[1] else {}),
                 "positive_ranks": [pos_rank.get(d, depth + 1) for d in positives],
                 "positive_scores": [float(s) for s in pos_scores],
                 "negative_ranks": [],
                 "negative_scores": [],
             },
         }
-        # a teacher looks at up to 4k candidates (in sampling order), the rest need no scoring
-        pool = window[:need]
         pending.append((row, pool, positives))
-        rows.append(row)
     _finish_rows(dataset, pending, opts, ids, teacher)
-    return rows
+    return [row for row, _, _ in pending]
+
+
+def _pool(
+    dataset: Dataset,
+    qid: str,
+    positives: list[str],
+    ranked: list[tuple[int, int, float]],
+    pos_min: float,
+    ids: list[str],
+    opts: MineOptions,
+    window: tuple[int, int],
+    depth: int,
+    scored: bool,
+) -> tuple[list[tuple[int, int, float]], int, int]:
+    """A query's candidate negatives ``(rank, row, score)``: no positive (nor a twin of one), from the
+    window's first rank, margin-guarded, in sampling order, filled from below the window in rank
+    order when short; as many as a teacher looks at (4k) or k. With the number the margin dropped
+    inside the window and the number filled."""
+    a, b = window
+    pset = set(positives)
+    twins = {dataset.corpus[d].full_text for d in positives} if opts.same_text_same_doc else set()
+    candidates = [
+        (r, j, s)
+        for r, j, s in ranked
+        if a <= r and ids[j] not in pset and not (twins and dataset.corpus[ids[j]].full_text in twins)
+    ]
+    keep = _guard(np.array([s for _, _, s in candidates], dtype=np.float64), pos_min, opts.margin, opts.margin_mode)
+    guarded = [c for c, k_ in zip(candidates, keep) if k_]
+    inside = [c for c in guarded if c[0] <= b]
+    dropped = sum(r <= b for r, _, _ in candidates) - len(inside)
+    if opts.sampling == "uniform":
+        rng = np.random.default_rng([opts.seed, int(hashlib.md5(qid.encode()).hexdigest()[:8], 16)])
+        inside = [inside[o] for o in rng.permutation(len(inside))]
+    need = 4 * opts.k if scored else opts.k  # a teacher looks at up to 4k candidates in sampling order
+    filled = 0
+    if len(inside) < opts.k and depth > b:
+        below = [c for c in guarded if c[0] > b][: need - len(inside)]
+        inside += below
+        filled = len(below)
+    return inside[:need], dropped, filled
 
 
 def _positive_text(dataset: Dataset, qid: str, did: str) -> str:

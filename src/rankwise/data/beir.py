@@ -141,6 +141,42 @@ def available_splits(folder: str | Path) -> list[str]:
     return sorted(p.name.split(".")[0] for p in qdir.glob("*.tsv*")) if qdir.is_dir() else []
 
 
+def _read_qrels(path: Path, queries: dict, corpus: dict, allow_missing: bool) -> tuple[Qrels, dict[str, int]]:
+    """The judgements of a qrels file, each (query, document) once; a query or document the
+    dataset lacks is an error naming the line, or, with ``allow_missing``, dropped and counted."""
+    qrels: Qrels = {}
+    missing = {"queries.jsonl": 0, "corpus.jsonl": 0}
+    for lineno, qid, did, rel in iter_qrels(path):
+        where = {"path": path, "line": lineno, "allow_missing": allow_missing}
+        absent = _absent(qid, queries, "query", "queries.jsonl", **where) or _absent(
+            did, corpus, "document", "corpus.jsonl", **where
+        )
+        if absent:
+            missing[absent] += 1
+            continue
+        judged = qrels.setdefault(qid, {})
+        if did in judged:
+            raise DataError(
+                f"document {did!r} judged twice for query {qid!r}", path=path, line=lineno, field="corpus-id"
+            )
+        judged[did] = rel
+    return qrels, missing
+
+
+def _absent(ident: str, known: dict, kind: str, file: str, *, path: Path, line: int, allow_missing: bool) -> str | None:
+    """``file`` when ``ident`` is not in it and may be dropped; an error naming the line when it may not."""
+    if ident in known:
+        return None
+    if not allow_missing:
+        raise DataError(
+            f"{kind} {ident!r} is not in {file}{_near_id(ident, known)} (allow_missing=True drops it)",
+            path=path,
+            line=line,
+            field="query-id" if kind == "query" else "corpus-id",
+        )
+    return file
+
+
 def load_beir(
     folder: str | Path,
     split: str = "test",
@@ -167,35 +203,7 @@ def load_beir(
         raise DataError(
             f"no qrels for split {split!r}; available: {available_splits(folder) or 'none'}", path=qrels_dir
         ) from None
-    qrels: Qrels = {}
-    missing_q = missing_d = 0
-    for lineno, qid, did, rel in iter_qrels(qrels_path):
-        if qid not in queries:
-            if not allow_missing:
-                raise DataError(
-                    f"query {qid!r} is not in queries.jsonl{_near_id(qid, queries)} (allow_missing=True drops it)",
-                    path=qrels_path,
-                    line=lineno,
-                    field="query-id",
-                )
-            missing_q += 1
-            continue
-        if did not in corpus:
-            if not allow_missing:
-                raise DataError(
-                    f"document {did!r} is not in corpus.jsonl{_near_id(did, corpus)} (allow_missing=True drops it)",
-                    path=qrels_path,
-                    line=lineno,
-                    field="corpus-id",
-                )
-            missing_d += 1
-            continue
-        judged = qrels.setdefault(qid, {})
-        if did in judged:
-            raise DataError(
-                f"document {did!r} judged twice for query {qid!r}", path=qrels_path, line=lineno, field="corpus-id"
-            )
-        judged[did] = rel
+    qrels, missing = _read_qrels(qrels_path, queries, corpus, allow_missing)
     if not qrels:
         raise DataError(f"split {split!r} has no judgements to evaluate or train on", path=qrels_path)
     warnings = []
@@ -203,10 +211,10 @@ def load_beir(
     if empty:  # kept, as BEIR's loader keeps them: they can still be retrieved (and judged)
         shown = ", ".join(repr(d) for d in empty[:3]) + (", ..." if len(empty) > 3 else "")
         warnings.append(f"{len(empty)} documents have no title and no text (kept): {shown}")
-    if missing_q:
-        warnings.append(f"dropped {missing_q} judgements of queries missing from queries.jsonl")
-    if missing_d:
-        warnings.append(f"dropped {missing_d} judgements of documents missing from corpus.jsonl")
+    for file, n in missing.items():
+        if n:
+            kind = "queries" if file == "queries.jsonl" else "documents"
+            warnings.append(f"dropped {n} judgements of {kind} missing from {file}")
     for w in warnings:
         log.warning("%s: %s", qrels_path, w)
     return Dataset(corpus, queries, qrels, folder, split, warnings, declared_split_field(folder))

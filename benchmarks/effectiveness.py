@@ -7,7 +7,8 @@ queries 870 and 1292, which repeat training queries word for word, removed):
 * ``peer``: ``SentenceTransformerTrainer`` + ``MultipleNegativesRankingLoss`` over
   ``mine_hard_negatives`` triplets (``recipes_vs_peer.train_peer``); its grid, 6 candidates:
   learning rate in {2e-5, 5e-5, 1e-4} x mining {its documented example: range 10-50, max_score 0.8,
-  relative_margin 0.05, random sampling; top-30 with absolute margin 0}.
+  relative_margin 0.05, random sampling; top-30 with absolute margin 0}. Its queries are scored at
+  the length it trained them at, its one ``max_seq_length`` (the documents').
 * ``rankwise-dense``: a dual encoder distilled from the ensemble teacher (below) over mined
   negatives the teacher scored, NGAME batches; its grid, 6 candidates: learning rate in
   {5e-5, 1e-4, 2e-4} x loss {InfoNCE + listwise KL, Margin-MSE + 0.75 KL}.
@@ -23,8 +24,8 @@ seeds 0-4, each ``STEPS`` steps of 32 queries at the recipe study's lengths. Tes
 of every run is stored; comparisons (``diff`` = a - b) use the two-level bootstrap over queries and
 seeds (``rankwise.metrics.significance.two_level_bootstrap``), Holm-corrected within a dataset. Every
 model is also scored zero-shot on ``trec-dl-5k``; ``worst_drop_vs_start`` is the largest loss of any
-rankwise model against the untrained model. The split by whether a test query's positive is a
-training positive is exploratory.
+rankwise model against the untrained model. The test queries are also split by whether
+their positive is a training positive (means and differences only, exploratory).
 
 Each run is cached as it finishes (``benchmarks/runs/effectiveness/``), so the study runs in the
 background and continues after an interruption; ``--minutes`` stops starting new runs.
@@ -197,6 +198,7 @@ class Study:
         folder = self.cache.workdir(s)
         if s["side"] == "peer":
             model, _ = study.train_peer(self.data, s | {"peer": "grid"}, folder, curve=False)
+            model.config.query_max_length = s["doc_max_length"]  # its queries as it trained them: one max_seq_length
         else:
             model = BiEncoder.load(None, **lengths(self.name))
             examples = examples_from_qrels(self.data["train"])
@@ -244,30 +246,49 @@ class Study:
             if not found or None in found:
                 return {"status": f"{side}: {'chosen ' + choice if choice else 'choosing on dev'}, not finished"}
             runs[side] = (choice, found)
-        qids = sorted(set.intersection(*(set(r["per_query"]) for _, rs in runs.values() for r in rs)))
+        seen = {d for judged in self.data["train"].qrels.values() for d, rel in judged.items() if rel > 0}
+        positives = {q: {d for d, rel in judged.items() if rel > 0} for q, judged in self.data["test"].qrels.items()}
+        return table(runs, {q for q, ds in positives.items() if ds & seen}) | {"runs": runs}
 
-        def matrix(rs: list[dict], hybrid: bool) -> np.ndarray:
-            return np.array([[(r["hybrid"] if hybrid else r)["per_query"][q] for q in qids] for r in rs])
 
-        mats = {
-            "peer": matrix(runs["peer"][1], False),
-            "peer-hybrid": matrix(runs["peer"][1], True),
-            "rankwise-dense": matrix(runs["rankwise"][1], False),
-            "rankwise-hybrid": matrix(runs["rankwise"][1], True),
-        }
-        systems = {}
-        for name, m in mats.items():
-            mean, ci, _ = two_level_bootstrap(m)
-            systems[name] = {"ndcg@10": mean, "ci": list(ci), "per_seed": m.mean(axis=1).tolist()}
-        systems["peer"]["choice"], systems["rankwise-dense"]["choice"] = runs["peer"][0], runs["rankwise"][0]
-        pairs = [("rankwise-dense", "peer"), ("rankwise-hybrid", "peer-hybrid"), ("rankwise-hybrid", "peer")]
-        comparisons = []
-        for a, b in pairs:
-            diff, ci, p = two_level_bootstrap(mats[a], mats[b])
-            comparisons.append({"a": a, "b": b, "diff": diff, "ci": list(ci), "p_seed_aware": p})
-        for c, adjusted in zip(comparisons, holm([c["p_seed_aware"] for c in comparisons])):
-            c["p_holm"] = adjusted
-        return {"queries": len(qids), "systems": systems, "comparisons": comparisons, "runs": runs}
+SYSTEMS = {  # the table's systems: (side, whether the hybrid)
+    "peer": ("peer", False),
+    "peer-hybrid": ("peer", True),
+    "rankwise-dense": ("rankwise", False),
+    "rankwise-hybrid": ("rankwise", True),
+}
+PAIRS = [("rankwise-dense", "peer"), ("rankwise-hybrid", "peer-hybrid"), ("rankwise-hybrid", "peer")]
+
+
+def table(runs: dict[str, tuple[str, list[dict]]], seen: set[str]) -> dict:
+    """One dataset's systems (mean, two-level bootstrap interval, per-seed means, per-query values
+    seed by seed) and comparisons (``diff`` = a - b, seed-aware p, Holm within the dataset), from
+    each side's ``(choice, [run record per seed])``; then the same means and differences on the test
+    queries whose positive is (``seen``) or is not a training positive, exploratory (no test)."""
+    qids = sorted(set.intersection(*(set(r["per_query"]) for _, rs in runs.values() for r in rs)))
+    mats = {
+        name: np.array([[(r["hybrid"] if hybrid else r)["per_query"][q] for q in qids] for r in runs[side][1]])
+        for name, (side, hybrid) in SYSTEMS.items()
+    }
+    systems = {}
+    for name, m in mats.items():
+        mean, ci, _ = two_level_bootstrap(m)
+        per_query = {q: m[:, i].tolist() for i, q in enumerate(qids)}
+        systems[name] = {"ndcg@10": mean, "ci": list(ci), "per_seed": m.mean(axis=1).tolist(), "per_query": per_query}
+    systems["peer"]["choice"], systems["rankwise-dense"]["choice"] = runs["peer"][0], runs["rankwise"][0]
+    comparisons = []
+    for a, b in PAIRS:
+        diff, ci, p = two_level_bootstrap(mats[a], mats[b])
+        comparisons.append({"a": a, "b": b, "diff": diff, "ci": list(ci), "p_seed_aware": p})
+    for c, adjusted in zip(comparisons, holm([c["p_seed_aware"] for c in comparisons])):
+        c["p_holm"] = adjusted
+    split = {}
+    for label, keep in (("positive_seen_in_training", True), ("positive_unseen", False)):
+        cols = [i for i, q in enumerate(qids) if (q in seen) == keep]
+        means = {name: float(m[:, cols].mean()) if cols else None for name, m in mats.items()}
+        diffs = {f"{a} - {b}": means[a] - means[b] if cols else None for a, b in PAIRS}
+        split[label] = {"queries": len(cols), "ndcg@10": means, "diff": diffs}
+    return {"queries": len(qids), "systems": systems, "comparisons": comparisons, "exploratory_split": split}
 
 
 def zero_shot(studies: list[Study], trec, cache: RunCache) -> dict:
@@ -325,6 +346,10 @@ def main() -> None:
     }
     if args.smoke:
         study.log(f"smoke: {datasets} {result['trec-dl-5k']}")
+        return
+    unfinished = {name: d["status"] for name, d in datasets.items() if "status" in d}
+    if unfinished:  # the results file holds finished tables only; the runs so far are cached
+        study.log(f"not written: {unfinished}")
         return
     write_result(OUT, result, PEERS)
     study.log(f"written {OUT}")

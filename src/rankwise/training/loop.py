@@ -311,18 +311,11 @@ def _run(
 ) -> TrainResult:
     model = family.model
     plan.prepare(family)
-    if (config.embedding_terms or config.principal_axes) and not family.embedding_terms:
-        raise ConfigError(
-            f"embedding_terms and principal_axes apply to a family with embeddings scored by dot product, not a {family.name}"
-        )
+    _check(family, config, device)
     family.prepare_training(plan.source.examples, config)  # may change the module (e.g. untie the towers)
     module = family.module
-    if config.bf16 and not bf16_is_native(device):
-        logger.warning("bf16 autocast on %s without native bf16 support: expect it slower than float32", device)
     if config.activation_checkpointing:
         _set_checkpointing(module, True)
-    if config.patience and family.shard is not None:  # only rank 0 evaluates: the others could not stop with it
-        raise ConfigError("patience (early stopping) runs in one process, not data-parallel")
     token_cache: dict = {}  # every text is tokenised once per run
     optimizer, scheduler = _optimizer(family, config)
     result = TrainResult()
@@ -363,6 +356,18 @@ def _run(
         _set_checkpointing(module, False)
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def _check(family: Family, config: TrainConfig, device: torch.device) -> None:
+    """Options the family or the run cannot honour: an error; bf16 without native support: a warning."""
+    if (config.embedding_terms or config.principal_axes) and not family.embedding_terms:
+        raise ConfigError(
+            f"embedding_terms and principal_axes apply to a family with embeddings scored by dot product, not a {family.name}"
+        )
+    if config.patience and family.shard is not None:  # only rank 0 evaluates: the others could not stop with it
+        raise ConfigError("patience (early stopping) runs in one process, not data-parallel")
+    if config.bf16 and not bf16_is_native(device):
+        logger.warning("bf16 autocast on %s without native bf16 support: expect it slower than float32", device)
 
 
 def _step(family: Family, plan: Plan, config: TrainConfig, step: int, optimizer, scheduler, token_cache) -> StepLog:

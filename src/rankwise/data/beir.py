@@ -141,16 +141,20 @@ def available_splits(folder: str | Path) -> list[str]:
     return sorted(p.name.split(".")[0] for p in qdir.glob("*.tsv*")) if qdir.is_dir() else []
 
 
+_SOURCES = {  # what a qrels line names: (file it must be in, field, plural)
+    "query": ("queries.jsonl", "query-id", "queries"),
+    "document": ("corpus.jsonl", "corpus-id", "documents"),
+}
+
+
 def _read_qrels(path: Path, queries: dict, corpus: dict, allow_missing: bool) -> tuple[Qrels, dict[str, int]]:
     """The judgements of a qrels file, each (query, document) once; a query or document the
     dataset lacks is an error naming the line, or, with ``allow_missing``, dropped and counted."""
     qrels: Qrels = {}
-    missing = {"queries.jsonl": 0, "corpus.jsonl": 0}
+    missing = dict.fromkeys(_SOURCES, 0)
     for lineno, qid, did, rel in iter_qrels(path):
         where = {"path": path, "line": lineno, "allow_missing": allow_missing}
-        absent = _absent(qid, queries, "query", "queries.jsonl", **where) or _absent(
-            did, corpus, "document", "corpus.jsonl", **where
-        )
+        absent = _absent(qid, queries, "query", **where) or _absent(did, corpus, "document", **where)
         if absent:
             missing[absent] += 1
             continue
@@ -163,18 +167,19 @@ def _read_qrels(path: Path, queries: dict, corpus: dict, allow_missing: bool) ->
     return qrels, missing
 
 
-def _absent(ident: str, known: dict, kind: str, file: str, *, path: Path, line: int, allow_missing: bool) -> str | None:
-    """``file`` when ``ident`` is not in it and may be dropped; an error naming the line when it may not."""
+def _absent(ident: str, known: dict, kind: str, *, path: Path, line: int, allow_missing: bool) -> str | None:
+    """``kind`` when ``ident`` is not in its file and may be dropped; an error naming the line when it may not."""
     if ident in known:
         return None
+    file, field, _ = _SOURCES[kind]
     if not allow_missing:
         raise DataError(
             f"{kind} {ident!r} is not in {file}{_near_id(ident, known)} (allow_missing=True drops it)",
             path=path,
             line=line,
-            field="query-id" if kind == "query" else "corpus-id",
+            field=field,
         )
-    return file
+    return kind
 
 
 def load_beir(
@@ -211,10 +216,10 @@ def load_beir(
     if empty:  # kept, as BEIR's loader keeps them: they can still be retrieved (and judged)
         shown = ", ".join(repr(d) for d in empty[:3]) + (", ..." if len(empty) > 3 else "")
         warnings.append(f"{len(empty)} documents have no title and no text (kept): {shown}")
-    for file, n in missing.items():
+    for kind, n in missing.items():
         if n:
-            kind = "queries" if file == "queries.jsonl" else "documents"
-            warnings.append(f"dropped {n} judgements of {kind} missing from {file}")
+            file, _, plural = _SOURCES[kind]
+            warnings.append(f"dropped {n} judgements of {plural} missing from {file}")
     for w in warnings:
         log.warning("%s: %s", qrels_path, w)
     return Dataset(corpus, queries, qrels, folder, split, warnings, declared_split_field(folder))

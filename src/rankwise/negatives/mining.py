@@ -316,8 +316,9 @@ def _mine_chunk(
             )
         pos_scores = retriever.score(extra[i], [row_of[d] for d in positives])
         ranked = [(r + 1, int(j), float(s)) for r, (j, s) in enumerate(zip(idx[i], scores[i])) if j >= 0]
-        pool, dropped_margin, filled = _pool(dataset, qid, positives, ranked, float(pos_scores.min()), ids, opts,
-                                             window, depth, teacher is not None)  # fmt: skip
+        pool, dropped_margin, filled = _pool(
+            dataset, qid, positives, ranked, float(pos_scores.min()), ids, opts, window, depth, teacher is not None
+        )
         pos_rank = {ids[j]: r for r, j, _ in ranked}
         row = {
             "query_id": qid,
